@@ -1,0 +1,22 @@
+# Install: the core library with its public headers, an export set (find_package(vhdfold)),
+# a pkg-config file, and the CLI.
+include(CMakePackageConfigHelpers)
+install(TARGETS vf_format EXPORT vhdfoldTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY format/include/vhdfold DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS vhdfold RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(EXPORT vhdfoldTargets NAMESPACE vhdfold:: FILE vhdfoldTargets.cmake
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/vhdfold)
+configure_package_config_file(cmake/vhdfoldConfig.cmake.in
+  ${CMAKE_CURRENT_BINARY_DIR}/vhdfoldConfig.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/vhdfold)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/vhdfoldConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/vhdfoldConfig.cmake
+  ${CMAKE_CURRENT_BINARY_DIR}/vhdfoldConfigVersion.cmake
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/vhdfold)
+configure_file(cmake/vhdfold.pc.in ${CMAKE_CURRENT_BINARY_DIR}/vhdfold.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/vhdfold.pc
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -1,0 +1,347 @@
+/* image.c - the format-neutral image handle: probes the format, forwards to its driver,
+ * and enforces what every driver shares (bounds of the virtual disk, alignment, a failed
+ * handle refusing further writes). Layer: format. Drivers: vhd/, vhdx/ (image_int.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "endian.h"
+#include "image_int.h"
+
+static const vf_driver *const vf_drivers[] = {&vf_vhdx_driver, &vf_vhd_driver};
+#define VF_NDRIVERS (sizeof vf_drivers / sizeof vf_drivers[0])
+#define VF_PROBE_BYTES 1024u
+
+static vf_status vf_probe(vf_io *io, const char *name, const vf_driver **out, vf_error *err)
+{
+    uint64_t size;
+    vf_status st = vf_io_size(io, &size, err);
+    if (st != VF_OK)
+        return st;
+    uint8_t head[VF_PROBE_BYTES], tail[VF_PROBE_BYTES];
+    size_t n = size < VF_PROBE_BYTES ? (size_t)size : VF_PROBE_BYTES;
+    if (n && ((st = vf_io_read(io, head, n, 0, err)) != VF_OK ||
+              (st = vf_io_read(io, tail, n, size - n, err)) != VF_OK))
+        return st;
+    int best = 0;
+    *out = NULL;
+    for (size_t i = 0; i < VF_NDRIVERS; i++) {
+        int score = vf_drivers[i]->probe(head, n, tail, n, size);
+        if (score > best) {
+            best = score;
+            *out = vf_drivers[i];
+        }
+    }
+    if (!*out)
+        return VF_FAIL(err, VF_E_FORMAT, VF_OFF_NONE,
+                       "'%s' is not a virtual disk: no VHD footer and no VHDX identifier "
+                       "(file size %llu)",
+                       name, (unsigned long long)size);
+    return VF_OK;
+}
+
+static vf_status vf_image_alloc(vf_io *io, const char *name, unsigned flags, vf_image **out,
+                                vf_error *err)
+{
+    vf_image *img = calloc(1, sizeof *img);
+    char *copy = strdup(name ? name : (io->name ? io->name : "(image)"));
+    if (!img || !copy) {
+        free(img);
+        free(copy);
+        return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "allocating an image handle");
+    }
+    img->io = io;
+    img->name = copy;
+    img->flags = flags;
+    img->writable = (flags & VF_OPEN_RDWR) != 0;
+    *out = img;
+    return VF_OK;
+}
+
+/* Messages from drivers do not know the file name: put it in front. */
+static vf_status vf_named(const vf_image *img, vf_status st, vf_error *err)
+{
+    if (st != VF_OK && err && strncmp(err->msg, "'", 1) != 0)
+        vf_error_prefix(err, "'%s': ", img->name);
+    return st;
+}
+
+vf_status vf_image_open(vf_io *io, const char *name, unsigned flags, vf_image **out,
+                        vf_error *err)
+{
+    *out = NULL;
+    const char *nm = name ? name : io->name;
+#ifndef VF_FUZZ_SKIP_CHECKSUMS
+    if (flags & VF_OPEN_NO_CHECKSUMS) {
+        vf_io_close(io);
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "checksum skipping is for fuzz builds");
+    }
+#endif
+    if ((flags & VF_OPEN_RDWR) && !io->writable) {
+        vf_io_close(io);
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "'%s' was not opened for writing", nm);
+    }
+    const vf_driver *drv;
+    vf_status st = vf_probe(io, nm, &drv, err);
+    if (st != VF_OK) {
+        vf_io_close(io);
+        return st;
+    }
+    vf_image *img;
+    if ((st = vf_image_alloc(io, nm, flags, &img, err)) != VF_OK) {
+        vf_io_close(io);
+        return st;
+    }
+    img->drv = drv;
+    img->info.format = drv->format;
+    st = drv->open(img, flags, err);
+    if (st != VF_OK) {
+        vf_named(img, st, err);
+        img->priv = NULL;
+        vf_image_close(img);
+        return st;
+    }
+    *out = img;
+    return VF_OK;
+}
+
+vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *opts,
+                          vf_image **out, vf_error *err)
+{
+    *out = NULL;
+    const vf_driver *drv = NULL;
+    for (size_t i = 0; i < VF_NDRIVERS; i++)
+        if (vf_drivers[i]->format == opts->format)
+            drv = vf_drivers[i];
+    if (!drv || !io->writable) {
+        vf_io_close(io);
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "cannot create '%s': %s",
+                       name ? name : "(image)",
+                       drv ? "not opened for writing" : "unknown format");
+    }
+    vf_image *img;
+    vf_status st = vf_image_alloc(io, name, VF_OPEN_RDWR, &img, err);
+    if (st != VF_OK) {
+        vf_io_close(io);
+        return st;
+    }
+    img->drv = drv;
+    img->info.format = drv->format;
+    if ((st = drv->create(img, opts, err)) != VF_OK) {
+        vf_named(img, st, err);
+        img->priv = NULL;
+        vf_image_close(img);
+        return st;
+    }
+    *out = img;
+    return VF_OK;
+}
+
+void vf_image_close(vf_image *img)
+{
+    if (!img)
+        return;
+    if (img->priv && img->drv->close)
+        img->drv->close(img);
+    vf_io_close(img->io);
+    free(img->name);
+    free(img);
+}
+
+const vf_image_info *vf_image_info_get(const vf_image *img)
+{
+    return &img->info;
+}
+
+const char *vf_image_name(const vf_image *img)
+{
+    return img->name;
+}
+
+vf_io *vf_image_io(vf_image *img)
+{
+    return img->io;
+}
+
+static vf_status vf_check_range(const vf_image *img, uint64_t voff, uint64_t len, bool aligned,
+                                vf_error *err)
+{
+    if (!vf_range_ok(voff, len, img->info.virtual_size))
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                       "'%s': range %llu+%llu is outside the virtual disk (%llu bytes)",
+                       img->name, (unsigned long long)voff, (unsigned long long)len,
+                       (unsigned long long)img->info.virtual_size);
+    uint64_t ss = img->info.logical_sector_size;
+    if (aligned && ((voff % ss) || (len % ss)))
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                       "'%s': range %llu+%llu is not aligned to %llu-byte sectors", img->name,
+                       (unsigned long long)voff, (unsigned long long)len,
+                       (unsigned long long)ss);
+    return VF_OK;
+}
+
+vf_status vf_image_map(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext,
+                       vf_error *err)
+{
+    uint64_t ss = img->info.logical_sector_size;
+    if (voff >= img->info.virtual_size || len == 0 || voff % ss)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "'%s': cannot map at %llu", img->name,
+                       (unsigned long long)voff);
+    if (len > img->info.virtual_size - voff)
+        len = img->info.virtual_size - voff;
+    return vf_named(img, img->drv->map(img, voff, len, ext, err), err);
+}
+
+vf_status vf_image_read(vf_image *img, uint64_t voff, void *buf, size_t len, vf_error *err)
+{
+    vf_status st = vf_check_range(img, voff, len, false, err);
+    if (st != VF_OK || len == 0)
+        return st;
+    return vf_named(img, img->drv->read(img, voff, buf, len, err), err);
+}
+
+static vf_status vf_writable(vf_image *img, vf_error *err)
+{
+    if (!img->writable)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "'%s' is open read-only", img->name);
+    if (img->failed)
+        return VF_FAIL(err, VF_E_STATE, VF_OFF_NONE,
+                       "'%s': an earlier write failed; the handle accepts no more writes",
+                       img->name);
+    return VF_OK;
+}
+
+/* A write path that fails leaves the handle failed (style.md: a handle that failed while
+ * writing stays failed), so nobody builds on metadata of unknown state. */
+static vf_status vf_write_result(vf_image *img, vf_status st, vf_error *err)
+{
+    if (st != VF_OK)
+        img->failed = true;
+    return vf_named(img, st, err);
+}
+
+vf_status vf_image_write(vf_image *img, uint64_t voff, const void *buf, size_t len,
+                         vf_error *err)
+{
+    vf_status st = vf_writable(img, err);
+    if (st == VF_OK)
+        st = vf_check_range(img, voff, len, true, err);
+    if (st != VF_OK || len == 0)
+        return st;
+    return vf_write_result(img, img->drv->write(img, voff, buf, len, err), err);
+}
+
+vf_status vf_image_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err)
+{
+    vf_status st = vf_writable(img, err);
+    if (st == VF_OK)
+        st = vf_check_range(img, voff, len, true, err);
+    if (st != VF_OK || len == 0)
+        return st;
+    return vf_write_result(img, img->drv->write_zeroes(img, voff, len, err), err);
+}
+
+vf_status vf_image_reserve(vf_image *img, uint64_t nblocks, vf_error *err)
+{
+    vf_status st = vf_writable(img, err);
+    if (st != VF_OK || !img->drv->reserve || nblocks == 0)
+        return st;
+    return vf_write_result(img, img->drv->reserve(img, nblocks, err), err);
+}
+
+vf_status vf_image_flush(vf_image *img, vf_error *err)
+{
+    vf_status st = vf_writable(img, err);
+    if (st != VF_OK)
+        return st;
+    return vf_write_result(img, img->drv->flush(img, err), err);
+}
+
+vf_status vf_image_check(vf_image *img, vf_report *rep, vf_error *err)
+{
+    return vf_named(img, img->drv->check(img, rep, err), err);
+}
+
+vf_status vf_image_locators(const vf_image *img, vf_locator *out, size_t max, size_t *n,
+                            vf_error *err)
+{
+    *n = 0;
+    if (!img->info.has_parent)
+        return VF_OK;
+    return vf_named(img, img->drv->locators(img, out, max, n, err), err);
+}
+
+vf_status vf_image_set_parent(vf_image *img, const vf_parent_link *link, vf_error *err)
+{
+    vf_status st = vf_writable(img, err);
+    if (st != VF_OK)
+        return st;
+    if (img->info.type != VF_DISK_DIFF)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "'%s' is not a differencing image",
+                       img->name);
+    return vf_write_result(img, img->drv->set_parent(img, link, err), err);
+}
+
+vf_status vf_image_set_id(vf_image *img, const uint8_t id[16], vf_error *err)
+{
+    vf_status st = vf_writable(img, err);
+    if (st != VF_OK)
+        return st;
+    return vf_write_result(img, img->drv->set_id(img, id, err), err);
+}
+
+void vf_guid_text(vf_format_kind format, const uint8_t id[16], char out[VF_GUID_TEXT_LEN])
+{
+    /* VHDX stores Data1..Data3 little-endian (MS-VHDX); VHD keeps RFC 4122 byte order. */
+    static const int vhd_order[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    static const int vhdx_order[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
+    const int *order = format == VF_FORMAT_VHDX ? vhdx_order : vhd_order;
+    static const char hex[] = "0123456789abcdef";
+    size_t p = 0;
+    out[p++] = '{';
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[p++] = '-';
+        out[p++] = hex[id[order[i]] >> 4];
+        out[p++] = hex[id[order[i]] & 15];
+    }
+    out[p++] = '}';
+    out[p] = '\0';
+}
+
+vf_status vf_random_id(uint8_t id[16], vf_error *err)
+{
+    size_t got = 0;
+    while (got < 16) {
+        ssize_t n = getrandom(id + got, 16 - got, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "reading random bytes");
+        }
+        got += (size_t)n;
+    }
+    id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
+    id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+    return VF_OK;
+}
+
+const char *vf_format_name(vf_format_kind f)
+{
+    return f == VF_FORMAT_VHD ? "vhd" : f == VF_FORMAT_VHDX ? "vhdx" : "none";
+}
+
+const char *vf_disk_type_name(vf_disk_type t)
+{
+    switch (t) {
+    case VF_DISK_FIXED:
+        return "fixed";
+    case VF_DISK_DYNAMIC:
+        return "dynamic";
+    case VF_DISK_DIFF:
+        return "differencing";
+    }
+    return "unknown";
+}

@@ -1,0 +1,48 @@
+/* image_int.h - the driver interface behind vf_image, and the handle's body.
+ * Layer: format (internal). Each format (vhd/, vhdx/) provides one vf_driver; image.c lists
+ * them, probes, and forwards the public calls. Chains and the merger see only vf_image. */
+#ifndef VHDFOLD_IMAGE_INT_H
+#define VHDFOLD_IMAGE_INT_H
+
+#include <vhdfold/vf_image.h>
+
+typedef struct vf_driver {
+    const char *name;
+    vf_format_kind format;
+    /* Score 0 (not mine) .. 100 (certain) from the first and last bytes of the file. */
+    int (*probe)(const uint8_t *head, size_t head_len, const uint8_t *tail, size_t tail_len,
+                 uint64_t file_size);
+    /* Parse and validate; fill img->info and img->priv. On failure free what was allocated
+     * (img->priv NULL); image.c closes the io. */
+    vf_status (*open)(vf_image *img, unsigned flags, vf_error *err);
+    vf_status (*create)(vf_image *img, const vf_create_opts *opts, vf_error *err);
+    vf_status (*map)(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext, vf_error *err);
+    vf_status (*read)(vf_image *img, uint64_t voff, void *buf, size_t len, vf_error *err);
+    vf_status (*write)(vf_image *img, uint64_t voff, const void *buf, size_t len,
+                       vf_error *err);
+    vf_status (*write_zeroes)(vf_image *img, uint64_t voff, uint64_t len, vf_error *err);
+    vf_status (*reserve)(vf_image *img, uint64_t nblocks, vf_error *err); /* may be NULL */
+    vf_status (*flush)(vf_image *img, vf_error *err);
+    vf_status (*check)(vf_image *img, vf_report *rep, vf_error *err);
+    vf_status (*locators)(const vf_image *img, vf_locator *out, size_t max, size_t *n,
+                          vf_error *err);
+    vf_status (*set_parent)(vf_image *img, const vf_parent_link *link, vf_error *err);
+    vf_status (*set_id)(vf_image *img, const uint8_t id[16], vf_error *err);
+    void (*close)(vf_image *img); /* free priv; not the io */
+} vf_driver;
+
+struct vf_image {
+    const vf_driver *drv;
+    vf_io *io;
+    char *name;
+    unsigned flags;
+    bool writable;
+    bool failed;   /* a write path failed: every later write is refused (VF_E_STATE) */
+    vf_image_info info;
+    void *priv;
+};
+
+extern const vf_driver vf_vhd_driver;
+extern const vf_driver vf_vhdx_driver;
+
+#endif

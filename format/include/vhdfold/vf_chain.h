@@ -1,0 +1,68 @@
+/* vf_chain.h - an image and all its ancestors, opened, validated and linked; flattened reads.
+ * Layer: format (public). Parents are found through the image's locators (docs/chain.md
+ * gives the order), opened through a vf_fs, and bound by identity at every link. */
+#ifndef VHDFOLD_VF_CHAIN_H
+#define VHDFOLD_VF_CHAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vf_error.h"
+#include "vf_image.h"
+#include "vf_io.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VF_CHAIN_DEFAULT_MAX_DEPTH 1024
+
+typedef struct vf_chain_opts {
+    const vf_fs *fs;     /* NULL = vf_fs_posix() */
+    unsigned max_depth;  /* images in the chain at most; 0 = VF_CHAIN_DEFAULT_MAX_DEPTH */
+    unsigned open_flags; /* VF_OPEN_* for the top image; ancestors are opened read-only */
+    bool lock;           /* take shared OFD locks (exclusive on a writable top) */
+} vf_chain_opts;
+
+typedef struct vf_chain vf_chain;
+
+/* Open path and every ancestor. Level 0 is path itself, level depth-1 the base.
+ * A missing parent is VF_E_CHAIN with every path tried in the message. */
+VF_API vf_status vf_chain_open(const char *path, const vf_chain_opts *opts, vf_chain **out,
+                               vf_error *err);
+VF_API void vf_chain_close(vf_chain *c); /* NULL is fine */
+
+VF_API size_t vf_chain_depth(const vf_chain *c);
+/* Borrowed until close. */
+VF_API vf_image *vf_chain_image(const vf_chain *c, size_t level);
+VF_API const char *vf_chain_path(const vf_chain *c, size_t level); /* as resolved */
+/* Which locator resolved level (level >= 1), e.g. "W2ru"; "" for level 0. */
+VF_API const char *vf_chain_via(const vf_chain *c, size_t level);
+VF_API uint64_t vf_chain_virtual_size(const vf_chain *c); /* the top's virtual size */
+
+/* Reopen one level read-write (and lock it exclusively when opts.lock), re-checking that it
+ * is still the same image (identity). Used by the merger for its destination. */
+VF_API vf_status vf_chain_reopen_rw(vf_chain *c, size_t level, vf_error *err);
+
+/* The flattened disk from the top: reads the top-most level defining each sector. */
+VF_API vf_status vf_chain_read(vf_chain *c, uint64_t voff, void *buf, size_t len,
+                               vf_error *err);
+
+/* The flattened view restricted to levels [from, to] (inclusive): the run starting at voff
+ * (at most len long) and the top-most level in range that defines it. ABSENT means no level
+ * in range defines it (reads as zero when `to` is the base, else falls to level to+1). */
+typedef struct vf_chain_extent {
+    uint64_t voff, len;
+    vf_extent_kind kind; /* PRESENT: data in `level`; ZERO: `level` defines zeros; ABSENT */
+    size_t level;        /* PRESENT/ZERO: which level defines the run */
+    uint64_t file_off;   /* PRESENT from file data: offset in that level's file */
+} vf_chain_extent;
+
+VF_API vf_status vf_chain_map(vf_chain *c, size_t from, size_t to, uint64_t voff,
+                              uint64_t len, vf_chain_extent *ext, vf_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,209 @@
+/* vf_image.h - the format-neutral image handle: open (probing VHD or VHDX), describe, map
+ * extents, read and write one image file (not its parents: see vf_chain.h), create images.
+ * Layer: format (public). Each format is a driver behind this interface (format/image_int.h). */
+#ifndef VHDFOLD_VF_IMAGE_H
+#define VHDFOLD_VF_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vf_error.h"
+#include "vf_io.h"
+#include "vf_report.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum vf_format_kind {
+    VF_FORMAT_NONE = 0,
+    VF_FORMAT_VHD = 1,
+    VF_FORMAT_VHDX = 2,
+} vf_format_kind;
+
+/* Numbered as the VHD footer's disk type; VHDX maps onto the same three. */
+typedef enum vf_disk_type {
+    VF_DISK_FIXED = 2,
+    VF_DISK_DYNAMIC = 3,
+    VF_DISK_DIFF = 4,
+} vf_disk_type;
+
+#define VF_GUID_TEXT_LEN 39 /* "{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}" + NUL */
+
+typedef struct vf_image_info {
+    vf_format_kind format;
+    vf_disk_type type;
+    uint64_t virtual_size;        /* bytes; VHD: the footer's current size (docs/formats/vhd.md) */
+    uint32_t block_size;          /* bytes; 0 for a fixed VHD */
+    uint32_t logical_sector_size; /* 512 or 4096 */
+    uint32_t physical_sector_size;
+    /* Identity children bind to: VHD footer unique id, VHDX current DataWriteGuid.
+     * Raw on-disk bytes; vf_guid_text renders them in the format's convention. */
+    uint8_t id[16];
+    bool has_parent;
+    uint8_t parent_id[16];  /* VHD parent unique id; VHDX parent_linkage */
+    bool has_parent_id2;    /* VHDX parent_linkage2 present */
+    uint8_t parent_id2[16];
+    /* VHD only: footer time stamp and the header's parent time stamp (VHD epoch, 2000). */
+    uint32_t timestamp;
+    uint32_t parent_timestamp;
+    char creator[40];          /* VHD creator application (4 bytes, escaped); VHDX creator text */
+    uint32_t creator_version;  /* VHD only */
+    uint32_t creator_os;       /* VHD only */
+    uint64_t original_size;    /* VHD only */
+    uint16_t cylinders;        /* VHD CHS geometry */
+    uint8_t heads, sectors_per_track;
+    uint64_t file_size;
+    uint64_t total_blocks;     /* BAT entries covering the virtual size (payload blocks) */
+    uint64_t allocated_blocks; /* blocks with data in this file */
+    /* VHDX only */
+    uint64_t header_sequence;
+    bool log_replayed;         /* a pending log was replayed (in memory for read-only opens) */
+    uint8_t file_write_guid[16];
+    uint8_t page83[16];
+} vf_image_info;
+
+/* What one run of the virtual disk is in ONE image. */
+typedef enum vf_extent_kind {
+    VF_EXTENT_ABSENT = 0,  /* not in this file: the parent's data, or zeros without a parent */
+    VF_EXTENT_PRESENT = 1, /* stored in this file, contiguous from file_off */
+    VF_EXTENT_ZERO = 2,    /* defined as zeros by this file (hides the parent; VHDX ZERO) */
+} vf_extent_kind;
+
+typedef struct vf_extent {
+    uint64_t voff;     /* virtual byte offset of the run's start */
+    uint64_t len;      /* bytes, > 0, a multiple of the logical sector size */
+    vf_extent_kind kind;
+    uint64_t file_off; /* PRESENT only: file offset of voff's data */
+} vf_extent;
+
+typedef struct vf_image vf_image;
+
+/* Open flags */
+enum {
+    VF_OPEN_RDWR = 1u << 0,          /* the image will be written (VHDX: log replayed on disk) */
+    VF_OPEN_NO_CHECKSUMS = 1u << 1,  /* fuzz builds only: accept bad checksums */
+};
+
+/* Probe and open one image. Owns io from now on, even on failure. The whole structure is
+ * validated (headers, tables, every BAT entry against the file) before this returns OK.
+ * On success *out is yours: vf_image_close() it. name (copied) is used in messages. */
+VF_API vf_status vf_image_open(vf_io *io, const char *name, unsigned flags, vf_image **out,
+                               vf_error *err);
+VF_API void vf_image_close(vf_image *img); /* NULL is fine; does not flush */
+
+/* Borrowed until close. */
+VF_API const vf_image_info *vf_image_info_get(const vf_image *img);
+VF_API const char *vf_image_name(const vf_image *img);
+VF_API vf_io *vf_image_io(vf_image *img);
+
+/* The run starting at voff (sector aligned, < virtual size), at most len bytes, clipped at the
+ * virtual size. One call describes one run of one kind. */
+VF_API vf_status vf_image_map(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext,
+                              vf_error *err);
+
+/* This image's own bytes: PRESENT runs from the file, ABSENT and ZERO runs as zeros.
+ * voff and len need not be aligned; [voff, voff+len) must lie within the virtual size. */
+VF_API vf_status vf_image_read(vf_image *img, uint64_t voff, void *buf, size_t len,
+                               vf_error *err);
+
+/* Write whole logical sectors. Unallocated blocks are allocated at the end of data: the data
+ * and bitmap are written, and the metadata that points at them (BAT, bitmap bits, footer) is
+ * written only after the data is durable, in the crash-safe order of docs/formats/vhd.md.
+ * Differencing images mark only the written sectors present; dynamic images zero-fill the
+ * rest of a new block. Writes may be buffered: vf_image_flush makes everything durable. */
+VF_API vf_status vf_image_write(vf_image *img, uint64_t voff, const void *buf, size_t len,
+                                vf_error *err);
+/* Make [voff, voff+len) read as zeros from this image, hiding any parent (sector aligned). */
+VF_API vf_status vf_image_write_zeroes(vf_image *img, uint64_t voff, uint64_t len,
+                                       vf_error *err);
+/* Hint: about nblocks new blocks will be allocated soon (lets a driver grow the file once). */
+VF_API vf_status vf_image_reserve(vf_image *img, uint64_t nblocks, vf_error *err);
+/* Publish pending metadata and make all writes durable. */
+VF_API vf_status vf_image_flush(vf_image *img, vf_error *err);
+
+/* Structural check: append every finding to rep (keeps going after problems). Returns VF_OK
+ * when the check ran (findings or not); an error only when it could not run. */
+VF_API vf_status vf_image_check(vf_image *img, vf_report *rep, vf_error *err);
+
+/* Parent locators, in the order they should be tried (see docs/chain.md). */
+typedef enum vf_locator_kind {
+    VF_LOC_RELATIVE = 1, /* relative to the child's directory ('/' separators after decoding) */
+    VF_LOC_ABSOLUTE = 2, /* absolute path as written by the producer (may be a Windows path) */
+    VF_LOC_NAME = 3,     /* VHD parent unicode name: a file name or a relative path */
+    VF_LOC_VOLUME = 4,   /* VHDX volume_path */
+    VF_LOC_URL = 5,      /* VHD MacX file URL, already stripped of "file://" */
+} vf_locator_kind;
+
+typedef struct vf_locator {
+    vf_locator_kind kind;
+    char tag[24];   /* where it came from: "W2ru", "W2ku", "parent-name", "relative_path" ... */
+    char path[1024]; /* UTF-8, as stored (backslashes kept) */
+} vf_locator;
+
+/* Fill up to max locators; *n is how many exist (may exceed max). */
+VF_API vf_status vf_image_locators(const vf_image *img, vf_locator *out, size_t max, size_t *n,
+                                   vf_error *err);
+
+/* --- Creating images --- */
+
+enum {
+    VF_LOCATE_W2KU = 1u << 0,  /* VHD absolute UTF-16 locator */
+    VF_LOCATE_W2RU = 1u << 1,  /* VHD relative UTF-16 locator */
+    VF_LOCATE_NAME = 1u << 2,  /* VHD parent unicode name (always written for VHD) */
+    VF_LOCATE_RELATIVE = 1u << 3, /* VHDX relative_path */
+    VF_LOCATE_ABSOLUTE = 1u << 4, /* VHDX absolute_win32_path */
+};
+
+typedef struct vf_parent_link {
+    uint8_t id[16];        /* parent's identity (vf_image_info.id) */
+    uint32_t timestamp;    /* VHD: parent footer time stamp */
+    const char *relative;  /* path of the parent relative to the child's directory ('/' ok) */
+    const char *absolute;  /* absolute path for W2ku / absolute_win32_path, or NULL */
+    unsigned locators;     /* VF_LOCATE_* mask; 0 = the format's default set */
+} vf_parent_link;
+
+typedef struct vf_create_opts {
+    vf_format_kind format;
+    vf_disk_type type;
+    uint64_t virtual_size;
+    uint32_t block_size;          /* 0 = the format's default (2 MiB VHD, 32 MiB VHDX) */
+    uint32_t logical_sector_size; /* VHDX: 512 or 4096 (0 = 512) */
+    uint32_t physical_sector_size;
+    uint8_t id[16];               /* identity to give the image (all zero = random) */
+    uint8_t file_write_guid[16];  /* VHDX: all zero = random */
+    uint8_t page83[16];           /* VHDX: all zero = random */
+    uint32_t timestamp;           /* VHD footer time stamp; 0 = now */
+    const char *creator;          /* VHD: 4-byte creator application ("win ", "vpc ",
+                                     "tap\0" given as 4 bytes); NULL = "vhdf" */
+    uint32_t creator_version;
+    uint32_t creator_os;          /* 0 = "Wi2k" */
+    const vf_parent_link *parent; /* required for VF_DISK_DIFF */
+} vf_create_opts;
+
+/* Create a new image in io (which must be empty and writable). Owns io, even on failure. */
+VF_API vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *opts,
+                                 vf_image **out, vf_error *err);
+
+/* Rewrite an existing differencing image's parent binding and locators (merge --child).
+ * Data is untouched; the change is crash-safe per format. */
+VF_API vf_status vf_image_set_parent(vf_image *img, const vf_parent_link *link, vf_error *err);
+/* Give the image a new identity (VHD unique id / VHDX DataWriteGuid), crash-safe. */
+VF_API vf_status vf_image_set_id(vf_image *img, const uint8_t id[16], vf_error *err);
+
+/* Render 16 identity bytes as text in the format's convention: VHD as RFC 4122 bytes in order,
+ * VHDX as a Microsoft mixed-endian GUID; lower case, with braces. */
+VF_API void vf_guid_text(vf_format_kind format, const uint8_t id[16],
+                         char out[VF_GUID_TEXT_LEN]);
+
+/* Fill 16 bytes from the system's random source (version 4 UUID bits set). */
+VF_API vf_status vf_random_id(uint8_t id[16], vf_error *err);
+
+VF_API const char *vf_format_name(vf_format_kind f);  /* "vhd", "vhdx" */
+VF_API const char *vf_disk_type_name(vf_disk_type t); /* "fixed", "dynamic", "differencing" */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,108 @@
+/* vf_io.h - the one I/O layer: a file handle vtable (vf_io) and a file-system vtable (vf_fs).
+ * Layer: format (public). Nothing in the library touches files any other way, so tests and
+ * fuzzers swap in memory files or a fault-injecting wrapper.
+ * Backends: POSIX files (io_file.c), memory (io_mem.c); tests/support adds faults. */
+#ifndef VHDFOLD_VF_IO_H
+#define VHDFOLD_VF_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vf_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Open flags for vf_fs.open and vf_io_file_open. */
+enum {
+    VF_IO_RDONLY = 0,
+    VF_IO_RDWR = 1u << 0,
+    VF_IO_CREATE = 1u << 1, /* create when missing (with RDWR) */
+    VF_IO_EXCL = 1u << 2,   /* with CREATE: fail with EEXIST when present */
+    VF_IO_TRUNC = 1u << 3,  /* with RDWR: truncate to 0 */
+};
+
+typedef struct vf_io_ops {
+    /* All len bytes or an error; a read reaching past the end is VF_E_TRUNCATED. */
+    vf_status (*read_at)(void *self, void *buf, size_t len, uint64_t off, vf_error *e);
+    /* All len bytes or an error (the file grows as needed). */
+    vf_status (*write_at)(void *self, const void *buf, size_t len, uint64_t off, vf_error *e);
+    /* Data durable once it returns VF_OK. A failed sync is final: the handle stays failed. */
+    vf_status (*sync)(void *self, vf_error *e);
+    vf_status (*get_size)(void *self, uint64_t *size, vf_error *e);
+    vf_status (*set_size)(void *self, uint64_t size, vf_error *e);
+    /* Non-blocking advisory whole-file lock (OFD locks for files): shared for readers,
+     * exclusive for a writer. Held elsewhere: VF_E_BUSY. */
+    vf_status (*lock)(void *self, bool exclusive, vf_error *e);
+    void (*close)(void *self);
+} vf_io_ops;
+
+/* A handle: the ops, the backend's state and a name used in messages (owned copy). */
+typedef struct vf_io {
+    const vf_io_ops *ops;
+    void *self;
+    char *name;
+    bool writable;
+} vf_io;
+
+/* Wrap ops/self into a new handle; name is copied. On failure self is closed by ops->close. */
+VF_API vf_status vf_io_new(const vf_io_ops *ops, void *self, const char *name, bool writable,
+                           vf_io **out, vf_error *err);
+VF_API void vf_io_close(vf_io *io); /* NULL is fine */
+
+VF_API vf_status vf_io_read(vf_io *io, void *buf, size_t len, uint64_t off, vf_error *err);
+VF_API vf_status vf_io_write(vf_io *io, const void *buf, size_t len, uint64_t off,
+                             vf_error *err);
+VF_API vf_status vf_io_sync(vf_io *io, vf_error *err);
+VF_API vf_status vf_io_size(vf_io *io, uint64_t *size, vf_error *err);
+VF_API vf_status vf_io_set_size(vf_io *io, uint64_t size, vf_error *err);
+VF_API vf_status vf_io_lock(vf_io *io, bool exclusive, vf_error *err);
+
+/* POSIX file backend: pread/pwrite loops (EINTR, short counts), fsync, ftruncate, OFD locks. */
+VF_API vf_status vf_io_file_open(const char *path, unsigned flags, vf_io **out, vf_error *err);
+
+/* Memory backend over a private copy of data (may be NULL with len 0). Grows on write.
+ * vf_io_mem_data borrows the current bytes until the next write or close. */
+VF_API vf_status vf_io_mem_new(const void *data, size_t len, const char *name, bool writable,
+                               vf_io **out, vf_error *err);
+VF_API const uint8_t *vf_io_mem_data(const vf_io *io, size_t *len);
+
+/* A file system: how the library opens parents, creates files and removes them. */
+typedef struct vf_fs_ops {
+    vf_status (*open)(void *self, const char *path, unsigned flags, vf_io **out, vf_error *e);
+    vf_status (*remove)(void *self, const char *path, vf_error *e);
+    /* Bytes free for new data on the file system holding path. */
+    vf_status (*free_space)(void *self, const char *path, uint64_t *bytes, vf_error *e);
+    /* Make a directory entry change (create, remove) durable. */
+    vf_status (*sync_dir)(void *self, const char *path, vf_error *e);
+} vf_fs_ops;
+
+typedef struct vf_fs {
+    const vf_fs_ops *ops;
+    void *self;
+} vf_fs;
+
+/* The process-wide POSIX file system (stateless, never freed). */
+VF_API const vf_fs *vf_fs_posix(void);
+
+/* An in-memory file system for tests and fuzzers: paths are plain keys (normalised lexically:
+ * "a/./b" and "a/x/../b" name the same file). */
+VF_API vf_status vf_fs_mem_new(vf_fs **out, vf_error *err);
+/* Add or replace a file with a copy of data. */
+VF_API vf_status vf_fs_mem_put(vf_fs *fs, const char *path, const void *data, size_t len,
+                               vf_error *err);
+/* Borrow a file's bytes until the next change; NULL when absent. */
+VF_API const uint8_t *vf_fs_mem_get(vf_fs *fs, const char *path, size_t *len);
+VF_API void vf_fs_mem_free(vf_fs *fs);
+
+/* vf_fs convenience wrappers. */
+VF_API vf_status vf_fs_open(const vf_fs *fs, const char *path, unsigned flags, vf_io **out,
+                            vf_error *err);
+VF_API vf_status vf_fs_remove(const vf_fs *fs, const char *path, vf_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,2 @@
+/* io_file.c - placeholder until the I/O and chain layer lands. */
+typedef int vf_io_file_placeholder;

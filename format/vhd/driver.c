@@ -1,0 +1,11 @@
+/* vhd/driver.c - placeholder driver until the vhd implementation lands: probes nothing. */
+#include "image_int.h"
+
+static int stub_probe(const uint8_t *head, size_t head_len, const uint8_t *tail,
+                      size_t tail_len, uint64_t file_size)
+{
+    (void)head, (void)head_len, (void)tail, (void)tail_len, (void)file_size;
+    return 0;
+}
+
+const vf_driver vf_vhd_driver = {.name = "vhd", .format = VF_FORMAT_VHD, .probe = stub_probe};

@@ -1,0 +1,4 @@
+# Test support sources, listed.
+set(VF_TEST_SUPPORT_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/placeholder.c
+)
