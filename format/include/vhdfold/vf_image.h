@@ -84,6 +84,10 @@ typedef struct vf_image vf_image;
 enum {
     VF_OPEN_RDWR = 1u << 0,          /* the image will be written (VHDX: log replayed on disk) */
     VF_OPEN_NO_CHECKSUMS = 1u << 1,  /* fuzz builds only: accept bad checksums */
+    /* Resume after an interrupted identity/footer update (merger only, guided by its
+     * journal): VHD accepts a valid trailing footer whose copy at 0 differs, and repairs the
+     * copy on the next flush when writable. */
+    VF_OPEN_RECOVER = 1u << 2,
 };
 
 /* Probe and open one image. Owns io from now on, even on failure. The whole structure is
