@@ -1,12 +1,270 @@
-/* cmd_info.c - placeholder for 'vhdfold info' until its implementation lands. */
+/* cmd_info.c - 'vhdfold info FILE [--json]': format, type, sizes, identity, parent linkage and
+ * locators of FILE, then the chain below it level by level. When the chain cannot be opened
+ * (a parent is missing or broken) FILE is still described, the chain error is printed, and
+ * the exit status is the error's (3 for a broken chain). Layer: cli; reads vf_image_info. */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-#include "cli.h"
+#include "output.h"
+
+static const char vf_info_usage[] =
+    "usage: vhdfold info FILE [--json]\n"
+    "\n"
+    "Describe FILE (format, type, virtual size, block and sector sizes, identity, parent\n"
+    "linkage and locators) and the chain below it, level by level.\n"
+    "\n"
+    "  --json           print {\"schema\":1,...} on stdout\n"
+    "  --help, --version\n"
+    "\n"
+    "exit status: 0 described, 2 usage, 3 corrupt or unsupported image or broken chain\n"
+    "(FILE is still described when it opens), 4 system error\n";
+
+#define VF_INFO_MAX_LOCATORS 16
+
+typedef struct vf_info_level {
+    vf_image *img;
+    const char *path, *via;
+} vf_info_level;
+
+static const char *vf_locator_kind_name(vf_locator_kind k)
+{
+    switch (k) {
+    case VF_LOC_RELATIVE:
+        return "relative";
+    case VF_LOC_ABSOLUTE:
+        return "absolute";
+    case VF_LOC_NAME:
+        return "name";
+    case VF_LOC_VOLUME:
+        return "volume";
+    case VF_LOC_URL:
+        return "url";
+    }
+    return "unknown";
+}
+
+static json_t *vf_info_guid(vf_format_kind f, const uint8_t id[16])
+{
+    char text[VF_GUID_TEXT_LEN];
+    vf_guid_text(f, id, text);
+    return json_string(text);
+}
+
+static json_t *vf_info_locators_json(const vf_image *img)
+{
+    vf_locator locs[VF_INFO_MAX_LOCATORS];
+    size_t n = 0;
+    json_t *arr = json_array();
+    if (vf_image_locators(img, locs, VF_INFO_MAX_LOCATORS, &n, NULL) != VF_OK)
+        return arr;
+    for (size_t i = 0; i < n && i < VF_INFO_MAX_LOCATORS; i++) {
+        json_t *l = json_object();
+        json_object_set_new(l, "kind", json_string(vf_locator_kind_name(locs[i].kind)));
+        json_object_set_new(l, "tag", json_string(locs[i].tag));
+        json_object_set_new(l, "path", json_string(locs[i].path));
+        json_array_append_new(arr, l);
+    }
+    return arr;
+}
+
+static json_t *vf_info_parent_json(const vf_image *img, const vf_image_info *in)
+{
+    if (!in->has_parent)
+        return json_null();
+    json_t *p = json_object();
+    json_object_set_new(p, "id", vf_info_guid(in->format, in->parent_id));
+    json_object_set_new(
+        p, "id2", in->has_parent_id2 ? vf_info_guid(in->format, in->parent_id2) : json_null());
+    json_object_set_new(p, "timestamp",
+                        in->format == VF_FORMAT_VHD ? json_integer(in->parent_timestamp)
+                                                    : json_null());
+    json_object_set_new(p, "locators", vf_info_locators_json(img));
+    return p;
+}
+
+static json_t *vf_info_format_json(const vf_image_info *in)
+{
+    json_t *o = json_object();
+    if (in->format == VF_FORMAT_VHD) {
+        json_object_set_new(o, "timestamp", json_integer(in->timestamp));
+        json_object_set_new(o, "creator_version", json_integer(in->creator_version));
+        json_object_set_new(o, "creator_os", json_integer(in->creator_os));
+        json_object_set_new(o, "original_size", vf_json_u64(in->original_size));
+        json_object_set_new(o, "cylinders", json_integer(in->cylinders));
+        json_object_set_new(o, "heads", json_integer(in->heads));
+        json_object_set_new(o, "sectors_per_track", json_integer(in->sectors_per_track));
+    } else {
+        json_object_set_new(o, "header_sequence", vf_json_u64(in->header_sequence));
+        json_object_set_new(o, "log_replayed", json_boolean(in->log_replayed));
+        json_object_set_new(o, "file_write_guid", vf_info_guid(in->format, in->file_write_guid));
+        json_object_set_new(o, "page83", vf_info_guid(in->format, in->page83));
+    }
+    return o;
+}
+
+static json_t *vf_info_level_json(size_t level, const vf_info_level *lv)
+{
+    const vf_image_info *in = vf_image_info_get(lv->img);
+    json_t *o = json_object();
+    json_object_set_new(o, "level", json_integer((json_int_t)level));
+    json_object_set_new(o, "file", json_string(lv->path));
+    json_object_set_new(o, "via", lv->via && lv->via[0] ? json_string(lv->via) : json_null());
+    json_object_set_new(o, "format", json_string(vf_format_name(in->format)));
+    json_object_set_new(o, "type", json_string(vf_disk_type_name(in->type)));
+    json_object_set_new(o, "virtual_size", vf_json_u64(in->virtual_size));
+    json_object_set_new(o, "block_size", json_integer(in->block_size));
+    json_object_set_new(o, "logical_sector_size", json_integer(in->logical_sector_size));
+    json_object_set_new(o, "physical_sector_size", json_integer(in->physical_sector_size));
+    json_object_set_new(o, "id", vf_info_guid(in->format, in->id));
+    json_object_set_new(o, "creator", json_string(in->creator));
+    json_object_set_new(o, "file_size", vf_json_u64(in->file_size));
+    json_object_set_new(o, "total_blocks", vf_json_u64(in->total_blocks));
+    json_object_set_new(o, "allocated_blocks", vf_json_u64(in->allocated_blocks));
+    json_object_set_new(o, "parent", vf_info_parent_json(lv->img, in));
+    json_object_set_new(o, vf_format_name(in->format), vf_info_format_json(in));
+    return o;
+}
+
+static void vf_info_print_json(const char *file, const vf_info_level *lv, size_t n,
+                               const vf_error *chain_err)
+{
+    json_t *o = vf_json_begin("info");
+    json_object_set_new(o, "file", json_string(file));
+    json_t *levels = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(levels, vf_info_level_json(i, &lv[i]));
+    json_object_set_new(o, "depth", json_integer((json_int_t)n));
+    json_object_set_new(o, "levels", levels);
+    json_object_set_new(o, "chain_error", chain_err ? vf_json_error(chain_err) : json_null());
+    vf_json_print(o);
+}
+
+static void vf_info_print_parent(const vf_image *img, const vf_image_info *in)
+{
+    char id[VF_GUID_TEXT_LEN];
+    vf_guid_text(in->format, in->parent_id, id);
+    printf("parent identity:     %s\n", id);
+    if (in->has_parent_id2) {
+        vf_guid_text(in->format, in->parent_id2, id);
+        printf("parent identity 2:   %s\n", id);
+    }
+    if (in->format == VF_FORMAT_VHD)
+        printf("parent time stamp:   %lu\n", (unsigned long)in->parent_timestamp);
+    vf_locator locs[VF_INFO_MAX_LOCATORS];
+    size_t n = 0;
+    if (vf_image_locators(img, locs, VF_INFO_MAX_LOCATORS, &n, NULL) != VF_OK)
+        n = 0;
+    for (size_t i = 0; i < n && i < VF_INFO_MAX_LOCATORS; i++)
+        printf("parent locator:      %s  %s (%s)\n", locs[i].tag, locs[i].path,
+               vf_locator_kind_name(locs[i].kind));
+}
+
+static void vf_info_print_top(const vf_info_level *lv)
+{
+    const vf_image_info *in = vf_image_info_get(lv->img);
+    char human[32], id[VF_GUID_TEXT_LEN];
+    vf_cli_human_size(in->virtual_size, human, sizeof human);
+    vf_guid_text(in->format, in->id, id);
+    printf("file:                %s\n", lv->path);
+    printf("format:              %s\n", vf_format_name(in->format));
+    printf("type:                %s\n", vf_disk_type_name(in->type));
+    printf("virtual size:        %llu (%s)\n", (unsigned long long)in->virtual_size, human);
+    printf("block size:          %lu\n", (unsigned long)in->block_size);
+    printf("sector size:         %lu logical, %lu physical\n",
+           (unsigned long)in->logical_sector_size, (unsigned long)in->physical_sector_size);
+    printf("identity:            %s\n", id);
+    printf("creator:             %s\n", in->creator);
+    printf("file size:           %llu\n", (unsigned long long)in->file_size);
+    printf("allocated blocks:    %llu of %llu\n", (unsigned long long)in->allocated_blocks,
+           (unsigned long long)in->total_blocks);
+    if (in->format == VF_FORMAT_VHD)
+        printf("time stamp:          %lu\n", (unsigned long)in->timestamp);
+    if (in->has_parent)
+        vf_info_print_parent(lv->img, in);
+}
+
+static void vf_info_print_text(const vf_info_level *lv, size_t n, const vf_error *chain_err)
+{
+    vf_info_print_top(&lv[0]);
+    printf("chain:               %zu level%s%s\n", n, n == 1 ? "" : "s",
+           chain_err ? " (broken: see the error)" : "");
+    for (size_t i = 0; i < n; i++) {
+        const vf_image_info *in = vf_image_info_get(lv[i].img);
+        char id[VF_GUID_TEXT_LEN];
+        vf_guid_text(in->format, in->id, id);
+        printf("  %zu  %s  %s %s  %s", i, lv[i].path, vf_format_name(in->format),
+               vf_disk_type_name(in->type), id);
+        if (lv[i].via && lv[i].via[0])
+            printf("  via %s", lv[i].via);
+        printf("\n");
+    }
+}
+
+static int vf_info_parse(int argc, char **argv, vf_cli_common *co, const char **file)
+{
+    static const struct option longopts[] = {VF_CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int r = vf_cli_common_opt("info", vf_info_usage, c, optarg, co);
+        if (r > 0)
+            return r - 1;
+    }
+    if (argc - optind != 1)
+        return vf_usage_error("info", "expected one FILE, got %d arguments", argc - optind);
+    *file = argv[optind];
+    return -1;
+}
+
+/* Describe FILE alone after its chain failed to open; the exit status is the chain's. */
+static int vf_info_alone(const char *file, const vf_cli_common *co, const vf_error *chain_err)
+{
+    vf_error err;
+    vf_error_clear(&err);
+    vf_image *img;
+    if (vf_cli_open_image(file, &img, &err) != VF_OK)
+        return vf_cli_fail("info", file, &err, co->json); /* FILE itself is the problem */
+    vf_info_level lv = {img, file, ""};
+    if (co->json)
+        vf_info_print_json(file, &lv, 1, chain_err);
+    else
+        vf_info_print_text(&lv, 1, chain_err);
+    vf_image_close(img);
+    return vf_report_error(chain_err);
+}
 
 int vf_cmd_info(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "vhdfold: 'info' is not implemented yet\n");
-    return VF_EXIT_USAGE;
+    vf_cli_common co = {false, VF_PROGRESS_AUTO};
+    const char *file = NULL;
+    int r = vf_info_parse(argc, argv, &co, &file);
+    if (r >= 0)
+        return r;
+    vf_error err;
+    vf_error_clear(&err);
+    vf_chain *c;
+    if (vf_cli_open_chain(file, &c, &err) != VF_OK)
+        return vf_info_alone(file, &co, &err);
+    size_t n = vf_chain_depth(c);
+    vf_info_level *lv = calloc(n, sizeof *lv);
+    if (!lv) {
+        vf_chain_close(c);
+        VF_FAIL_ERRNO(&err, ENOMEM, VF_OFF_NONE, "describing '%s'", file);
+        return vf_cli_fail("info", file, &err, co.json);
+    }
+    for (size_t i = 0; i < n; i++) {
+        lv[i].img = vf_chain_image(c, i);
+        lv[i].path = vf_chain_path(c, i);
+        lv[i].via = vf_chain_via(c, i);
+    }
+    if (co.json)
+        vf_info_print_json(file, lv, n, NULL);
+    else
+        vf_info_print_text(lv, n, NULL);
+    free(lv);
+    vf_chain_close(c);
+    return VF_EXIT_OK;
 }

@@ -1,2 +1,334 @@
-/* io_file.c - placeholder until the I/O and chain layer lands. */
-typedef int vf_io_file_placeholder;
+/* io_file.c - the POSIX backend of vf_io (pread/pwrite loops, fsync, ftruncate, fstat, OFD
+ * locks) and the POSIX vf_fs (open, unlink, statvfs, directory fsync).
+ * Layer: format. Reached through vf_io_file_open, vf_fs_posix and the vf_io_* wrappers (io.c);
+ * the only file in the library that makes file system calls. */
+/* 64-bit file offsets on 32-bit hosts too: every offset below is a uint64_t. */
+#define _FILE_OFFSET_BITS 64
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <vhdfold/vf_io.h>
+
+#include "path.h"
+
+/* One system call moves at most this much, well below what Linux accepts (0x7ffff000). */
+#define VF_FILE_CHUNK ((size_t)1 << 30)
+
+typedef struct vf_file {
+    int fd;
+    char *path;
+    bool failed; /* an fsync failed: the kernel may have dropped dirty pages, writes refused */
+} vf_file;
+
+/* A pread/pwrite-like call, so the retry loop can be tested with a fake (test_io_file.c). */
+typedef ssize_t (*vf_sys_rw)(void *ctx, void *buf, size_t len, uint64_t off);
+vf_status vf_io_file_loop(vf_sys_rw fn, void *ctx, bool writing, void *buf, size_t len,
+                          uint64_t off, const char *name, vf_error *err);
+
+/* Repeat fn until len bytes moved: EINTR retried, short counts continued. A read returning 0
+ * before the end is VF_E_TRUNCATED; a write returning 0 is an I/O error (no progress). */
+vf_status vf_io_file_loop(vf_sys_rw fn, void *ctx, bool writing, void *buf, size_t len,
+                          uint64_t off, const char *name, vf_error *err)
+{
+    uint8_t *p = buf;
+    const char *verb = writing ? "writing" : "reading";
+    if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off)
+        return VF_FAIL(err, VF_E_INVAL, off,
+                       "%s %zu bytes at offset %llu of '%s': beyond the "
+                       "largest file offset",
+                       verb, len, (unsigned long long)off, name);
+    size_t done = 0;
+    while (done < len) {
+        size_t want = len - done < VF_FILE_CHUNK ? len - done : VF_FILE_CHUNK;
+        uint64_t at = off + done;
+        ssize_t n = fn(ctx, p + done, want, at);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return VF_FAIL_ERRNO(err, errno, at, "%s %zu bytes at offset %llu of '%s'", verb, want,
+                                 (unsigned long long)at, name);
+        }
+        if (n == 0 && !writing)
+            return VF_FAIL(err, VF_E_TRUNCATED, at,
+                           "'%s': reading %zu bytes at offset %llu runs past the end of the "
+                           "file",
+                           name, len, (unsigned long long)off);
+        if (n == 0)
+            return VF_FAIL_ERRNO(err, EIO, at, "%s at offset %llu of '%s' made no progress", verb,
+                                 (unsigned long long)at, name);
+        if ((size_t)n > want)
+            return VF_FAIL_ERRNO(err, EIO, at,
+                                 "%s at offset %llu of '%s': the system "
+                                 "reported more bytes than asked",
+                                 verb, (unsigned long long)at, name);
+        done += (size_t)n;
+    }
+    return VF_OK;
+}
+
+_Static_assert(sizeof(off_t) == 8, "off_t must hold 64-bit file offsets");
+
+static ssize_t vf_sys_pread(void *ctx, void *buf, size_t len, uint64_t off)
+{
+    return pread(*(int *)ctx, buf, len, (off_t)off);
+}
+
+static ssize_t vf_sys_pwrite(void *ctx, void *buf, size_t len, uint64_t off)
+{
+    return pwrite(*(int *)ctx, buf, len, (off_t)off);
+}
+
+static vf_status vf_file_read(void *self, void *buf, size_t len, uint64_t off, vf_error *e)
+{
+    vf_file *f = self;
+    return vf_io_file_loop(vf_sys_pread, &f->fd, false, buf, len, off, f->path, e);
+}
+
+static vf_status vf_file_refuse_failed(const vf_file *f, vf_error *e)
+{
+    return VF_FAIL_ERRNO(e, EIO, VF_OFF_NONE,
+                         "'%s': an earlier fsync failed, so the handle accepts no more writes",
+                         f->path);
+}
+
+static vf_status vf_file_write(void *self, const void *buf, size_t len, uint64_t off, vf_error *e)
+{
+    vf_file *f = self;
+    if (f->failed)
+        return vf_file_refuse_failed(f, e);
+    /* pwrite does not modify the buffer; the loop helper shares one signature for both. */
+    void *p;
+    memcpy(&p, &buf, sizeof p);
+    return vf_io_file_loop(vf_sys_pwrite, &f->fd, true, p, len, off, f->path, e);
+}
+
+static vf_status vf_file_sync(void *self, vf_error *e)
+{
+    vf_file *f = self;
+    if (f->failed)
+        return vf_file_refuse_failed(f, e);
+    while (fsync(f->fd) != 0) {
+        if (errno == EINTR)
+            continue;
+        /* Linux forgets the error after reporting it once: retrying would "succeed" with the
+         * data gone, so the handle stays failed. */
+        f->failed = true;
+        return VF_FAIL_ERRNO(e, errno, VF_OFF_NONE, "fsync of '%s'", f->path);
+    }
+    return VF_OK;
+}
+
+static vf_status vf_file_get_size(void *self, uint64_t *size, vf_error *e)
+{
+    vf_file *f = self;
+    struct stat st;
+    if (fstat(f->fd, &st) != 0)
+        return VF_FAIL_ERRNO(e, errno, VF_OFF_NONE, "fstat of '%s'", f->path);
+    if (S_ISBLK(st.st_mode)) {
+        off_t end = lseek(f->fd, 0, SEEK_END);
+        if (end < 0)
+            return VF_FAIL_ERRNO(e, errno, VF_OFF_NONE, "size of block device '%s'", f->path);
+        *size = (uint64_t)end;
+        return VF_OK;
+    }
+    *size = st.st_size > 0 ? (uint64_t)st.st_size : 0;
+    return VF_OK;
+}
+
+static vf_status vf_file_set_size(void *self, uint64_t size, vf_error *e)
+{
+    vf_file *f = self;
+    if (f->failed)
+        return vf_file_refuse_failed(f, e);
+    if (size > (uint64_t)INT64_MAX)
+        return VF_FAIL(e, VF_E_INVAL, VF_OFF_NONE, "cannot resize '%s' to %llu bytes", f->path,
+                       (unsigned long long)size);
+    while (ftruncate(f->fd, (off_t)size) != 0) {
+        if (errno == EINTR)
+            continue;
+        return VF_FAIL_ERRNO(e, errno, VF_OFF_NONE, "resizing '%s' to %llu bytes", f->path,
+                             (unsigned long long)size);
+    }
+    return VF_OK;
+}
+
+static vf_status vf_file_lock(void *self, bool exclusive, vf_error *e)
+{
+    vf_file *f = self;
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = exclusive ? F_WRLCK : F_RDLCK;
+    fl.l_whence = SEEK_SET; /* start 0, length 0: the whole file, however it grows */
+    if (fcntl(f->fd, F_OFD_SETLK, &fl) == 0)
+        return VF_OK;
+    int saved = errno;
+    if (saved == EAGAIN || saved == EACCES) {
+        vf_status st = VF_FAIL(e, VF_E_BUSY, VF_OFF_NONE,
+                               "'%s' is in use: another handle holds a conflicting lock "
+                               "(wanted %s)",
+                               f->path, exclusive ? "exclusive" : "shared");
+        if (e)
+            e->sys_errno = saved;
+        return st;
+    }
+    return VF_FAIL_ERRNO(e, saved, VF_OFF_NONE, "locking '%s'", f->path);
+}
+
+static void vf_file_close(void *self)
+{
+    vf_file *f = self;
+    if (!f)
+        return;
+    if (f->fd >= 0)
+        close(f->fd); /* no retry on EINTR: the descriptor is gone either way on Linux */
+    free(f->path);
+    free(f);
+}
+
+static const vf_io_ops vf_file_ops = {
+    .read_at = vf_file_read,
+    .write_at = vf_file_write,
+    .sync = vf_file_sync,
+    .get_size = vf_file_get_size,
+    .set_size = vf_file_set_size,
+    .lock = vf_file_lock,
+    .close = vf_file_close,
+};
+
+static int vf_file_oflags(unsigned flags)
+{
+    int o = O_CLOEXEC | ((flags & VF_IO_RDWR) ? O_RDWR : O_RDONLY);
+    if (flags & VF_IO_CREATE)
+        o |= O_CREAT;
+    if ((flags & VF_IO_CREATE) && (flags & VF_IO_EXCL))
+        o |= O_EXCL;
+    if (flags & VF_IO_TRUNC)
+        o |= O_TRUNC;
+    return o;
+}
+
+vf_status vf_io_file_open(const char *path, unsigned flags, vf_io **out, vf_error *err)
+{
+    *out = NULL;
+    if ((flags & (VF_IO_CREATE | VF_IO_TRUNC)) && !(flags & VF_IO_RDWR))
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                       "cannot open '%s': create and truncate need read-write access", path);
+    vf_file *f = calloc(1, sizeof *f);
+    if (!f || !(f->path = strdup(path))) {
+        free(f);
+        return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "opening '%s'", path);
+    }
+    int fd;
+    do
+        fd = open(path, vf_file_oflags(flags), 0666);
+    while (fd < 0 && errno == EINTR);
+    f->fd = fd;
+    vf_status st = VF_OK;
+    struct stat sb;
+    if (fd < 0)
+        st = VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "cannot open '%s'", path);
+    else if (fstat(fd, &sb) != 0)
+        st = VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "fstat of '%s'", path);
+    else if (!S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode))
+        st = VF_FAIL_ERRNO(err, S_ISDIR(sb.st_mode) ? EISDIR : EINVAL, VF_OFF_NONE,
+                           "cannot open '%s': not a regular file or block device", path);
+    if (st != VF_OK) {
+        vf_file_close(f);
+        return st;
+    }
+    return vf_io_new(&vf_file_ops, f, path, (flags & VF_IO_RDWR) != 0, out, err);
+}
+
+/* --- the POSIX file system --- */
+
+static vf_status vf_posix_open(void *self, const char *path, unsigned flags, vf_io **out,
+                               vf_error *e)
+{
+    (void)self;
+    return vf_io_file_open(path, flags, out, e);
+}
+
+static vf_status vf_posix_remove(void *self, const char *path, vf_error *e)
+{
+    (void)self;
+    if (unlink(path) != 0)
+        return VF_FAIL_ERRNO(e, errno, VF_OFF_NONE, "cannot remove '%s'", path);
+    return VF_OK;
+}
+
+/* path itself when it is a directory, else the directory that holds (or would hold) it. */
+static char *vf_posix_dir_of(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return strdup(path);
+    return vf_path_dirname(path);
+}
+
+static vf_status vf_posix_free_space(void *self, const char *path, uint64_t *bytes, vf_error *e)
+{
+    (void)self;
+    *bytes = 0;
+    char *dir = vf_posix_dir_of(path);
+    if (!dir)
+        return VF_FAIL_ERRNO(e, ENOMEM, VF_OFF_NONE, "free space for '%s'", path);
+    struct statvfs sv;
+    vf_status st = VF_OK;
+    if (statvfs(dir, &sv) != 0)
+        st = VF_FAIL_ERRNO(e, errno, VF_OFF_NONE, "statvfs of '%s'", dir);
+    else if (sv.f_frsize && (uint64_t)sv.f_bavail > UINT64_MAX / sv.f_frsize)
+        *bytes = UINT64_MAX;
+    else
+        *bytes = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+    free(dir);
+    return st;
+}
+
+/* path is the directory itself or a file in it (created or removed). */
+static vf_status vf_posix_sync_dir(void *self, const char *path, vf_error *e)
+{
+    (void)self;
+    char *dir = vf_posix_dir_of(path);
+    if (!dir)
+        return VF_FAIL_ERRNO(e, ENOMEM, VF_OFF_NONE, "syncing the directory of '%s'", path);
+    vf_status st = VF_OK;
+    int fd;
+    do
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        st = VF_FAIL_ERRNO(e, errno, VF_OFF_NONE, "cannot open directory '%s'", dir);
+    } else {
+        int rc;
+        do
+            rc = fsync(fd);
+        while (rc != 0 && errno == EINTR);
+        if (rc != 0)
+            st = VF_FAIL_ERRNO(e, errno, VF_OFF_NONE, "fsync of directory '%s'", dir);
+        close(fd);
+    }
+    free(dir);
+    return st;
+}
+
+static const vf_fs_ops vf_posix_fs_ops = {
+    .open = vf_posix_open,
+    .remove = vf_posix_remove,
+    .free_space = vf_posix_free_space,
+    .sync_dir = vf_posix_sync_dir,
+};
+
+static const vf_fs vf_posix_fs = {&vf_posix_fs_ops, NULL};
+
+const vf_fs *vf_fs_posix(void)
+{
+    return &vf_posix_fs;
+}

@@ -1,4 +1,13 @@
 # VHD driver sources (format/vhd/), listed, not globbed.
 set(VF_VHD_SOURCES
-  ${CMAKE_CURRENT_LIST_DIR}/driver.c
+  ${CMAKE_CURRENT_LIST_DIR}/footer.c
+  ${CMAKE_CURRENT_LIST_DIR}/header.c
+  ${CMAKE_CURRENT_LIST_DIR}/bat.c
+  ${CMAKE_CURRENT_LIST_DIR}/bitmap.c
+  ${CMAKE_CURRENT_LIST_DIR}/locator.c
+  ${CMAKE_CURRENT_LIST_DIR}/vhd.c
+  ${CMAKE_CURRENT_LIST_DIR}/write.c
+  ${CMAKE_CURRENT_LIST_DIR}/create.c
+  ${CMAKE_CURRENT_LIST_DIR}/identity.c
+  ${CMAKE_CURRENT_LIST_DIR}/check.c
 )

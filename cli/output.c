@@ -1,0 +1,153 @@
+/* output.c - shared plumbing of the read-side commands: common options, chain opening, JSON
+ * and error output, and the Ctrl-C flag the engines poll.
+ * Layer: cli. Used by cmd_info.c, cmd_check.c, cmd_digest.c, cmd_export.c, cmd_compare.c. */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "output.h"
+
+int vf_cli_common_opt(const char *cmd, const char *usage, int c, const char *arg, vf_cli_common *co)
+{
+    switch (c) {
+    case VF_OPT_HELP:
+        fputs(usage, stdout);
+        return VF_EXIT_OK + 1;
+    case VF_OPT_VERSION:
+        vf_print_version(cmd);
+        return VF_EXIT_OK + 1;
+    case VF_OPT_JSON:
+        co->json = true;
+        return 0;
+    case VF_OPT_PROGRESS:
+        if (!vf_progress_parse(arg, &co->progress))
+            return vf_usage_error(cmd, "--progress takes auto, bar, plain or none, not '%s'", arg) +
+                   1;
+        return 0;
+    case '?':
+        /* getopt_long already said what was wrong. */
+        fprintf(stderr, "(see 'vhdfold %s --help')\n", cmd);
+        return VF_EXIT_USAGE + 1;
+    default:
+        return -1;
+    }
+}
+
+vf_status vf_cli_open_chain(const char *path, vf_chain **out, vf_error *err)
+{
+    vf_chain_opts opts;
+    memset(&opts, 0, sizeof opts);
+    opts.fs = vf_fs_posix();
+    opts.lock = true;
+    return vf_chain_open(path, &opts, out, err);
+}
+
+vf_status vf_cli_open_image(const char *path, vf_image **out, vf_error *err)
+{
+    vf_io *io;
+    *out = NULL;
+    vf_status st = vf_io_file_open(path, VF_IO_RDONLY, &io, err);
+    if (st != VF_OK)
+        return st;
+    return vf_image_open(io, path, 0, out, err);
+}
+
+json_t *vf_json_u64(uint64_t v)
+{
+    /* json_int_t is long long: every size and offset of a disk (< 2^63) fits. */
+    return json_integer(v > (uint64_t)LLONG_MAX ? LLONG_MAX : (json_int_t)v);
+}
+
+json_t *vf_json_off(uint64_t off)
+{
+    return off == VF_OFF_NONE ? json_null() : vf_json_u64(off);
+}
+
+void vf_json_print(json_t *obj)
+{
+    json_dumpf(obj, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+    fflush(stdout);
+    json_decref(obj);
+}
+
+json_t *vf_json_begin(const char *cmd)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "schema", json_integer(VF_JSON_SCHEMA));
+    json_object_set_new(o, "command", json_string(cmd));
+    return o;
+}
+
+json_t *vf_json_error(const vf_error *err)
+{
+    json_t *e = json_object();
+    json_object_set_new(e, "status", json_string(vf_status_name(err->code)));
+    json_object_set_new(e, "message",
+                        json_string(err->msg[0] ? err->msg : vf_status_text(err->code)));
+    return e;
+}
+
+int vf_cli_fail(const char *cmd, const char *file, const vf_error *err, bool json)
+{
+    int code = vf_report_error(err);
+    if (json) {
+        json_t *o = vf_json_begin(cmd);
+        json_object_set_new(o, "file", file ? json_string(file) : json_null());
+        json_object_set_new(o, "error", vf_json_error(err));
+        json_object_set_new(o, "exit", json_integer(code));
+        vf_json_print(o);
+    }
+    return code;
+}
+
+static atomic_int vf_cancel_flag;
+
+static void vf_on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&vf_cancel_flag, 1);
+}
+
+const atomic_int *vf_cli_cancel_flag(void)
+{
+    static bool installed;
+    if (!installed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = vf_on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        installed = true;
+    }
+    return &vf_cancel_flag;
+}
+
+void vf_cli_verify_opts(vf_verify_opts *opts, vf_progress_bar *bar)
+{
+    memset(opts, 0, sizeof *opts);
+    if (bar) {
+        opts->progress = vf_progress_update;
+        opts->progress_ctx = bar;
+    }
+    opts->cancel = vf_cli_cancel_flag();
+}
+
+void vf_cli_human_size(uint64_t bytes, char *out, size_t out_len)
+{
+    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 6) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, out_len, "%llu bytes", (unsigned long long)bytes);
+    else if (v == (double)(uint64_t)v)
+        snprintf(out, out_len, "%llu %s", (unsigned long long)v, units[u]);
+    else
+        snprintf(out, out_len, "%.1f %s", v, units[u]);
+}

@@ -1,0 +1,78 @@
+/* output.h - helpers shared by the read-side commands (info, check, digest, export,
+ * compare): opening chains the CLI way, JSON output, error output, Ctrl-C cancellation.
+ * Layer: cli. Built on cli.h (exit codes) and jansson; no library logic lives here. */
+#ifndef VHDFOLD_CLI_OUTPUT_H
+#define VHDFOLD_CLI_OUTPUT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <vhdfold/vf_chain.h>
+#include <vhdfold/vf_error.h>
+
+#include "cli.h"
+#include "progress.h"
+#include "vf_verify.h"
+
+#define VF_JSON_SCHEMA 1
+
+/* Options every read-side command shares, filled by vf_cli_common_opt. */
+typedef struct vf_cli_common {
+    bool json;
+    vf_progress_mode progress;
+} vf_cli_common;
+
+/* getopt_long codes of the shared options. */
+enum {
+    VF_OPT_HELP = 'h',
+    VF_OPT_VERSION = 0x100,
+    VF_OPT_JSON,
+    VF_OPT_PROGRESS,
+    VF_OPT_FIRST_OWN, /* commands number their own long options from here */
+};
+
+/* The shared long options, to be copied at the head of a command's table. */
+#define VF_CLI_COMMON_LONGOPTS                                                                     \
+    {"help", no_argument, NULL, VF_OPT_HELP}, {"version", no_argument, NULL, VF_OPT_VERSION},      \
+        {"json", no_argument, NULL, VF_OPT_JSON},                                                  \
+    {                                                                                              \
+        "progress", required_argument, NULL, VF_OPT_PROGRESS                                       \
+    }
+
+/* Handle one shared option: returns -1 when c is not one of them (the command handles it),
+ * else 0 to keep parsing, or exit status + 1 to stop (help, version, or a usage error). */
+int vf_cli_common_opt(const char *cmd, const char *usage, int c, const char *arg,
+                      vf_cli_common *co);
+
+/* Open path and its ancestors through the POSIX file system with shared locks. */
+vf_status vf_cli_open_chain(const char *path, vf_chain **out, vf_error *err);
+
+/* Open one image alone (no parents), read-only, for describing a file whose chain is broken. */
+vf_status vf_cli_open_image(const char *path, vf_image **out, vf_error *err);
+
+/* The one-line error on stderr; with json also {"schema":1,"command":...,"error":{...}} on
+ * stdout. Returns the exit code for err. */
+int vf_cli_fail(const char *cmd, const char *file, const vf_error *err, bool json);
+
+/* JSON helpers: a number (sizes and offsets fit in a JSON integer), an offset or null. */
+json_t *vf_json_u64(uint64_t v);
+json_t *vf_json_off(uint64_t off);
+/* Print obj (stable key order, 2-space indent) and a newline on stdout; consumes obj. */
+void vf_json_print(json_t *obj);
+/* A new {"schema":1,"command":cmd} object. */
+json_t *vf_json_begin(const char *cmd);
+/* {"status":"VF_E_...","message":"..."} for err. */
+json_t *vf_json_error(const vf_error *err);
+
+/* Ctrl-C and SIGTERM set this flag (handler installed on first call); engines poll it. */
+const atomic_int *vf_cli_cancel_flag(void);
+
+/* Engine options wired to bar (may be NULL) and the cancellation flag. */
+void vf_cli_verify_opts(vf_verify_opts *opts, vf_progress_bar *bar);
+
+/* "10 MiB", "1.5 GiB": a human size for text output. */
+void vf_cli_human_size(uint64_t bytes, char *out, size_t out_len);
+
+#endif

@@ -1,0 +1,30 @@
+/* path.h - lexical path helpers (no file system access): normalising, joining, directory and
+ * base names, and turning a parent locator as written by Windows tools into a local path.
+ * Layer: format (internal). Used by fs_mem.c (keys), chain.c (parent candidates) and
+ * io_file.c (the directory of a path). */
+#ifndef VHDFOLD_PATH_H
+#define VHDFOLD_PATH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Lexically normalised copy of path: "//" collapsed, "." components dropped, "x/.." removed
+ * (".." kept at the start of a relative path, dropped after the root). "" becomes ".".
+ * Returns a malloc'd string (free it), or NULL when out of memory. */
+char *vf_path_normalize(const char *path);
+
+/* The directory part of path, lexically ("a/b" -> "a", "b" -> ".", "/b" -> "/"); malloc'd. */
+char *vf_path_dirname(const char *path);
+
+/* Pointer into path at its last component ("a/b" -> "b", "a/" -> ""). Borrowed. */
+const char *vf_path_basename(const char *path);
+
+/* dir + "/" + rel, normalised; rel absolute ('/...') is returned normalised as is.
+ * malloc'd, NULL when out of memory. */
+char *vf_path_join(const char *dir, const char *rel);
+
+/* True for "C:\..." / "C:/..." and UNC or device paths ("\\server\...", "\\?\Volume{...}"),
+ * in either separator. */
+bool vf_path_is_windows_absolute(const char *path);
+
+#endif

@@ -1,0 +1,282 @@
+/* vhd/write.c - writing a VHD: data in place, new blocks at the end of data, and the
+ * crash-safe publication of metadata (BAT entries, bitmap bits, footers) at flush.
+ * Layer: format/vhd. Reached through image.c (vf_image_write, _write_zeroes, _reserve,
+ * _flush), which has checked range, alignment and that the handle is writable and not failed.
+ * Order (formats.md 2.12, docs/formats/vhd.md "Writing"): a valid footer sits at EOF at every
+ * instant; data of new blocks is written before anything points at it; BAT entries and new
+ * bits of existing blocks are written only after a sync, at flush or when the pending set is
+ * full. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "endian.h"
+#include "vhd_int.h"
+
+#define VHD_ZERO_CHUNK 65536u
+static const uint8_t vhd_zeros[VHD_ZERO_CHUNK];
+
+/* len bytes of buf (or zeros when buf is NULL) at off. */
+static vf_status vhd_put(vf_vhd *v, uint64_t off, const uint8_t *buf, uint64_t len, vf_error *err)
+{
+    while (len) {
+        size_t n = len < VHD_ZERO_CHUNK ? (size_t)len : VHD_ZERO_CHUNK;
+        vf_status st = vf_io_write(v->io, buf ? buf : vhd_zeros, n, off, err);
+        if (st != VF_OK)
+            return st;
+        off += n;
+        len -= n;
+        if (buf)
+            buf += n;
+    }
+    return VF_OK;
+}
+
+static vf_status vhd_put_footer(vf_vhd *v, uint64_t off, vf_error *err)
+{
+    uint8_t raw[VHD_FOOTER_SIZE];
+    vf_vhd_footer_encode(&v->footer, raw);
+    return vf_io_write(v->io, raw, VHD_FOOTER_SIZE, off, err);
+}
+
+vf_status vf_vhd_alloc_space(vf_vhd *v, uint64_t len, uint64_t *off, vf_error *err)
+{
+    uint64_t end;
+    if (vf_add_u64(v->data_end, len, &end) || (end - len) / VHD_SECTOR >= VHD_BAT_UNUSED)
+        return VF_FAIL(err, VF_E_LIMIT, v->data_end,
+                       "no room for %llu more bytes: VHD block offsets end at 2 TiB",
+                       (unsigned long long)len);
+    if (end > v->footer_off) {
+        /* Move the trailing footer past all space announced by vf_image_reserve, once, and
+         * make it durable before the old footer is overwritten by data. */
+        uint64_t want = v->reserve_blocks * v->block_total, foot;
+        if (want < len || vf_add_u64(v->data_end, want, &foot) ||
+            foot / VHD_SECTOR >= VHD_BAT_UNUSED)
+            foot = end;
+        vf_status st = vhd_put_footer(v, foot, err);
+        if (st == VF_OK)
+            st = vf_io_sync(v->io, err);
+        if (st != VF_OK)
+            return st;
+        v->footer_off = foot;
+        v->footer_len = VHD_FOOTER_SIZE;
+        v->file_size = foot + VHD_FOOTER_SIZE;
+        v->reserve_blocks = 0;
+        v->img->info.file_size = v->file_size;
+    }
+    *off = v->data_end;
+    v->data_end = end;
+    return VF_OK;
+}
+
+/* Publish: data durable, then BAT sectors and bitmaps, durable; then footers. trim (explicit
+ * flushes only) gives back unused reserved space; an automatic publish keeps it. */
+static vf_status vhd_publish(vf_vhd *v, bool trim, vf_error *err)
+{
+    vf_status st = vf_io_sync(v->io, err);
+    if (st != VF_OK || v->footer.disk_type == VF_DISK_FIXED)
+        return st;
+    if (v->npend) {
+        for (size_t i = 0; i < v->npend; i++) {
+            const vf_vhd_pending *p = &v->pend[i];
+            if (p->is_new || !p->bits_dirty)
+                continue;
+            st = vf_io_write(v->io, p->bitmap, v->bitmap_bytes,
+                             (uint64_t)v->bat[p->block] * VHD_SECTOR, err);
+            if (st != VF_OK)
+                return st;
+        }
+        uint64_t bat_raw = (uint64_t)v->entries * 4;
+        for (uint32_t s = 0; s < v->bat_sectors; s++) {
+            if (!v->bat_dirty[s])
+                continue;
+            uint8_t sec[VHD_SECTOR];
+            vf_vhd_bat_encode_sector(v->bat, v->entries, s, sec);
+            uint64_t at = (uint64_t)s * VHD_SECTOR;
+            /* Only the entries' bytes: the padding may not be ours to overwrite. */
+            size_t n = bat_raw - at < VHD_SECTOR ? (size_t)(bat_raw - at) : VHD_SECTOR;
+            if ((st = vf_io_write(v->io, sec, n, v->hdr.table_offset + at, err)) != VF_OK)
+                return st;
+            v->bat_dirty[s] = 0;
+        }
+        if ((st = vf_io_sync(v->io, err)) != VF_OK)
+            return st;
+        v->npend = 0;
+        v->cache_valid = false;
+    }
+    if (trim && v->footer_off > v->data_end) {
+        /* Unused reservation: a footer at the true end first, then cut the file. Until the
+         * cut, the old footer at EOF is still valid. */
+        if ((st = vhd_put_footer(v, v->data_end, err)) != VF_OK ||
+            (st = vf_io_sync(v->io, err)) != VF_OK ||
+            (st = vf_io_set_size(v->io, v->data_end + VHD_FOOTER_SIZE, err)) != VF_OK ||
+            (st = vf_io_sync(v->io, err)) != VF_OK)
+            return st;
+        v->footer_off = v->data_end;
+        v->file_size = v->data_end + VHD_FOOTER_SIZE;
+        v->img->info.file_size = v->file_size;
+    }
+    if (v->footer_dirty || v->copy_differs) {
+        if ((st = vhd_put_footer(v, 0, err)) != VF_OK || (st = vf_io_sync(v->io, err)) != VF_OK)
+            return st;
+        v->footer_dirty = false;
+        v->copy_differs = false;
+    }
+    return VF_OK;
+}
+
+vf_status vf_vhd_flush(vf_image *img, vf_error *err)
+{
+    return vhd_publish(img->priv, true, err);
+}
+
+vf_status vf_vhd_reserve(vf_image *img, uint64_t nblocks, vf_error *err)
+{
+    (void)err;
+    vf_vhd *v = img->priv;
+    if (v->footer.disk_type == VF_DISK_FIXED)
+        return VF_OK;
+    /* Never more than the table can hold, so the product below cannot overflow. */
+    v->reserve_blocks = nblocks < v->entries ? nblocks : v->entries;
+    return VF_OK;
+}
+
+static vf_vhd_pending *vhd_find_pending(vf_vhd *v, uint32_t b)
+{
+    for (size_t i = 0; i < v->npend; i++)
+        if (v->pend[i].block == b)
+            return &v->pend[i];
+    return NULL;
+}
+
+/* The next pending slot (publishing the batch first when full); not counted until used. */
+static vf_status vhd_pending_slot(vf_vhd *v, vf_vhd_pending **out, vf_error *err)
+{
+    if (v->npend >= v->pend_limit) {
+        vf_status st = vhd_publish(v, false, err);
+        if (st != VF_OK)
+            return st;
+    }
+    vf_vhd_pending *p = &v->pend[v->npend];
+    if (!p->bitmap && !(p->bitmap = malloc(v->bitmap_bytes)))
+        return VF_FAIL(err, VF_E_NOMEM, VF_OFF_NONE, "sector bitmap: no memory");
+    *out = p;
+    return VF_OK;
+}
+
+/* A block not in the file yet: bitmap and data at the end of data, BAT entry pending. */
+static vf_status vhd_new_block(vf_vhd *v, uint32_t b, uint32_t inb, const uint8_t *buf, uint32_t n,
+                               vf_error *err)
+{
+    vf_vhd_pending *p;
+    uint64_t off;
+    vf_status st = vhd_pending_slot(v, &p, err);
+    if (st == VF_OK)
+        st = vf_vhd_alloc_space(v, v->block_total, &off, err);
+    if (st != VF_OK)
+        return st;
+    bool dynamic = v->footer.disk_type == VF_DISK_DYNAMIC;
+    memset(p->bitmap, 0, v->bitmap_bytes);
+    /* Dynamic: zero-filled block, every bit set (qemu's way); differencing: only the
+     * sectors written, so the rest keeps falling through to the parent. */
+    if (dynamic)
+        vf_vhd_bitmap_set(p->bitmap, 0, v->spb);
+    else
+        vf_vhd_bitmap_set(p->bitmap, inb / VHD_SECTOR, n / VHD_SECTOR);
+    uint64_t data = off + v->bitmap_bytes;
+    if ((st = vf_io_write(v->io, p->bitmap, v->bitmap_bytes, off, err)) != VF_OK)
+        return st;
+    if (dynamic && (st = vhd_put(v, data, NULL, inb, err)) != VF_OK)
+        return st;
+    if ((st = vhd_put(v, data + inb, buf, n, err)) != VF_OK)
+        return st;
+    if (dynamic && (st = vhd_put(v, data + inb + n, NULL, v->block_size - inb - n, err)) != VF_OK)
+        return st;
+    p->block = b;
+    p->is_new = true;
+    p->bits_dirty = false;
+    v->npend++;
+    v->bat[b] = (uint32_t)(off / VHD_SECTOR); /* < 2^32 - 1: vf_vhd_alloc_space */
+    v->bat_dirty[b / (VHD_SECTOR / 4)] = 1;
+    v->img->info.allocated_blocks++;
+    return VF_OK;
+}
+
+static bool vhd_all_set(const uint8_t *bm, uint32_t k, uint32_t cnt)
+{
+    bool bit;
+    return vf_vhd_bitmap_run(bm, k, k + cnt, &bit) == cnt && bit;
+}
+
+/* A block already in the file: data in place, then new bits (published after a sync). */
+static vf_status vhd_old_block(vf_vhd *v, uint32_t b, uint32_t inb, const uint8_t *buf, uint32_t n,
+                               vf_error *err)
+{
+    uint64_t boff = (uint64_t)v->bat[b] * VHD_SECTOR;
+    vf_status st = vhd_put(v, boff + v->bitmap_bytes + inb, buf, n, err);
+    if (st != VF_OK)
+        return st;
+    uint32_t k = inb / VHD_SECTOR, cnt = n / VHD_SECTOR;
+    vf_vhd_pending *p = vhd_find_pending(v, b);
+    if (p) {
+        if (vhd_all_set(p->bitmap, k, cnt))
+            return VF_OK;
+        vf_vhd_bitmap_set(p->bitmap, k, cnt);
+        if (p->is_new) /* unpublished block: its bitmap can go straight to disk */
+            return vf_io_write(v->io, p->bitmap, v->bitmap_bytes, boff, err);
+        p->bits_dirty = true;
+        return VF_OK;
+    }
+    const uint8_t *bm;
+    if ((st = vf_vhd_bitmap_of(v, b, &bm, err)) != VF_OK)
+        return st;
+    if (vhd_all_set(bm, k, cnt))
+        return VF_OK;
+    if ((st = vhd_pending_slot(v, &p, err)) != VF_OK)
+        return st;
+    /* The slot may have published the batch (cache dropped): fetch the bitmap again. */
+    if ((st = vf_vhd_bitmap_of(v, b, &bm, err)) != VF_OK)
+        return st;
+    memcpy(p->bitmap, bm, v->bitmap_bytes);
+    vf_vhd_bitmap_set(p->bitmap, k, cnt);
+    p->block = b;
+    p->is_new = false;
+    p->bits_dirty = true;
+    v->npend++;
+    return VF_OK;
+}
+
+static vf_status vhd_write_range(vf_vhd *v, uint64_t voff, const uint8_t *buf, uint64_t len,
+                                 bool zeroes, vf_error *err)
+{
+    if (v->footer.disk_type == VF_DISK_FIXED)
+        return vhd_put(v, voff, buf, len, err);
+    uint64_t bs = v->block_size;
+    while (len) {
+        uint32_t b = (uint32_t)(voff / bs); /* < entries: checked at open */
+        uint32_t inb = (uint32_t)(voff % bs);
+        uint32_t n = (uint32_t)(len < bs - inb ? len : bs - inb);
+        vf_status st = VF_OK;
+        if (v->bat[b] != VHD_BAT_UNUSED)
+            st = vhd_old_block(v, b, inb, buf, n, err);
+        else if (!(zeroes && v->footer.disk_type == VF_DISK_DYNAMIC))
+            st = vhd_new_block(v, b, inb, buf, n, err);
+        /* else: an unallocated dynamic block already reads as zeros */
+        if (st != VF_OK)
+            return st;
+        voff += n;
+        len -= n;
+        if (buf)
+            buf += n;
+    }
+    return VF_OK;
+}
+
+vf_status vf_vhd_write(vf_image *img, uint64_t voff, const void *buf, size_t len, vf_error *err)
+{
+    return vhd_write_range(img->priv, voff, buf, len, false, err);
+}
+
+vf_status vf_vhd_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err)
+{
+    return vhd_write_range(img->priv, voff, NULL, len, true, err);
+}

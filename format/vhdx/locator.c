@@ -1,0 +1,268 @@
+/* vhdx/locator.c - the parent locator metadata item: key/value entries in UTF-16LE, decoded
+ * defensively to UTF-8; GUID text for parent_linkage; encoding for create and set_parent; the
+ * locator list handed to the chain layer (relative_path, volume_path, absolute_win32_path).
+ * Layer: format/vhdx. Called by metadata.c, vhdx.c, create.c, write.c.
+ * Spec: MS-VHDX 2.6.2.6 via formats.md 3.7 and 4.2. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vhdx_int.h"
+
+enum { VX_LOC_HDR = 20, VX_KV_SIZE = 12 };
+
+/* UTF-16LE to UTF-8; unpaired surrogates become U+FFFD; an embedded NUL is refused. */
+static char *vx_utf16_to_utf8(const uint8_t *p, size_t bytes)
+{
+    size_t units = bytes / 2;
+    char *out = malloc(units * 3 + 1); /* bytes <= 65535 */
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < units; i++) {
+        uint32_t u = (uint32_t)vf_get_le(p + 2 * i, 2);
+        if (u >= 0xD800 && u < 0xDC00 && i + 1 < units) {
+            uint32_t lo = (uint32_t)vf_get_le(p + 2 * i + 2, 2);
+            if (lo >= 0xDC00 && lo < 0xE000) {
+                u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+                i++;
+            }
+        }
+        if (u >= 0xD800 && u < 0xE000)
+            u = 0xFFFD;
+        if (u < 0x80) {
+            out[o++] = (char)u;
+        } else if (u < 0x800) {
+            out[o++] = (char)(0xC0 | (u >> 6));
+            out[o++] = (char)(0x80 | (u & 0x3F));
+        } else if (u < 0x10000) {
+            out[o++] = (char)(0xE0 | (u >> 12));
+            out[o++] = (char)(0x80 | ((u >> 6) & 0x3F));
+            out[o++] = (char)(0x80 | (u & 0x3F));
+        } else {
+            out[o++] = (char)(0xF0 | (u >> 18));
+            out[o++] = (char)(0x80 | ((u >> 12) & 0x3F));
+            out[o++] = (char)(0x80 | ((u >> 6) & 0x3F));
+            out[o++] = (char)(0x80 | (u & 0x3F));
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+void vf_vhdx_locator_free(vx_state *st)
+{
+    for (uint32_t i = 0; i < st->nkv; i++) {
+        free(st->kv[i].key);
+        free(st->kv[i].value);
+    }
+    free(st->kv);
+    st->kv = NULL;
+    st->nkv = 0;
+}
+
+static bool vx_has_nul(const uint8_t *p, size_t bytes)
+{
+    for (size_t i = 0; i + 1 < bytes; i += 2)
+        if (p[i] == 0 && p[i + 1] == 0)
+            return true;
+    return false;
+}
+
+/* One key/value entry: both ranges inside the item, even non-zero lengths, no NULs. */
+static vf_status vx_kv_parse(vx_state *st, const uint8_t *buf, uint32_t len, uint32_t i,
+                             uint64_t where, vf_error *err)
+{
+    const uint8_t *e = buf + VX_LOC_HDR + (size_t)VX_KV_SIZE * i;
+    uint32_t koff = (uint32_t)vf_get_le(e, 4), voff = (uint32_t)vf_get_le(e + 4, 4);
+    uint16_t klen = (uint16_t)vf_get_le(e + 8, 2), vlen = (uint16_t)vf_get_le(e + 10, 2);
+    if (!koff || !voff || !klen || !vlen || klen % 2 || vlen % 2 || !vf_range_ok(koff, klen, len) ||
+        !vf_range_ok(voff, vlen, len))
+        return VF_FAIL(err, VF_E_FORMAT, where,
+                       "parent locator entry %" PRIu32 ": key (%" PRIu32 "+%u) or value (%" PRIu32
+                       "+%u) is empty, odd or outside the %" PRIu32 "-byte item",
+                       i, koff, klen, voff, vlen, len);
+    if (vx_has_nul(buf + koff, klen) || vx_has_nul(buf + voff, vlen))
+        return VF_FAIL(err, VF_E_FORMAT, where,
+                       "parent locator entry %" PRIu32 " has an embedded NUL", i);
+    vx_kv *kv = &st->kv[i];
+    kv->key = vx_utf16_to_utf8(buf + koff, klen);
+    kv->value = vx_utf16_to_utf8(buf + voff, vlen);
+    st->nkv = i + 1;
+    if (!kv->key || !kv->value)
+        return VF_FAIL_ERRNO(err, ENOMEM, where, "decoding the parent locator");
+    for (uint32_t j = 0; j < i; j++)
+        if (!strcmp(st->kv[j].key, kv->key))
+            return VF_FAIL(err, VF_E_CORRUPT, where, "parent locator key '%s' appears twice",
+                           kv->key);
+    return VF_OK;
+}
+
+vf_status vf_vhdx_locator_parse(vx_state *st, const uint8_t *buf, uint32_t len, vf_error *err)
+{
+    uint64_t where = st->meta_off + st->items[st->loc_item].off;
+    if (len < VX_LOC_HDR)
+        return VF_FAIL(err, VF_E_FORMAT, where, "parent locator item is shorter than its header");
+    memcpy(st->loc_type, buf, 16);
+    uint32_t count = (uint32_t)vf_get_le(buf + 18, 2);
+    if ((uint64_t)VX_LOC_HDR + (uint64_t)VX_KV_SIZE * count > len)
+        return VF_FAIL(err, VF_E_FORMAT, where + 18,
+                       "parent locator 'KeyValueCount' %" PRIu32 " does not fit in %" PRIu32
+                       " bytes",
+                       count, len);
+    if (memcmp(st->loc_type, vx_guid_vhdx_locator_type, 16) != 0)
+        return VF_FAIL(err, VF_E_UNSUPPORTED, where,
+                       "parent locator type is not the VHDX parent locator");
+    st->kv = calloc(count ? count : 1, sizeof *st->kv); /* count < 65536 */
+    if (!st->kv)
+        return VF_FAIL_ERRNO(err, ENOMEM, where, "allocating the parent locator");
+    for (uint32_t i = 0; i < count; i++) {
+        vf_status s = vx_kv_parse(st, buf, len, i, where + VX_LOC_HDR + VX_KV_SIZE * i, err);
+        if (s)
+            return s;
+    }
+    const char *link = vf_vhdx_locator_get(st, "parent_linkage");
+    uint8_t g[16];
+    if (!link || !vf_vhdx_guid_parse(link, g))
+        return VF_FAIL(err, VF_E_FORMAT, where, "parent locator 'parent_linkage' is %s%s%s",
+                       link ? "not a GUID: '" : "", link ? link : "missing", link ? "'" : "");
+    const char *link2 = vf_vhdx_locator_get(st, "parent_linkage2");
+    if (link2 && !vf_vhdx_guid_parse(link2, g))
+        return VF_FAIL(err, VF_E_FORMAT, where,
+                       "parent locator 'parent_linkage2' is not a GUID: '%s'", link2);
+    if (!vf_vhdx_locator_get(st, "relative_path") && !vf_vhdx_locator_get(st, "volume_path") &&
+        !vf_vhdx_locator_get(st, "absolute_win32_path"))
+        return VF_FAIL(err, VF_E_FORMAT, where,
+                       "parent locator has none of 'relative_path', 'volume_path', "
+                       "'absolute_win32_path'");
+    return VF_OK;
+}
+
+const char *vf_vhdx_locator_get(const vx_state *st, const char *key)
+{
+    for (uint32_t i = 0; i < st->nkv; i++)
+        if (!strcmp(st->kv[i].key, key))
+            return st->kv[i].value;
+    return NULL;
+}
+
+static int vx_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* GUID text (any case, braces optional) to on-disk mixed-endian bytes. */
+bool vf_vhdx_guid_parse(const char *text, uint8_t out[16])
+{
+    static const int order[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
+    size_t n = strlen(text);
+    bool braces = n == 38 && text[0] == '{' && text[37] == '}';
+    if (!braces && n != 36)
+        return false;
+    const char *p = text + (braces ? 1 : 0);
+    int k = 0;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (p[i] != '-')
+                return false;
+            continue;
+        }
+        int hi = vx_hexval(p[i]), lo = vx_hexval(p[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[order[k++]] = (uint8_t)(hi << 4 | lo);
+        i++;
+    }
+    return true;
+}
+
+/* UTF-8 to UTF-16LE (ASCII and BMP; bad sequences become '?'); returns bytes written. */
+static size_t vx_utf8_to_utf16(const char *s, uint8_t *out)
+{
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        uint32_t u = *p++;
+        if (u >= 0xE0 && p[0] && p[1]) {
+            u = (u & 0x0F) << 12 | (uint32_t)(p[0] & 0x3F) << 6 | (p[1] & 0x3F);
+            p += 2;
+        } else if (u >= 0xC0 && p[0]) {
+            u = (u & 0x1F) << 6 | (p[0] & 0x3F);
+            p += 1;
+        } else if (u >= 0x80) {
+            u = '?';
+        }
+        vf_put_le16(out + o, (uint16_t)u);
+        o += 2;
+    }
+    return o;
+}
+
+vf_status vf_vhdx_locator_encode(const char *const *keys, const char *const *values, size_t n,
+                                 uint8_t **out, uint32_t *len, vf_error *err)
+{
+    size_t total = VX_LOC_HDR + VX_KV_SIZE * n;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = strlen(keys[i]), vl = strlen(values[i]);
+        if (!kl || !vl || kl > 16000 || vl > 16000)
+            return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                           "parent locator key or value '%s' is empty or too long", keys[i]);
+        total += 2 * (kl + vl);
+    }
+    uint8_t *b = calloc(1, total);
+    if (!b)
+        return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "allocating a parent locator");
+    memcpy(b, vx_guid_vhdx_locator_type, 16);
+    vf_put_le16(b + 18, (uint16_t)n);
+    size_t pos = VX_LOC_HDR + VX_KV_SIZE * n;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *e = b + VX_LOC_HDR + VX_KV_SIZE * i;
+        size_t kb = vx_utf8_to_utf16(keys[i], b + pos);
+        vf_put_le32(e, (uint32_t)pos);
+        vf_put_le16(e + 8, (uint16_t)kb);
+        pos += kb;
+        size_t vb = vx_utf8_to_utf16(values[i], b + pos);
+        vf_put_le32(e + 4, (uint32_t)pos);
+        vf_put_le16(e + 10, (uint16_t)vb);
+        pos += vb;
+    }
+    *out = b;
+    *len = (uint32_t)pos;
+    return VF_OK;
+}
+
+vf_status vf_vhdx_locators(const vf_image *img, vf_locator *out, size_t max, size_t *n,
+                           vf_error *err)
+{
+    static const struct {
+        const char *key;
+        vf_locator_kind kind;
+    } order[] = {{"relative_path", VF_LOC_RELATIVE},
+                 {"volume_path", VF_LOC_VOLUME},
+                 {"absolute_win32_path", VF_LOC_ABSOLUTE}};
+    const vx_state *st = vx_st(img);
+    (void)err;
+    *n = 0;
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        const char *v = vf_vhdx_locator_get(st, order[k].key);
+        if (!v)
+            continue;
+        if (*n < max) {
+            vf_locator *l = &out[*n];
+            memset(l, 0, sizeof *l);
+            l->kind = order[k].kind;
+            snprintf(l->tag, sizeof l->tag, "%s", order[k].key);
+            snprintf(l->path, sizeof l->path, "%s", v);
+        }
+        (*n)++;
+    }
+    return VF_OK;
+}

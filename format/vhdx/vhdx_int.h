@@ -1,0 +1,286 @@
+/* vhdx/vhdx_int.h - private types and helpers shared by the files of the VHDX driver.
+ * Layer: format/vhdx. Included only by the files of format/vhdx (and the VHDX unit tests); the rest
+ * of the library sees the driver through vf_vhdx_driver (image_int.h). Spec: MS-VHDX 2018 revision
+ * as digested in formats.md section 3. */
+#ifndef VHDFOLD_VHDX_INT_H
+#define VHDFOLD_VHDX_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "endian.h"
+#include "image_int.h"
+
+#define VX_KIB 1024u
+#define VX_MIB (1024u * 1024u)
+#define VX_PAGE 4096u         /* log granularity (formats.md 3.6) */
+#define VX_HEADER_AREA VX_MIB /* file id, two headers, two region tables */
+#define VX_HEADER_SLOT_OFF(i) ((uint64_t)(64u * VX_KIB) * (1u + (i))) /* 64 KiB, 128 KiB */
+#define VX_HEADER_SIZE 4096u
+#define VX_RT_OFF(i) ((uint64_t)(64u * VX_KIB) * (3u + (i))) /* 192 KiB, 256 KiB */
+#define VX_RT_SIZE (64u * VX_KIB)
+#define VX_RT_MAX_ENTRIES 2047u
+#define VX_META_TABLE_SIZE (64u * VX_KIB)
+#define VX_META_MAX_ENTRIES 2047u
+#define VX_META_ITEM_MAX VX_MIB
+#define VX_MAX_VSIZE (64ull << 40) /* 64 TiB */
+#define VX_MIN_BLOCK VX_MIB
+#define VX_MAX_BLOCK (256u * VX_MIB)
+#define VX_LOG_MAX (64u * VX_MIB) /* larger logs are refused (memory bound) */
+#define VX_SB_BITS (1ull << 23)   /* sectors one 1 MiB sector-bitmap block covers */
+#define VX_DEFAULT_BLOCK (32u * VX_MIB)
+
+/* Header field offsets (formats.md 3.4). */
+enum {
+    VX_HDR_OFF_SIG = 0,
+    VX_HDR_OFF_CRC = 4,
+    VX_HDR_OFF_SEQ = 8,
+    VX_HDR_OFF_FWG = 16,
+    VX_HDR_OFF_DWG = 32,
+    VX_HDR_OFF_LOGGUID = 48,
+    VX_HDR_OFF_LOGVER = 64,
+    VX_HDR_OFF_VERSION = 66,
+    VX_HDR_OFF_LOGLEN = 68,
+    VX_HDR_OFF_LOGOFF = 72,
+};
+
+/* BAT entry (formats.md 3.8). */
+#define VX_BAT_STATE_MASK 7u
+#define VX_BAT_RESERVED_MASK 0xFFFF8ull /* bits 3..19 */
+#define VX_BAT_OFF_MASK 0xFFFFFFFFFFF00000ull
+enum {
+    VX_PB_NOT_PRESENT = 0,
+    VX_PB_UNDEFINED = 1,
+    VX_PB_ZERO = 2,
+    VX_PB_UNMAPPED = 3,
+    VX_PB_FULLY_PRESENT = 6,
+    VX_PB_PARTIALLY_PRESENT = 7,
+    VX_SB_NOT_PRESENT = 0,
+    VX_SB_PRESENT = 6,
+};
+
+/* File parameter flags. */
+#define VX_FP_LEAVE_ALLOCATED 1u
+#define VX_FP_HAS_PARENT 2u
+
+/* Metadata entry flags. */
+#define VX_MD_IS_USER 1u
+#define VX_MD_IS_VIRTUAL_DISK 2u
+#define VX_MD_IS_REQUIRED 4u
+
+/* A GUID in its on-disk (mixed-endian) byte order, from its textual parts. */
+#define VX_GUID(a, b, c, d0, d1, d2, d3, d4, d5, d6, d7)                                           \
+    {                                                                                              \
+        (uint8_t)(a), (uint8_t)((a) >> 8), (uint8_t)((a) >> 16), (uint8_t)((a) >> 24),             \
+            (uint8_t)(b), (uint8_t)((b) >> 8), (uint8_t)(c), (uint8_t)((c) >> 8), d0, d1, d2, d3,  \
+            d4, d5, d6, d7                                                                         \
+    }
+
+extern const uint8_t vx_guid_bat[16];
+extern const uint8_t vx_guid_metadata[16];
+extern const uint8_t vx_guid_file_params[16];
+extern const uint8_t vx_guid_vdisk_size[16];
+extern const uint8_t vx_guid_page83[16];
+extern const uint8_t vx_guid_lss[16];
+extern const uint8_t vx_guid_pss[16];
+extern const uint8_t vx_guid_parent_locator[16];
+extern const uint8_t vx_guid_vhdx_locator_type[16];
+
+typedef struct vx_header {
+    uint64_t seq;
+    uint8_t fwg[16], dwg[16], log_guid[16];
+    uint16_t log_version, version;
+    uint32_t log_length;
+    uint64_t log_offset;
+} vx_header;
+
+typedef struct vx_region {
+    uint8_t guid[16];
+    uint64_t off;
+    uint32_t len;
+    uint32_t flags;
+} vx_region;
+
+typedef struct vx_item {
+    uint8_t id[16];
+    uint32_t off, len, flags;
+} vx_item;
+
+typedef struct vx_kv {
+    char *key;   /* UTF-8 */
+    char *value; /* UTF-8 */
+} vx_kv;
+
+/* One overlay run: bytes that the file holds after log replay but not (yet) on disk.
+ * data NULL means zeros. Later runs override earlier ones. pending: written by this handle
+ * and not yet published through the log. */
+typedef struct vx_ovl {
+    uint64_t off, len;
+    uint8_t *data;
+    bool pending;
+} vx_ovl;
+
+/* The sector bitmap of one payload block, cached for map(). */
+typedef struct vx_sbcache {
+    uint64_t block; /* UINT64_MAX: empty */
+    uint8_t *bits;
+    size_t bytes;
+} vx_sbcache;
+
+typedef struct vx_state {
+    vf_io *io;
+    const char *name;
+    uint64_t file_size; /* logical size: the real size, or the log's LastFileOffset if larger */
+    vx_header hdr;
+    unsigned cur_slot;
+    vx_region *regions;
+    uint32_t nregions;
+    uint64_t bat_off, bat_len, meta_off, meta_len;
+    vx_item *items;
+    uint32_t nitems;
+    uint32_t block_size, lss, pss, fp_flags;
+    uint64_t vsize;
+    bool has_parent;
+    uint8_t page83[16];
+    uint32_t loc_item; /* index into items, UINT32_MAX when absent */
+    uint8_t loc_type[16];
+    vx_kv *kv;
+    uint32_t nkv;
+    uint64_t chunk_ratio, payload_blocks, sb_blocks, bat_entries;
+    uint64_t *bat;
+    uint64_t nalloc; /* payload blocks in state 6 or 7 */
+    vx_ovl *ovl;
+    size_t novl, ovl_cap;
+    vx_sbcache sb;
+    /* write side */
+    uint64_t alloc_next; /* next free 1 MiB-aligned offset for new blocks */
+    bool fwg_done, dwg_done;
+    uint8_t *bat_dirty; /* one bit per 4 KiB page of the BAT */
+    size_t bat_pages;
+    bool any_dirty;
+    bool leave_dirty; /* test support: leave log entries pending (a "dirty" image) */
+    uint64_t log_pos, log_tail, log_seq;
+    bool log_open;       /* entries pending in the log (LogGuid non-zero, not drained) */
+    bool skip_checksums; /* fuzz builds only */
+} vx_state;
+
+static inline vx_state *vx_st(const vf_image *img)
+{
+    return (vx_state *)img->priv;
+}
+
+static inline uint64_t vx_align_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
+static inline bool vx_guid_is_zero(const uint8_t g[16])
+{
+    for (int i = 0; i < 16; i++)
+        if (g[i])
+            return false;
+    return true;
+}
+
+/* crc32c.c */
+uint32_t vf_vhdx_crc32c(uint32_t crc, const void *buf, size_t len);
+/* CRC of buf with the 4 bytes at crc_off read as zero (the caller's buffer is not edited). */
+uint32_t vf_vhdx_crc_skip(const uint8_t *buf, size_t len, size_t crc_off);
+/* Store the CRC of buf (computed with the field zeroed) at crc_off. */
+void vf_vhdx_crc_store(uint8_t *buf, size_t len, size_t crc_off);
+
+/* io helpers (vhdx.c): direct reads and writes, and reads that see the log overlay. */
+vf_status vf_vhdx_pread_raw(vx_state *st, void *buf, size_t len, uint64_t off, vf_error *err);
+vf_status vf_vhdx_pread(vx_state *st, void *buf, size_t len, uint64_t off, vf_error *err);
+vf_status vf_vhdx_pwrite(vx_state *st, const void *buf, size_t len, uint64_t off, vf_error *err);
+vf_status vf_vhdx_sync(vx_state *st, vf_error *err);
+vf_status vf_vhdx_overlay_add(vx_state *st, uint64_t off, uint64_t len, const uint8_t *data,
+                              bool pending, vf_error *err);
+void vf_vhdx_overlay_free(vx_state *st);
+
+/* header.c */
+void vf_vhdx_header_parse(const uint8_t *buf, vx_header *h);
+void vf_vhdx_header_encode(const vx_header *h, uint8_t buf[VX_HEADER_SIZE]);
+vf_status vf_vhdx_header_read(vx_state *st, vf_error *err);
+/* Write h (seq = current + 1) into the non-current slot, sync, make it current. */
+vf_status vf_vhdx_header_update(vx_state *st, const vx_header *h, vf_error *err);
+vf_status vf_vhdx_fileid_check(vx_state *st, char *creator, size_t creator_len, vf_error *err);
+
+/* region.c */
+vf_status vf_vhdx_region_read(vx_state *st, vf_error *err);
+void vf_vhdx_region_encode(const vx_region *r, uint32_t n, uint8_t buf[VX_RT_SIZE]);
+/* Validate a parsed table (no I/O): entry limits, duplicates, alignment, overlaps. */
+vf_status vf_vhdx_region_parse(vx_state *st, const uint8_t *buf, uint64_t where, vx_region **out,
+                               uint32_t *n, vf_error *err);
+
+/* log.c */
+vf_status vf_vhdx_log_replay(vx_state *st, bool to_disk, bool *replayed, vf_error *err);
+/* One log entry holding the given 4 KiB pages; applied and drained unless leave_dirty. */
+typedef struct vx_page {
+    uint64_t off;
+    const uint8_t *data;
+} vx_page;
+vf_status vf_vhdx_log_write(vx_state *st, const vx_page *pages, size_t n, vf_error *err);
+size_t vf_vhdx_log_max_pages(const vx_state *st);
+uint64_t vf_vhdx_log_entry_bytes(size_t ndata);
+
+/* metadata.c */
+vf_status vf_vhdx_metadata_read(vx_state *st, vf_error *err);
+
+/* locator.c */
+vf_status vf_vhdx_locator_parse(vx_state *st, const uint8_t *buf, uint32_t len, vf_error *err);
+const char *vf_vhdx_locator_get(const vx_state *st, const char *key);
+bool vf_vhdx_guid_parse(const char *text, uint8_t out[16]);
+/* Encode a locator item from key/value pairs (UTF-8); *out is malloc'd. */
+vf_status vf_vhdx_locator_encode(const char *const *keys, const char *const *values, size_t n,
+                                 uint8_t **out, uint32_t *len, vf_error *err);
+void vf_vhdx_locator_free(vx_state *st);
+vf_status vf_vhdx_locators(const vf_image *img, vf_locator *out, size_t max, size_t *n,
+                           vf_error *err);
+
+/* bat.c */
+vf_status vf_vhdx_bat_read(vx_state *st, vf_error *err);
+uint64_t vf_vhdx_bat_index(const vx_state *st, uint64_t block);
+uint64_t vf_vhdx_sb_index(const vx_state *st, uint64_t chunk);
+void vf_vhdx_geometry(vx_state *st);
+
+/* bitmap.c */
+vf_status vf_vhdx_sb_bits(vx_state *st, uint64_t block, const uint8_t **bits, vf_error *err);
+vf_status vf_vhdx_sb_set(vx_state *st, uint64_t block, uint64_t first_sector, uint64_t nsectors,
+                         vf_error *err);
+static inline bool vx_bit(const uint8_t *bits, uint64_t i)
+{
+    return ((unsigned)bits[i / 8] >> (i % 8)) & 1u;
+}
+
+/* vhdx.c */
+vf_status vf_vhdx_map(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext, vf_error *err);
+void vf_vhdx_fill_info(vf_image *img);
+void vf_vhdx_state_free(vx_state *st);
+/* Parse and validate the file behind img into a new img->priv (the open path). */
+vf_status vf_vhdx_open_state(vf_image *img, unsigned flags, vf_error *err);
+
+/* write.c */
+vf_status vf_vhdx_write(vf_image *img, uint64_t voff, const void *buf, size_t len, vf_error *err);
+vf_status vf_vhdx_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err);
+vf_status vf_vhdx_reserve(vf_image *img, uint64_t nblocks, vf_error *err);
+vf_status vf_vhdx_flush(vf_image *img, vf_error *err);
+vf_status vf_vhdx_set_id(vf_image *img, const uint8_t id[16], vf_error *err);
+vf_status vf_vhdx_set_parent(vf_image *img, const vf_parent_link *link, vf_error *err);
+vf_status vf_vhdx_begin_modify(vx_state *st, bool user_visible, vf_image *img, vf_error *err);
+void vf_vhdx_bat_mark(vx_state *st, uint64_t index);
+vf_status vf_vhdx_link_encode(const vf_parent_link *link, uint8_t **item, uint32_t *len,
+                              vf_error *err);
+
+/* create.c */
+vf_status vf_vhdx_create(vf_image *img, const vf_create_opts *opts, vf_error *err);
+
+/* check.c */
+vf_status vf_vhdx_check(vf_image *img, vf_report *rep, vf_error *err);
+
+/* Test support (the generator's --dirty): while on, flushes leave their log entries pending
+ * (written and durable, not applied, LogGuid kept), so the file needs a replay. */
+vf_status vf_vhdx_set_leave_dirty(vf_image *img, bool on, vf_error *err);
+
+#endif

@@ -1,0 +1,356 @@
+/* vhdx/write.c - writing a VHDX: the header update protocol (FileWriteGuid before the first
+ * modification, DataWriteGuid before the first user-visible change), payload and sector-bitmap
+ * block allocation at the 1 MiB-aligned end of the file, write_zeroes (ZERO state for whole
+ * blocks), reserve, and flush, which publishes BAT and bitmap changes through the log only
+ * after the data they point at is durable. Also set_id and set_parent.
+ * Layer: format/vhdx. Called through vf_vhdx_driver. Spec: formats.md 3.4, 3.6, 5.2. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vhdx_int.h"
+
+vf_status vf_vhdx_begin_modify(vx_state *st, bool user_visible, vf_image *img, vf_error *err)
+{
+    bool new_dwg = user_visible && !st->dwg_done;
+    if (st->fwg_done && !new_dwg)
+        return VF_OK;
+    vx_header h = st->hdr;
+    vf_status s = vf_random_id(h.fwg, err);
+    if (!s && new_dwg)
+        s = vf_random_id(h.dwg, err);
+    if (!s)
+        s = vf_vhdx_header_update(st, &h, err);
+    if (s)
+        return s;
+    st->fwg_done = true;
+    st->dwg_done |= new_dwg;
+    memcpy(img->info.id, st->hdr.dwg, 16);
+    memcpy(img->info.file_write_guid, st->hdr.fwg, 16);
+    img->info.header_sequence = st->hdr.seq;
+    return VF_OK;
+}
+
+void vf_vhdx_bat_mark(vx_state *st, uint64_t index)
+{
+    uint64_t page = index / (VX_PAGE / 8);
+    st->bat_dirty[page / 8] |= (uint8_t)(1u << (page % 8));
+    st->any_dirty = true;
+}
+
+/* New space of size bytes at the 1 MiB-aligned end; it reads as zeros (fresh file space). */
+static vf_status vx_alloc(vx_state *st, uint64_t size, uint64_t *off, vf_error *err)
+{
+    uint64_t next, real;
+    if (vf_add_u64(st->alloc_next, size, &next) || next > 2 * VX_MAX_VSIZE)
+        return VF_FAIL(err, VF_E_LIMIT, st->alloc_next, "the file cannot grow any further");
+    vf_status s = vf_io_size(st->io, &real, err);
+    if (!s && next > real)
+        s = vf_io_set_size(st->io, next, err);
+    if (s)
+        return s;
+    *off = st->alloc_next;
+    st->alloc_next = next;
+    if (next > st->file_size)
+        st->file_size = next;
+    return VF_OK;
+}
+
+/* The chunk's sector-bitmap block, allocated (zeros: no sector present) when missing. */
+static vf_status vx_sb_ensure(vx_state *st, uint64_t block, vf_error *err)
+{
+    uint64_t sbi = vf_vhdx_sb_index(st, block / st->chunk_ratio);
+    if ((st->bat[sbi] & VX_BAT_STATE_MASK) == VX_SB_PRESENT)
+        return VF_OK;
+    uint64_t off;
+    vf_status s = vx_alloc(st, VX_MIB, &off, err);
+    if (s)
+        return s;
+    st->bat[sbi] = off | VX_SB_PRESENT;
+    vf_vhdx_bat_mark(st, sbi);
+    return VF_OK;
+}
+
+/* Write n bytes (whole sectors, inside one block) at voff. */
+static vf_status vx_write_block(vx_state *st, uint64_t voff, const uint8_t *buf, uint64_t n,
+                                vf_error *err)
+{
+    uint64_t b = voff / st->block_size, in = voff % st->block_size;
+    uint64_t idx = vf_vhdx_bat_index(st, b);
+    uint64_t e = st->bat[idx];
+    unsigned state = (unsigned)(e & VX_BAT_STATE_MASK);
+    vf_status s;
+    if (state == VX_PB_FULLY_PRESENT || state == VX_PB_PARTIALLY_PRESENT) {
+        s = vf_vhdx_pwrite(st, buf, (size_t)n, (e & VX_BAT_OFF_MASK) + in, err);
+        /* data first; the bits are published at flush, after the data is durable */
+        if (!s && state == VX_PB_PARTIALLY_PRESENT)
+            s = vf_vhdx_sb_set(st, b, in / st->lss, n / st->lss, err);
+        return s;
+    }
+    /* Only a NOT_PRESENT block of a differencing file lets the parent show through the rest
+     * of the block; every other state gets a zero-filled, fully present block. */
+    bool partial = st->has_parent && state == VX_PB_NOT_PRESENT && n < st->block_size;
+    if (partial && (s = vx_sb_ensure(st, b, err)))
+        return s;
+    uint64_t off;
+    if ((s = vx_alloc(st, st->block_size, &off, err)) ||
+        (s = vf_vhdx_pwrite(st, buf, (size_t)n, off + in, err)))
+        return s;
+    st->bat[idx] = off | (partial ? VX_PB_PARTIALLY_PRESENT : VX_PB_FULLY_PRESENT);
+    st->nalloc++;
+    vf_vhdx_bat_mark(st, idx);
+    if (partial)
+        s = vf_vhdx_sb_set(st, b, in / st->lss, n / st->lss, err);
+    return s;
+}
+
+static void vx_note_alloc(vf_image *img)
+{
+    img->info.allocated_blocks = vx_st(img)->nalloc;
+    img->info.file_size = vx_st(img)->file_size;
+}
+
+vf_status vf_vhdx_write(vf_image *img, uint64_t voff, const void *buf, size_t len, vf_error *err)
+{
+    vx_state *st = vx_st(img);
+    vf_status s = vf_vhdx_begin_modify(st, true, img, err);
+    const uint8_t *p = buf;
+    while (!s && len) {
+        uint64_t room = st->block_size - voff % st->block_size;
+        uint64_t n = len < room ? len : room;
+        s = vx_write_block(st, voff, p, n, err);
+        voff += n;
+        p += n;
+        len -= (size_t)n;
+    }
+    vx_note_alloc(img);
+    return s;
+}
+
+vf_status vf_vhdx_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err)
+{
+    static const uint8_t zero[64 * 1024];
+    vx_state *st = vx_st(img);
+    vf_status s = vf_vhdx_begin_modify(st, true, img, err);
+    while (!s && len) {
+        uint64_t b = voff / st->block_size, in = voff % st->block_size;
+        uint64_t room = st->block_size - in;
+        uint64_t n = len < room ? len : room;
+        uint64_t idx = vf_vhdx_bat_index(st, b);
+        unsigned state = (unsigned)(st->bat[idx] & VX_BAT_STATE_MASK);
+        bool whole = in == 0 && (n == st->block_size || voff + n == st->vsize);
+        if (whole) {
+            st->nalloc -= state == VX_PB_FULLY_PRESENT || state == VX_PB_PARTIALLY_PRESENT;
+            st->bat[idx] = VX_PB_ZERO;
+            vf_vhdx_bat_mark(st, idx);
+        } else if (state == VX_PB_ZERO || (!st->has_parent && state != VX_PB_FULLY_PRESENT &&
+                                           state != VX_PB_PARTIALLY_PRESENT)) {
+            /* already reads as zeros and hides nothing */
+        } else {
+            for (uint64_t done = 0; !s && done < n; done += sizeof zero) {
+                uint64_t m = n - done < sizeof zero ? n - done : sizeof zero;
+                s = vx_write_block(st, voff + done, zero, m, err);
+            }
+        }
+        voff += n;
+        len -= n;
+    }
+    vx_note_alloc(img);
+    return s;
+}
+
+vf_status vf_vhdx_reserve(vf_image *img, uint64_t nblocks, vf_error *err)
+{
+    vx_state *st = vx_st(img);
+    uint64_t bytes, end, real;
+    if (vf_mul_u64(nblocks, st->block_size, &bytes) || vf_add_u64(st->alloc_next, bytes, &end) ||
+        end > 2 * VX_MAX_VSIZE)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "cannot reserve %" PRIu64 " blocks", nblocks);
+    vf_status s = vf_vhdx_begin_modify(st, false, img, err);
+    if (!s)
+        s = vf_io_size(st->io, &real, err);
+    if (!s && end > real)
+        s = vf_io_set_size(st->io, end, err);
+    return s;
+}
+
+/* Collect the dirty BAT pages and the pending overlay pages into pages[]. */
+static vf_status vx_collect(vx_state *st, vx_page **pages, uint8_t **store, size_t *n,
+                            vf_error *err)
+{
+    size_t cnt = 0;
+    for (size_t p = 0; p < st->bat_pages; p++)
+        cnt += ((unsigned)st->bat_dirty[p / 8] >> (p % 8)) & 1u;
+    size_t nb = cnt;
+    for (size_t i = 0; i < st->novl; i++)
+        cnt += st->ovl[i].pending;
+    *n = cnt;
+    *pages = calloc(cnt ? cnt : 1, sizeof **pages);
+    *store = malloc((nb ? nb : 1) * VX_PAGE);
+    if (!*pages || !*store)
+        return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "allocating log pages");
+    size_t k = 0;
+    for (size_t p = 0; p < st->bat_pages; p++) {
+        if (!(((unsigned)st->bat_dirty[p / 8] >> (p % 8)) & 1u))
+            continue;
+        uint8_t *pg = *store + k * VX_PAGE;
+        for (size_t j = 0; j < VX_PAGE / 8; j++)
+            vf_put_le64(pg + 8 * j, st->bat[p * (VX_PAGE / 8) + j]);
+        (*pages)[k].off = st->bat_off + (uint64_t)p * VX_PAGE;
+        (*pages)[k++].data = pg;
+    }
+    for (size_t i = 0; i < st->novl; i++)
+        if (st->ovl[i].pending) {
+            (*pages)[k].off = st->ovl[i].off;
+            (*pages)[k++].data = st->ovl[i].data;
+        }
+    return VF_OK;
+}
+
+/* After publishing: pending pages are on disk (or, in dirty mode, in the log for good). */
+static void vx_published(vx_state *st)
+{
+    memset(st->bat_dirty, 0, (st->bat_pages + 7) / 8);
+    size_t w = 0;
+    for (size_t i = 0; i < st->novl; i++) {
+        if (st->ovl[i].pending && !st->leave_dirty) {
+            free(st->ovl[i].data);
+            continue;
+        }
+        st->ovl[i].pending = false;
+        st->ovl[w++] = st->ovl[i];
+    }
+    st->novl = w;
+    st->any_dirty = false;
+}
+
+vf_status vf_vhdx_flush(vf_image *img, vf_error *err)
+{
+    vx_state *st = vx_st(img);
+    vf_status s = vf_vhdx_sync(st, err); /* data durable before the metadata naming it */
+    vx_page *pages = NULL;
+    uint8_t *store = NULL;
+    size_t n = 0;
+    if (!s)
+        s = vx_collect(st, &pages, &store, &n, err);
+    size_t per = vf_vhdx_log_max_pages(st);
+    if (!s && n && per == 0)
+        s = VF_FAIL(err, VF_E_UNSUPPORTED, st->hdr.log_offset, "the log is too small to write");
+    for (size_t i = 0; !s && i < n; i += per)
+        s = vf_vhdx_log_write(st, pages + i, n - i < per ? n - i : per, err);
+    if (!s)
+        vx_published(st);
+    free(pages);
+    free(store);
+    return s;
+}
+
+vf_status vf_vhdx_set_id(vf_image *img, const uint8_t id[16], vf_error *err)
+{
+    vx_state *st = vx_st(img);
+    vf_status s = vf_vhdx_flush(img, err);
+    if (s)
+        return s;
+    vx_header h = st->hdr;
+    if (!st->fwg_done && (s = vf_random_id(h.fwg, err)))
+        return s;
+    memcpy(h.dwg, id, 16);
+    if ((s = vf_vhdx_header_update(st, &h, err)))
+        return s;
+    st->fwg_done = st->dwg_done = true;
+    vf_vhdx_fill_info(img);
+    return VF_OK;
+}
+
+/* The new locator item's key/value pairs from link (formats.md 4.2: write parent_linkage,
+ * relative_path with backslashes, absolute_win32_path when given). */
+vf_status vf_vhdx_link_encode(const vf_parent_link *link, uint8_t **item, uint32_t *len,
+                              vf_error *err)
+{
+    char guid[VF_GUID_TEXT_LEN], rel[1024];
+    vf_guid_text(VF_FORMAT_VHDX, link->id, guid);
+    const char *keys[3], *vals[3];
+    size_t n = 0;
+    keys[n] = "parent_linkage";
+    vals[n++] = guid;
+    unsigned mask = link->locators ? link->locators : VF_LOCATE_RELATIVE | VF_LOCATE_ABSOLUTE;
+    if ((mask & VF_LOCATE_RELATIVE) && link->relative) {
+        size_t l = strlen(link->relative);
+        if (l >= sizeof rel)
+            return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "relative parent path is too long");
+        for (size_t i = 0; i <= l; i++)
+            rel[i] = link->relative[i] == '/' ? '\\' : link->relative[i];
+        keys[n] = "relative_path";
+        vals[n++] = rel;
+    }
+    if ((mask & VF_LOCATE_ABSOLUTE) && link->absolute) {
+        keys[n] = "absolute_win32_path";
+        vals[n++] = link->absolute;
+    }
+    if (n == 1)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                       "a VHDX parent link needs a relative or an absolute path");
+    return vf_vhdx_locator_encode(keys, vals, n, item, len, err);
+}
+
+/* Room the locator item may use: up to the next item or the region end. */
+static uint64_t vx_loc_room(const vx_state *st)
+{
+    const vx_item *it = &st->items[st->loc_item];
+    uint64_t lim = st->meta_len;
+    for (uint32_t i = 0; i < st->nitems; i++)
+        if (st->items[i].off > it->off && st->items[i].off < lim)
+            lim = st->items[i].off;
+    lim -= it->off;
+    return lim < VX_META_ITEM_MAX ? lim : VX_META_ITEM_MAX;
+}
+
+/* Stage bytes at file offset off as pending overlay pages (published by flush). */
+static vf_status vx_stage(vx_state *st, uint64_t off, const uint8_t *data, size_t len,
+                          vf_error *err)
+{
+    uint8_t page[VX_PAGE];
+    uint64_t end = off + len;
+    for (uint64_t pg = off / VX_PAGE * VX_PAGE; pg < end; pg += VX_PAGE) {
+        vf_status s = vf_vhdx_pread(st, page, VX_PAGE, pg, err);
+        if (s)
+            return s;
+        uint64_t a = pg > off ? pg : off, b = pg + VX_PAGE < end ? pg + VX_PAGE : end;
+        memcpy(page + (a - pg), data + (a - off), (size_t)(b - a));
+        if ((s = vf_vhdx_overlay_add(st, pg, VX_PAGE, page, true, err)))
+            return s;
+    }
+    return VF_OK;
+}
+
+vf_status vf_vhdx_set_parent(vf_image *img, const vf_parent_link *link, vf_error *err)
+{
+    vx_state *st = vx_st(img);
+    uint8_t *item = NULL;
+    uint32_t len = 0;
+    vf_status s = vf_vhdx_link_encode(link, &item, &len, err);
+    if (s)
+        return s;
+    if (st->loc_item == UINT32_MAX || len > vx_loc_room(st)) {
+        free(item);
+        return VF_FAIL(err, VF_E_UNSUPPORTED, st->meta_off,
+                       "the new parent locator (%" PRIu32 " bytes) does not fit its slot", len);
+    }
+    vx_item *it = &st->items[st->loc_item];
+    uint8_t lenf[4];
+    vf_put_le32(lenf, len);
+    if (!(s = vf_vhdx_begin_modify(st, false, img, err)) &&
+        !(s = vx_stage(st, st->meta_off + it->off, item, len, err)) &&
+        !(s = vx_stage(st, st->meta_off + 32 + 32ull * st->loc_item + 20, lenf, 4, err))) {
+        it->len = len;
+        vf_vhdx_locator_free(st);
+        s = vf_vhdx_locator_parse(st, item, len, err);
+    }
+    free(item);
+    if (!s)
+        s = vf_vhdx_flush(img, err);
+    if (!s)
+        vf_vhdx_fill_info(img);
+    return s;
+}

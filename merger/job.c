@@ -1,0 +1,118 @@
+/* job.c - the merge as a job on its own thread: start, poll state and percent, cancel,
+ * wait (the job model of Msvm_ImageManagementService). Layer: merger; runs merge.c's
+ * vf_merge_run_ex with the job's cancel flag and percent cell. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "merge_int.h"
+
+struct vf_merge_job {
+    pthread_t thread;
+    bool joined;
+    vf_merge_opts opts; /* deep copy: strings below are owned */
+    char *source, *destination;
+    char **children;
+    atomic_bool cancel;
+    atomic_uint percent;
+    atomic_int state;
+    vf_merge_result res;
+};
+
+static void vf_job_free_copy(vf_merge_job *job)
+{
+    for (size_t i = 0; job->children && i < job->opts.nchildren; i++)
+        free(job->children[i]);
+    free(job->children);
+    free(job->source);
+    free(job->destination);
+}
+
+static bool vf_job_copy_opts(vf_merge_job *job, const vf_merge_opts *opts)
+{
+    job->opts = *opts;
+    job->source = opts->source ? strdup(opts->source) : NULL;
+    job->destination = opts->destination ? strdup(opts->destination) : NULL;
+    job->children = calloc(opts->nchildren ? opts->nchildren : 1, sizeof *job->children);
+    if ((opts->source && !job->source) || (opts->destination && !job->destination) ||
+        !job->children)
+        return false;
+    for (size_t i = 0; i < opts->nchildren; i++)
+        if (!(job->children[i] = strdup(opts->children[i])))
+            return false;
+    job->opts.source = job->source;
+    job->opts.destination = job->destination;
+    job->opts.children = (const char *const *)job->children;
+    return true;
+}
+
+static void *vf_job_main(void *arg)
+{
+    vf_merge_job *job = arg;
+    int status = vf_merge_run_ex(&job->opts, &job->res, &job->cancel, &job->percent);
+    int state = status == VF_MERGE_COMPLETED         ? VF_JOB_COMPLETED
+                : job->res.err.code == VF_E_CANCELED ? VF_JOB_TERMINATED
+                                                     : VF_JOB_EXCEPTION;
+    atomic_store(&job->state, state);
+    return NULL;
+}
+
+int vf_merge_job_start(const vf_merge_opts *opts, vf_merge_job **out, vf_error *err)
+{
+    *out = NULL;
+    vf_merge_job *job = calloc(1, sizeof *job);
+    if (!job || !vf_job_copy_opts(job, opts)) {
+        if (job)
+            vf_job_free_copy(job);
+        free(job);
+        VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "merge job: out of memory");
+        return VF_MERGE_OUT_OF_MEMORY;
+    }
+    atomic_init(&job->cancel, false);
+    atomic_init(&job->percent, 0u);
+    atomic_init(&job->state, VF_JOB_RUNNING);
+    int rc = pthread_create(&job->thread, NULL, vf_job_main, job);
+    if (rc != 0) {
+        vf_job_free_copy(job);
+        free(job);
+        vf_status st = VF_FAIL_ERRNO(err, rc, VF_OFF_NONE, "merge job: cannot start a thread");
+        return vf_merge_status_from(st, rc);
+    }
+    *out = job;
+    return VF_MERGE_JOB_STARTED;
+}
+
+vf_merge_job_state vf_merge_job_poll(vf_merge_job *job, unsigned *percent)
+{
+    if (percent)
+        *percent = atomic_load(&job->percent);
+    return (vf_merge_job_state)atomic_load(&job->state);
+}
+
+void vf_merge_job_cancel(vf_merge_job *job)
+{
+    atomic_store(&job->cancel, true);
+}
+
+int vf_merge_job_wait(vf_merge_job *job, vf_merge_result *res)
+{
+    if (!job->joined) {
+        pthread_join(job->thread, NULL);
+        job->joined = true;
+    }
+    *res = job->res;
+    memset(&job->res, 0, sizeof job->res); /* ownership of the result moves to the caller */
+    return res->status;
+}
+
+void vf_merge_job_free(vf_merge_job *job)
+{
+    if (!job)
+        return;
+    if (!job->joined)
+        pthread_join(job->thread, NULL);
+    vf_merge_result_free(&job->res);
+    vf_job_free_copy(job);
+    free(job);
+}

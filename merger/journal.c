@@ -1,0 +1,249 @@
+/* journal.c - the merge journal record and its encoding into one of two fixed-size slots.
+ * Layer: merger. Pure (no I/O): journal_io.c reads and writes slots; merge.c fills records.
+ * Slot: "VFMERGE1", seq (u64), body length (u32), reserved (u32), SHA-256 of the first 24
+ * bytes and the body, then the body (little-endian fields, docs/merge.md lists them).
+ * A torn slot fails its digest, so the other slot (the previous record) stays authoritative. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "endian.h"
+#include "merge_int.h"
+
+#define VF_JOURNAL_MAGIC "VFMERGE1"
+#define VF_JOURNAL_VERSION 1u
+#define VF_JOURNAL_OFF_SEQ 8u
+#define VF_JOURNAL_OFF_LEN 16u
+#define VF_JOURNAL_OFF_SHA 24u
+#define VF_JOURNAL_MAX_LEVELS 4096u
+#define VF_JOURNAL_MAX_CHILDREN 4096u
+
+_Static_assert(VF_JOURNAL_OFF_SHA + VF_SHA256_LEN == VF_JOURNAL_HEAD_BYTES, "journal head");
+
+void vf_journal_free(vf_journal *j)
+{
+    if (!j)
+        return;
+    for (size_t i = 0; i < j->nlevels; i++)
+        free(j->levels[i].path);
+    for (size_t i = 0; i < j->nchildren; i++)
+        free(j->children[i].path);
+    free(j->levels);
+    free(j->children);
+    free(j->source);
+    free(j->destination);
+    memset(j, 0, sizeof *j);
+}
+
+/* A bounded writer over the slot buffer: overflow is sticky and checked once at the end. */
+typedef struct vf_wcur {
+    uint8_t *p;
+    size_t cap, pos;
+    bool overflow;
+} vf_wcur;
+
+static uint8_t *vf_w_take(vf_wcur *w, size_t n)
+{
+    if (w->overflow || w->cap - w->pos < n) {
+        w->overflow = true;
+        return NULL;
+    }
+    uint8_t *b = w->p + w->pos;
+    w->pos += n;
+    return b;
+}
+
+static void vf_w_le(vf_wcur *w, unsigned n, uint64_t v)
+{
+    uint8_t *b = vf_w_take(w, n);
+    if (b)
+        vf_put_le(b, n, v);
+}
+
+static void vf_w_bytes(vf_wcur *w, const void *src, size_t n)
+{
+    uint8_t *b = vf_w_take(w, n);
+    if (b)
+        memcpy(b, src, n);
+}
+
+static void vf_w_str(vf_wcur *w, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > VF_JOURNAL_MAX_PATH) {
+        w->overflow = true;
+        return;
+    }
+    vf_w_le(w, 2, n);
+    vf_w_bytes(w, s, n);
+}
+
+static vf_status vf_journal_digest(const uint8_t *slot, size_t body_len, uint8_t md[32],
+                                   vf_error *err)
+{
+    vf_sha256 *h;
+    vf_status st = vf_sha256_new(&h, err);
+    if (st != VF_OK)
+        return st;
+    if ((st = vf_sha256_update(h, slot, VF_JOURNAL_OFF_SHA, err)) == VF_OK &&
+        (st = vf_sha256_update(h, slot + VF_JOURNAL_HEAD_BYTES, body_len, err)) == VF_OK)
+        st = vf_sha256_final(h, md, err);
+    vf_sha256_free(h);
+    return st;
+}
+
+static void vf_journal_put_body(const vf_journal *j, vf_wcur *w)
+{
+    vf_w_le(w, 4, VF_JOURNAL_VERSION);
+    vf_w_le(w, 4, (uint64_t)j->phase);
+    vf_w_le(w, 4, (uint64_t)j->format);
+    vf_w_le(w, 4, (uint64_t)j->digest_mode);
+    vf_w_le(w, 4, j->remove_merged ? 1u : 0u);
+    vf_w_le(w, 4, j->nlevels);
+    vf_w_le(w, 4, j->nchildren);
+    vf_w_le(w, 4, 0);
+    vf_w_le(w, 8, j->cursor);
+    vf_w_le(w, 8, j->virtual_size);
+    vf_w_bytes(w, j->new_id, 16);
+    vf_w_bytes(w, j->digest_before, VF_SHA256_LEN);
+    vf_w_str(w, j->source);
+    vf_w_str(w, j->destination);
+    for (size_t i = 0; i < j->nlevels; i++) {
+        vf_w_bytes(w, j->levels[i].id, 16);
+        vf_w_str(w, j->levels[i].path);
+    }
+    for (size_t i = 0; i < j->nchildren; i++) {
+        vf_w_bytes(w, j->children[i].digest, VF_SHA256_LEN);
+        vf_w_str(w, j->children[i].path);
+    }
+}
+
+vf_status vf_journal_encode(const vf_journal *j, uint8_t *buf, size_t *len, vf_error *err)
+{
+    *len = 0;
+    if (j->nlevels > VF_JOURNAL_MAX_LEVELS || j->nchildren > VF_JOURNAL_MAX_CHILDREN)
+        return VF_FAIL(err, VF_E_LIMIT, VF_OFF_NONE,
+                       "merge journal: %zu levels and %zu children are more than it records",
+                       j->nlevels, j->nchildren);
+    memset(buf, 0, VF_JOURNAL_SLOT_BYTES);
+    vf_wcur w = {buf + VF_JOURNAL_HEAD_BYTES, VF_JOURNAL_SLOT_BYTES - VF_JOURNAL_HEAD_BYTES, 0,
+                 false};
+    vf_journal_put_body(j, &w);
+    if (w.overflow)
+        return VF_FAIL(err, VF_E_LIMIT, VF_OFF_NONE,
+                       "merge journal: the record (paths of %zu levels, %zu children) does "
+                       "not fit its %u-byte slot",
+                       j->nlevels, j->nchildren, VF_JOURNAL_SLOT_BYTES);
+    memcpy(buf, VF_JOURNAL_MAGIC, 8);
+    vf_put_le64(buf + VF_JOURNAL_OFF_SEQ, j->seq);
+    vf_put_le32(buf + VF_JOURNAL_OFF_LEN, (uint32_t)w.pos);
+    vf_status st = vf_journal_digest(buf, w.pos, buf + VF_JOURNAL_OFF_SHA, err);
+    if (st != VF_OK)
+        return st;
+    size_t total = VF_JOURNAL_HEAD_BYTES + w.pos;
+    *len = (total + 511u) / 512u * 512u; /* slot size is a multiple of 512: fits */
+    return VF_OK;
+}
+
+/* Read a length-prefixed string into a new NUL-terminated copy; NULL after an overrun, a
+ * zero byte inside, or an allocation failure (*nomem tells which). */
+static char *vf_cur_str(vf_cur *c, bool *nomem)
+{
+    uint16_t n = vf_cur_le16(c);
+    const uint8_t *b = vf_cur_take(c, n);
+    if (!b || n > VF_JOURNAL_MAX_PATH || memchr(b, 0, n))
+        return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (!s) {
+        *nomem = true;
+        return NULL;
+    }
+    memcpy(s, b, n);
+    s[n] = '\0';
+    return s;
+}
+
+static vf_status vf_journal_get_lists(vf_cur *c, vf_journal *j, bool *nomem)
+{
+    /* counts were bounded by the caller against VF_JOURNAL_MAX_*; each entry needs at least
+     * 18 bytes, and the cursor stops at the slot's end anyway */
+    j->levels = calloc(j->nlevels ? j->nlevels : 1, sizeof *j->levels);
+    j->children = calloc(j->nchildren ? j->nchildren : 1, sizeof *j->children);
+    if (!j->levels || !j->children) {
+        *nomem = true;
+        return VF_E_NOMEM;
+    }
+    for (size_t i = 0; i < j->nlevels; i++) {
+        vf_cur_bytes(c, j->levels[i].id, 16);
+        if (!(j->levels[i].path = vf_cur_str(c, nomem)))
+            return VF_E_FORMAT;
+    }
+    for (size_t i = 0; i < j->nchildren; i++) {
+        vf_cur_bytes(c, j->children[i].digest, VF_SHA256_LEN);
+        if (!(j->children[i].path = vf_cur_str(c, nomem)))
+            return VF_E_FORMAT;
+    }
+    return VF_OK;
+}
+
+static vf_status vf_journal_get_body(vf_cur *c, vf_journal *j, bool *nomem)
+{
+    uint32_t version = vf_cur_le32(c);
+    uint32_t phase = vf_cur_le32(c), format = vf_cur_le32(c), mode = vf_cur_le32(c);
+    uint32_t flags = vf_cur_le32(c), nlevels = vf_cur_le32(c), nchildren = vf_cur_le32(c);
+    (void)vf_cur_le32(c);
+    j->cursor = vf_cur_le64(c);
+    j->virtual_size = vf_cur_le64(c);
+    vf_cur_bytes(c, j->new_id, 16);
+    vf_cur_bytes(c, j->digest_before, VF_SHA256_LEN);
+    if (c->overrun || version != VF_JOURNAL_VERSION || phase < VF_MERGE_PHASE_COPYING ||
+        phase > VF_MERGE_PHASE_REMOVING || mode > VF_MERGE_VERIFY_TREE ||
+        (format != VF_FORMAT_VHD && format != VF_FORMAT_VHDX) || flags > 1 || nlevels < 2 ||
+        nlevels > VF_JOURNAL_MAX_LEVELS || nchildren > VF_JOURNAL_MAX_CHILDREN ||
+        j->cursor > j->virtual_size)
+        return VF_E_FORMAT;
+    j->phase = (vf_merge_phase)phase;
+    j->format = (vf_format_kind)format;
+    j->digest_mode = (vf_merge_verify)mode;
+    j->remove_merged = flags & 1u;
+    j->nlevels = nlevels;
+    j->nchildren = nchildren;
+    if (!(j->source = vf_cur_str(c, nomem)) || !(j->destination = vf_cur_str(c, nomem)))
+        return VF_E_FORMAT;
+    vf_status st = vf_journal_get_lists(c, j, nomem);
+    if (st == VF_OK && (c->overrun || c->pos != c->len))
+        st = VF_E_FORMAT;
+    return st;
+}
+
+vf_status vf_journal_parse(const uint8_t *buf, size_t len, vf_journal *out, vf_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (len < VF_JOURNAL_HEAD_BYTES || memcmp(buf, VF_JOURNAL_MAGIC, 8) != 0)
+        return VF_FAIL(err, VF_E_FORMAT, 0, "merge journal slot: no 'VFMERGE1' signature");
+    uint64_t seq = vf_get_le(buf + VF_JOURNAL_OFF_SEQ, 8);
+    uint64_t body_len = vf_get_le(buf + VF_JOURNAL_OFF_LEN, 4);
+    if (body_len > len - VF_JOURNAL_HEAD_BYTES)
+        return VF_FAIL(err, VF_E_FORMAT, VF_JOURNAL_OFF_LEN,
+                       "merge journal slot: body length %llu runs past the slot",
+                       (unsigned long long)body_len);
+    uint8_t md[VF_SHA256_LEN];
+    vf_status st = vf_journal_digest(buf, (size_t)body_len, md, err);
+    if (st != VF_OK)
+        return st;
+    if (memcmp(md, buf + VF_JOURNAL_OFF_SHA, VF_SHA256_LEN) != 0)
+        return VF_FAIL(err, VF_E_FORMAT, VF_JOURNAL_OFF_SHA,
+                       "merge journal slot: SHA-256 does not match (torn or damaged record)");
+    vf_cur c = vf_cur_make(buf + VF_JOURNAL_HEAD_BYTES, (size_t)body_len);
+    bool nomem = false;
+    out->seq = seq;
+    st = vf_journal_get_body(&c, out, &nomem);
+    if (st != VF_OK) {
+        vf_journal_free(out);
+        if (nomem)
+            return VF_FAIL(err, VF_E_NOMEM, VF_OFF_NONE, "merge journal: out of memory");
+        return VF_FAIL(err, VF_E_FORMAT, VF_JOURNAL_HEAD_BYTES,
+                       "merge journal slot: body fields out of range (version, phase, counts "
+                       "or paths)");
+    }
+    return VF_OK;
+}

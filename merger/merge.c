@@ -1,0 +1,862 @@
+/* merge.c - the reference merger: validates and locks SOURCE's chain, plans the copy, then
+ * copies every sector the merged layers define into DESTINATION in flushed batches guarded
+ * by the journal, hands DESTINATION a fresh identity, re-points --child files and removes
+ * the merged files. Layer: merger. Called through vf_merge_run / the job API (job.c).
+ * docs/merge.md explains the phases and why the view from SOURCE never changes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "merge_int.h"
+#include "path.h"
+
+#define VF_MERGE_BATCH_DEFAULT (64u * 1024u * 1024u)
+#define VF_MERGE_CHUNK (4u * 1024u * 1024u)
+#define VF_MERGE_FIXED_UNIT (2u * 1024u * 1024u) /* "block" used for counting in fixed disks */
+
+typedef struct vf_merge_ctx {
+    const vf_merge_opts *o;
+    vf_merge_result *res;
+    vf_error *err;
+    const vf_fs *fs;
+    bool posix;
+    atomic_bool *cancel;
+    atomic_uint *percent;
+    char *src_norm, *dst_norm, *jpath;
+    vf_chain *chain;      /* SOURCE's chain (COPYING) */
+    size_t k;             /* DESTINATION's level */
+    vf_image *dest;       /* borrowed from chain, or dest_owned */
+    vf_image *dest_owned; /* resume after the copy: DESTINATION opened alone */
+    vf_journal j;
+    vf_journal_file jf;
+    bool jf_open;
+    bool jfile_exists; /* a journal file is there (valid or not): open it, do not create */
+    vf_io **child_io;  /* children, opened read-write and locked before the first write */
+    uint8_t *buf;
+    uint64_t total_bytes, done_bytes, batch_bytes;
+} vf_merge_ctx;
+
+/* --- small helpers --- */
+
+static vf_status vf_merge_nomem(vf_merge_ctx *x, const char *what)
+{
+    return VF_FAIL_ERRNO(x->err, ENOMEM, VF_OFF_NONE, "merge: allocating %s", what);
+}
+
+static void vf_merge_progress(vf_merge_ctx *x)
+{
+    unsigned pct = x->total_bytes ? (unsigned)(x->done_bytes * 100u / x->total_bytes) : 100u;
+    if (pct > 100)
+        pct = 100;
+    if (x->percent)
+        atomic_store(x->percent, pct);
+    if (x->o->progress)
+        x->o->progress(x->o->progress_user, pct, x->done_bytes, x->total_bytes);
+}
+
+static vf_status vf_merge_check_cancel(vf_merge_ctx *x)
+{
+    if (x->cancel && atomic_load(x->cancel))
+        return VF_FAIL(x->err, VF_E_CANCELED, VF_OFF_NONE,
+                       "merge into '%s' canceled; run the merge again to finish it",
+                       x->o->destination);
+    return VF_OK;
+}
+
+static uint64_t vf_merge_unit(const vf_image_info *di)
+{
+    return di->block_size ? di->block_size : VF_MERGE_FIXED_UNIT;
+}
+
+static uint64_t vf_merge_block_cost(const vf_image_info *di)
+{
+    uint64_t bs = di->block_size;
+    if (di->format == VF_FORMAT_VHD) /* sector bitmap, rounded to a sector (formats.md 2.10) */
+        return bs + ((bs / 512u / 8u) + 511u) / 512u * 512u;
+    return bs + 1024u * 1024u; /* VHDX: 1 MiB alignment / sector-bitmap slack */
+}
+
+/* --- validation: DESTINATION's level and what the formats allow --- */
+
+static vf_status vf_merge_find_dest(vf_merge_ctx *x)
+{
+    vf_chain *c = x->chain;
+    size_t depth = vf_chain_depth(c);
+    const vf_image_info *si = vf_image_info_get(vf_chain_image(c, 0));
+    if (vf_merge_same_file(x->fs, x->o->source, x->o->destination))
+        return VF_FAIL(x->err, VF_E_INVAL, VF_OFF_NONE,
+                       "SOURCE and DESTINATION are the same file '%s'", x->o->source);
+    if (si->type != VF_DISK_DIFF)
+        return VF_FAIL(x->err, VF_E_UNSUPPORTED, VF_OFF_NONE,
+                       "SOURCE '%s' is a %s disk, not a differencing disk: it has no ancestor "
+                       "to merge into",
+                       x->o->source, vf_disk_type_name(si->type));
+    for (size_t level = 1; level < depth; level++)
+        if (vf_merge_same_file(x->fs, vf_chain_path(c, level), x->o->destination)) {
+            x->k = level;
+            return VF_OK;
+        }
+    return VF_FAIL(x->err, VF_E_INVAL, VF_OFF_NONE,
+                   "DESTINATION '%s' is not an ancestor of '%s' (its chain has %zu levels, "
+                   "base '%s')",
+                   x->o->destination, x->o->source, depth, vf_chain_path(c, depth - 1));
+}
+
+static vf_status vf_merge_check_level(vf_merge_ctx *x, size_t level)
+{
+    const vf_image_info *si = vf_image_info_get(vf_chain_image(x->chain, 0));
+    const vf_image_info *li = vf_image_info_get(vf_chain_image(x->chain, level));
+    const char *path = vf_chain_path(x->chain, level);
+    if (li->format != si->format)
+        return VF_FAIL(x->err, VF_E_UNSUPPORTED, VF_OFF_NONE,
+                       "'%s' is %s but SOURCE is %s: chains mixing formats cannot merge", path,
+                       vf_format_name(li->format), vf_format_name(si->format));
+    if (li->logical_sector_size != si->logical_sector_size)
+        return VF_FAIL(x->err, VF_E_UNSUPPORTED, VF_OFF_NONE,
+                       "'%s' has %u-byte logical sectors but SOURCE has %u: cannot merge", path,
+                       li->logical_sector_size, si->logical_sector_size);
+    /* a smaller intermediate reads as zeros past its end (vf_chain_map says ZERO there), and
+     * those zeros are merged like any others; only DESTINATION must hold the whole size */
+    if (level == x->k && li->virtual_size < si->virtual_size)
+        return VF_FAIL(x->err, VF_E_UNSUPPORTED, VF_OFF_NONE,
+                       "'%s' (virtual size %llu) is smaller than SOURCE (%llu): growing it "
+                       "during a merge is not supported",
+                       path, (unsigned long long)li->virtual_size,
+                       (unsigned long long)si->virtual_size);
+    return VF_OK;
+}
+
+static vf_status vf_merge_validate(vf_merge_ctx *x)
+{
+    vf_status st = vf_merge_find_dest(x);
+    for (size_t level = 1; st == VF_OK && level <= x->k; level++)
+        st = vf_merge_check_level(x, level);
+    if (st != VF_OK)
+        return st;
+    const vf_image_info *si = vf_image_info_get(vf_chain_image(x->chain, 0));
+    if (si->format != VF_FORMAT_VHD)
+        return VF_FAIL(x->err, VF_E_UNSUPPORTED, VF_OFF_NONE,
+                       "merging %s chains is not supported yet (VHD only; '%s')",
+                       vf_format_name(si->format), x->o->source);
+    x->res->format = si->format;
+    x->res->dest_level = x->k;
+    x->res->virtual_size = si->virtual_size;
+    return VF_OK;
+}
+
+/* --- the plan: what each layer contributes, what DESTINATION must allocate --- */
+
+/* Would writing into D's block idx allocate it? Conservative (an allocated differencing block
+ * whose bits are all clear counts as new): the result only sizes hints and the space check. */
+static vf_status vf_merge_needs_alloc(vf_merge_ctx *x, uint64_t idx, vf_extent_kind kind,
+                                      bool *needs)
+{
+    const vf_image_info *di = vf_image_info_get(x->dest);
+    *needs = false;
+    if (di->type == VF_DISK_FIXED || (kind == VF_EXTENT_ZERO && di->type == VF_DISK_DYNAMIC))
+        return VF_OK;
+    uint64_t start = idx * di->block_size;
+    uint64_t end = start + di->block_size;
+    if (end > di->virtual_size)
+        end = di->virtual_size;
+    for (uint64_t v = start; v < end;) {
+        vf_extent e;
+        vf_status st = vf_image_map(x->dest, v, end - v, &e, x->err);
+        if (st != VF_OK)
+            return st;
+        if (e.kind == VF_EXTENT_PRESENT || e.len == 0)
+            return VF_OK;
+        v = e.voff + e.len;
+    }
+    *needs = true;
+    return VF_OK;
+}
+
+typedef struct vf_merge_tally {
+    uint64_t last_block; /* UINT64_MAX: none yet */
+    uint64_t *layer_last;
+    uint64_t blocks, allocs;
+} vf_merge_tally;
+
+/* Count the D blocks that [voff, voff+len) of one run touches. */
+static vf_status vf_merge_tally_run(vf_merge_ctx *x, vf_merge_tally *t, const vf_chain_extent *e,
+                                    uint64_t voff, uint64_t len, bool per_layer)
+{
+    uint64_t unit = vf_merge_unit(vf_image_info_get(x->dest));
+    for (uint64_t b = voff / unit; b <= (voff + len - 1) / unit; b++) {
+        if (per_layer && t->layer_last[e->level] != b) {
+            t->layer_last[e->level] = b;
+            x->res->layers[e->level].blocks++;
+        }
+        if (t->last_block == b)
+            continue;
+        t->last_block = b;
+        t->blocks++;
+        bool needs;
+        vf_status st = vf_merge_needs_alloc(x, b, e->kind, &needs);
+        if (st != VF_OK)
+            return st;
+        t->allocs += needs;
+    }
+    return VF_OK;
+}
+
+static vf_status vf_merge_map(vf_merge_ctx *x, uint64_t voff, uint64_t len, vf_chain_extent *e)
+{
+    vf_status st = vf_chain_map(x->chain, 0, x->k - 1, voff, len, e, x->err);
+    if (st == VF_OK && (e->voff != voff || e->len == 0 || e->len > len ||
+                        (e->kind != VF_EXTENT_ABSENT && e->level >= x->k)))
+        return VF_FAIL(x->err, VF_E_CORRUPT, VF_OFF_NONE,
+                       "merge: chain map at %llu returned an inconsistent run (%llu+%llu, "
+                       "level %zu)",
+                       (unsigned long long)voff, (unsigned long long)e->voff,
+                       (unsigned long long)e->len, e->level);
+    return st;
+}
+
+static vf_status vf_merge_plan_layers(vf_merge_ctx *x)
+{
+    vf_merge_result *r = x->res;
+    r->layers = calloc(x->k, sizeof *r->layers);
+    r->invalidated = calloc(x->k, sizeof *r->invalidated);
+    if (!r->layers || !r->invalidated)
+        return vf_merge_nomem(x, "the plan");
+    r->nlayers = x->k;
+    for (size_t i = 0; i < x->k; i++) {
+        r->layers[i].path = strdup(vf_chain_path(x->chain, i));
+        r->invalidated[i] = strdup(vf_chain_path(x->chain, i));
+        if (!r->layers[i].path || !r->invalidated[i])
+            return vf_merge_nomem(x, "the plan");
+        r->ninvalidated = i + 1;
+    }
+    return VF_OK;
+}
+
+static vf_status vf_merge_plan(vf_merge_ctx *x, uint64_t cursor)
+{
+    vf_status st = vf_merge_plan_layers(x);
+    vf_merge_tally t = {UINT64_MAX, calloc(x->k, sizeof(uint64_t)), 0, 0};
+    if (st == VF_OK && !t.layer_last)
+        st = vf_merge_nomem(x, "the plan");
+    for (size_t i = 0; st == VF_OK && i < x->k; i++)
+        t.layer_last[i] = UINT64_MAX;
+    uint64_t size = x->res->virtual_size;
+    for (uint64_t voff = 0; st == VF_OK && voff < size;) {
+        vf_chain_extent e;
+        if ((st = vf_merge_map(x, voff, size - voff, &e)) != VF_OK)
+            break;
+        if (e.kind != VF_EXTENT_ABSENT) {
+            vf_merge_layer *l = &x->res->layers[e.level];
+            *(e.kind == VF_EXTENT_PRESENT ? &l->data_bytes : &l->zero_bytes) += e.len;
+            x->total_bytes += e.len;
+            if (cursor > voff)
+                x->done_bytes += (cursor < voff + e.len ? cursor : voff + e.len) - voff;
+            st = vf_merge_tally_run(x, &t, &e, voff, e.len, true);
+        }
+        voff += e.len;
+    }
+    free(t.layer_last);
+    const vf_image_info *di = vf_image_info_get(x->dest);
+    x->res->bytes_merged = x->total_bytes;
+    x->res->blocks_merged = t.blocks;
+    x->res->blocks_to_allocate = t.allocs;
+    x->res->space_needed = t.allocs * vf_merge_block_cost(di) + 2u * VF_JOURNAL_SLOT_BYTES + 512u;
+    return st;
+}
+
+static vf_status vf_merge_check_space(vf_merge_ctx *x)
+{
+    x->res->free_space = UINT64_MAX;
+    if (!x->fs->ops->free_space)
+        return VF_OK;
+    uint64_t avail;
+    vf_status st = x->fs->ops->free_space(x->fs->self, x->o->destination, &avail, x->err);
+    if (st != VF_OK)
+        return st;
+    x->res->free_space = avail;
+    if (avail < x->res->space_needed)
+        return VF_FAIL_ERRNO(x->err, ENOSPC, VF_OFF_NONE,
+                             "not enough free space for merging into '%s': %llu bytes needed "
+                             "(%llu new blocks), %llu available",
+                             x->o->destination, (unsigned long long)x->res->space_needed,
+                             (unsigned long long)x->res->blocks_to_allocate,
+                             (unsigned long long)avail);
+    return VF_OK;
+}
+
+/* --- the copy --- */
+
+/* Find where the batch starting at voff ends and how many blocks it allocates. */
+static vf_status vf_merge_scan_batch(vf_merge_ctx *x, uint64_t voff, uint64_t *end,
+                                     uint64_t *allocs)
+{
+    uint64_t size = x->res->virtual_size, accum = 0;
+    vf_merge_tally t = {UINT64_MAX, NULL, 0, 0};
+    vf_status st = VF_OK;
+    while (voff < size && accum < x->batch_bytes) {
+        vf_chain_extent e;
+        if ((st = vf_merge_map(x, voff, size - voff, &e)) != VF_OK)
+            return st;
+        uint64_t take = e.len;
+        if (e.kind != VF_EXTENT_ABSENT) {
+            if (take > x->batch_bytes - accum)
+                take = x->batch_bytes - accum;
+            accum += take;
+            if ((st = vf_merge_tally_run(x, &t, &e, voff, take, false)) != VF_OK)
+                return st;
+        }
+        voff += take;
+    }
+    *end = voff;
+    *allocs = t.allocs;
+    return VF_OK;
+}
+
+static vf_status vf_merge_copy_present(vf_merge_ctx *x, const vf_chain_extent *e)
+{
+    vf_image *src = vf_chain_image(x->chain, e->level);
+    vf_status st = VF_OK;
+    for (uint64_t v = e->voff; st == VF_OK && v < e->voff + e->len;) {
+        uint64_t left = e->voff + e->len - v;
+        size_t n = left < VF_MERGE_CHUNK ? (size_t)left : VF_MERGE_CHUNK;
+        if ((st = vf_merge_check_cancel(x)) == VF_OK &&
+            (st = vf_image_read(src, v, x->buf, n, x->err)) == VF_OK)
+            st = vf_image_write(x->dest, v, x->buf, n, x->err);
+        v += n;
+        x->done_bytes += n;
+        vf_merge_progress(x);
+    }
+    return st;
+}
+
+static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t end)
+{
+    vf_status st = VF_OK;
+    while (st == VF_OK && voff < end) {
+        vf_chain_extent e;
+        if ((st = vf_merge_map(x, voff, end - voff, &e)) != VF_OK)
+            break;
+        if (e.kind == VF_EXTENT_PRESENT) {
+            st = vf_merge_copy_present(x, &e);
+        } else if (e.kind == VF_EXTENT_ZERO) {
+            if ((st = vf_merge_check_cancel(x)) == VF_OK)
+                st = vf_image_write_zeroes(x->dest, e.voff, e.len, x->err);
+            x->done_bytes += e.len;
+            vf_merge_progress(x);
+        }
+        voff += e.len;
+    }
+    return st;
+}
+
+static vf_status vf_merge_copy(vf_merge_ctx *x)
+{
+    vf_status st = VF_OK;
+    uint64_t voff = x->j.cursor;
+    vf_merge_progress(x);
+    while (st == VF_OK && voff < x->res->virtual_size) {
+        uint64_t end, allocs;
+        if ((st = vf_merge_scan_batch(x, voff, &end, &allocs)) != VF_OK ||
+            (st = vf_image_reserve(x->dest, allocs, x->err)) != VF_OK ||
+            (st = vf_merge_copy_range(x, voff, end)) != VF_OK ||
+            (st = vf_image_flush(x->dest, x->err)) != VF_OK)
+            break;
+        x->j.cursor = end; /* everything below end is durable in DESTINATION */
+        st = vf_journal_store(&x->jf, &x->j, x->err);
+        voff = end;
+    }
+    return st;
+}
+
+/* --- verification --- */
+
+static void vf_merge_hex(const uint8_t md[VF_SHA256_LEN], char out[65])
+{
+    vf_sha256_hex(md, out);
+}
+
+/* Digest the view from DESTINATION (a chain of its own, no locks: we hold them) and compare
+ * with expect; on a mismatch find the first differing byte when SOURCE's chain is open. */
+static vf_status vf_merge_verify_dest(vf_merge_ctx *x, vf_merge_verify mode,
+                                      const uint8_t expect[VF_SHA256_LEN])
+{
+    vf_chain_opts co = {x->fs, 0, 0, false};
+    vf_chain *dc;
+    vf_status st = vf_chain_open(x->o->destination, &co, &dc, x->err);
+    if (st != VF_OK)
+        return st;
+    uint8_t md[VF_SHA256_LEN];
+    if ((st = vf_merge_digest(dc, mode, x->res->virtual_size, md, x->err)) == VF_OK) {
+        x->res->digest_mode = mode;
+        vf_merge_hex(expect, x->res->digest_before);
+        vf_merge_hex(md, x->res->digest_after);
+        if (memcmp(md, expect, sizeof md) != 0) {
+            x->res->verify_mismatch = true;
+            bool found = false;
+            if (x->chain)
+                st = vf_merge_first_diff(x->chain, dc, x->res->virtual_size, &found,
+                                         &x->res->mismatch_voff, x->err);
+            char where[64] = "";
+            if (found)
+                snprintf(where, sizeof where, " at byte %llu",
+                         (unsigned long long)x->res->mismatch_voff);
+            if (st == VF_OK)
+                st = VF_FAIL(x->err, VF_E_CORRUPT, VF_OFF_NONE,
+                             "verification failed: the view from '%s' after the merge differs "
+                             "from the view from '%s' before%s",
+                             x->o->destination, x->o->source, where);
+        }
+    }
+    vf_chain_close(dc);
+    return st;
+}
+
+/* --- children (--child) --- */
+
+/* Digest (tree) of a child's view; with check_parent, also prove it is a child of SOURCE. */
+static vf_status vf_merge_child_digest(vf_merge_ctx *x, const char *path, bool check_parent,
+                                       uint8_t md[VF_SHA256_LEN])
+{
+    vf_chain_opts co = {x->fs, 0, 0, false};
+    vf_chain *cc;
+    vf_status st = vf_chain_open(path, &co, &cc, x->err);
+    if (st != VF_OK)
+        return st;
+    if (check_parent &&
+        (vf_chain_depth(cc) < 2 || !vf_merge_same_file(x->fs, vf_chain_path(cc, 1), x->o->source)))
+        st = VF_FAIL(x->err, VF_E_INVAL, VF_OFF_NONE, "--child '%s' is not a child of SOURCE '%s'",
+                     path, x->o->source);
+    if (st == VF_OK)
+        st = vf_merge_digest(cc, VF_MERGE_VERIFY_TREE, vf_chain_virtual_size(cc), md, x->err);
+    vf_chain_close(cc);
+    return st;
+}
+
+static vf_status vf_merge_lock_children(vf_merge_ctx *x)
+{
+    x->child_io = calloc(x->j.nchildren ? x->j.nchildren : 1, sizeof *x->child_io);
+    if (!x->child_io)
+        return vf_merge_nomem(x, "child handles");
+    for (size_t i = 0; i < x->j.nchildren; i++) {
+        const char *path = x->j.children[i].path;
+        vf_status st = vf_fs_open(x->fs, path, VF_IO_RDWR, &x->child_io[i], x->err);
+        if (st == VF_OK)
+            st = vf_io_lock(x->child_io[i], true, x->err);
+        if (st != VF_OK) {
+            vf_error_prefix(x->err, "--child '%s': ", path);
+            return st;
+        }
+    }
+    return VF_OK;
+}
+
+static vf_status vf_merge_repoint(vf_merge_ctx *x, size_t i)
+{
+    const vf_journal_child *ch = &x->j.children[i];
+    const vf_image_info *di = vf_image_info_get(x->dest);
+    char *dir = vf_path_dirname(ch->path);
+    char *rel = dir ? vf_merge_path_relative(dir, x->dst_norm) : NULL;
+    vf_status st = rel ? VF_OK : vf_merge_nomem(x, "a parent path");
+    vf_parent_link link = {{0}, di->timestamp, rel, x->posix ? x->dst_norm : NULL, 0};
+    memcpy(link.id, di->id, sizeof link.id);
+    vf_image *img = NULL;
+    vf_io *io = x->child_io[i];
+    x->child_io[i] = NULL;
+    if (st == VF_OK)
+        st = vf_image_open(io, ch->path, VF_OPEN_RDWR, &img, x->err);
+    else
+        vf_io_close(io);
+    if (st == VF_OK && (st = vf_image_set_parent(img, &link, x->err)) == VF_OK)
+        st = vf_image_flush(img, x->err);
+    vf_image_close(img);
+    free(dir);
+    free(rel);
+    uint8_t md[VF_SHA256_LEN];
+    if (st == VF_OK && (st = vf_merge_child_digest(x, ch->path, false, md)) == VF_OK &&
+        memcmp(md, ch->digest, sizeof md) != 0)
+        st = VF_FAIL(x->err, VF_E_CORRUPT, VF_OFF_NONE,
+                     "--child '%s': its view changed when re-pointed at '%s'", ch->path,
+                     x->o->destination);
+    return st;
+}
+
+static vf_status vf_merge_children(vf_merge_ctx *x)
+{
+    if (x->j.nchildren == 0)
+        return VF_OK;
+    x->j.phase = VF_MERGE_PHASE_CHILDREN;
+    vf_status st = vf_journal_store(&x->jf, &x->j, x->err);
+    if (st == VF_OK && !x->child_io)
+        st = vf_merge_lock_children(x);
+    for (size_t i = 0; st == VF_OK && i < x->j.nchildren; i++)
+        st = vf_merge_repoint(x, i);
+    return st;
+}
+
+/* --- the journal record of a new merge --- */
+
+static vf_status vf_merge_journal_new(vf_merge_ctx *x)
+{
+    vf_journal *j = &x->j;
+    j->phase = VF_MERGE_PHASE_COPYING;
+    j->format = x->res->format;
+    j->remove_merged = x->o->remove_merged;
+    j->virtual_size = x->res->virtual_size;
+    j->nlevels = x->k + 1;
+    j->levels = calloc(j->nlevels, sizeof *j->levels);
+    j->source = strdup(x->src_norm);
+    j->destination = strdup(x->dst_norm);
+    if (!j->levels || !j->source || !j->destination)
+        return vf_merge_nomem(x, "the journal record");
+    for (size_t i = 0; i <= x->k; i++) {
+        memcpy(j->levels[i].id, vf_image_info_get(vf_chain_image(x->chain, i))->id, 16);
+        if (!(j->levels[i].path = vf_merge_path_abs(vf_chain_path(x->chain, i), x->posix)))
+            return vf_merge_nomem(x, "the journal record");
+    }
+    j->children = calloc(x->o->nchildren ? x->o->nchildren : 1, sizeof *j->children);
+    if (!j->children)
+        return vf_merge_nomem(x, "the journal record");
+    for (size_t i = 0; i < x->o->nchildren; i++) {
+        if (!(j->children[i].path = vf_merge_path_abs(x->o->children[i], x->posix)))
+            return vf_merge_nomem(x, "the journal record");
+        j->nchildren = i + 1;
+        vf_status st = vf_merge_child_digest(x, j->children[i].path, true, j->children[i].digest);
+        if (st != VF_OK)
+            return st;
+    }
+    return vf_random_id(j->new_id, x->err);
+}
+
+/* A journal found for this DESTINATION must describe this very chain. */
+static vf_status vf_merge_journal_matches(vf_merge_ctx *x)
+{
+    const vf_journal *j = &x->j;
+    bool ok = j->nlevels == x->k + 1 && j->virtual_size == x->res->virtual_size;
+    for (size_t i = 0; ok && i <= x->k; i++)
+        ok = !memcmp(j->levels[i].id, vf_image_info_get(vf_chain_image(x->chain, i))->id, 16) &&
+             vf_merge_same_file(x->fs, j->levels[i].path, vf_chain_path(x->chain, i));
+    if (!ok)
+        return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,
+                       "merge journal '%s' describes another chain than '%s' -> '%s' now has; "
+                       "inspect it and remove it if that merge is abandoned",
+                       x->jpath, x->o->source, x->o->destination);
+    return VF_OK;
+}
+
+/* The request and the journal agree on what to do (children, removal). */
+static vf_status vf_merge_request_matches(vf_merge_ctx *x)
+{
+    bool ok = !strcmp(x->j.source, x->src_norm) && !strcmp(x->j.destination, x->dst_norm);
+    if (ok && x->o->nchildren) {
+        ok = x->o->nchildren == x->j.nchildren;
+        for (size_t i = 0; ok && i < x->o->nchildren; i++) {
+            char *n = vf_merge_path_abs(x->o->children[i], x->posix);
+            ok = n && !strcmp(n, x->j.children[i].path);
+            free(n);
+        }
+    }
+    if (!ok)
+        return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,
+                       "merge journal '%s' records an interrupted merge of '%s' into '%s'%s; "
+                       "finish that one first (same SOURCE, DESTINATION and --child files)",
+                       x->jpath, x->j.source, x->j.destination,
+                       x->j.nchildren ? " with --child files" : "");
+    x->j.remove_merged = x->j.remove_merged || x->o->remove_merged;
+    return VF_OK;
+}
+
+/* --- phases --- */
+
+static vf_status vf_merge_open_chain(vf_merge_ctx *x)
+{
+    vf_chain_opts co = {x->fs, 0, 0, true};
+    vf_status st = vf_chain_open(x->o->source, &co, &x->chain, x->err);
+    if (st == VF_OK)
+        st = vf_merge_validate(x);
+    if (st == VF_OK)
+        x->dest = vf_chain_image(x->chain, x->k);
+    return st;
+}
+
+/* Digest of the view from SOURCE before anything is written (recorded in the journal). */
+static vf_status vf_merge_digest_before(vf_merge_ctx *x)
+{
+    if (x->o->verify == VF_MERGE_VERIFY_NONE || x->j.digest_mode == x->o->verify)
+        return VF_OK;
+    vf_status st =
+        vf_merge_digest(x->chain, x->o->verify, x->res->virtual_size, x->j.digest_before, x->err);
+    if (st == VF_OK)
+        x->j.digest_mode = x->o->verify;
+    return st;
+}
+
+/* Everything up to and including the copy: fresh merges and resumes in COPYING. */
+static vf_status vf_merge_copy_phase(vf_merge_ctx *x, bool resuming)
+{
+    vf_status st = vf_merge_open_chain(x);
+    if (st == VF_OK)
+        st = resuming ? vf_merge_journal_matches(x) : vf_merge_journal_new(x);
+    if (st == VF_OK)
+        st = vf_merge_plan(x, x->j.cursor);
+    if (st != VF_OK || x->o->dry_run)
+        return st;
+    /* locks and checks: all before the first byte is written anywhere */
+    if ((st = vf_chain_reopen_rw(x->chain, x->k, x->err)) != VF_OK)
+        return st;
+    x->dest = vf_chain_image(x->chain, x->k);
+    if ((st = vf_merge_lock_children(x)) != VF_OK || (st = vf_merge_check_space(x)) != VF_OK ||
+        (st = vf_merge_digest_before(x)) != VF_OK)
+        return st;
+    /* the journal is durable (file, directory entry, record) before DESTINATION changes */
+    if ((st = vf_journal_open(x->fs, x->jpath, !x->jfile_exists, &x->jf, x->err)) != VF_OK)
+        return st;
+    x->jf_open = true;
+    if ((st = vf_journal_store(&x->jf, &x->j, x->err)) != VF_OK ||
+        (st = vf_merge_copy(x)) != VF_OK || (st = vf_image_flush(x->dest, x->err)) != VF_OK)
+        return st;
+    if (x->j.digest_mode != VF_MERGE_VERIFY_NONE && x->o->verify != VF_MERGE_VERIFY_NONE)
+        st = vf_merge_verify_dest(x, x->j.digest_mode, x->j.digest_before);
+    return st;
+}
+
+/* Resume after the copy: DESTINATION alone (SOURCE no longer opens through it once its id
+ * changed), recovering an interrupted footer update. */
+static vf_status vf_merge_open_dest_alone(vf_merge_ctx *x)
+{
+    vf_io *io;
+    vf_status st = vf_fs_open(x->fs, x->o->destination, VF_IO_RDWR, &io, x->err);
+    if (st == VF_OK && (st = vf_io_lock(io, true, x->err)) != VF_OK)
+        vf_io_close(io);
+    if (st == VF_OK)
+        st = vf_image_open(io, x->o->destination, VF_OPEN_RDWR | VF_OPEN_RECOVER, &x->dest_owned,
+                           x->err);
+    if (st != VF_OK)
+        return st;
+    x->dest = x->dest_owned;
+    x->k = x->j.nlevels - 1;
+    const vf_image_info *di = vf_image_info_get(x->dest);
+    if (memcmp(di->id, x->j.levels[x->k].id, 16) != 0 && memcmp(di->id, x->j.new_id, 16) != 0)
+        return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,
+                       "merge journal '%s': '%s' has neither its old nor its new identity; it "
+                       "was changed after the merge stopped",
+                       x->jpath, x->o->destination);
+    x->res->format = di->format;
+    x->res->dest_level = x->k;
+    x->res->virtual_size = x->j.virtual_size;
+    x->res->invalidated = calloc(x->k ? x->k : 1, sizeof *x->res->invalidated);
+    if (!x->res->invalidated)
+        return vf_merge_nomem(x, "the result");
+    for (size_t i = 0; i < x->k; i++) {
+        if (!(x->res->invalidated[i] = strdup(x->j.levels[i].path)))
+            return vf_merge_nomem(x, "the result");
+        x->res->ninvalidated = i + 1;
+    }
+    return VF_OK;
+}
+
+static vf_status vf_merge_identity(vf_merge_ctx *x)
+{
+    x->j.phase = VF_MERGE_PHASE_IDENTITY;
+    vf_status st = vf_journal_store(&x->jf, &x->j, x->err);
+    if (st == VF_OK && (st = vf_image_set_id(x->dest, x->j.new_id, x->err)) == VF_OK)
+        st = vf_image_flush(x->dest, x->err);
+    return st;
+}
+
+static vf_status vf_merge_remove(vf_merge_ctx *x)
+{
+    if (!x->j.remove_merged)
+        return VF_OK;
+    x->j.phase = VF_MERGE_PHASE_REMOVING;
+    vf_status st = vf_journal_store(&x->jf, &x->j, x->err);
+    vf_chain_close(x->chain); /* our handles and locks on the files being removed */
+    x->chain = NULL;
+    x->dest = x->dest_owned;
+    for (size_t i = 0; st == VF_OK && i + 1 < x->j.nlevels; i++) {
+        const char *path = x->j.levels[i].path;
+        vf_error e2;
+        vf_error_clear(&e2);
+        st = vf_fs_remove(x->fs, path, &e2);
+        if (st == VF_E_IO && e2.sys_errno == ENOENT)
+            st = VF_OK; /* removed before an interruption */
+        else if (st != VF_OK && x->err)
+            *x->err = e2;
+        if (st == VF_OK && x->fs->ops->sync_dir) /* takes the file's path */
+            st = x->fs->ops->sync_dir(x->fs->self, path, x->err);
+    }
+    return st;
+}
+
+/* After the copy: identity, verification of a resumed merge, children, removal, journal. */
+static vf_status vf_merge_finish(vf_merge_ctx *x, vf_merge_phase from, bool verified)
+{
+    vf_status st = VF_OK;
+    if (from <= VF_MERGE_PHASE_IDENTITY)
+        st = vf_merge_identity(x);
+    if (st == VF_OK && !verified && x->o->verify != VF_MERGE_VERIFY_NONE) {
+        if (x->j.digest_mode != VF_MERGE_VERIFY_NONE)
+            st = vf_merge_verify_dest(x, x->j.digest_mode, x->j.digest_before);
+        else
+            snprintf(x->res->note, sizeof x->res->note,
+                     "not verified: the interrupted merge was started without --verify and "
+                     "SOURCE no longer opens through DESTINATION");
+    }
+    if (st == VF_OK && from <= VF_MERGE_PHASE_CHILDREN)
+        st = vf_merge_children(x);
+    if (st == VF_OK)
+        st = vf_merge_remove(x);
+    if (st == VF_OK) {
+        st = vf_journal_remove(&x->jf, x->err);
+        x->jf_open = false;
+    }
+    return st;
+}
+
+/* --- the run --- */
+
+static vf_status vf_merge_load_journal(vf_merge_ctx *x, bool *have)
+{
+    bool found;
+    vf_error e2;
+    vf_error_clear(&e2);
+    vf_status st = vf_journal_load(x->fs, x->jpath, &found, &x->j, &e2);
+    *have = found && st == VF_OK;
+    x->jfile_exists = found;
+    if (st == VF_E_FORMAT) {
+        /* No valid record: the merge never wrote DESTINATION (the first record is durable
+         * before that), so starting afresh is safe; the copy re-checks the chain. */
+        snprintf(x->res->note, sizeof x->res->note,
+                 "ignored unreadable merge journal '%s' (no DESTINATION write had happened)",
+                 x->jpath);
+        vf_journal_free(&x->j);
+        return VF_OK;
+    }
+    if (st != VF_OK && x->err)
+        *x->err = e2;
+    if (st == VF_OK && !found && x->o->resume)
+        return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,
+                       "--resume: no interrupted merge into '%s' (no journal '%s')",
+                       x->o->destination, x->jpath);
+    return st;
+}
+
+static vf_status vf_merge_resume_later(vf_merge_ctx *x)
+{
+    if (x->o->dry_run)
+        return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,
+                       "a merge into '%s' stopped in phase '%s' (journal '%s'); run it again "
+                       "without --dry-run to finish it",
+                       x->o->destination, vf_merge_phase_name(x->j.phase), x->jpath);
+    vf_status st = vf_merge_open_dest_alone(x);
+    if (st == VF_OK && (st = vf_journal_open(x->fs, x->jpath, false, &x->jf, x->err)) == VF_OK)
+        x->jf_open = true;
+    return st;
+}
+
+static vf_status vf_merge_steps(vf_merge_ctx *x)
+{
+    bool have;
+    vf_status st = vf_merge_load_journal(x, &have);
+    if (st == VF_OK && have)
+        st = vf_merge_request_matches(x);
+    if (st != VF_OK)
+        return st;
+    x->res->resumed = have;
+    x->res->resumed_from = have ? x->j.phase : VF_MERGE_PHASE_NONE;
+    if (have && x->j.phase > VF_MERGE_PHASE_COPYING) {
+        if ((st = vf_merge_resume_later(x)) != VF_OK)
+            return st;
+        return vf_merge_finish(x, x->j.phase, false);
+    }
+    if ((st = vf_merge_copy_phase(x, have)) != VF_OK || x->o->dry_run)
+        return st;
+    return vf_merge_finish(x, VF_MERGE_PHASE_IDENTITY,
+                           x->o->verify == VF_MERGE_VERIFY_NONE ||
+                               x->j.digest_mode != VF_MERGE_VERIFY_NONE);
+}
+
+static vf_status vf_merge_ctx_init(vf_merge_ctx *x)
+{
+    const vf_merge_opts *o = x->o;
+    if (!o->source || !o->destination || !*o->source || !*o->destination ||
+        (o->nchildren && !o->children) || o->verify > VF_MERGE_VERIFY_TREE)
+        return VF_FAIL(x->err, VF_E_INVAL, VF_OFF_NONE,
+                       "merge: SOURCE and DESTINATION are required");
+    x->fs = o->fs ? o->fs : vf_fs_posix();
+    x->posix = x->fs == vf_fs_posix();
+    x->batch_bytes =
+        o->batch_bytes ? (o->batch_bytes + 0xFFFFFu) & ~(uint64_t)0xFFFFF : VF_MERGE_BATCH_DEFAULT;
+    x->src_norm = vf_merge_path_abs(o->source, x->posix);
+    x->dst_norm = vf_merge_path_abs(o->destination, x->posix);
+    x->jpath = malloc(strlen(o->destination) + sizeof VF_JOURNAL_SUFFIX);
+    x->buf = malloc(VF_MERGE_CHUNK);
+    if (!x->src_norm || !x->dst_norm || !x->jpath || !x->buf)
+        return vf_merge_nomem(x, "buffers");
+    strcpy(x->jpath, o->destination);
+    strcat(x->jpath, VF_JOURNAL_SUFFIX);
+    return VF_OK;
+}
+
+static void vf_merge_ctx_free(vf_merge_ctx *x)
+{
+    if (x->jf_open)
+        vf_journal_close(&x->jf);
+    for (size_t i = 0; x->child_io && i < x->j.nchildren; i++)
+        vf_io_close(x->child_io[i]);
+    free(x->child_io);
+    vf_chain_close(x->chain);
+    vf_image_close(x->dest_owned);
+    vf_journal_free(&x->j);
+    free(x->src_norm);
+    free(x->dst_norm);
+    free(x->jpath);
+    free(x->buf);
+}
+
+int vf_merge_run_ex(const vf_merge_opts *opts, vf_merge_result *res, atomic_bool *cancel,
+                    atomic_uint *percent)
+{
+    memset(res, 0, sizeof *res);
+    res->free_space = UINT64_MAX;
+    vf_error_clear(&res->err);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    vf_merge_ctx x = {0};
+    x.o = opts;
+    x.res = res;
+    x.err = &res->err;
+    x.cancel = cancel;
+    x.percent = percent;
+    vf_status st = vf_merge_ctx_init(&x);
+    if (st == VF_OK)
+        st = vf_merge_steps(&x);
+    vf_merge_ctx_free(&x);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    res->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (st == VF_OK && !opts->dry_run && percent)
+        atomic_store(percent, 100u);
+    res->err.code = st;
+    res->status =
+        res->verify_mismatch ? VF_MERGE_FAILED : vf_merge_status_from(st, res->err.sys_errno);
+    return res->status;
+}
+
+int vf_merge_run(const vf_merge_opts *opts, vf_merge_result *res)
+{
+    return vf_merge_run_ex(opts, res, NULL, NULL);
+}
+
+void vf_merge_result_free(vf_merge_result *res)
+{
+    if (!res)
+        return;
+    for (size_t i = 0; i < res->nlayers; i++)
+        free(res->layers[i].path);
+    for (size_t i = 0; i < res->ninvalidated; i++)
+        free(res->invalidated[i]);
+    free(res->layers);
+    free(res->invalidated);
+    memset(res, 0, sizeof *res);
+}

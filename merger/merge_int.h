@@ -1,0 +1,100 @@
+/* merge_int.h - what the merger's source files share: the journal record, path helpers and
+ * the digest helpers. Layer: merger (internal; not installed). Users include vf_merge.h. */
+#ifndef VHDFOLD_MERGE_INT_H
+#define VHDFOLD_MERGE_INT_H
+
+#include <stdatomic.h>
+
+#include "vf_merge.h"
+#include "vf_sha256.h"
+
+/* --- journal.c: the record and its two-slot encoding (pure, no I/O) --- */
+
+#define VF_JOURNAL_SUFFIX ".vfmerge"
+#define VF_JOURNAL_SLOT_BYTES (128u * 1024u) /* two slots: [0, S) and [S, 2S) */
+#define VF_JOURNAL_HEAD_BYTES 56u            /* magic, seq, body length, reserved, SHA-256 */
+#define VF_JOURNAL_MAX_PATH 4096u
+
+typedef struct vf_journal_level {
+    char *path;     /* as resolved by the chain (owned) */
+    uint8_t id[16]; /* the level's identity when the merge started */
+} vf_journal_level;
+
+typedef struct vf_journal_child {
+    char *path;                    /* owned */
+    uint8_t digest[VF_SHA256_LEN]; /* its view before the merge (tree mode) */
+} vf_journal_child;
+
+typedef struct vf_journal {
+    uint64_t seq; /* highest wins; slot = seq % 2 */
+    vf_merge_phase phase;
+    vf_format_kind format;
+    bool remove_merged;
+    vf_merge_verify digest_mode; /* mode of digest_before, NONE when not recorded */
+    uint64_t cursor;             /* COPYING: every byte below is durable in DESTINATION */
+    uint64_t virtual_size;       /* SOURCE's */
+    uint8_t new_id[16];          /* DESTINATION's identity after the merge */
+    uint8_t digest_before[VF_SHA256_LEN];
+    char *source; /* the request, normalized (owned) */
+    char *destination;
+    vf_journal_level *levels; /* 0 .. dest_level */
+    size_t nlevels;
+    vf_journal_child *children;
+    size_t nchildren;
+} vf_journal;
+
+void vf_journal_free(vf_journal *j); /* members only; NULL is fine */
+/* Encode into buf (VF_JOURNAL_SLOT_BYTES); *len = bytes to write, a multiple of 512.
+ * VF_E_LIMIT when the record does not fit one slot. */
+vf_status vf_journal_encode(const vf_journal *j, uint8_t *buf, size_t *len, vf_error *err);
+/* Parse one slot; VF_E_FORMAT when it is not a valid record (torn, empty, bad digest). */
+vf_status vf_journal_parse(const uint8_t *buf, size_t len, vf_journal *out, vf_error *err);
+
+/* --- journal_io.c: the journal file through a vf_fs --- */
+
+typedef struct vf_journal_file {
+    const vf_fs *fs;
+    char *path;
+    vf_io *io;
+    uint8_t *buf; /* one slot */
+} vf_journal_file;
+
+/* Load the newest valid slot of path. *found false when the file does not exist; a file
+ * without a valid slot is VF_E_FORMAT. */
+vf_status vf_journal_load(const vf_fs *fs, const char *path, bool *found, vf_journal *out,
+                          vf_error *err);
+/* Open (create when create) for writing and lock it exclusively. */
+vf_status vf_journal_open(const vf_fs *fs, const char *path, bool create, vf_journal_file *jf,
+                          vf_error *err);
+/* Bump j->seq, write it into its slot and sync it (plus the directory when first). */
+vf_status vf_journal_store(vf_journal_file *jf, vf_journal *j, vf_error *err);
+void vf_journal_close(vf_journal_file *jf);
+/* Close and delete the file, then sync its directory. */
+vf_status vf_journal_remove(vf_journal_file *jf, vf_error *err);
+
+/* --- paths.c: path helpers beyond format/path.h (lexical, so they work on any vf_fs) --- */
+
+/* An absolute, lexically normalized copy (format/path.h rules); relative paths are taken from
+ * the working directory when on_posix, else kept relative. Yours; NULL when out of memory. */
+char *vf_merge_path_abs(const char *path, bool on_posix);
+/* target relative to the directory dir (both normalized the same way). Yours. */
+char *vf_merge_path_relative(const char *dir, const char *target);
+/* Same file: st_dev/st_ino on the POSIX fs, else equal normalized paths. */
+bool vf_merge_same_file(const vf_fs *fs, const char *a, const char *b);
+
+/* --- digest.c: digests of a chain's view (until verify/ offers its API) --- */
+
+/* Digest of the flattened disk from c's top over [0, size). */
+vf_status vf_merge_digest(vf_chain *c, vf_merge_verify mode, uint64_t size,
+                          uint8_t md[VF_SHA256_LEN], vf_error *err);
+/* First byte where the views of a and b differ over [0, size); *found false when equal. */
+vf_status vf_merge_first_diff(vf_chain *a, vf_chain *b, uint64_t size, bool *found, uint64_t *voff,
+                              vf_error *err);
+
+/* --- merge.c --- */
+
+/* vf_merge_run with a cancel flag and a percent cell (the job API passes its own). */
+int vf_merge_run_ex(const vf_merge_opts *opts, vf_merge_result *res, atomic_bool *cancel,
+                    atomic_uint *percent);
+
+#endif

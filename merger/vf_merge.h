@@ -1,0 +1,145 @@
+/* vf_merge.h - the reference merger: fold SOURCE and every disk between it and DESTINATION
+ * into DESTINATION (MergeVirtualHardDisk semantics), crash-safe and resumable via a journal.
+ * Layer: merger (engine on top of format/ and verify/). Called by cli/cmd_merge.c and by the
+ * conformance runner; docs/merge.md describes the algorithm, the journal and the identities. */
+#ifndef VHDFOLD_VF_MERGE_H
+#define VHDFOLD_VF_MERGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vhdfold/vf_chain.h>
+#include <vhdfold/vf_error.h>
+#include <vhdfold/vf_image.h>
+#include <vhdfold/vf_io.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes of Msvm_ImageManagementService.MergeVirtualHardDisk (design.md). */
+enum {
+    VF_MERGE_COMPLETED = 0,
+    VF_MERGE_JOB_STARTED = 4096,
+    VF_MERGE_FAILED = 32768,
+    VF_MERGE_ACCESS_DENIED = 32769,
+    VF_MERGE_NOT_SUPPORTED = 32770,
+    VF_MERGE_TIMEOUT = 32772,
+    VF_MERGE_INVALID_PARAMETER = 32773,
+    VF_MERGE_IN_USE = 32774,
+    VF_MERGE_INVALID_STATE = 32775,
+    VF_MERGE_INCORRECT_TYPE = 32776,
+    VF_MERGE_OUT_OF_MEMORY = 32778,
+    VF_MERGE_FILE_NOT_FOUND = 32779,
+};
+
+/* Job states, numbered as CIM_ConcreteJob.JobState. */
+typedef enum vf_merge_job_state {
+    VF_JOB_RUNNING = 4,
+    VF_JOB_COMPLETED = 7,
+    VF_JOB_TERMINATED = 8, /* canceled */
+    VF_JOB_EXCEPTION = 10, /* failed */
+} vf_merge_job_state;
+
+typedef enum vf_merge_verify {
+    VF_MERGE_VERIFY_NONE = 0,
+    VF_MERGE_VERIFY_FLAT = 1, /* SHA-256 of the flattened disk (equals sha256sum of export) */
+    VF_MERGE_VERIFY_TREE = 2, /* docs/tree-digest.md */
+} vf_merge_verify;
+
+/* Journal phases (docs/merge.md). */
+typedef enum vf_merge_phase {
+    VF_MERGE_PHASE_NONE = 0,
+    VF_MERGE_PHASE_COPYING = 1,  /* data goes into DESTINATION; SOURCE's chain intact */
+    VF_MERGE_PHASE_IDENTITY = 2, /* copy durable (and verified); DESTINATION gets its new id */
+    VF_MERGE_PHASE_CHILDREN = 3, /* --child files are re-pointed at DESTINATION */
+    VF_MERGE_PHASE_REMOVING = 4, /* --remove-merged deletes SOURCE and the intermediates */
+} vf_merge_phase;
+
+/* Called from the merging thread after each chunk; percent is 0..100. */
+typedef void (*vf_merge_progress_fn)(void *user, unsigned percent, uint64_t done_bytes,
+                                     uint64_t total_bytes);
+
+typedef struct vf_merge_opts {
+    const char *source;      /* the differencing disk on top of what is merged */
+    const char *destination; /* an ancestor of source: the disk receiving the data */
+    const vf_fs *fs;         /* NULL = vf_fs_posix() */
+    vf_merge_verify verify;
+    const char *const *children; /* children of source to re-point at destination */
+    size_t nchildren;
+    bool remove_merged; /* delete source and the intermediates after success */
+    bool dry_run;       /* plan only: nothing is written */
+    bool resume;        /* demand an interrupted merge (a journal) to finish */
+    vf_merge_progress_fn progress;
+    void *progress_user;
+    uint64_t batch_bytes; /* flush + journal every this many bytes; 0 = 64 MiB */
+} vf_merge_opts;
+
+/* What comes from one merged level (0 = source). */
+typedef struct vf_merge_layer {
+    char *path;
+    uint64_t data_bytes; /* bytes copied from this level (newest layer wins) */
+    uint64_t zero_bytes; /* bytes this level defines as zeros */
+    uint64_t blocks;     /* destination blocks this level contributes to */
+} vf_merge_layer;
+
+typedef struct vf_merge_result {
+    int status;   /* a VF_MERGE_* code */
+    vf_error err; /* why, when status != 0 (err.code is the library status) */
+    vf_format_kind format;
+    size_t dest_level;      /* DESTINATION's level in SOURCE's chain */
+    vf_merge_layer *layers; /* levels 0 .. dest_level-1 */
+    size_t nlayers;
+    uint64_t virtual_size;  /* SOURCE's */
+    uint64_t bytes_merged;  /* data + zero bytes written into DESTINATION */
+    uint64_t blocks_merged; /* DESTINATION blocks touched */
+    uint64_t blocks_to_allocate;
+    uint64_t space_needed; /* bytes DESTINATION may grow by */
+    uint64_t free_space;   /* on DESTINATION's file system (UINT64_MAX when unknown) */
+    double seconds;
+    bool resumed; /* a journal was found and the merge finished from it */
+    vf_merge_phase resumed_from;
+    char **invalidated; /* files that are no longer valid after the merge */
+    size_t ninvalidated;
+    vf_merge_verify digest_mode; /* digests below are in this mode (NONE: not computed) */
+    char digest_before[65];      /* view from SOURCE before */
+    char digest_after[65];       /* view from DESTINATION after */
+    bool verify_mismatch;
+    uint64_t mismatch_voff; /* first differing byte when verify_mismatch */
+    char note[256];         /* a remark worth printing, or "" */
+} vf_merge_result;
+
+/* Run a merge to the end (or plan it with dry_run). Fills *res (release it with
+ * vf_merge_result_free) and returns res->status. Thread safety: one call per destination;
+ * independent calls may run in parallel. */
+int vf_merge_run(const vf_merge_opts *opts, vf_merge_result *res);
+void vf_merge_result_free(vf_merge_result *res); /* NULL is fine; leaves *res zeroed */
+
+/* The one mapping from a library status (and errno for VF_E_IO) onto the codes above. */
+int vf_merge_status_from(vf_status st, int sys_errno);
+/* "completed", "failed", "access denied", ... ("unknown" for other numbers). */
+const char *vf_merge_status_name(int status);
+const char *vf_merge_phase_name(vf_merge_phase phase);
+
+/* --- Job API: the same merge on its own thread --- */
+typedef struct vf_merge_job vf_merge_job;
+
+/* Copy opts and start the merge on a new thread. Returns VF_MERGE_JOB_STARTED with *out set
+ * (yours: vf_merge_job_free it after vf_merge_job_wait), or a failure code with *out NULL
+ * and *err filled. */
+int vf_merge_job_start(const vf_merge_opts *opts, vf_merge_job **out, vf_error *err);
+/* State and percent complete, at any time from any thread. */
+vf_merge_job_state vf_merge_job_poll(vf_merge_job *job, unsigned *percent);
+/* Ask the job to stop at the next chunk boundary; the chain is left as a crash would leave
+ * it (a rerun finishes the merge). */
+void vf_merge_job_cancel(vf_merge_job *job);
+/* Block until the job ends; copies the result into *res (vf_merge_result_free it) and
+ * returns its status. Call once. */
+int vf_merge_job_wait(vf_merge_job *job, vf_merge_result *res);
+void vf_merge_job_free(vf_merge_job *job); /* waits when still running; NULL is fine */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# verify_digest.sh - 'vhdfold digest': output line, flat equal to sha256sum of the export, tree
+# equal to the Python reference (tests/tools/tree_digest.py), --raw, --json shape, usage and
+# bad-input exit codes (truncated image 3, missing file 4). Run by ctest (tests/verify.cmake).
+. "$(dirname "$0")/verify_lib.sh"
+cd "$T"
+
+qemu_vhd d.vhd 8M dynamic 0x5a 3M 1M 0x11 0 4k 0x22 7M 512
+run "$VHDFOLD" digest d.vhd
+expect_rc 0 "digest d.vhd"
+expect_match "$OUT" '^[0-9a-f]{64}  d\.vhd$' "digest output line"
+flat=${OUT%%  *}
+
+"$VHDFOLD" export d.vhd d.raw
+expect_eq "$flat" "$(sha d.raw)" "flat digest vs sha256sum of the export"
+run "$VHDFOLD" digest --mode flat d.vhd
+expect_eq "${OUT%%  *}" "$flat" "--mode flat is the default"
+
+run "$VHDFOLD" digest --mode tree d.vhd
+expect_rc 0 "digest --mode tree"
+expect_eq "${OUT%%  *}" "$("$PY" "$VF_SOURCE_DIR/tests/tools/tree_digest.py" d.raw | cut -d' ' -f1)" \
+    "tree digest vs the Python reference"
+tree=${OUT%%  *}
+expect_match "$tree" '^[0-9a-f]{64}$' "tree digest is hex"
+[ "$tree" != "$flat" ] || fail "tree and flat digests should differ"
+
+# --raw hashes the bytes as they are; the raw export hashes like the image.
+run "$VHDFOLD" digest --raw d.raw
+expect_rc 0 "digest --raw"
+expect_eq "${OUT%%  *}" "$flat" "digest --raw of the export"
+run "$VHDFOLD" digest --raw --mode tree d.raw
+expect_eq "${OUT%%  *}" "$tree" "tree digest --raw of the export"
+# Without --raw a raw file is not an image.
+run "$VHDFOLD" digest d.raw
+expect_rc 3 "digest of a raw file without --raw"
+expect_match "$ERR" "d\.raw" "error names the raw file"
+
+# JSON: a stable shape with schema 1.
+run "$VHDFOLD" digest --json --mode tree d.vhd
+expect_rc 0 "digest --json"
+expect_eq "$(json_get "$OUT" 'j["schema"]')" 1 "json schema"
+expect_eq "$(json_get "$OUT" 'j["command"]')" digest "json command"
+expect_eq "$(json_get "$OUT" 'j["file"]')" d.vhd "json file"
+expect_eq "$(json_get "$OUT" 'j["mode"]')" tree "json mode"
+expect_eq "$(json_get "$OUT" 'j["digest"]')" "$tree" "json digest"
+expect_eq "$(json_get "$OUT" 'j["block_size"]')" 2097152 "json block size"
+expect_eq "$(json_get "$OUT" 'j["virtual_size"]')" "$(stat -c %s d.raw)" "json virtual size"
+expect_eq "$(json_get "$OUT" 'sorted(j)')" \
+    "['algorithm', 'block_size', 'command', 'digest', 'file', 'mode', 'schema', 'source', 'virtual_size']" \
+    "json keys"
+
+# A two-level chain (child by tests/tools/mkdiff_vhd.py, sector-granular writes that cross a
+# block boundary): flat digest equals 7-Zip's flattening, tree equals the Python reference.
+"$PY" "$VF_SOURCE_DIR/tests/tools/mkdiff_vhd.py" d.vhd top.vhd \
+    --write 0x1ffe00:1024:0x61 --write 0x300200:512:0x62 --write 0:512:0
+run "$VHDFOLD" digest top.vhd
+expect_rc 0 "digest of a chain"
+expect_eq "${OUT%%  *}" "$(7zz x -so top.vhd 2>/dev/null | sha256sum | cut -d' ' -f1)" "chain flat digest vs 7-Zip"
+[ "${OUT%%  *}" != "$flat" ] || fail "the child's writes should change the digest"
+"$VHDFOLD" export top.vhd top.raw
+run "$VHDFOLD" digest --mode tree top.vhd
+expect_eq "${OUT%%  *}" "$("$PY" "$VF_SOURCE_DIR/tests/tools/tree_digest.py" top.raw | cut -d' ' -f1)" \
+    "chain tree digest vs the Python reference"
+run "$VHDFOLD" compare top.vhd d.vhd
+expect_rc 1 "chain vs its base"
+expect_match "$OUT" 'first difference at byte 0$' "the zero-filled sector 0 is the first difference"
+
+# Usage.
+run "$VHDFOLD" digest --help
+expect_rc 0 "digest --help"
+expect_match "$OUT" '^usage: vhdfold digest' "help text"
+run "$VHDFOLD" digest --version
+expect_rc 0 "digest --version"
+expect_match "$OUT" '^vhdfold digest [0-9]' "version line"
+run "$VHDFOLD" digest --mode fast d.vhd
+expect_rc 2 "bad --mode"
+expect_match "$ERR" "mode" "bad --mode message"
+run "$VHDFOLD" digest
+expect_rc 2 "no FILE"
+run "$VHDFOLD" digest --progress=sometimes d.vhd
+expect_rc 2 "bad --progress"
+run "$VHDFOLD" digest --progress=plain d.vhd
+expect_rc 0 "--progress=plain"
+expect_eq "${OUT%%  *}" "$flat" "digest with plain progress"
+expect_match "$ERR" '^digest: 100%' "plain progress reaches 100% on stderr"
+
+# Bad input: a truncated image (exit 3), a missing file (exit 4); one line naming the file.
+head -c 5000 d.vhd >trunc.vhd
+run "$VHDFOLD" digest trunc.vhd
+expect_rc 3 "truncated image"
+expect_match "$ERR" "^vhdfold: .*trunc\.vhd" "truncated image error names the file"
+expect_eq "$(printf '%s\n' "$ERR" | wc -l)" 1 "one error line"
+expect_eq "$OUT" "" "nothing on stdout for a truncated image"
+run "$VHDFOLD" digest --json trunc.vhd
+expect_rc 3 "truncated image --json"
+expect_eq "$(json_get "$OUT" 'j["error"]["status"] in ("VF_E_TRUNCATED","VF_E_FORMAT","VF_E_CORRUPT")')" True \
+    "json error status"
+run "$VHDFOLD" digest missing.vhd
+expect_rc 4 "missing file"
+expect_match "$ERR" "missing\.vhd" "missing file error names the file"
+finish

@@ -1,0 +1,16 @@
+# tests/merge.cmake - tests of the reference merger (merger/, cli/cmd_merge.c): unit tests of
+# the journal and helpers, merges of generated chains, the crash/fault sweeps, refusals, and
+# CLI scripts (7-Zip cross-check, locks, read-only destination, demo).
+vf_add_unit_test(merge_journal
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_journal.c LIBS vf_merger)
+vf_add_unit_test(merge
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_util.c
+  LIBS vf_merger vf_gen vf_verify)
+target_include_directories(test_merge PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/merge)
+vf_add_unit_test(merge_crash
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_crash.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_util.c
+  LIBS vf_merger vf_gen vf_verify LABELS unit fault)
+target_include_directories(test_merge_crash PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/merge)
+vf_add_script_test(merge_cli ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_merge.sh LABELS cli)

@@ -1,0 +1,210 @@
+/* test_compare.c - unit tests of vf_compare (verify/compare.c): identical chain and raw copy,
+ * a single flipped byte found at its exact offset, differing block counts, different sizes,
+ * and sparse chains compared without reading their absent regions. Layer: tests (unit). */
+#include <stdio.h>
+
+#include "test_digest_build.h"
+
+#define CMP_SIZE (9 * TD_MIB + 512)
+
+typedef struct cmp_fixture {
+    vf_fs *fs;
+    uint8_t *model;
+} cmp_fixture;
+
+/* base.vhd with data in blocks 0 and 3; top_a.vhd and top_b.vhd both above it, equal except
+ * that top_b flips one byte at flip_off (when flip_off is not VF_OFF_NONE). */
+static void cmp_build(cmp_fixture *f, uint64_t flip_off)
+{
+    vf_error err;
+    td_check(vf_fs_mem_new(&f->fs, &err), &err, "vf_fs_mem_new");
+    f->model = calloc(1, CMP_SIZE);
+    assert_non_null(f->model);
+    vf_image *base = td_create(f->fs, "base.vhd", CMP_SIZE, NULL);
+    td_write(base, f->model, 0, 512 * 1024, 1);
+    td_write(base, f->model, 6 * TD_MIB, TD_MIB, 2);
+    td_close(base);
+    const char *tops[2] = {"top_a.vhd", "top_b.vhd"};
+    for (int i = 0; i < 2; i++) {
+        vf_image *top = td_create(f->fs, tops[i], CMP_SIZE, "base.vhd");
+        td_write(top, i == 0 ? f->model : NULL, 4096, 8192, 3);
+        if (i == 1 && flip_off != VF_OFF_NONE) {
+            uint64_t sec = flip_off & ~511ull;
+            uint8_t buf[512];
+            memcpy(buf, f->model + sec, 512);
+            buf[flip_off - sec] ^= 0x01;
+            td_check(vf_image_write(top, sec, buf, 512, &err), &err, "flip");
+        }
+        td_close(top);
+    }
+}
+
+static void cmp_free(cmp_fixture *f)
+{
+    vf_fs_mem_free(f->fs);
+    free(f->model);
+}
+
+static vf_compare_result cmp_run(vf_source *a, vf_source *b)
+{
+    vf_error err;
+    vf_compare_result res;
+    td_check(vf_compare(a, b, NULL, &res, &err), &err, "vf_compare");
+    return res;
+}
+
+static void test_identical_chain_and_raw(void **state)
+{
+    (void)state;
+    cmp_fixture f;
+    cmp_build(&f, VF_OFF_NONE);
+    vf_source *a = td_open_chain(f.fs, "top_a.vhd");
+    vf_source *b = td_open_chain(f.fs, "top_b.vhd");
+    vf_source *raw = td_open_raw(f.model, CMP_SIZE, "model.raw");
+    vf_compare_result r = cmp_run(a, b);
+    assert_true(r.identical);
+    assert_int_equal(r.first_diff, VF_OFF_NONE);
+    assert_int_equal(r.diff_blocks, 0);
+    /* Only blocks 0 and 3 hold data on either side; the rest is skipped unread. */
+    assert_true(r.read_bytes <= 2 * 2 * 2 * TD_MIB);
+    r = cmp_run(a, raw);
+    assert_true(r.identical);
+    assert_int_equal(r.size_a, CMP_SIZE);
+    assert_int_equal(r.size_b, CMP_SIZE);
+    vf_source_free(a);
+    vf_source_free(b);
+    vf_source_free(raw);
+    cmp_free(&f);
+}
+
+static void test_single_flipped_byte(void **state)
+{
+    (void)state;
+    /* In a block only top_b touches, one in base data, one in the top's own sectors. */
+    static const uint64_t offs[] = {7 * TD_MIB + 12345, 6 * TD_MIB + 77, 4096 + 5000, CMP_SIZE - 1,
+                                    0};
+    for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+        cmp_fixture f;
+        cmp_build(&f, offs[i]);
+        vf_source *a = td_open_chain(f.fs, "top_a.vhd");
+        vf_source *b = td_open_chain(f.fs, "top_b.vhd");
+        vf_compare_result r = cmp_run(a, b);
+        if (r.identical || r.first_diff != offs[i] || r.diff_blocks != 1)
+            fail_msg("flip at %llu: identical %d, first_diff %llu, blocks %llu",
+                     (unsigned long long)offs[i], r.identical, (unsigned long long)r.first_diff,
+                     (unsigned long long)r.diff_blocks);
+        /* And against the raw model, both ways round. */
+        vf_source *raw = td_open_raw(f.model, CMP_SIZE, "model.raw");
+        r = cmp_run(raw, b);
+        assert_false(r.identical);
+        assert_int_equal(r.first_diff, offs[i]);
+        assert_int_equal(r.diff_blocks, 1);
+        vf_source_free(a);
+        vf_source_free(b);
+        vf_source_free(raw);
+        cmp_free(&f);
+    }
+}
+
+static void test_raw_block_counts(void **state)
+{
+    (void)state;
+    size_t size = 10 * TD_MIB;
+    uint8_t *x = calloc(1, size), *y = calloc(1, size);
+    assert_non_null(x);
+    assert_non_null(y);
+    td_pattern(x, size, 0, 3);
+    memcpy(y, x, size);
+    y[3 * TD_MIB] ^= 1;        /* block 1 */
+    y[3 * TD_MIB + 100] ^= 1;  /* block 1 again */
+    y[8 * TD_MIB + 1] ^= 0x80; /* block 4 */
+    y[2 * TD_MIB - 1] ^= 0x40; /* block 0, last byte: the first difference */
+    vf_source *a = td_open_raw(x, size, "x.raw");
+    vf_source *b = td_open_raw(y, size, "y.raw");
+    vf_compare_result r = cmp_run(a, b);
+    assert_false(r.identical);
+    assert_int_equal(r.first_diff, 2 * TD_MIB - 1);
+    assert_int_equal(r.diff_blocks, 3);
+    vf_source_free(a);
+    vf_source_free(b);
+    free(x);
+    free(y);
+}
+
+static void test_sizes_differ(void **state)
+{
+    (void)state;
+    size_t size = 5 * TD_MIB;
+    uint8_t *x = calloc(1, size);
+    assert_non_null(x);
+    td_pattern(x, size, 0, 4);
+    /* Same bytes, b shorter by 1.5 MiB: the difference starts where b ends. */
+    vf_source *a = td_open_raw(x, size, "x.raw");
+    vf_source *b = td_open_raw(x, size - 3 * 512 * 1024, "short.raw");
+    vf_compare_result r = cmp_run(a, b);
+    assert_false(r.identical);
+    assert_int_equal(r.first_diff, size - 3 * 512 * 1024);
+    /* b ends inside block 1 (3.5 MiB); blocks 1 and 2 of a have bytes b lacks. */
+    assert_int_equal(r.diff_blocks, 2);
+    vf_source_free(b);
+    /* A difference inside the common part's last block is counted once. */
+    uint8_t *y = malloc(size);
+    assert_non_null(y);
+    memcpy(y, x, size);
+    y[3 * TD_MIB] ^= 1;
+    b = td_open_raw(y, size - 3 * 512 * 1024, "short.raw");
+    r = cmp_run(a, b);
+    assert_int_equal(r.first_diff, 3 * TD_MIB);
+    assert_int_equal(r.diff_blocks, 2);
+    vf_source_free(a);
+    vf_source_free(b);
+    free(x);
+    free(y);
+}
+
+/* 64 GiB chains with a few MiB of data: compared fast, reading only the data. */
+static void test_sparse_chains_skip_absent(void **state)
+{
+    (void)state;
+    uint64_t size = 64 * 1024 * TD_MIB;
+    vf_error err;
+    vf_fs *mem;
+    td_check(vf_fs_mem_new(&mem, &err), &err, "vf_fs_mem_new");
+    vf_image *x = td_create(mem, "x.vhd", size, NULL);
+    vf_image *y = td_create(mem, "y.vhd", size, NULL);
+    td_write(x, NULL, 40 * 1024 * TD_MIB, TD_MIB, 5);
+    td_write(y, NULL, 40 * 1024 * TD_MIB, TD_MIB, 5);
+    td_write(y, NULL, size - 512, 512, 6);
+    td_close(x);
+    td_close(y);
+    td_count_fs cfs;
+    td_count_fs_init(&cfs, mem);
+    vf_source *a = td_open_chain(&cfs.fs, "x.vhd");
+    vf_source *b = td_open_chain(&cfs.fs, "y.vhd");
+    uint64_t opened = cfs.read_bytes;
+    vf_compare_result r = cmp_run(a, b);
+    assert_false(r.identical);
+    assert_int_equal(r.diff_blocks, 1);
+    uint8_t last[512];
+    td_pattern(last, 512, size - 512, 6);
+    uint64_t first_nonzero = 0;
+    while (last[first_nonzero] == 0)
+        first_nonzero++;
+    assert_int_equal(r.first_diff, size - 512 + first_nonzero);
+    assert_true(cfs.read_bytes - opened <= 8 * TD_MIB);
+    vf_source_free(a);
+    vf_source_free(b);
+    vf_fs_mem_free(mem);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_identical_chain_and_raw),
+        cmocka_unit_test(test_single_flipped_byte),
+        cmocka_unit_test(test_raw_block_counts),
+        cmocka_unit_test(test_sizes_differ),
+        cmocka_unit_test(test_sparse_chains_skip_absent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,128 @@
+/* conform_int.h - what the conformance runner's files share: child processes with a time limit,
+ * the per-case result record, expectation files and the reports.
+ * Layer: verify (private to conform*.c). */
+#ifndef VHDFOLD_CONFORM_INT_H
+#define VHDFOLD_CONFORM_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conform.h"
+
+/* --- child processes (conform_proc.c) --- */
+
+typedef struct vf_proc_result {
+    bool timed_out;
+    bool signaled;
+    int code; /* exit status, or the signal number when signaled */
+    double seconds;
+} vf_proc_result;
+
+/* Run argv[0] (searched in PATH) with stdin from /dev/null, stdout and stderr appended to the
+ * given files (NULL = /dev/null), in cwd (NULL = ours), in a new process group. After
+ * timeout_s seconds the whole group is killed; stray processes of the group are killed when
+ * the child ends. VF_OK when the child ran (whatever its status). Thread-safe. */
+vf_status vf_proc_run(const char *const argv[], const char *cwd, const char *out_path,
+                      const char *err_path, double timeout_s, vf_proc_result *r, vf_error *err);
+/* "exited with status 3", "killed by signal 9", "timed out after 5 s" */
+void vf_proc_describe(const vf_proc_result *r, char *buf, size_t len);
+double vf_now_seconds(void);
+
+/* Remove a folder tree (no error when absent). */
+vf_status vf_rm_tree(const char *path, vf_error *err);
+/* Read a whole small text file (at most max bytes); *out is yours: free(). */
+vf_status vf_read_text(const char *path, size_t max, char **out, vf_error *err);
+/* SHA-256 of a file's bytes, as 64 hex digits. */
+vf_status vf_hash_file(const char *path, char hex[65], vf_error *err);
+/* The first line of a text file that is not blank, trimmed to len-1 bytes ("" when none). */
+void vf_first_line(const char *path, char *buf, size_t len);
+/* The last line that is not blank (tracebacks and most tools end with the verdict). */
+void vf_last_line(const char *path, char *buf, size_t len);
+/* Shell-quote s ('...' with embedded quotes escaped; plain words stay bare); free() it. */
+char *vf_shell_quote(const char *s);
+
+/* --- case results --- */
+
+/* Failure kinds: bits, so one case may fail several ways; the name list is in conform.c. */
+enum {
+    VF_CK_SETUP = 1u << 0,   /* the runner could not build the case (gen failed...) */
+    VF_CK_EXIT = 1u << 1,    /* the command exited non-zero or was killed */
+    VF_CK_TIMEOUT = 1u << 2, /* over the time limit */
+    VF_CK_RESULT = 1u << 3,  /* the result file is missing or unreadable as an image chain */
+    VF_CK_DIGEST = 1u << 4,  /* wrong flat digest (merge result or reader output) */
+    VF_CK_CHECK = 1u << 5,   /* vhdfold check found problems in the result */
+    VF_CK_TOUCHED = 1u << 6, /* a file that must not change did */
+    VF_CK_OUTPUT = 1u << 7,  /* a reader printed no SHA-256 */
+};
+#define VF_CK_COUNT 8
+const char *vf_conform_kind_name(unsigned bit);
+/* Parse "digest,check" or "any" into bits; false on an unknown name. */
+bool vf_conform_kinds_parse(const char *text, unsigned *bits);
+
+typedef enum vf_verdict {
+    VF_VERDICT_PASS = 0,
+    VF_VERDICT_FAIL = 1,  /* unknown divergence */
+    VF_VERDICT_KNOWN = 2, /* failed as an expectation line says */
+} vf_verdict;
+
+typedef struct vf_conform_result {
+    vf_conform_case c;
+    bool ran; /* belongs to this shard and was run */
+    vf_verdict verdict;
+    unsigned kinds;      /* VF_CK_* bits seen */
+    char reason[768];    /* one line: the first failure, with its details */
+    uint64_t first_diff; /* VF_OFF_NONE when unknown or not a digest failure */
+    double seconds;      /* the command under test */
+    char *repro;         /* reproducer lines (free()), NULL when passing */
+    int expect_line;     /* matched expectation (index), -1 when none */
+} vf_conform_result;
+
+/* The per-run context that the case workers share. */
+typedef struct vf_conform_ctx {
+    const vf_conform_opts *o;
+    char *work; /* work folder */
+    char *impl; /* the merge template in force (ours when none given) */
+} vf_conform_ctx;
+
+/* Build, run and judge one case (conform_case.c). Errors of the runner itself become a SETUP
+ * failure of the case; the function does not fail. */
+void vf_conform_case_run(const vf_conform_ctx *ctx, uint64_t index, vf_conform_result *res);
+
+/* --- expectation files (conform_expect.c) --- */
+
+typedef struct vf_expect_term {
+    char key[16];
+    char value[64];
+    uint64_t lo, hi; /* numeric ranges for case and depth */
+} vf_expect_term;
+
+typedef struct vf_expect {
+    unsigned kinds;
+    vf_expect_term terms[8];
+    size_t nterms;
+    char reason[256];
+    unsigned line;
+    uint64_t matched, failed; /* cases matched by the filter; of those, failed as expected */
+} vf_expect;
+
+typedef struct vf_expect_list {
+    vf_expect *items;
+    size_t count;
+} vf_expect_list;
+
+vf_status vf_expect_load(const char *path, vf_expect_list *list, vf_error *err);
+void vf_expect_free(vf_expect_list *list);
+bool vf_expect_matches(const vf_expect *e, const vf_conform_opts *o, const vf_conform_case *c);
+
+/* --- reports (conform_report.c) --- */
+
+vf_status vf_conform_write_junit(const char *path, const vf_conform_opts *o,
+                                 const vf_conform_result *res, uint64_t n, vf_error *err);
+vf_status vf_conform_write_json(const char *path, const vf_conform_opts *o,
+                                const vf_conform_result *res, uint64_t n, const vf_expect_list *exp,
+                                uint64_t passed, uint64_t failed, vf_error *err);
+/* "seed=… depth=3 dest=1 base=dynamic size=6M profile=x" */
+void vf_conform_case_text(const vf_conform_case *c, char *buf, size_t len);
+
+#endif

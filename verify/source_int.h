@@ -1,0 +1,28 @@
+/* source_int.h - the body of vf_source and the helpers the verifier engines share.
+ * Layer: verify (internal). Included by source.c, walk.c, tree.c and compare.c only. */
+#ifndef VHDFOLD_VERIFY_SOURCE_INT_H
+#define VHDFOLD_VERIFY_SOURCE_INT_H
+
+#include "vf_verify.h"
+
+struct vf_source {
+    vf_chain *chain; /* a chain source, or NULL for raw */
+    bool own_chain;
+    size_t depth;
+    uint32_t sector_bytes; /* the chain's logical sector size (map alignment) */
+    vf_io *io;             /* a raw source, owned */
+    uint64_t size;
+    char *name;
+};
+
+/* The run at voff (at most len bytes): *zero when every level leaves it absent or zero, so it
+ * needs no read; *run_bytes is its length (> 0). Raw sources always answer data for len. */
+vf_status vf_source_run(vf_source *src, uint64_t voff, uint64_t len, bool *zero,
+                        uint64_t *run_bytes, vf_error *err);
+/* The flattened bytes [voff, voff+len). Not thread safe: callers serialise. */
+vf_status vf_source_read(vf_source *src, uint64_t voff, void *buf, size_t len, vf_error *err);
+
+bool vf_source_canceled(const vf_verify_opts *opts);
+vf_status vf_source_cancel_error(const vf_source *src, vf_error *err);
+
+#endif

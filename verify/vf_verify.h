@@ -1,0 +1,128 @@
+/* vf_verify.h - the verifier engine: flat and tree digests of a flattened disk, comparison of
+ * two disks, and the structural check of a whole chain.
+ * Layer: verify (public header of vf_verify). Called by the CLI (digest, export, compare,
+ * check), the merger (--verify) and the conformance runner; built on format/ only.
+ * Thread safety: each call owns the source it is given for its duration; a source must not be
+ * used by two calls at once. The engines start their own threads and join them before
+ * returning. */
+#ifndef VHDFOLD_VF_VERIFY_H
+#define VHDFOLD_VF_VERIFY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vhdfold/vf_chain.h>
+#include <vhdfold/vf_error.h>
+#include <vhdfold/vf_io.h>
+#include <vhdfold/vf_report.h>
+
+#include "vf_sha256.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The tree digest's fixed block size (docs/tree-digest.md) and the unit compare counts in. */
+#define VF_TREE_BLOCK_BYTES 2097152u
+#define VF_COMPARE_BLOCK_BYTES 2097152u
+
+/* --- Sources: what the engines read ------------------------------------------------------- */
+
+/* A flattened disk: a chain (read through vf_chain_map / vf_chain_read, so regions no level
+ * holds are known to be zero without reading) or a raw file (every byte read). */
+typedef struct vf_source vf_source;
+
+/* Wrap an open chain. With own, the source closes the chain in vf_source_free; without, the
+ * chain is borrowed and must outlive the source. */
+vf_status vf_source_from_chain(vf_chain *c, bool own, vf_source **out, vf_error *err);
+/* Wrap a raw disk held in io (its whole length is the disk). Owns io, even on failure. */
+vf_status vf_source_from_io(vf_io *io, vf_source **out, vf_error *err);
+
+/* How vf_source_open interprets path. */
+typedef enum vf_source_kind {
+    VF_SOURCE_AUTO = 0,  /* a VHD/VHDX signature makes it a chain, anything else is raw */
+    VF_SOURCE_CHAIN = 1, /* always opened as an image chain */
+    VF_SOURCE_RAW = 2,   /* always read as raw bytes, never parsed */
+} vf_source_kind;
+
+/* Open path as kind says. copts (may be NULL) are used for chains; its fs opens raw files.
+ * AUTO looks for "conectix" at offset 0 or at the last 512/511 bytes, or "vhdxfile" at 0. */
+vf_status vf_source_open(const char *path, vf_source_kind kind, const vf_chain_opts *copts,
+                         vf_source **out, vf_error *err);
+void vf_source_free(vf_source *src); /* NULL is fine */
+
+uint64_t vf_source_size(const vf_source *src);    /* bytes of the flattened disk */
+const char *vf_source_name(const vf_source *src); /* borrowed until free */
+bool vf_source_is_raw(const vf_source *src);
+vf_chain *vf_source_chain(vf_source *src); /* NULL for a raw source; borrowed */
+
+/* --- Options shared by every engine ------------------------------------------------------- */
+
+/* Called from the calling thread only, with bytes of the disk accounted for so far. */
+typedef void (*vf_progress_fn)(void *ctx, uint64_t done_bytes, uint64_t total_bytes);
+
+typedef struct vf_verify_opts {
+    vf_progress_fn progress; /* may be NULL */
+    void *progress_ctx;
+    /* When not NULL and it becomes non-zero (from any thread or a signal handler), the engine
+     * stops soon and returns VF_E_CANCELED. */
+    const atomic_int *cancel;
+    unsigned threads;     /* tree digest workers; 0 = one per online core */
+    size_t request_bytes; /* flat walk read size; 0 = 4 MiB (rounded to 64 KiB, 64 KiB..64 MiB) */
+} vf_verify_opts;
+
+/* --- The ordered walk (flat digest, export) ----------------------------------------------- */
+
+/* Receives the disk in order, exactly once, from byte 0 to the size. data is NULL for a run
+ * known to be zero (len may then be huge); otherwise it holds len bytes, borrowed for the call.
+ * A non-VF_OK return stops the walk and is returned (fill err). */
+typedef vf_status (*vf_walk_fn)(void *ctx, uint64_t voff, const void *data, uint64_t len,
+                                vf_error *err);
+
+/* A reader thread fills a ring of request_bytes buffers (skipping zero runs) while the calling
+ * thread runs sink. Returns the first error of either side, or VF_E_CANCELED. */
+vf_status vf_verify_walk(vf_source *src, const vf_verify_opts *opts, vf_walk_fn sink, void *ctx,
+                         vf_error *err);
+
+/* --- Digests ------------------------------------------------------------------------------ */
+
+/* SHA-256 of the whole flattened disk (equals sha256sum of a raw export). */
+vf_status vf_digest_flat(vf_source *src, const vf_verify_opts *opts, uint8_t md[VF_SHA256_LEN],
+                         vf_error *err);
+
+/* Tree digest version 1 (docs/tree-digest.md). Blocks no level holds are never read; the
+ * others are read one at a time under a lock and hashed on all workers. Memory: one 2 MiB
+ * buffer per worker plus a fixed window of leaves, whatever the virtual size. */
+vf_status vf_digest_tree(vf_source *src, const vf_verify_opts *opts, uint8_t md[VF_SHA256_LEN],
+                         vf_error *err);
+
+/* --- Compare ------------------------------------------------------------------------------ */
+
+typedef struct vf_compare_result {
+    bool identical; /* same size and same bytes */
+    uint64_t size_a, size_b;
+    uint64_t first_diff;  /* first differing byte offset; VF_OFF_NONE when identical. When
+                             only the sizes differ, the smaller size. */
+    uint64_t diff_blocks; /* VF_COMPARE_BLOCK_BYTES blocks (of the larger disk) holding at
+                             least one differing byte; bytes past the smaller size differ */
+    uint64_t read_bytes;  /* bytes actually read from both sides (zero runs cost nothing) */
+} vf_compare_result;
+
+/* Compare two flattened disks byte for byte. Regions known to be zero in both are skipped.
+ * Returns VF_OK when the comparison ran (identical or not). */
+vf_status vf_compare(vf_source *a, vf_source *b, const vf_verify_opts *opts, vf_compare_result *res,
+                     vf_error *err);
+
+/* --- Chain check -------------------------------------------------------------------------- */
+
+/* vf_image_check on every level, then the links between levels: identity (an error), VHD
+ * parent time stamp (a warning), format, sector size and virtual size agreement. Findings go
+ * to rep; returns VF_OK when the check ran. */
+vf_status vf_verify_check_chain(vf_chain *c, vf_report *rep, vf_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
