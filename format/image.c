@@ -115,6 +115,12 @@ vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *opt
     for (size_t i = 0; i < VF_NDRIVERS; i++)
         if (vf_drivers[i]->format == opts->format)
             drv = vf_drivers[i];
+    if (drv && !drv->create) {
+        vf_io_close(io);
+        return VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE,
+                       "cannot create '%s': writing %s images is not supported",
+                       name ? name : "(image)", drv->name);
+    }
     if (!drv || !io->writable) {
         vf_io_close(io);
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "cannot create '%s': %s",

@@ -75,7 +75,7 @@ vf_status vf_journal_remove(vf_journal_file *jf, vf_error *err);
 /* --- paths.c: path helpers beyond format/path.h (lexical, so they work on any vf_fs) --- */
 
 /* An absolute, lexically normalized copy (format/path.h rules); relative paths are taken from
- * the working directory when on_posix, else kept relative. Yours; NULL when out of memory. */
+ * the working directory (on_posix is ignored). Yours; NULL when out of memory. */
 char *vf_merge_path_abs(const char *path, bool on_posix);
 /* target relative to the directory dir (both normalized the same way). Yours. */
 char *vf_merge_path_relative(const char *dir, const char *target);

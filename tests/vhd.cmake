@@ -11,3 +11,4 @@ vf_add_unit_test(vhd_structs SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_str
 vf_add_unit_test(vhd_locator SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_locator.c)
 vf_add_unit_test(vhd_identity SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_identity.c)
 vf_add_unit_test(vhd_check SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_check.c)
+vf_add_unit_test(vhd_fault SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_fault.c LABELS unit fault)

@@ -20,11 +20,18 @@ static vf_status vhd_put_footer(vf_vhd *v, uint64_t off, vf_error *err)
 vf_status vf_vhd_set_id(vf_image *img, const uint8_t id[16], vf_error *err)
 {
     vf_vhd *v = img->priv;
+    vf_vhd_footer old = v->footer;
     memcpy(v->footer.unique_id, id, 16);
     vf_status st = vhd_put_footer(v, v->footer_off, err);
-    if (st == VF_OK)
-        st = vf_io_sync(v->io, err);
-    if (st != VF_OK)
+    if (st != VF_OK) {
+        /* A short write tore the footer at EOF: put the old one back (best effort). */
+        vf_vhd_footer mine = v->footer;
+        v->footer = old;
+        vhd_put_footer(v, v->footer_off, NULL);
+        v->footer = mine;
+        return st;
+    }
+    if ((st = vf_io_sync(v->io, err)) != VF_OK)
         return st;
     v->footer_len = VHD_FOOTER_SIZE;
     if (v->footer_off + VHD_FOOTER_SIZE > v->file_size)
@@ -139,6 +146,11 @@ vf_status vf_vhd_set_parent(vf_image *img, const vf_parent_link *link, vf_error 
     if (st == VF_OK) {
         vf_vhd_header_encode(&nh, raw);
         st = vf_io_write(v->io, raw, VHD_HEADER_SIZE, v->footer.data_offset, err);
+        if (st != VF_OK) { /* a short write tore the header: put the old one back */
+            vf_vhd_header old = v->hdr;
+            vf_vhd_header_encode(&old, raw);
+            vf_io_write(v->io, raw, VHD_HEADER_SIZE, v->footer.data_offset, NULL);
+        }
     }
     if (st == VF_OK)
         st = vf_io_sync(v->io, err);

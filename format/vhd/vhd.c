@@ -279,7 +279,12 @@ static vf_status vhd_open_dynamic(vf_vhd *v, vf_error *err)
     vf_status st = vf_io_read(v->io, raw, VHD_HEADER_SIZE, ho, err);
     if (st != VF_OK)
         return st;
-    if ((st = vf_vhd_header_parse(raw, &v->hdr, vhd_skip_csum(v->flags), err)) != VF_OK) {
+    /* RECOVER (merger resume, guided by its journal) also accepts a header whose checksum
+     * fails: a power loss can tear set_parent's 1024-byte header write between its two
+     * sectors, and the resumed merge rewrites the whole header with set_parent. Every other
+     * field is still validated below. */
+    bool skip = vhd_skip_csum(v->flags) || (v->flags & VF_OPEN_RECOVER);
+    if ((st = vf_vhd_header_parse(raw, &v->hdr, skip, err)) != VF_OK) {
         if (err)
             err->off = ho + (err->off == VF_OFF_NONE ? 0 : err->off);
         return st;

@@ -53,9 +53,13 @@ vf_status vf_vhd_alloc_space(vf_vhd *v, uint64_t len, uint64_t *off, vf_error *e
             foot / VHD_SECTOR >= VHD_BAT_UNUSED)
             foot = end;
         vf_status st = vhd_put_footer(v, foot, err);
-        if (st == VF_OK)
-            st = vf_io_sync(v->io, err);
-        if (st != VF_OK)
+        if (st != VF_OK) {
+            /* A short or failed write may have left part of a footer at the new EOF: cut the
+             * file back so the old footer ends it again (best effort; the error stands). */
+            vf_io_set_size(v->io, v->file_size, NULL);
+            return st;
+        }
+        if ((st = vf_io_sync(v->io, err)) != VF_OK)
             return st;
         v->footer_off = foot;
         v->footer_len = VHD_FOOTER_SIZE;
@@ -66,6 +70,22 @@ vf_status vf_vhd_alloc_space(vf_vhd *v, uint64_t len, uint64_t *off, vf_error *e
     *off = v->data_end;
     v->data_end = end;
     return VF_OK;
+}
+
+/* After a failed (possibly short) BAT sector write: put back what the sector held on disk,
+ * i.e. the in-memory entries with this batch's new blocks still unallocated (best effort;
+ * a half-written entry could otherwise point anywhere). */
+static void vhd_restore_bat_sector(vf_vhd *v, uint32_t s, size_t n)
+{
+    uint8_t sec[VHD_SECTOR];
+    vf_vhd_bat_encode_sector(v->bat, v->entries, s, sec);
+    uint64_t first = (uint64_t)s * (VHD_SECTOR / 4);
+    for (size_t i = 0; i < v->npend; i++) {
+        const vf_vhd_pending *p = &v->pend[i];
+        if (p->is_new && p->block >= first && p->block < first + VHD_SECTOR / 4)
+            vf_put_be32(sec + (p->block - first) * 4, VHD_BAT_UNUSED);
+    }
+    vf_io_write(v->io, sec, n, v->hdr.table_offset + (uint64_t)s * VHD_SECTOR, NULL);
 }
 
 /* Publish: data durable, then BAT sectors and bitmaps, durable; then footers. trim (explicit
@@ -94,8 +114,10 @@ static vf_status vhd_publish(vf_vhd *v, bool trim, vf_error *err)
             uint64_t at = (uint64_t)s * VHD_SECTOR;
             /* Only the entries' bytes: the padding may not be ours to overwrite. */
             size_t n = bat_raw - at < VHD_SECTOR ? (size_t)(bat_raw - at) : VHD_SECTOR;
-            if ((st = vf_io_write(v->io, sec, n, v->hdr.table_offset + at, err)) != VF_OK)
+            if ((st = vf_io_write(v->io, sec, n, v->hdr.table_offset + at, err)) != VF_OK) {
+                vhd_restore_bat_sector(v, s, n);
                 return st;
+            }
             v->bat_dirty[s] = 0;
         }
         if ((st = vf_io_sync(v->io, err)) != VF_OK)

@@ -114,6 +114,10 @@ static void m_copy(vhd_bytes *b)
     b->data[30] ^= 1;
     vhd_build_fix_footer(b->data, 0);
 }
+static void m_header_csum(vhd_bytes *b)
+{
+    b->data[512 + 900] ^= 1; /* a torn set_parent, accepted by VF_OPEN_RECOVER */
+}
 static void m_space_sectors(vhd_bytes *b)
 {
     vhd_build_put32(b->data, 512 + 576 + 4, 1); /* 1 sector, the spec's unit */
@@ -139,6 +143,7 @@ static const struct {
     {"hidden flag byte", FIX, m_reserved, VF_SEV_INFO, "'reserved' byte 85"},
     {"saved state", DYN, m_saved, VF_SEV_WARNING, "'saved state'"},
     {"copies differ", DYN, m_copy, VF_SEV_ERROR, "copy at offset 0"},
+    {"header checksum", DIFF, m_header_csum, VF_SEV_ERROR, "header: 'checksum'"},
     {"locator space in sectors", DIFF, m_space_sectors, VF_SEV_INFO, "read as sectors"},
 };
 

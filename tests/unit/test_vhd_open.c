@@ -353,6 +353,13 @@ static const struct {
      {"footer", "'saved state'"}},
     {"saved state, read-only", DYN, m_saved_state, 0, VF_OK, {NULL, NULL}},
     {"copy differs, recover", DYN, m_copy_differs, VF_OPEN_RECOVER, VF_OK, {NULL, NULL}},
+    {"header checksum, recover", DYN, m_header_csum, VF_OPEN_RECOVER, VF_OK, {NULL, NULL}},
+    {"footer checksum, recover",
+     DYN,
+     m_footer_csum,
+     VF_OPEN_RECOVER,
+     VF_E_FORMAT,
+     {"'checksum'", NULL}},
     {"no footer anywhere", DYN, m_no_cookie, 0, VF_E_FORMAT, {"not a virtual disk", NULL}},
 };
 

@@ -294,6 +294,8 @@ static void test_dirty_replay(void **state)
     assert_int_equal(vf_vhdx_set_leave_dirty(img, true, &err), VF_OK);
     t_write(img, model, 0, MIB, 1);
     assert_int_equal(vf_image_flush(img, &err), VF_OK);
+    /* entries are pending: dirty mode cannot be switched off any more */
+    assert_int_equal(vf_vhdx_set_leave_dirty(img, false, &err), VF_E_STATE);
     t_write(img, model, MIB + 512, 512, 2); /* partially present: SB page via the log */
     assert_int_equal(vf_image_flush(img, &err), VF_OK);
     vf_image_close(img);

@@ -16,7 +16,7 @@ static int setup(void **state)
 {
     (void)state;
     const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/vf_vhdx_interop.XXXXXX", base && *base ? base : "/tmp");
+    snprintf(tmpdir, sizeof tmpdir, "%s/vf_vhdx_interop.XXXXXX", base && *base ? base : P_tmpdir);
     return mkdtemp(tmpdir) ? 0 : -1;
 }
 

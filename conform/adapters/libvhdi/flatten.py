@@ -1,0 +1,58 @@
+#!/usr/bin/python3
+"""flatten.py - vhdfold conform reader adapter for libyal's libvhdi (Debian python3-libvhdi).
+
+Opens FILE and its parents with pyvhdi (each parent attached with set_parent), reads the whole
+flattened disk and prints its SHA-256 followed by the file name, like sha256sum.
+Called by `vhdfold conform --reader '/usr/bin/python3 flatten.py {top}'` (ci/conform).
+Parents are looked up beside the child: the stored parent name as a relative path (with '\\'
+turned into '/'), then its last component. Run with Debian's /usr/bin/python3: pyvhdi is
+packaged for it, not for other Pythons on PATH.
+"""
+import hashlib
+import os
+import sys
+
+import pyvhdi
+
+CHUNK = 1 << 20
+
+
+def open_chain(path, opened):
+    f = pyvhdi.file()
+    f.open(path)
+    opened.append(f)
+    name = f.parent_filename
+    if name:
+        here = os.path.dirname(os.path.abspath(path))
+        rel = name.replace("\\", "/")
+        candidates = [os.path.join(here, rel), os.path.join(here, os.path.basename(rel))]
+        found = next((c for c in candidates if os.path.isfile(c)), None)
+        if not found:
+            raise SystemExit(f"flatten.py: parent of '{path}' not found; tried {candidates}")
+        f.set_parent(open_chain(found, opened))
+    return f
+
+
+def main(argv):
+    if len(argv) != 1:
+        sys.stderr.write("usage: flatten.py FILE\n")
+        return 2
+    opened = []
+    top = open_chain(argv[0], opened)
+    h = hashlib.sha256()
+    size, off = top.media_size, 0
+    while off < size:
+        n = min(CHUNK, size - off)
+        data = top.read_buffer_at_offset(n, off)
+        if len(data) != n:
+            raise SystemExit(f"flatten.py: short read at offset {off} of '{argv[0]}'")
+        h.update(data)
+        off += n
+    for f in reversed(opened):
+        f.close()
+    print(f"{h.hexdigest()}  {argv[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,11 @@
+# tests/conform.cmake - the conformance runner (`vhdfold conform`, verify/conform*.c).
+# runner: the runner's own logic against a stand-in tool (fast; also runs under ASan).
+# broken: each deliberately broken merge in tests/conform/broken/ is caught within 50 cases.
+# ours: our merger passes 200 generated VHD cases across profiles, depths and destinations.
+# The last two drive Python and many real merges, so they carry the slow label too.
+vf_add_script_test(conform_runner ${CMAKE_CURRENT_SOURCE_DIR}/conform/runner.sh
+  LABELS conform)
+vf_add_script_test(conform_broken ${CMAKE_CURRENT_SOURCE_DIR}/conform/broken.sh
+  LABELS conform slow)
+vf_add_script_test(conform_ours ${CMAKE_CURRENT_SOURCE_DIR}/conform/ours.sh
+  LABELS conform slow)
