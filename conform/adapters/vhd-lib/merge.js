@@ -46,7 +46,9 @@ async function main (argv) {
 main(process.argv.slice(2)).then(
   code => { process.exitCode = code },
   err => {
-    process.stderr.write(`merge.js: vhd-lib failed: ${(err && err.stack) || err}\n`)
+    // The stack first, the one-line verdict last: the runner quotes the last line.
+    if (err && err.stack) process.stderr.write(`${err.stack}\n`)
+    process.stderr.write(`merge.js: vhd-lib failed: ${String((err && err.message) || err).replace(/\s+/g, " ")}\n`)
     process.exitCode = 1
   }
 )

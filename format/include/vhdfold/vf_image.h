@@ -84,9 +84,11 @@ typedef struct vf_image vf_image;
 enum {
     VF_OPEN_RDWR = 1u << 0,          /* the image will be written (VHDX: log replayed on disk) */
     VF_OPEN_NO_CHECKSUMS = 1u << 1,  /* fuzz builds only: accept bad checksums */
-    /* Resume after an interrupted identity/footer update (merger only, guided by its
-     * journal): VHD accepts a valid trailing footer whose copy at 0 differs, and repairs the
-     * copy on the next flush when writable. */
+    /* Resume after an interrupted identity/footer/header update (merger only, guided by its
+     * journal): VHD accepts a valid trailing footer whose copy at 0 differs (repaired on the
+     * next flush when writable) and a dynamic header whose checksum is bad because a
+     * set_parent write was torn (every other field still validated; rewritten by the resumed
+     * set_parent). */
     VF_OPEN_RECOVER = 1u << 2,
 };
 
