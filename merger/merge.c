@@ -456,8 +456,10 @@ static vf_status vf_merge_repoint(vf_merge_ctx *x, size_t i)
 {
     const vf_journal_child *ch = &x->j.children[i];
     const vf_image_info *di = vf_image_info_get(x->dest);
-    char *dir = vf_path_dirname(ch->path);
+    char *abs = vf_merge_path_abs(ch->path, true);
+    char *dir = abs ? vf_path_dirname(abs) : NULL;
     char *rel = dir ? vf_merge_path_relative(dir, x->dst_norm) : NULL;
+    free(abs);
     vf_status st = rel ? VF_OK : vf_merge_nomem(x, "a parent path");
     vf_parent_link link = {{0}, di->timestamp, rel, x->posix ? x->dst_norm : NULL, 0};
     memcpy(link.id, di->id, sizeof link.id);
@@ -497,6 +499,24 @@ static vf_status vf_merge_children(vf_merge_ctx *x)
 
 /* --- the journal record of a new merge --- */
 
+/* How a path is recorded: absolute on the POSIX fs (a rerun may start elsewhere), as given
+ * on other file systems (their keys are not relative to our working directory). Compared
+ * only through vf_merge_path_abs / vf_merge_same_file. */
+static char *vf_merge_stored_path(const vf_merge_ctx *x, const char *path)
+{
+    return x->posix ? vf_merge_path_abs(path, true) : strdup(path);
+}
+
+/* Equal once both are made absolute lexically. */
+static bool vf_merge_same_path(const char *a, const char *b)
+{
+    char *na = vf_merge_path_abs(a, true), *nb = vf_merge_path_abs(b, true);
+    bool same = na && nb && !strcmp(na, nb);
+    free(na);
+    free(nb);
+    return same;
+}
+
 static vf_status vf_merge_journal_new(vf_merge_ctx *x)
 {
     vf_journal *j = &x->j;
@@ -506,20 +526,20 @@ static vf_status vf_merge_journal_new(vf_merge_ctx *x)
     j->virtual_size = x->res->virtual_size;
     j->nlevels = x->k + 1;
     j->levels = calloc(j->nlevels, sizeof *j->levels);
-    j->source = strdup(x->src_norm);
-    j->destination = strdup(x->dst_norm);
+    j->source = vf_merge_stored_path(x, x->o->source);
+    j->destination = vf_merge_stored_path(x, x->o->destination);
     if (!j->levels || !j->source || !j->destination)
         return vf_merge_nomem(x, "the journal record");
     for (size_t i = 0; i <= x->k; i++) {
         memcpy(j->levels[i].id, vf_image_info_get(vf_chain_image(x->chain, i))->id, 16);
-        if (!(j->levels[i].path = vf_merge_path_abs(vf_chain_path(x->chain, i), x->posix)))
+        if (!(j->levels[i].path = vf_merge_stored_path(x, vf_chain_path(x->chain, i))))
             return vf_merge_nomem(x, "the journal record");
     }
     j->children = calloc(x->o->nchildren ? x->o->nchildren : 1, sizeof *j->children);
     if (!j->children)
         return vf_merge_nomem(x, "the journal record");
     for (size_t i = 0; i < x->o->nchildren; i++) {
-        if (!(j->children[i].path = vf_merge_path_abs(x->o->children[i], x->posix)))
+        if (!(j->children[i].path = vf_merge_stored_path(x, x->o->children[i])))
             return vf_merge_nomem(x, "the journal record");
         j->nchildren = i + 1;
         vf_status st = vf_merge_child_digest(x, j->children[i].path, true, j->children[i].digest);
@@ -548,14 +568,12 @@ static vf_status vf_merge_journal_matches(vf_merge_ctx *x)
 /* The request and the journal agree on what to do (children, removal). */
 static vf_status vf_merge_request_matches(vf_merge_ctx *x)
 {
-    bool ok = !strcmp(x->j.source, x->src_norm) && !strcmp(x->j.destination, x->dst_norm);
+    bool ok = vf_merge_same_path(x->j.source, x->o->source) &&
+              vf_merge_same_path(x->j.destination, x->o->destination);
     if (ok && x->o->nchildren) {
         ok = x->o->nchildren == x->j.nchildren;
-        for (size_t i = 0; ok && i < x->o->nchildren; i++) {
-            char *n = vf_merge_path_abs(x->o->children[i], x->posix);
-            ok = n && !strcmp(n, x->j.children[i].path);
-            free(n);
-        }
+        for (size_t i = 0; ok && i < x->o->nchildren; i++)
+            ok = vf_merge_same_path(x->o->children[i], x->j.children[i].path);
     }
     if (!ok)
         return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,

@@ -8,9 +8,3 @@ foreach(_vf_cli_case info check digest export compare corpus qemu)
   vf_add_script_test(cli_verify_${_vf_cli_case}
     ${CMAKE_CURRENT_LIST_DIR}/cli/verify_${_vf_cli_case}.sh)
 endforeach()
-
-# The 1 TiB tree digest must finish in under a second in optimised builds; sanitizer, coverage
-# and unoptimised builds still check its result and its read count, not its time.
-if(VF_SANITIZE OR VF_COVERAGE OR CMAKE_BUILD_TYPE STREQUAL "Debug")
-  target_compile_definitions(test_digest PRIVATE VF_SLOW_BUILD=1)
-endif()

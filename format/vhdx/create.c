@@ -190,5 +190,7 @@ vf_status vf_vhdx_create(vf_image *img, const vf_create_opts *opts, vf_error *er
     /* The identity given (or drawn) at creation is the one children bind to: writes through
      * this handle do not rotate it. */
     vx_st(img)->fwg_done = vx_st(img)->dwg_done = true;
+    /* ... and everything it writes later is a function of its inputs (LogGuids derived). */
+    vx_st(img)->derived_ids = true;
     return VF_OK;
 }

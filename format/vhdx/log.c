@@ -311,11 +311,33 @@ static void vx_entry_build(const vx_state *st, const vx_page *pages, size_t n, u
     vf_vhdx_crc_store(buf, bytes, VX_LE_OFF_CRC);
 }
 
-/* Start a log sequence: a fresh LogGuid (so stale entries never match) via a header update. */
+/* Word k of the derived LogGuid is CRC-32C over FileWriteGuid (16 bytes), the current
+ * SequenceNumber (8 bytes, little-endian) and k (one byte), stored little-endian; then the
+ * RFC 4122 version-4 and variant bits. Every header update raises the sequence number, so
+ * the LogGuid still changes with every new log sequence of the file. */
+void vf_vhdx_log_guid_derive(const vx_header *h, uint8_t out[16])
+{
+    uint8_t in[25];
+    memcpy(in, h->fwg, 16);
+    vf_put_le64(in + 16, h->seq);
+    for (unsigned k = 0; k < 4; k++) {
+        in[24] = (uint8_t)k;
+        vf_put_le32(out + 4 * k, vf_vhdx_crc32c(0, in, sizeof in));
+    }
+    out[7] = (uint8_t)((out[7] & 0x0fu) | 0x40u); /* data3's high byte (mixed-endian GUID) */
+    out[8] = (uint8_t)((out[8] & 0x3fu) | 0x80u);
+}
+
+/* Start a log sequence: a fresh LogGuid (so stale entries never match) via a header update;
+ * drawn at random, or derived for handles from create (deterministic output). */
 static vf_status vx_log_open(vx_state *st, vf_error *err)
 {
     vx_header h = st->hdr;
-    vf_status s = vf_random_id(h.log_guid, err);
+    vf_status s = VF_OK;
+    if (st->derived_ids)
+        vf_vhdx_log_guid_derive(&st->hdr, h.log_guid);
+    else
+        s = vf_random_id(h.log_guid, err);
     if (!s)
         s = vf_vhdx_header_update(st, &h, err);
     if (s)

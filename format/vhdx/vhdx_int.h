@@ -162,6 +162,8 @@ typedef struct vx_state {
     bool leave_dirty; /* test support: leave log entries pending (a "dirty" image) */
     uint64_t log_pos, log_tail, log_seq;
     bool log_open;       /* entries pending in the log (LogGuid non-zero, not drained) */
+    bool derived_ids;    /* handle from create: LogGuids derived, never drawn (same bytes per
+                            input, the generator's "seeds are forever") */
     bool skip_checksums; /* fuzz builds only */
 } vx_state;
 
@@ -222,6 +224,8 @@ typedef struct vx_page {
     const uint8_t *data;
 } vx_page;
 vf_status vf_vhdx_log_write(vx_state *st, const vx_page *pages, size_t n, vf_error *err);
+/* The LogGuid a create handle uses for a sequence started from header h (docs/formats/vhdx.md). */
+void vf_vhdx_log_guid_derive(const vx_header *h, uint8_t out[16]);
 size_t vf_vhdx_log_max_pages(const vx_state *st);
 uint64_t vf_vhdx_log_entry_bytes(size_t ndata);
 

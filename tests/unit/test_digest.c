@@ -214,10 +214,8 @@ static void test_tree_sparse_terabyte(void **state)
                   (unsigned long long)read);
     /* Data (256 MiB) plus sector bitmaps and a little more: nothing near the virtual size. */
     assert_true(read <= BIG_DATA_BLOCKS * 2 * TD_MIB + 8 * TD_MIB);
-#if !defined(__SANITIZE_ADDRESS__) && !defined(VF_SLOW_BUILD)
-    if (secs >= 1.0)
-        fail_msg("tree digest of the 1 TiB chain took %.3f s (limit 1 s)", secs);
-#endif
+    /* The time is printed for information only: the "under 1 s" goal is checked by
+     * bench/digest.sh, never by a timed unit test (machines here are noisy). */
     vf_fs_mem_free(mem);
 }
 
