@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,6 +320,8 @@ int vf_cmd_conform(int argc, char **argv)
         self[n] = '\0';
         o.tool = self;
     }
+    /* A closed stdout (| head) must not kill us before the work folder is removed. */
+    signal(SIGPIPE, SIG_IGN);
     vf_error err = {0};
     uint64_t passed = 0, failed = 0;
     vf_status st = vf_conform_run(&o, &passed, &failed, &err);

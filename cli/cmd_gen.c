@@ -27,6 +27,9 @@ static const char vf_gen_usage_text[] =
     "  --base fixed|dynamic  base image type (default: drawn from the seed)\n"
     "  --density F           fraction of blocks each level touches, 0..1 (default 0.1)\n"
     "  --profile NAME        mixed (default), aligned, sector or blocks\n"
+    "  --sector-size N       VHDX logical sector, 512 or 4096 (default: drawn by the mixed\n"
+    "                        profile, else 512)\n"
+    "  --dirty top|all|none  VHDX: leave the top (or every) level with pending log entries\n"
     "  --flat-limit SIZE     compute the flat sha256 only up to this virtual size (64G)\n"
     "  --progress MODE       auto (default), bar, plain or none\n"
     "  --json                print the manifest on stdout\n"
@@ -41,6 +44,8 @@ enum {
     OPT_BASE,
     OPT_DENSITY,
     OPT_PROFILE,
+    OPT_SECTOR,
+    OPT_DIRTY,
     OPT_FLAT,
     OPT_JSON,
     OPT_PROGRESS,
@@ -56,6 +61,8 @@ static const struct option vf_gen_longopts[] = {
     {"base", required_argument, NULL, OPT_BASE},
     {"density", required_argument, NULL, OPT_DENSITY},
     {"profile", required_argument, NULL, OPT_PROFILE},
+    {"sector-size", required_argument, NULL, OPT_SECTOR},
+    {"dirty", required_argument, NULL, OPT_DIRTY},
     {"flat-limit", required_argument, NULL, OPT_FLAT},
     {"json", no_argument, NULL, OPT_JSON},
     {"progress", required_argument, NULL, OPT_PROGRESS},
@@ -143,6 +150,15 @@ static int vf_gen_option(vf_gen_cli *g, int c, const char *arg)
                                   "--profile '%s': expected mixed, aligned, sector or "
                                   "blocks",
                                   arg);
+        return -1;
+    case OPT_SECTOR:
+        if (!vf_gen_parse_u64(arg, 4096, &v) || (v != 512 && v != 4096))
+            return vf_usage_error("gen", "--sector-size '%s': expected 512 or 4096", arg);
+        g->opts.sector_size = (uint32_t)v;
+        return -1;
+    case OPT_DIRTY:
+        if (!vf_gen_parse_dirty(arg, &g->opts.dirty))
+            return vf_usage_error("gen", "--dirty '%s': expected top, all or none", arg);
         return -1;
     case OPT_JSON:
         g->json = true;

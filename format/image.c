@@ -298,6 +298,23 @@ vf_status vf_image_set_id(vf_image *img, const uint8_t id[16], vf_error *err)
     return vf_write_result(img, img->drv->set_id(img, id, err), err);
 }
 
+vf_status vf_image_resize(vf_image *img, uint64_t new_size, vf_error *err)
+{
+    vf_status st = vf_writable(img, err);
+    if (st != VF_OK)
+        return st;
+    if (!img->drv->resize)
+        return VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE,
+                       "'%s': resizing %s images is not supported", img->name, img->drv->name);
+    if (new_size == 0)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "'%s': a virtual size of 0", img->name);
+    st = img->drv->resize(img, new_size, err);
+    /* drivers refuse (unsupported, invalid) before writing: the handle stays usable */
+    if (st == VF_E_UNSUPPORTED || st == VF_E_INVAL)
+        return vf_named(img, st, err);
+    return vf_write_result(img, st, err);
+}
+
 void vf_guid_text(vf_format_kind format, const uint8_t id[16], char out[VF_GUID_TEXT_LEN])
 {
     /* VHDX stores Data1..Data3 little-endian (MS-VHDX); VHD keeps RFC 4122 byte order. */

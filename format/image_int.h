@@ -29,6 +29,9 @@ typedef struct vf_driver {
     vf_status (*set_parent)(vf_image *img, const vf_parent_link *link, vf_error *err);
     vf_status (*set_id)(vf_image *img, const uint8_t id[16], vf_error *err);
     void (*close)(vf_image *img); /* free priv; not the io */
+    /* Grow the virtual size (vf_image_resize); NULL: VF_E_UNSUPPORTED. Must return
+     * VF_E_UNSUPPORTED / VF_E_INVAL only before writing anything. Added last. */
+    vf_status (*resize)(vf_image *img, uint64_t new_size, vf_error *err);
 } vf_driver;
 
 struct vf_image {

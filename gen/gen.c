@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "gen_int.h"
-#include "image_int.h" /* only to learn whether a format's driver can create images */
+#include "image_int.h"     /* only to learn whether a format's driver can create images */
+#include "vhdx/vhdx_int.h" /* vf_vhdx_set_leave_dirty (--dirty) */
 
 #define VF_GEN_WRITE_CHUNK (4u << 20)
 
@@ -46,6 +47,23 @@ const char *vf_gen_profile_name(vf_gen_profile p)
 const char *vf_gen_base_name(vf_gen_base b)
 {
     return b == VF_GEN_BASE_FIXED ? "fixed" : b == VF_GEN_BASE_DYNAMIC ? "dynamic" : "auto";
+}
+
+static const char *const vf_gen_dirty_names[] = {"none", "top", "all"};
+
+bool vf_gen_parse_dirty(const char *text, vf_gen_dirty *out)
+{
+    for (unsigned i = 0; i < 3; i++)
+        if (!strcmp(text, vf_gen_dirty_names[i])) {
+            *out = (vf_gen_dirty)i;
+            return true;
+        }
+    return false;
+}
+
+const char *vf_gen_dirty_name(vf_gen_dirty d)
+{
+    return (unsigned)d < 3 ? vf_gen_dirty_names[d] : "unknown";
 }
 
 /* Exact decimal: no floating point, so every platform reads the same density. */
@@ -117,8 +135,8 @@ vf_status vf_gen_validate(const vf_gen_opts *o, vf_error *err)
                        "1 MiB to %llu bytes for %s",
                        (unsigned long long)o->virtual_size, (unsigned long long)max,
                        vf_format_name(o->format));
-    /* 7-Zip (26.02) refuses VHDX sizes that are an odd number of 512-byte sectors; generated
-     * cases keep to sizes every reader accepts. */
+    /* 7-Zip (26.02) refuses VHDX sizes that are an odd number of logical sectors (qemu-img's
+     * files as much as ours; docs/gen.md): generated cases keep to sizes every reader accepts. */
     if (o->format == VF_FORMAT_VHDX && o->virtual_size % 4096)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
                        "--size %llu: VHDX virtual sizes must be a multiple of 4096 bytes here",
@@ -140,6 +158,23 @@ vf_status vf_gen_validate(const vf_gen_opts *o, vf_error *err)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--density must be between 0 and 1");
     if ((unsigned)o->profile > VF_GEN_PROFILE_BLOCKS || (unsigned)o->base > VF_GEN_BASE_DYNAMIC)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "unknown profile or base type");
+    if (o->sector_size != 0 && o->sector_size != 512 &&
+        (o->format != VF_FORMAT_VHDX || o->sector_size != 4096))
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--sector-size %lu: expected 512%s",
+                       (unsigned long)o->sector_size,
+                       o->format == VF_FORMAT_VHDX ? " or 4096" : " for vhd");
+    /* 7-Zip also refuses an odd number of 4096-byte sectors: a multiple of two sectors. */
+    if (o->format == VF_FORMAT_VHDX && o->sector_size == 4096 && o->virtual_size % 8192)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                       "--size %llu: with --sector-size 4096, VHDX virtual sizes must be a "
+                       "multiple of 8192 bytes here",
+                       (unsigned long long)o->virtual_size);
+    if ((unsigned)o->dirty > VF_GEN_DIRTY_ALL)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--dirty: expected none, top or all");
+    if (o->dirty != VF_GEN_DIRTY_NONE && o->format != VF_FORMAT_VHDX)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                       "--dirty %s: only VHDX images have a log to leave pending",
+                       vf_gen_dirty_name(o->dirty));
     if (o->seed > VF_GEN_MAX_SEED)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--seed must be at most %llu",
                        (unsigned long long)VF_GEN_MAX_SEED);
@@ -178,10 +213,13 @@ static void vf_gen_describe(const vf_gen_plan *plan, vf_gen_result *res)
         lv->type = pl->type;
         snprintf(lv->creator, sizeof lv->creator, "%s", cr->shown);
         lv->locators = vf_gen_locmode_get(plan->opts.format, pl->locmode)->name;
+        lv->dirty = plan->opts.dirty == VF_GEN_DIRTY_ALL ||
+                    (plan->opts.dirty == VF_GEN_DIRTY_TOP && l + 1 == plan->nlevels);
         memcpy(lv->id, pl->id, 16);
         lv->timestamp = pl->timestamp;
         for (size_t i = 0; i < pl->nw; i++) {
             lv->writes++;
+            lv->trims += pl->w[i].trim;
             if (pl->w[i].zero) {
                 lv->zero_writes++;
                 lv->zeroed_bytes += pl->w[i].len;
@@ -318,8 +356,8 @@ static vf_status vf_gen_write_level(vf_gen_writer *w, const vf_gen_result *res, 
                          .type = pl->type,
                          .virtual_size = o->virtual_size,
                          .block_size = o->block_size,
-                         .logical_sector_size = 512,
-                         .physical_sector_size = 512,
+                         .logical_sector_size = o->sector_size,
+                         .physical_sector_size = o->sector_size,
                          .timestamp = pl->timestamp,
                          .creator = cr->app,
                          .creator_version = cr->version,
@@ -354,7 +392,10 @@ static vf_status vf_gen_write_level(vf_gen_writer *w, const vf_gen_result *res, 
     vf_image *img;
     if ((st = vf_image_create(io, path, &co, &img, err)) != VF_OK)
         return st;
-    st = vf_gen_apply(w, img, level, err);
+    if (res->levels[level].dirty)
+        st = vf_vhdx_set_leave_dirty(img, true, err);
+    if (st == VF_OK)
+        st = vf_gen_apply(w, img, level, err);
     vf_image_close(img);
     return st;
 }

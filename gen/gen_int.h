@@ -32,7 +32,8 @@ static inline uint64_t vf_gen_at(uint64_t key, uint64_t i)
 
 /* Domain values for the write index: data writes are numbered from 1. */
 #define VF_GEN_WRITE_PLAN 0xFFFFFFFFu   /* the level's planning stream */
-#define VF_GEN_LEVEL_GLOBAL 0xFFFFFFFFu /* chain-wide choices (base type) */
+#define VF_GEN_LEVEL_GLOBAL 0xFFFFFFFFu /* chain-wide choices (base type, sector size) */
+#define VF_GEN_WRITE_TRIM 0xFFFFFFFEu   /* a VHDX level's trim stream (whole-block zeros) */
 
 /* key(seed, level, write) = at(at(at(0, seed), level), write). */
 static inline uint64_t vf_gen_key(uint64_t seed, uint32_t level, uint32_t write)
@@ -84,6 +85,7 @@ typedef struct vf_gen_write {
     uint64_t voff, len;
     uint32_t write;
     bool zero;
+    bool trim; /* a whole-block trim (VHDX): vf_image_write_zeroes over lower levels' data */
 } vf_gen_write;
 
 typedef struct vf_gen_plan_level {

@@ -231,9 +231,12 @@ static vf_status vf_gen_add(vf_gen_ctx *c, uint64_t voff, uint64_t len, bool zer
     return vf_gen_map_put(&lv->map, voff, len, wi, zero, err);
 }
 
-/* 1..4 runs of `unit` granularity starting inside block b; some cross into the next block. */
+/* 1..4 runs of `unit` granularity (at least one logical sector) starting inside block b; some
+ * cross into the next block. */
 static vf_status vf_gen_runs(vf_gen_ctx *c, uint64_t b, uint64_t unit, vf_error *err)
 {
+    if (unit < c->plan->opts.sector_size)
+        unit = c->plan->opts.sector_size;
     uint64_t bs = c->plan->opts.block_size, upb = bs / unit;
     uint64_t nruns = 1 + vf_gen_below(&c->r, 4);
     for (uint64_t k = 0; k < nruns; k++) {
@@ -253,16 +256,16 @@ static vf_status vf_gen_runs(vf_gen_ctx *c, uint64_t b, uint64_t unit, vf_error 
 /* A run starting in the last quarter of block b and ending in block b+1. */
 static vf_status vf_gen_crossing(vf_gen_ctx *c, uint64_t b, vf_error *err)
 {
-    uint64_t bs = c->plan->opts.block_size, spb = bs / 512;
+    uint64_t ss = c->plan->opts.sector_size, bs = c->plan->opts.block_size, spb = bs / ss;
     uint64_t start = spb - 1 - vf_gen_below(&c->r, spb / 4);
     uint64_t n = (spb - start) + 1 + vf_gen_below(&c->r, spb);
-    return vf_gen_add(c, b * bs + start * 512, n * 512, false, err);
+    return vf_gen_add(c, b * bs + start * ss, n * ss, false, err);
 }
 
 /* Zeros over part of the block, preferably where a lower level holds data. */
 static vf_status vf_gen_zeros(vf_gen_ctx *c, uint64_t b, vf_error *err)
 {
-    uint64_t bs = c->plan->opts.block_size, spb = bs / 512;
+    uint64_t ss = c->plan->opts.sector_size, bs = c->plan->opts.block_size, spb = bs / ss;
     uint64_t start = vf_gen_below(&c->r, spb);
     uint64_t n = vf_gen_skew(&c->r, spb - start);
     for (unsigned l = 0; l < c->level; l++) {
@@ -271,12 +274,12 @@ static vf_status vf_gen_zeros(vf_gen_ctx *c, uint64_t b, vf_error *err)
         if (i < m->n && m->v[i].voff < (b + 1) * bs && !m->v[i].zero) {
             /* aim at that level's data: start where its extent starts (sector aligned) */
             uint64_t at = m->v[i].voff > b * bs ? m->v[i].voff : b * bs;
-            start = (at - b * bs) / 512;
+            start = (at - b * bs) / ss;
             n = vf_gen_skew(&c->r, spb - start);
             break;
         }
     }
-    return vf_gen_add(c, b * bs + start * 512, n * 512, true, err);
+    return vf_gen_add(c, b * bs + start * ss, n * ss, true, err);
 }
 
 static vf_status vf_gen_block(vf_gen_ctx *c, uint64_t b, vf_error *err)
@@ -344,6 +347,37 @@ static void vf_gen_level_meta(vf_gen_ctx *c, uint32_t parent_ts)
     lv->locmode = (unsigned)vf_gen_below(&c->r, nmodes);
 }
 
+/* True when a level below the context's holds data (not explicit zeros) in [voff, voff+len). */
+static bool vf_gen_lower_data(const vf_gen_ctx *c, uint64_t voff, uint64_t len)
+{
+    for (unsigned l = 0; l < c->level; l++) {
+        const vf_gen_map *m = &c->plan->lv[l].map;
+        for (size_t i = vf_gen_map_find(m, voff); i < m->n && m->v[i].voff < voff + len; i++)
+            if (!m->v[i].zero)
+                return true;
+    }
+    return false;
+}
+
+/* VHDX differencing levels trim: after the level's planned writes, each block holding a lower
+ * level's data is zeroed whole (the ZERO block state) when below(8) == 0, drawn in block order
+ * from the stream key(seed, level, VF_GEN_WRITE_TRIM). */
+static vf_status vf_gen_trims(vf_gen_ctx *c, vf_error *err)
+{
+    uint64_t bs = c->plan->opts.block_size, size = c->plan->opts.virtual_size;
+    vf_gen_rng t;
+    vf_gen_rng_init(&t, vf_gen_key(c->plan->opts.seed, c->level, VF_GEN_WRITE_TRIM));
+    for (uint64_t b = 0; b * bs < size; b++) {
+        if (!vf_gen_lower_data(c, b * bs, bs) || vf_gen_below(&t, 8) != 0)
+            continue;
+        vf_status st = vf_gen_add(c, b * bs, bs, true, err);
+        if (st != VF_OK)
+            return st;
+        c->lv->w[c->lv->nw - 1].trim = true;
+    }
+    return VF_OK;
+}
+
 static vf_status vf_gen_plan_level_build(vf_gen_plan *plan, unsigned level, vf_error *err)
 {
     vf_gen_ctx c = {.plan = plan, .lv = &plan->lv[level], .level = level, .next_write = 1};
@@ -362,6 +396,8 @@ static vf_status vf_gen_plan_level_build(vf_gen_plan *plan, unsigned level, vf_e
         if (st != VF_OK)
             return st;
     }
+    if (plan->opts.format == VF_FORMAT_VHDX && level > 0)
+        return vf_gen_trims(&c, err);
     return VF_OK;
 }
 
@@ -373,6 +409,15 @@ vf_status vf_gen_plan_build(const vf_gen_opts *opts, vf_gen_plan *plan, vf_error
         vf_gen_rng g;
         vf_gen_rng_init(&g, vf_gen_key(opts->seed, VF_GEN_LEVEL_GLOBAL, VF_GEN_WRITE_PLAN));
         plan->opts.base = vf_gen_below(&g, 4) == 0 ? VF_GEN_BASE_FIXED : VF_GEN_BASE_DYNAMIC;
+    }
+    /* VHDX's logical sector under the mixed profile: output 1 of the chain-wide stream, odd
+     * means 4096 (random access, so it does not depend on whether the base was drawn), for
+     * sizes that are a multiple of 8192 (an even number of 4 KiB sectors, for 7-Zip). */
+    if (plan->opts.sector_size == 0) {
+        uint64_t k = vf_gen_key(opts->seed, VF_GEN_LEVEL_GLOBAL, VF_GEN_WRITE_PLAN);
+        bool big = opts->format == VF_FORMAT_VHDX && opts->profile == VF_GEN_PROFILE_MIXED &&
+                   opts->virtual_size % 8192 == 0 && (vf_gen_at(k, 1) & 1u);
+        plan->opts.sector_size = big ? 4096u : 512u;
     }
     plan->nlevels = opts->depth + 1;
     plan->lv = calloc(plan->nlevels, sizeof *plan->lv);

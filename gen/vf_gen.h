@@ -34,6 +34,13 @@ typedef enum vf_gen_profile {
     VF_GEN_PROFILE_BLOCKS,    /* whole blocks only, as Xen Orchestra writes */
 } vf_gen_profile;
 
+/* Levels left with pending log entries (VHDX only; test support for log replay). */
+typedef enum vf_gen_dirty {
+    VF_GEN_DIRTY_NONE = 0,
+    VF_GEN_DIRTY_TOP, /* the top level only */
+    VF_GEN_DIRTY_ALL, /* every level */
+} vf_gen_dirty;
+
 typedef enum vf_gen_base {
     VF_GEN_BASE_AUTO = 0, /* drawn from the seed */
     VF_GEN_BASE_FIXED,
@@ -53,6 +60,9 @@ typedef struct vf_gen_opts {
     uint32_t density_ppm; /* blocks touched per level, in parts per million (<= 1000000) */
     vf_gen_profile profile;
     uint64_t flat_limit;         /* compute the flat sha256 only when virtual_size <= this */
+    uint32_t sector_size;        /* logical sector: 512 or 4096 (VHDX); 0 = VHD 512, VHDX drawn by
+                                    the mixed profile, 512 for the others */
+    vf_gen_dirty dirty;          /* VHDX: levels left needing a log replay */
     vf_gen_progress_fn progress; /* may be NULL */
     void *progress_ctx;
 } vf_gen_opts;
@@ -62,6 +72,8 @@ typedef struct vf_gen_level {
     char file[VF_GEN_FILE_MAX]; /* name inside OUTDIR, e.g. "00-base.vhd" */
     vf_disk_type type;
     char creator[24];     /* VHD: the 4 creator bytes, escaped ("tap\\0"); VHDX: text */
+    bool dirty;           /* left with pending log entries (opts.dirty) */
+    uint32_t trims;       /* whole-block zero writes over lower levels' data (VHDX) */
     const char *locators; /* "W2ku+W2ru", "W2ru", "W2ku", "relative+absolute"... */
     uint8_t id[16];
     uint32_t timestamp;
@@ -73,8 +85,8 @@ typedef struct vf_gen_level {
 } vf_gen_level;
 
 typedef struct vf_gen_result {
-    vf_gen_opts opts;                          /* the options as used (base resolved) */
-    unsigned nlevels;                          /* depth + 1 */
+    vf_gen_opts opts; /* the options as used (base and sector size resolved) */
+    unsigned nlevels; /* depth + 1 */
     vf_gen_level levels[VF_GEN_MAX_DEPTH + 1]; /* base first */
     char *manifest; /* the manifest.json text; yours: vf_gen_result_free() */
 } vf_gen_result;
@@ -103,6 +115,9 @@ bool vf_gen_parse_density(const char *text, uint32_t *ppm);
 bool vf_gen_parse_profile(const char *text, vf_gen_profile *out);
 const char *vf_gen_profile_name(vf_gen_profile p);
 const char *vf_gen_base_name(vf_gen_base b);
+/* Dirty modes: "none", "top", "all". */
+bool vf_gen_parse_dirty(const char *text, vf_gen_dirty *out);
+const char *vf_gen_dirty_name(vf_gen_dirty d);
 /* Draw a fresh seed (48 bits) from the system's random source. */
 vf_status vf_gen_draw_seed(uint64_t *seed, vf_error *err);
 

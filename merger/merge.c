@@ -15,6 +15,13 @@
 #define VF_MERGE_BATCH_DEFAULT (64u * 1024u * 1024u)
 #define VF_MERGE_CHUNK (4u * 1024u * 1024u)
 #define VF_MERGE_FIXED_UNIT (2u * 1024u * 1024u) /* "block" used for counting in fixed disks */
+#define VF_MERGE_SMALL_ZERO (1024u * 1024u)      /* smaller ZERO runs join the write buffer */
+
+/* One batch of the copy: it ends at `end` (virtual offset) and allocates about `allocs`
+ * blocks. There is one per batch_bytes of merged data: bounded by the data, not the size. */
+typedef struct vf_merge_batch {
+    uint64_t end, allocs;
+} vf_merge_batch;
 
 typedef struct vf_merge_ctx {
     const vf_merge_opts *o;
@@ -36,6 +43,10 @@ typedef struct vf_merge_ctx {
     vf_io **child_io;  /* children, opened read-write and locked before the first write */
     uint8_t *buf;
     uint64_t total_bytes, done_bytes, batch_bytes;
+    vf_merge_batch *batches; /* from the plan: where each flush+journal batch ends */
+    size_t nbatches, cap_batches;
+    uint64_t pend_voff; /* the span gathered in buf, not written yet */
+    size_t pend_len;
 } vf_merge_ctx;
 
 /* --- small helpers --- */
@@ -234,6 +245,34 @@ static vf_status vf_merge_plan_layers(vf_merge_ctx *x)
     return VF_OK;
 }
 
+static vf_status vf_merge_push_batch(vf_merge_ctx *x, uint64_t end, uint64_t allocs)
+{
+    if (x->nbatches == x->cap_batches) {
+        size_t cap = x->cap_batches ? x->cap_batches * 2 : 16;
+        vf_merge_batch *b = realloc(x->batches, cap * sizeof *b);
+        if (!b)
+            return vf_merge_nomem(x, "the batch list");
+        x->batches = b;
+        x->cap_batches = cap;
+    }
+    x->batches[x->nbatches++] = (vf_merge_batch){end, allocs};
+    return VF_OK;
+}
+
+/* Account one run (clipped to take bytes) in the plan. */
+static vf_status vf_merge_plan_run(vf_merge_ctx *x, vf_merge_tally *t, const vf_chain_extent *e,
+                                   uint64_t take, uint64_t cursor)
+{
+    vf_merge_layer *l = &x->res->layers[e->level];
+    *(e->kind == VF_EXTENT_PRESENT ? &l->data_bytes : &l->zero_bytes) += take;
+    x->total_bytes += take;
+    if (cursor > e->voff)
+        x->done_bytes += (cursor < e->voff + take ? cursor : e->voff + take) - e->voff;
+    return vf_merge_tally_run(x, t, e, e->voff, take, true);
+}
+
+/* One walk over vf_chain_map(0, k-1): per-level figures, blocks to allocate, and the batch
+ * boundaries the copy uses (so the copy walks the map only once more). */
 static vf_status vf_merge_plan(vf_merge_ctx *x, uint64_t cursor)
 {
     vf_status st = vf_merge_plan_layers(x);
@@ -242,20 +281,24 @@ static vf_status vf_merge_plan(vf_merge_ctx *x, uint64_t cursor)
         st = vf_merge_nomem(x, "the plan");
     for (size_t i = 0; st == VF_OK && i < x->k; i++)
         t.layer_last[i] = UINT64_MAX;
-    uint64_t size = x->res->virtual_size;
+    uint64_t size = x->res->virtual_size, accum = 0, allocs_mark = 0;
     for (uint64_t voff = 0; st == VF_OK && voff < size;) {
         vf_chain_extent e;
         if ((st = vf_merge_map(x, voff, size - voff, &e)) != VF_OK)
             break;
+        uint64_t take = e.len;
         if (e.kind != VF_EXTENT_ABSENT) {
-            vf_merge_layer *l = &x->res->layers[e.level];
-            *(e.kind == VF_EXTENT_PRESENT ? &l->data_bytes : &l->zero_bytes) += e.len;
-            x->total_bytes += e.len;
-            if (cursor > voff)
-                x->done_bytes += (cursor < voff + e.len ? cursor : voff + e.len) - voff;
-            st = vf_merge_tally_run(x, &t, &e, voff, e.len, true);
+            if (take > x->batch_bytes - accum)
+                take = x->batch_bytes - accum;
+            accum += take;
+            st = vf_merge_plan_run(x, &t, &e, take, cursor);
         }
-        voff += e.len;
+        voff += take;
+        if (st == VF_OK && (accum == x->batch_bytes || voff == size)) {
+            st = vf_merge_push_batch(x, voff, t.allocs - allocs_mark);
+            allocs_mark = t.allocs;
+            accum = 0;
+        }
     }
     free(t.layer_last);
     const vf_image_info *di = vf_image_info_get(x->dest);
@@ -288,45 +331,41 @@ static vf_status vf_merge_check_space(vf_merge_ctx *x)
 
 /* --- the copy --- */
 
-/* Find where the batch starting at voff ends and how many blocks it allocates. */
-static vf_status vf_merge_scan_batch(vf_merge_ctx *x, uint64_t voff, uint64_t *end,
-                                     uint64_t *allocs)
+/* Runs from different levels that touch each other are gathered in the chunk buffer and
+ * written with one vf_image_write (fewer driver calls and bitmap updates); each run is still
+ * read once, from its own level. */
+static vf_status vf_merge_span_flush(vf_merge_ctx *x)
 {
-    uint64_t size = x->res->virtual_size, accum = 0;
-    vf_merge_tally t = {UINT64_MAX, NULL, 0, 0};
-    vf_status st = VF_OK;
-    while (voff < size && accum < x->batch_bytes) {
-        vf_chain_extent e;
-        if ((st = vf_merge_map(x, voff, size - voff, &e)) != VF_OK)
-            return st;
-        uint64_t take = e.len;
-        if (e.kind != VF_EXTENT_ABSENT) {
-            if (take > x->batch_bytes - accum)
-                take = x->batch_bytes - accum;
-            accum += take;
-            if ((st = vf_merge_tally_run(x, &t, &e, voff, take, false)) != VF_OK)
-                return st;
-        }
-        voff += take;
-    }
-    *end = voff;
-    *allocs = t.allocs;
-    return VF_OK;
+    if (!x->pend_len)
+        return VF_OK;
+    vf_status st = vf_merge_check_cancel(x);
+    if (st == VF_OK)
+        st = vf_image_write(x->dest, x->pend_voff, x->buf, x->pend_len, x->err);
+    x->done_bytes += x->pend_len;
+    x->pend_len = 0;
+    vf_merge_progress(x);
+    return st;
 }
 
-static vf_status vf_merge_copy_present(vf_merge_ctx *x, const vf_chain_extent *e)
+/* Append a PRESENT run (its bytes) or a small ZERO run (zeros) to the pending span. */
+static vf_status vf_merge_span_add(vf_merge_ctx *x, const vf_chain_extent *e)
 {
     vf_image *src = vf_chain_image(x->chain, e->level);
     vf_status st = VF_OK;
     for (uint64_t v = e->voff; st == VF_OK && v < e->voff + e->len;) {
-        uint64_t left = e->voff + e->len - v;
-        size_t n = left < VF_MERGE_CHUNK ? (size_t)left : VF_MERGE_CHUNK;
-        if ((st = vf_merge_check_cancel(x)) == VF_OK &&
-            (st = vf_image_read(src, v, x->buf, n, x->err)) == VF_OK)
-            st = vf_image_write(x->dest, v, x->buf, n, x->err);
+        if (x->pend_len && (x->pend_voff + x->pend_len != v || x->pend_len == VF_MERGE_CHUNK) &&
+            (st = vf_merge_span_flush(x)) != VF_OK)
+            break;
+        if (!x->pend_len)
+            x->pend_voff = v;
+        uint64_t left = e->voff + e->len - v, room = VF_MERGE_CHUNK - x->pend_len;
+        size_t n = (size_t)(left < room ? left : room);
+        if (e->kind == VF_EXTENT_PRESENT)
+            st = vf_image_read(src, v, x->buf + x->pend_len, n, x->err);
+        else
+            memset(x->buf + x->pend_len, 0, n);
+        x->pend_len += n;
         v += n;
-        x->done_bytes += n;
-        vf_merge_progress(x);
     }
     return st;
 }
@@ -338,34 +377,40 @@ static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t en
         vf_chain_extent e;
         if ((st = vf_merge_map(x, voff, end - voff, &e)) != VF_OK)
             break;
-        if (e.kind == VF_EXTENT_PRESENT) {
-            st = vf_merge_copy_present(x, &e);
-        } else if (e.kind == VF_EXTENT_ZERO) {
-            if ((st = vf_merge_check_cancel(x)) == VF_OK)
+        if (e.kind == VF_EXTENT_PRESENT ||
+            (e.kind == VF_EXTENT_ZERO && e.len <= VF_MERGE_SMALL_ZERO)) {
+            st = vf_merge_span_add(x, &e);
+        } else if (e.kind == VF_EXTENT_ZERO) { /* large: let the driver define zeros */
+            if ((st = vf_merge_span_flush(x)) == VF_OK && (st = vf_merge_check_cancel(x)) == VF_OK)
                 st = vf_image_write_zeroes(x->dest, e.voff, e.len, x->err);
             x->done_bytes += e.len;
             vf_merge_progress(x);
         }
         voff += e.len;
     }
+    if (st == VF_OK)
+        st = vf_merge_span_flush(x);
+    x->pend_len = 0;
     return st;
 }
 
 static vf_status vf_merge_copy(vf_merge_ctx *x)
 {
     vf_status st = VF_OK;
-    uint64_t voff = x->j.cursor;
+    uint64_t start = 0;
     vf_merge_progress(x);
-    while (st == VF_OK && voff < x->res->virtual_size) {
-        uint64_t end, allocs;
-        if ((st = vf_merge_scan_batch(x, voff, &end, &allocs)) != VF_OK ||
-            (st = vf_image_reserve(x->dest, allocs, x->err)) != VF_OK ||
-            (st = vf_merge_copy_range(x, voff, end)) != VF_OK ||
+    for (size_t i = 0; st == VF_OK && i < x->nbatches; i++) {
+        const vf_merge_batch *b = &x->batches[i];
+        uint64_t from = start > x->j.cursor ? start : x->j.cursor;
+        start = b->end;
+        if (b->end <= x->j.cursor)
+            continue; /* durable before an interruption */
+        if ((st = vf_image_reserve(x->dest, b->allocs, x->err)) != VF_OK ||
+            (st = vf_merge_copy_range(x, from, b->end)) != VF_OK ||
             (st = vf_image_flush(x->dest, x->err)) != VF_OK)
             break;
-        x->j.cursor = end; /* everything below end is durable in DESTINATION */
+        x->j.cursor = b->end; /* everything below is durable in DESTINATION */
         st = vf_journal_store(&x->jf, &x->j, x->err);
-        voff = end;
     }
     return st;
 }
@@ -467,7 +512,10 @@ static vf_status vf_merge_repoint(vf_merge_ctx *x, size_t i)
     vf_io *io = x->child_io[i];
     x->child_io[i] = NULL;
     if (st == VF_OK)
-        st = vf_image_open(io, ch->path, VF_OPEN_RDWR, &img, x->err);
+        /* a resumed merge may find the child's header torn by an interrupted set_parent:
+         * RECOVER accepts it (every other field still validated) and set_parent rewrites it */
+        st = vf_image_open(io, ch->path, VF_OPEN_RDWR | (x->res->resumed ? VF_OPEN_RECOVER : 0u),
+                           &img, x->err);
     else
         vf_io_close(io);
     if (st == VF_OK && (st = vf_image_set_parent(img, &link, x->err)) == VF_OK)
@@ -824,6 +872,7 @@ static void vf_merge_ctx_free(vf_merge_ctx *x)
     for (size_t i = 0; x->child_io && i < x->j.nchildren; i++)
         vf_io_close(x->child_io[i]);
     free(x->child_io);
+    free(x->batches);
     vf_chain_close(x->chain);
     vf_image_close(x->dest_owned);
     vf_journal_free(&x->j);

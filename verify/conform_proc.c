@@ -106,8 +106,14 @@ vf_status vf_proc_run(const char *const argv[], const char *cwd, const char *out
         return VF_FAIL_ERRNO(err, rc, VF_OFF_NONE, "cannot prepare to run '%s'", argv[0]);
     }
     rc = vf_spawn_actions(&fa, cwd, out_path, err_path);
+    /* The CLI may ignore SIGPIPE for itself; commands get the default back. */
+    sigset_t def;
+    sigemptyset(&def);
+    sigaddset(&def, SIGPIPE);
     if (!rc)
-        rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+        rc = posix_spawnattr_setsigdefault(&at, &def);
+    if (!rc)
+        rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF);
     if (!rc)
         rc = posix_spawnattr_setpgroup(&at, 0);
     double start = vf_now_seconds();

@@ -394,4 +394,5 @@ const vf_driver vf_vhdx_driver = {
     .set_parent = vf_vhdx_set_parent,
     .set_id = vf_vhdx_set_id,
     .close = vx_close,
+    .resize = vf_vhdx_resize,
 };

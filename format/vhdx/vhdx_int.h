@@ -274,6 +274,11 @@ vf_status vf_vhdx_set_id(vf_image *img, const uint8_t id[16], vf_error *err);
 vf_status vf_vhdx_set_parent(vf_image *img, const vf_parent_link *link, vf_error *err);
 vf_status vf_vhdx_begin_modify(vx_state *st, bool user_visible, vf_image *img, vf_error *err);
 void vf_vhdx_bat_mark(vx_state *st, uint64_t index);
+/* Stage len bytes at file offset off as pending overlay pages, published by the next flush. */
+vf_status vf_vhdx_stage(vx_state *st, uint64_t off, const uint8_t *data, size_t len, vf_error *err);
+
+/* resize.c: grow the virtual size (metadata item and BAT entries through the log). */
+vf_status vf_vhdx_resize(vf_image *img, uint64_t new_size, vf_error *err);
 vf_status vf_vhdx_link_encode(const vf_parent_link *link, uint8_t **item, uint32_t *len,
                               vf_error *err);
 

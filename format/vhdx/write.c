@@ -307,8 +307,7 @@ static uint64_t vx_loc_room(const vx_state *st)
 }
 
 /* Stage bytes at file offset off as pending overlay pages (published by flush). */
-static vf_status vx_stage(vx_state *st, uint64_t off, const uint8_t *data, size_t len,
-                          vf_error *err)
+vf_status vf_vhdx_stage(vx_state *st, uint64_t off, const uint8_t *data, size_t len, vf_error *err)
 {
     uint8_t page[VX_PAGE];
     uint64_t end = off + len;
@@ -341,8 +340,8 @@ vf_status vf_vhdx_set_parent(vf_image *img, const vf_parent_link *link, vf_error
     uint8_t lenf[4];
     vf_put_le32(lenf, len);
     if (!(s = vf_vhdx_begin_modify(st, false, img, err)) &&
-        !(s = vx_stage(st, st->meta_off + it->off, item, len, err)) &&
-        !(s = vx_stage(st, st->meta_off + 32 + 32ull * st->loc_item + 20, lenf, 4, err))) {
+        !(s = vf_vhdx_stage(st, st->meta_off + it->off, item, len, err)) &&
+        !(s = vf_vhdx_stage(st, st->meta_off + 32 + 32ull * st->loc_item + 20, lenf, 4, err))) {
         it->len = len;
         vf_vhdx_locator_free(st);
         s = vf_vhdx_locator_parse(st, item, len, err);

@@ -300,6 +300,120 @@ static void test_validate(void **state)
     o.depth = 64;
     o.virtual_size = 2040ull << 30;
     assert_int_equal(vf_gen_validate(&o, NULL), VF_OK);
+    /* sector sizes and dirty levels: VHDX only, and sizes 7-Zip can read */
+    static const struct {
+        vf_format_kind fmt;
+        uint32_t sector;
+        vf_gen_dirty dirty;
+        uint64_t size;
+        const char *needle; /* NULL: accepted */
+    } more[] = {
+        {VF_FORMAT_VHD, 4096, VF_GEN_DIRTY_NONE, 8u << 20, "--sector-size 4096"},
+        {VF_FORMAT_VHDX, 1024, VF_GEN_DIRTY_NONE, 8u << 20, "--sector-size 1024"},
+        {VF_FORMAT_VHDX, 4096, VF_GEN_DIRTY_NONE, (8u << 20) + 4096, "8192"},
+        {VF_FORMAT_VHDX, 512, VF_GEN_DIRTY_NONE, (8u << 20) + 2048, "4096"},
+        {VF_FORMAT_VHD, 0, VF_GEN_DIRTY_TOP, 8u << 20, "--dirty top"},
+        {VF_FORMAT_VHDX, 0, (vf_gen_dirty)7, 8u << 20, "--dirty"},
+        {VF_FORMAT_VHDX, 4096, VF_GEN_DIRTY_ALL, (8u << 20) + 8192, NULL},
+        {VF_FORMAT_VHDX, 512, VF_GEN_DIRTY_TOP, (8u << 20) + 4096, NULL},
+        {VF_FORMAT_VHD, 512, VF_GEN_DIRTY_NONE, (8u << 20) + 512, NULL},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(more); i++) {
+        vf_gen_opts_init(&o);
+        o.format = more[i].fmt;
+        o.sector_size = more[i].sector;
+        o.dirty = more[i].dirty;
+        o.virtual_size = more[i].size;
+        vf_error err = {0};
+        vf_status st = vf_gen_validate(&o, &err);
+        if (more[i].needle ? st != VF_E_INVAL || !strstr(err.msg, more[i].needle) : st != VF_OK)
+            fail_msg("case %zu: status %d, '%s'", i, (int)st, err.msg);
+    }
+}
+
+/* The sector size a VHDX chain gets: given, or drawn by the mixed profile only (both values
+ * occur over seeds), and never 4096 when the size is an odd number of 4 KiB sectors. */
+static void test_sector_draw(void **state)
+{
+    (void)state;
+    unsigned big = 0, small = 0;
+    for (uint64_t seed = 0; seed < 64; seed++) {
+        vf_gen_opts o;
+        vf_gen_opts_init(&o);
+        o.format = VF_FORMAT_VHDX;
+        o.virtual_size = 4u << 20;
+        o.block_size = 1u << 20;
+        o.depth = 0;
+        o.seed = seed;
+        vf_gen_plan p;
+        assert_int_equal(vf_gen_plan_build(&o, &p, NULL), VF_OK);
+        big += p.opts.sector_size == 4096;
+        small += p.opts.sector_size == 512;
+        vf_gen_plan_free(&p);
+        o.virtual_size = (4u << 20) + 4096;
+        assert_int_equal(vf_gen_plan_build(&o, &p, NULL), VF_OK);
+        assert_int_equal(p.opts.sector_size, 512);
+        vf_gen_plan_free(&p);
+        o.virtual_size = 4u << 20;
+        o.profile = VF_GEN_PROFILE_ALIGNED;
+        assert_int_equal(vf_gen_plan_build(&o, &p, NULL), VF_OK);
+        assert_int_equal(p.opts.sector_size, 512);
+        vf_gen_plan_free(&p);
+        o.format = VF_FORMAT_VHD;
+        o.profile = VF_GEN_PROFILE_MIXED;
+        assert_int_equal(vf_gen_plan_build(&o, &p, NULL), VF_OK);
+        assert_int_equal(p.opts.sector_size, 512);
+        vf_gen_plan_free(&p);
+    }
+    assert_int_equal(big + small, 64);
+    assert_true(big >= 16 && small >= 16);
+}
+
+/* With 4096-byte sectors every planned write is 4 KiB aligned; trims are whole blocks over
+ * a lower level's data, only in VHDX differencing levels. */
+static void test_vhdx_plan_shape(void **state)
+{
+    (void)state;
+    unsigned trims = 0;
+    for (uint64_t seed = 0; seed < 16; seed++) {
+        vf_gen_opts o;
+        vf_gen_opts_init(&o);
+        o.format = VF_FORMAT_VHDX;
+        o.virtual_size = (6u << 20) + 8192;
+        o.block_size = 1u << 20;
+        o.depth = 4;
+        o.seed = seed;
+        o.density_ppm = 600000;
+        o.sector_size = seed % 2 ? 4096 : 512;
+        o.profile = (vf_gen_profile)(seed % 4);
+        vf_gen_plan p;
+        assert_int_equal(vf_gen_plan_build(&o, &p, NULL), VF_OK);
+        for (unsigned l = 0; l < p.nlevels; l++)
+            for (size_t i = 0; i < p.lv[l].nw; i++) {
+                const vf_gen_write *w = &p.lv[l].w[i];
+                assert_int_equal(w->voff % o.sector_size, 0);
+                assert_int_equal(w->len % o.sector_size, 0);
+                if (!w->trim)
+                    continue;
+                trims++;
+                assert_true(l > 0 && w->zero);
+                assert_int_equal(w->voff % o.block_size, 0);
+                assert_true(w->len == o.block_size || w->voff + w->len == o.virtual_size);
+                bool lower = false;
+                for (unsigned k = 0; k < l; k++)
+                    lower |= vf_gen_map_intersects(&p.lv[k].map, w->voff, w->len);
+                assert_true(lower);
+            }
+        vf_gen_plan_free(&p);
+        o.format = VF_FORMAT_VHD; /* VHD plans never trim */
+        o.sector_size = 0;
+        assert_int_equal(vf_gen_plan_build(&o, &p, NULL), VF_OK);
+        for (unsigned l = 0; l < p.nlevels; l++)
+            for (size_t i = 0; i < p.lv[l].nw; i++)
+                assert_false(p.lv[l].w[i].trim);
+        vf_gen_plan_free(&p);
+    }
+    assert_true(trims > 0);
 }
 
 static void test_chs_exact(void **state)
@@ -317,7 +431,8 @@ int main(void)
         cmocka_unit_test(test_map_random),         cmocka_unit_test(test_digests_match_replay),
         cmocka_unit_test(test_profiles_shape),     cmocka_unit_test(test_manifest_stable),
         cmocka_unit_test(test_density_parse),      cmocka_unit_test(test_validate),
-        cmocka_unit_test(test_chs_exact),
+        cmocka_unit_test(test_chs_exact),          cmocka_unit_test(test_sector_draw),
+        cmocka_unit_test(test_vhdx_plan_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * type with every block size and both sector sizes, write/read round trips against a model,
  * every map kind (PRESENT, ABSENT, ZERO, partially present runs), write_zeroes, flush
  * publishing through the log, a dirty image (pending log) read by overlay and replayed on a
- * writable open, the header update protocol, set_id and set_parent. */
+ * writable open, the header update protocol, set_id and set_parent, and deterministic bytes
+ * from create handles (derived LogGuids). */
 #include "test_vhdx_support.h"
 
 static void test_crc32c(void **state)
@@ -343,6 +344,98 @@ static void test_reserve(void **state)
     tb_free(&t);
 }
 
+/* Create a dynamic (or, with parent, differencing) image with every identity given, write,
+ * zero, flush twice (dirty or not): the bytes must depend on nothing but these inputs. */
+static void t_build_fixed_ids(tbuf *t, bool dirty, uint32_t lss)
+{
+    memset(t, 0, sizeof *t);
+    vf_create_opts o;
+    memset(&o, 0, sizeof o);
+    o.format = VF_FORMAT_VHDX;
+    o.type = VF_DISK_DYNAMIC;
+    o.virtual_size = 6u * MIB;
+    o.block_size = MIB;
+    o.logical_sector_size = lss;
+    for (unsigned i = 0; i < 16; i++) {
+        o.id[i] = (uint8_t)(0x10 + i);
+        o.file_write_guid[i] = (uint8_t)(0x40 + i);
+        o.page83[i] = (uint8_t)(0x80 + i);
+    }
+    vf_image *img = NULL;
+    vf_error err = {0};
+    if (vf_image_create(tb_io(t, true), "t.vhdx", &o, &img, &err) != VF_OK)
+        fail_msg("create: %s", err.msg);
+    if (dirty)
+        assert_int_equal(vf_vhdx_set_leave_dirty(img, true, &err), VF_OK);
+    uint8_t *model = calloc(1, 6u * MIB);
+    assert_non_null(model);
+    t_write(img, model, 4096, 3 * 4096, 3);
+    t_write(img, model, 2u * MIB, MIB, 4);
+    assert_int_equal(vf_image_flush(img, &err), VF_OK);
+    assert_int_equal(vf_image_write_zeroes(img, 2u * MIB, MIB, &err), VF_OK);
+    t_write(img, model, 5u * MIB - 4096, 8192, 5);
+    assert_int_equal(vf_image_flush(img, &err), VF_OK);
+    vf_image_close(img);
+    free(model);
+}
+
+/* Handles from create draw nothing: two builds are byte-identical, dirty or not, and the
+ * LogGuid of a pending log is the documented derivation. */
+static void test_create_deterministic(void **state)
+{
+    (void)state;
+    for (int dirty = 0; dirty < 2; dirty++)
+        for (uint32_t lss = 512; lss <= 4096; lss *= 8) {
+            tbuf a, b;
+            t_build_fixed_ids(&a, dirty, lss);
+            t_build_fixed_ids(&b, dirty, lss);
+            assert_int_equal(a.len, b.len);
+            if (memcmp(a.d, b.d, a.len) != 0)
+                fail_msg("dirty %d lss %u: two builds differ", dirty, lss);
+            const uint8_t *h = a.d + VX_HEADER_SLOT_OFF(t_cur_slot(&a));
+            vx_header cur;
+            vf_vhdx_header_parse(h, &cur);
+            if (dirty) {
+                /* the sequence was opened by the update from (seq - 1) */
+                vx_header before = cur;
+                before.seq = cur.seq - 1;
+                uint8_t want[16];
+                vf_vhdx_log_guid_derive(&before, want);
+                assert_memory_equal(cur.log_guid, want, 16);
+                assert_int_equal(cur.log_guid[7] >> 4, 4);
+                assert_int_equal(cur.log_guid[8] >> 6, 2);
+            } else {
+                assert_true(vx_guid_is_zero(cur.log_guid));
+            }
+            tb_free(&a);
+            tb_free(&b);
+        }
+    /* pinned: FileWriteGuid 00..0f, SequenceNumber 3 */
+    vx_header h;
+    memset(&h, 0, sizeof h);
+    for (unsigned i = 0; i < 16; i++)
+        h.fwg[i] = (uint8_t)i;
+    h.seq = 3;
+    uint8_t g[16], g2[16];
+    vf_vhdx_log_guid_derive(&h, g);
+    uint8_t in[25];
+    memcpy(in, h.fwg, 16);
+    vf_put_le64(in + 16, 3);
+    for (unsigned k = 0; k < 4; k++) {
+        in[24] = (uint8_t)k;
+        uint32_t c = vf_vhdx_crc32c(0, in, sizeof in);
+        if (k == 1)
+            c = (c & 0x0FFFFFFFu) | 0x40000000u;
+        if (k == 2)
+            c = (c & 0xFFFFFF3Fu) | 0x80u;
+        vf_put_le32(g2 + 4 * k, c);
+    }
+    assert_memory_equal(g, g2, 16);
+    h.seq = 4; /* another sequence number, another LogGuid */
+    vf_vhdx_log_guid_derive(&h, g2);
+    assert_memory_not_equal(g, g2, 16);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,7 +443,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_types), cmocka_unit_test(test_differencing_map),
         cmocka_unit_test(test_write_zeroes),    cmocka_unit_test(test_header_protocol),
         cmocka_unit_test(test_set_parent),      cmocka_unit_test(test_dirty_replay),
-        cmocka_unit_test(test_reserve),
+        cmocka_unit_test(test_reserve),         cmocka_unit_test(test_create_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -197,6 +197,11 @@ VF_API vf_status vf_image_create(vf_io *io, const char *name, const vf_create_op
 VF_API vf_status vf_image_set_parent(vf_image *img, const vf_parent_link *link, vf_error *err);
 /* Give the image a new identity (VHD unique id / VHDX DataWriteGuid), crash-safe. */
 VF_API vf_status vf_image_set_id(vf_image *img, const uint8_t id[16], vf_error *err);
+/* Grow the virtual size to new_size (a multiple of the logical sector; equal: nothing to do).
+ * The new space reads as zeros (differencing images: from the parent). Crash-safe: the old
+ * or the new size, never a mix. Shrinking, or a format/file that cannot grow (e.g. a VHDX
+ * whose BAT region is too small), is VF_E_UNSUPPORTED naming the reason; nothing written. */
+VF_API vf_status vf_image_resize(vf_image *img, uint64_t new_size, vf_error *err);
 
 /* Render 16 identity bytes as text in the format's convention: VHD as RFC 4122 bytes in order,
  * VHDX as a Microsoft mixed-endian GUID; lower case, with braces. */

@@ -1,0 +1,176 @@
+# run_figs.sh - the figures of bench/run: one function per group, each building its chains in
+# the scratch folder $W and timing its contenders interleaved (rotated run by run, so no
+# contender always runs first). Sourced by bench/run, which defines timed, gen_chain, ppm,
+# level_file, data_bytes, check_data, check_tree, log and the size variables.
+
+# interleave FIG CONTENDER_FN...: RUNS rounds; round r starts with contender r mod n.
+interleave() {
+    local fig=$1 r i n
+    shift
+    n=$#
+    local fns=("$@")
+    for ((r = 1; r <= RUNS; r++)); do
+        for ((i = 0; i < n; i++)); do
+            "${fns[$(((r + i) % n))]}" "$fig" "$r"
+        done
+    done
+}
+
+# --- digest: flat and tree against openssl and 7-Zip on a fully allocated dynamic VHD ------
+
+fig_digest() {
+    local d=$W/digest
+    log "digest: fully allocated dynamic VHD of $((DIGEST_SIZE / MiB)) MiB"
+    gen_chain "$d" vhd "$DIGEST_SIZE" 0 1.000000 11
+    DG_IMG=$(level_file "$d" 0)
+    DG_RAW=$W/digest.raw
+    check_data "digest image" "$(data_bytes "$d" 0 0)" "$DIGEST_SIZE"
+    "$VHDFOLD" export "$DG_IMG" "$DG_RAW"
+    local want got
+    want=$(jq -r '.levels[0].sha256' "$d/manifest.json")
+    got=$("$VHDFOLD" digest --progress=none "$DG_IMG" | cut -d' ' -f1)
+    if [ "$got" = "$want" ]; then echo "digest: flat digest equals the manifest" >>"$OUT/checks.txt"
+    else echo "digest: WRONG flat digest $got (manifest $want)" >>"$OUT/checks.txt"; fi
+    cat "$DG_IMG" "$DG_RAW" >/dev/null # the same warm page cache for every contender
+    interleave digest dg_flat dg_tree dg_openssl dg_7zz
+    rm -rf "$d" "$DG_RAW"
+}
+dg_flat() { timed "$1" vhdfold-flat "$2" "$DIGEST_SIZE" "$VHDFOLD" digest --progress=none "$DG_IMG"; }
+dg_tree() {
+    timed "$1" vhdfold-tree "$2" "$DIGEST_SIZE" "$VHDFOLD" digest --mode tree --progress=none \
+        "$DG_IMG"
+}
+dg_openssl() { timed "$1" openssl-dgst "$2" "$DIGEST_SIZE" openssl dgst -sha256 "$DG_RAW"; }
+dg_7zz() {
+    timed "$1" 7zz-sha256sum "$2" "$DIGEST_SIZE" sh -c '7zz x -so "$1" 2>/dev/null | sha256sum' \
+        sh "$DG_IMG"
+}
+
+# --- merge: vhdfold merge vs cp (+sync) of the merged layers vs vhd-lib ----------------------
+
+# merge_setup FIG FORMAT VSIZE DEPTH DENSITY SEED: generate FIG's chain in $W/FIG/orig and set
+# the MG_* variables the contenders use.
+merge_setup() {
+    local d=$W/$1/orig i
+    gen_chain "$d" "$2" "$3" "$4" "$5" "$6"
+    MG_DIR=$W/$1
+    MG_DEPTH=$4
+    MG_FORMAT=$2
+    MG_FILES=()
+    MG_BYTES=0
+    for ((i = 0; i <= $4; i++)); do MG_FILES+=("$(jq -r ".levels[$i].file" "$d/manifest.json")"); done
+    for ((i = 1; i <= $4; i++)); do MG_BYTES=$((MG_BYTES + $(stat -c %s "$d/${MG_FILES[$i]}"))); done
+    MG_TREE=$(jq -r ".levels[$4].tree" "$d/manifest.json")
+}
+
+# The destination is copied (the merge changes it); the merged layers are only read by
+# vhdfold merge, so hard links to the pristine files do.
+mg_vhdfold() {
+    local w=$MG_DIR/work i
+    rm -rf "$w" && mkdir "$w"
+    cp "$MG_DIR/orig/${MG_FILES[0]}" "$w/"
+    for ((i = 1; i <= MG_DEPTH; i++)); do ln "$MG_DIR/orig/${MG_FILES[$i]}" "$w/"; done
+    sync
+    timed "$1" vhdfold-merge "$2" "$MG_BYTES" sh -c '"$0" merge "$1" "$2" --progress=none && sync' \
+        "$VHDFOLD" "$w/${MG_FILES[$MG_DEPTH]}" "$w/${MG_FILES[0]}"
+    [ "$2" = 1 ] && check_tree "$1: vhdfold merge" "$w/${MG_FILES[0]}" "$MG_TREE"
+    return 0
+}
+mg_cp() {
+    local w=$MG_DIR/cp i files=()
+    rm -rf "$w" && mkdir "$w"
+    for ((i = 1; i <= MG_DEPTH; i++)); do files+=("$MG_DIR/orig/${MG_FILES[$i]}"); done
+    sync
+    timed "$1" cp-sync "$2" "$MG_BYTES" sh -c 'cp "$@" && sync' sh "${files[@]}" "$w/"
+}
+# vhd-lib may rename and delete the chain's files: it gets a full copy.
+mg_vhdlib() {
+    local w=$MG_DIR/vl i chain=()
+    rm -rf "$w" && cp -r "$MG_DIR/orig" "$w"
+    for ((i = MG_DEPTH; i >= 0; i--)); do chain+=("$w/${MG_FILES[$i]}"); done
+    sync
+    timed "$1" vhd-lib "$2" "$MG_BYTES" \
+        sh -c 'node "$@" && sync' sh "$VHDLIB_JS" "$w" "${chain[@]}"
+    [ "$2" = 1 ] && check_tree "$1: vhd-lib merge" "$w/${MG_FILES[$MG_DEPTH]}" "$MG_TREE"
+    return 0
+}
+
+# fig_merge FIG FORMAT VSIZE DEPTH DATA SEED: a chain of DEPTH+1 levels holding DATA bytes.
+fig_merge() {
+    local fig=$1 density
+    density=$(ppm "$5" "$3" $(($4 + 1)))
+    log "$fig: $2, depth $4, $(($3 / GiB)) GiB virtual, about $(($5 / MiB)) MiB of data"
+    merge_setup "$fig" "$2" "$3" "$4" "$density" "$6"
+    check_data "$fig chain" "$(data_bytes "$MG_DIR/orig" 0 "$4")" "$5"
+    local who=(mg_vhdfold mg_cp)
+    if [ "$2" != vhd ]; then
+        echo "$fig: vhd-lib: n/a (VHD only)" >>"$OUT/checks.txt"
+    elif [ "$HAVE_VHDLIB" = 1 ]; then
+        who+=(mg_vhdlib)
+    else
+        echo "$fig: vhd-lib: not installed" >>"$OUT/checks.txt"
+    fi
+    interleave "$fig" "${who[@]}"
+    rm -rf "$MG_DIR"
+}
+
+fig_merges() {
+    local f
+    for f in vhd vhdx; do
+        fig_merge "merge-$f-3level" "$f" $((2 * MERGE_DATA)) 2 "$MERGE_DATA" 21
+        fig_merge "merge-$f-32level" "$f" $((4 * GiB)) 31 $((32 * SMALL_LAYER)) 22
+    done
+}
+
+# --- generation vs dd of the same bytes ------------------------------------------------------
+
+fig_gen() {
+    log "gen: a dense $((GEN_DATA / MiB)) MiB VHD vs dd of as many bytes"
+    gen_chain "$W/gen-probe" vhd "$GEN_DATA" 0 1.000000 31
+    check_data "gen image" "$(data_bytes "$W/gen-probe" 0 0)" "$GEN_DATA"
+    rm -rf "$W/gen-probe"
+    interleave gen gn_gen gn_dd
+    rm -rf "$W/gen" "$W/dd.bin"
+}
+gn_gen() {
+    rm -rf "$W/gen" && sync
+    timed "$1" vhdfold-gen "$2" "$GEN_DATA" sh -c '"$0" gen --seed 31 --size "$1" --depth 0 \
+        --density 1 --profile blocks --base dynamic --progress none "$2" && sync' \
+        "$VHDFOLD" "$GEN_DATA" "$W/gen"
+}
+gn_dd() {
+    rm -f "$W/dd.bin" && sync
+    timed "$1" dd "$2" "$GEN_DATA" sh -c 'dd if=/dev/zero of="$0" bs=1M count="$1" \
+        conv=fsync status=none && sync' "$W/dd.bin" $((GEN_DATA / MiB))
+}
+
+# --- scaling: merge and tree digest of a depth-1 chain ----------------------------------------
+
+sc_tree() {
+    timed "$1" vhdfold-tree "$2" "$MG_BYTES" "$VHDFOLD" digest --mode tree --progress=none \
+        "$MG_DIR/orig/${MG_FILES[$MG_DEPTH]}"
+}
+
+# scale_point FIG VSIZE DEPTH DATA SEED
+scale_point() {
+    local density
+    density=$(ppm "$4" "$2" $(($3 + 1)))
+    log "$1: depth $3, $(($2 / GiB)) GiB virtual, about $(($4 / MiB)) MiB of data"
+    merge_setup "$1" vhd "$2" "$3" "$density" "$5"
+    check_data "$1 chain" "$(data_bytes "$MG_DIR/orig" 0 "$3")" "$4"
+    interleave "$1" mg_vhdfold sc_tree
+    rm -rf "$MG_DIR"
+}
+
+fig_scale_size() {
+    local s
+    for s in $SIZES; do scale_point "size-${s}G" $((s * GiB)) 1 "$FIXED_DATA" 41; done
+}
+fig_scale_data() {
+    local m
+    for m in $DATAS; do scale_point "data-${m}M" "$DATA_VSIZE" 1 $((m * MiB)) 42; done
+}
+fig_scale_depth() {
+    local n
+    for n in $DEPTHS; do scale_point "depth-$n" $((4 * GiB)) "$n" "$FIXED_DATA" 43; done
+}

@@ -1,0 +1,173 @@
+/* vhdx/resize.c - growing a VHDX's virtual size (the merger needs it when SOURCE is larger
+ * than DESTINATION): the Virtual Disk Size metadata item and the new BAT entries are published
+ * through the log in one flush, after the data that the new size exposes is durable.
+ * Layer: format/vhdx. Called through vf_vhdx_driver.resize (vf_image_resize).
+ * Spec: formats.md 3.6-3.8; docs/formats/vhdx.md "Growing". */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vhdx_int.h"
+
+static const uint8_t vx_zero_buf[64 * 1024];
+
+/* The size is acceptable and the BAT region holds every entry it needs (we never move the
+ * BAT: that would need a region-table rewrite, which the log cannot carry). */
+static vf_status vx_resize_check(const vx_state *st, uint64_t new_size, vx_state *g, vf_error *err)
+{
+    if (new_size < st->vsize)
+        return VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE,
+                       "cannot shrink the virtual size from %" PRIu64 " to %" PRIu64, st->vsize,
+                       new_size);
+    if (new_size % st->lss || new_size > VX_MAX_VSIZE)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                       "new virtual size %" PRIu64 " must be a multiple of the %" PRIu32
+                       "-byte sector and at most 64 TiB",
+                       new_size, st->lss);
+    memset(g, 0, sizeof *g);
+    g->lss = st->lss;
+    g->block_size = st->block_size;
+    g->has_parent = st->has_parent;
+    g->vsize = new_size;
+    vf_vhdx_geometry(g);
+    if (g->bat_entries > st->bat_len / 8)
+        return VF_FAIL(err, VF_E_UNSUPPORTED, st->bat_off,
+                       "growing to %" PRIu64 " bytes needs %" PRIu64
+                       " BAT entries; the BAT region holds %" PRIu64
+                       " (relocating the BAT is not supported)",
+                       new_size, g->bat_entries, st->bat_len / 8);
+    return VF_OK;
+}
+
+/* A short old last block that is partially present must mark no sector past the old end
+ * as present (those bytes would appear): refused otherwise, before anything is written. */
+static vf_status vx_tail_bits_check(vx_state *st, vf_error *err)
+{
+    uint64_t in = st->vsize % st->block_size, b = st->vsize / st->block_size;
+    if (in == 0 ||
+        (st->bat[vf_vhdx_bat_index(st, b)] & VX_BAT_STATE_MASK) != VX_PB_PARTIALLY_PRESENT)
+        return VF_OK;
+    const uint8_t *bits;
+    vf_status s = vf_vhdx_sb_bits(st, b, &bits, err);
+    for (uint64_t k = in / st->lss; !s && k < st->block_size / st->lss; k++)
+        if (vx_bit(bits, k))
+            return VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE,
+                           "block %" PRIu64 " marks sector %" PRIu64
+                           " past the virtual size as present; not growing over it",
+                           b, k);
+    return s;
+}
+
+/* A short old last block that is fully present: the bytes past the old end become visible,
+ * so they are zeroed (data, durable before the metadata that exposes them). */
+static vf_status vx_old_tail(vx_state *st, vf_error *err)
+{
+    uint64_t in = st->vsize % st->block_size;
+    uint64_t e = st->bat[vf_vhdx_bat_index(st, st->vsize / st->block_size)];
+    if (in == 0 || (e & VX_BAT_STATE_MASK) != VX_PB_FULLY_PRESENT)
+        return VF_OK;
+    uint64_t off = (e & VX_BAT_OFF_MASK) + in, end = (e & VX_BAT_OFF_MASK) + st->block_size;
+    uint64_t real;
+    vf_status s = vf_io_size(st->io, &real, err);
+    if (!s && end > real) /* writers may stop the last block at the old end */
+        s = vf_io_set_size(st->io, end, err);
+    for (; !s && off < end; off += sizeof vx_zero_buf) {
+        uint64_t n = end - off < sizeof vx_zero_buf ? end - off : sizeof vx_zero_buf;
+        s = vf_vhdx_pwrite(st, vx_zero_buf, (size_t)n, off, err);
+    }
+    if (!s && end > st->file_size)
+        st->file_size = end;
+    if (!s && end > st->alloc_next)
+        st->alloc_next = vx_align_up(end, VX_MIB);
+    return s;
+}
+
+/* Make room in memory for the new entry count (whole 4 KiB pages, as bat.c reads them). */
+static vf_status vx_bat_grow(vx_state *st, uint64_t entries, vf_error *err)
+{
+    size_t pages = (size_t)(vx_align_up(entries * 8, VX_PAGE) / VX_PAGE);
+    if (pages <= st->bat_pages)
+        return VF_OK;
+    size_t old_n = st->bat_pages * (VX_PAGE / 8), new_n = pages * (VX_PAGE / 8);
+    uint64_t *bat = realloc(st->bat, new_n * 8);
+    if (!bat)
+        return VF_FAIL_ERRNO(err, ENOMEM, st->bat_off, "growing the BAT in memory");
+    st->bat = bat;
+    memset(bat + old_n, 0, (new_n - old_n) * 8);
+    uint8_t *dirty = realloc(st->bat_dirty, (pages + 7) / 8);
+    if (!dirty)
+        return VF_FAIL_ERRNO(err, ENOMEM, st->bat_off, "growing the BAT in memory");
+    memset(dirty + (st->bat_pages + 7) / 8, 0, (pages + 7) / 8 - (st->bat_pages + 7) / 8);
+    st->bat_dirty = dirty;
+    st->bat_pages = pages;
+    return VF_OK;
+}
+
+/* New entries: NOT_PRESENT (dynamic, differencing: zeros or the parent show through), or for
+ * fixed files new blocks allocated at the end of the file (they read as zeros). */
+static vf_status vx_new_entries(vx_state *st, const vx_state *g, vf_error *err)
+{
+    uint64_t first = st->payload_blocks; /* a short old last block is already allocated */
+    for (uint64_t i = st->bat_entries; i < g->bat_entries; i++) {
+        st->bat[i] = 0;
+        vf_vhdx_bat_mark(st, i);
+    }
+    bool fixed = !st->has_parent && (st->fp_flags & VX_FP_LEAVE_ALLOCATED);
+    for (uint64_t b = first; fixed && b < g->payload_blocks; b++) {
+        uint64_t off, next;
+        if (vf_add_u64(st->alloc_next, st->block_size, &next) || next > 2 * VX_MAX_VSIZE)
+            return VF_FAIL(err, VF_E_LIMIT, st->alloc_next, "the file cannot grow any further");
+        off = st->alloc_next;
+        st->alloc_next = next;
+        uint64_t idx = b + b / st->chunk_ratio;
+        st->bat[idx] = off | VX_PB_FULLY_PRESENT;
+        st->nalloc++;
+        vf_vhdx_bat_mark(st, idx);
+    }
+    if (fixed && st->alloc_next > st->file_size) {
+        vf_status s = vf_io_set_size(st->io, st->alloc_next, err);
+        if (s)
+            return s;
+        st->file_size = st->alloc_next;
+    }
+    return VF_OK;
+}
+
+static vf_status vx_stage_size(vx_state *st, uint64_t new_size, vf_error *err)
+{
+    for (uint32_t i = 0; i < st->nitems; i++) {
+        if (memcmp(st->items[i].id, vx_guid_vdisk_size, 16) != 0 ||
+            (st->items[i].flags & VX_MD_IS_USER))
+            continue;
+        uint8_t v[8];
+        vf_put_le64(v, new_size);
+        return vf_vhdx_stage(st, st->meta_off + st->items[i].off, v, sizeof v, err);
+    }
+    return VF_FAIL(err, VF_E_CORRUPT, st->meta_off, "no Virtual Disk Size metadata item");
+}
+
+vf_status vf_vhdx_resize(vf_image *img, uint64_t new_size, vf_error *err)
+{
+    vx_state *st = vx_st(img);
+    vx_state g;
+    vf_status s = vx_resize_check(st, new_size, &g, err);
+    if (!s)
+        s = vx_tail_bits_check(st, err);
+    if (s || new_size == st->vsize)
+        return s; /* refusals (VF_E_UNSUPPORTED, VF_E_INVAL) come before any write */
+    /* The size is user-visible: new FileWriteGuid and DataWriteGuid on an opened file. */
+    if ((s = vf_vhdx_begin_modify(st, true, img, err)) || (s = vx_old_tail(st, err)) ||
+        (s = vx_bat_grow(st, g.bat_entries, err)) || (s = vx_new_entries(st, &g, err)) ||
+        (s = vx_stage_size(st, new_size, err)))
+        return s;
+    st->vsize = new_size;
+    st->payload_blocks = g.payload_blocks;
+    st->sb_blocks = g.sb_blocks;
+    st->bat_entries = g.bat_entries;
+    /* data durable, then BAT pages and the size item through the log (size item last) */
+    if ((s = vf_vhdx_flush(img, err)))
+        return s;
+    vf_vhdx_fill_info(img);
+    return VF_OK;
+}
