@@ -323,7 +323,7 @@ static vf_status vf_make_work(const vf_conform_opts *o, char **work, bool *owned
     }
     const char *tmp = getenv("TMPDIR");
     char tmpl[4096];
-    snprintf(tmpl, sizeof tmpl, "%s/vhdfold-conform-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    snprintf(tmpl, sizeof tmpl, "%s/vhdfold-conform-XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
     if (!mkdtemp(tmpl))
         return VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "cannot create a folder like '%s'", tmpl);
     *work = strdup(tmpl);

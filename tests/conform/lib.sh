@@ -8,7 +8,7 @@ HERE="$VF_SOURCE_DIR/tests/conform"
 BROKEN="$HERE/broken"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
-T="$(mktemp -d "${TMPDIR:-/tmp}/vf-conform-test.XXXXXX")"
+T="$(mktemp -d -t vf-conform-test.XXXXXX)"
 trap 'rm -rf "$T"' EXIT
 
 fail() {

@@ -436,6 +436,78 @@ static void test_create_deterministic(void **state)
     assert_memory_not_equal(g, g2, 16);
 }
 
+/* Growing the virtual size: dynamic, fixed and differencing files keep their data, the new
+ * space reads as zeros (or falls through to the parent), the tail of a short last block is
+ * cleared, the result reopens; refusals write nothing and leave the handle usable. */
+static void test_resize_grow(void **state)
+{
+    (void)state;
+    const uint64_t old_size = 3u * MIB + 512, new_size = 6u * MIB + 4096;
+    static const vf_disk_type types[] = {VF_DISK_DYNAMIC, VF_DISK_FIXED};
+    for (size_t k = 0; k < ARRAY_LEN(types); k++) {
+        tbuf t;
+        vf_image *img = t_create(&t, types[k], old_size, MIB, 512, NULL);
+        uint8_t *model = calloc(1, new_size);
+        assert_non_null(model);
+        t_write(img, model, 0, (size_t)old_size, 7); /* every block, the short last one too */
+        vf_error err = {0};
+        assert_int_equal(vf_image_resize(img, new_size, &err), VF_OK);
+        const vf_image_info *in = vf_image_info_get(img);
+        assert_int_equal(in->virtual_size, new_size);
+        assert_int_equal(in->total_blocks, 7);
+        assert_int_equal(in->type, types[k]);
+        t_expect(img, model, new_size);
+        t_write(img, model, 5u * MIB, 4096, 8); /* the new space is writable */
+        img = t_reopen(img, &t, 0);
+        assert_int_equal(vf_image_info_get(img)->virtual_size, new_size);
+        if (types[k] == VF_DISK_FIXED)
+            assert_int_equal(vf_image_info_get(img)->allocated_blocks, 7);
+        t_expect(img, model, new_size);
+        vf_report rep;
+        vf_report_init(&rep);
+        assert_int_equal(vf_image_check(img, &rep, &err), VF_OK);
+        for (size_t i = 0; i < rep.count; i++)
+            print_message("check: %s\n", rep.items[i].msg);
+        assert_int_equal(vf_report_count(&rep, VF_SEV_WARNING), 0);
+        vf_report_free(&rep);
+        vf_image_close(img);
+        free(model);
+        tb_free(&t);
+    }
+    /* differencing: the new space is ABSENT (the parent shows through) */
+    tbuf tp, t;
+    vf_image *parent = t_create(&tp, VF_DISK_DYNAMIC, 8u * MIB, MIB, 512, NULL);
+    vf_parent_link l = t_link(parent);
+    vf_image *img = t_create(&t, VF_DISK_DIFF, 2u * MIB, MIB, 512, &l);
+    uint8_t *model = calloc(1, 8u * MIB);
+    t_write(img, model, MIB + 512, 1024, 9);
+    vf_error err = {0};
+    assert_int_equal(vf_image_resize(img, 8u * MIB, &err), VF_OK);
+    t_map_expect(img, 2u * MIB, VF_EXTENT_ABSENT, 6u * MIB);
+    img = t_reopen(img, &t, 0);
+    assert_int_equal(vf_image_info_get(img)->virtual_size, 8u * MIB);
+    t_map_expect(img, MIB + 512, VF_EXTENT_PRESENT, 1024);
+    t_map_expect(img, 2u * MIB, VF_EXTENT_ABSENT, 6u * MIB);
+    vf_image_close(img);
+    /* refusals: nothing written, the handle still accepts writes */
+    img = t_reopen(NULL, &t, VF_OPEN_RDWR);
+    unsigned w0 = t.writes;
+    assert_int_equal(vf_image_resize(img, 4u * MIB, &err), VF_E_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "shrink"));
+    assert_int_equal(vf_image_resize(img, 9u * MIB + 100, &err), VF_E_INVAL);
+    assert_int_equal(vf_image_resize(img, 1ull << 40, &err), VF_E_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "BAT region"));
+    assert_int_equal(t.writes, w0);
+    assert_int_equal(vf_image_resize(img, 8u * MIB, &err), VF_OK); /* same size: nothing */
+    assert_int_equal(t.writes, w0);
+    t_write(img, model, 0, 512, 10);
+    vf_image_close(img);
+    vf_image_close(parent);
+    free(model);
+    tb_free(&t);
+    tb_free(&tp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_write_zeroes),    cmocka_unit_test(test_header_protocol),
         cmocka_unit_test(test_set_parent),      cmocka_unit_test(test_dirty_replay),
         cmocka_unit_test(test_reserve),         cmocka_unit_test(test_create_deterministic),
+        cmocka_unit_test(test_resize_grow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
