@@ -315,6 +315,18 @@ vf_status vf_image_resize(vf_image *img, uint64_t new_size, vf_error *err)
     return vf_write_result(img, st, err);
 }
 
+vf_status vf_image_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error *err)
+{
+    vf_status st = vf_writable(img, err);
+    if (st != VF_OK)
+        return st;
+    if (img->info.type != VF_DISK_DIFF || !img->drv->set_parent_id2)
+        return VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE,
+                       "'%s': parent_linkage2 exists only in differencing VHDX images",
+                       img->name);
+    return vf_write_result(img, img->drv->set_parent_id2(img, id2, err), err);
+}
+
 void vf_guid_text(vf_format_kind format, const uint8_t id[16], char out[VF_GUID_TEXT_LEN])
 {
     /* VHDX stores Data1..Data3 little-endian (MS-VHDX); VHD keeps RFC 4122 byte order. */

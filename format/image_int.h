@@ -32,6 +32,8 @@ typedef struct vf_driver {
     /* Grow the virtual size (vf_image_resize); NULL: VF_E_UNSUPPORTED. Must return
      * VF_E_UNSUPPORTED / VF_E_INVAL only before writing anything. Added last. */
     vf_status (*resize)(vf_image *img, uint64_t new_size, vf_error *err);
+    /* VHDX: set parent_linkage2 (vf_image_set_parent_id2); NULL: VF_E_UNSUPPORTED. */
+    vf_status (*set_parent_id2)(vf_image *img, const uint8_t id2[16], vf_error *err);
 } vf_driver;
 
 struct vf_image {

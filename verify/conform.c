@@ -166,6 +166,12 @@ vf_status vf_conform_subst(const char *tmpl, const char *const *names, const cha
         }
         if (!vf_sb_add(&buf, &len, &cap, p, (size_t)(open - p)))
             goto nomem;
+        if (open[1] == '{') { /* "{{" is a literal brace, for awk '{{print}' and the like */
+            if (!vf_sb_add(&buf, &len, &cap, "{", 1))
+                goto nomem;
+            p = open + 2;
+            continue;
+        }
         size_t nlen = (size_t)(close - open - 1);
         size_t i = 0;
         while (i < n && (strlen(names[i]) != nlen || strncmp(names[i], open + 1, nlen)))

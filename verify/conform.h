@@ -86,7 +86,9 @@ uint64_t vf_splitmix64(uint64_t *state);
 void vf_conform_derive(const vf_conform_opts *o, uint64_t index, vf_conform_case *c);
 
 /* Substitute placeholders in tmpl: each "{name}" whose name is in names[] becomes values[i],
- * shell-quoted when quote is true. An unknown "{name}" is VF_E_INVAL. *out is yours: free(). */
+ * shell-quoted when quote is true (a value holding newlines is a list: each element quoted
+ * alone, joined by spaces). "{{" gives a literal "{". An unknown "{name}" is VF_E_INVAL.
+ * *out is yours: free(). */
 vf_status vf_conform_subst(const char *tmpl, const char *const *names, const char *const *values,
                            size_t n, bool quote, char **out, vf_error *err);
 
