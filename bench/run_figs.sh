@@ -21,7 +21,7 @@ interleave() {
 fig_digest() {
     local d=$W/digest
     log "digest: fully allocated dynamic VHD of $((DIGEST_SIZE / MiB)) MiB"
-    gen_chain "$d" vhd "$DIGEST_SIZE" 0 1.000000 11
+    gen_chain "$d" vhd "$DIGEST_SIZE" 0 1.000000 11 "$DIGEST_SIZE"
     DG_IMG=$(level_file "$d" 0)
     DG_RAW=$W/digest.raw
     check_data "digest image" "$(data_bytes "$d" 0 0)" "$DIGEST_SIZE"
@@ -73,7 +73,7 @@ mg_vhdfold() {
     sync
     timed "$1" vhdfold-merge "$2" "$MG_BYTES" sh -c '"$0" merge "$1" "$2" --progress=none && sync' \
         "$VHDFOLD" "$w/${MG_FILES[$MG_DEPTH]}" "$w/${MG_FILES[0]}"
-    [ "$2" = 1 ] && check_tree "$1: vhdfold merge" "$w/${MG_FILES[0]}" "$MG_TREE"
+    [ "$2" = 1 ] && [ "$TIMED_OK" = 1 ] && check_tree "$1: vhdfold merge" "$w/${MG_FILES[0]}" "$MG_TREE"
     return 0
 }
 mg_cp() {
@@ -83,15 +83,18 @@ mg_cp() {
     sync
     timed "$1" cp-sync "$2" "$MG_BYTES" sh -c 'cp "$@" && sync' sh "${files[@]}" "$w/"
 }
-# vhd-lib may rename and delete the chain's files: it gets a full copy.
+# vhd-lib writes into the destination (a copy) and renames or deletes the other files, which
+# leaves the pristine inodes behind hard links intact; mg_intact checks they stay unchanged.
 mg_vhdlib() {
     local w=$MG_DIR/vl i chain=()
-    rm -rf "$w" && cp -r "$MG_DIR/orig" "$w"
+    rm -rf "$w" && mkdir "$w"
+    cp "$MG_DIR/orig/${MG_FILES[0]}" "$w/"
+    for ((i = 1; i <= MG_DEPTH; i++)); do ln "$MG_DIR/orig/${MG_FILES[$i]}" "$w/"; done
     for ((i = MG_DEPTH; i >= 0; i--)); do chain+=("$w/${MG_FILES[$i]}"); done
     sync
     timed "$1" vhd-lib "$2" "$MG_BYTES" \
         sh -c 'node "$@" && sync' sh "$VHDLIB_JS" "$w" "${chain[@]}"
-    [ "$2" = 1 ] && check_tree "$1: vhd-lib merge" "$w/${MG_FILES[$MG_DEPTH]}" "$MG_TREE"
+    [ "$2" = 1 ] && [ "$TIMED_OK" = 1 ] && check_tree "$1: vhd-lib merge" "$w/${MG_FILES[$MG_DEPTH]}" "$MG_TREE"
     return 0
 }
 
@@ -99,7 +102,7 @@ mg_vhdlib() {
 fig_merge() {
     local fig=$1 density
     density=$(ppm "$5" "$3" $(($4 + 1)))
-    log "$fig: $2, depth $4, $(($3 / GiB)) GiB virtual, about $(($5 / MiB)) MiB of data"
+    log "$fig: $2, depth $4, $(($3 / MiB)) MiB virtual, about $(($5 / MiB)) MiB of data"
     merge_setup "$fig" "$2" "$3" "$4" "$density" "$6"
     check_data "$fig chain" "$(data_bytes "$MG_DIR/orig" 0 "$4")" "$5"
     local who=(mg_vhdfold mg_cp)
@@ -111,7 +114,13 @@ fig_merge() {
         echo "$fig: vhd-lib: not installed" >>"$OUT/checks.txt"
     fi
     interleave "$fig" "${who[@]}"
+    mg_intact "$fig"
     rm -rf "$MG_DIR"
+}
+
+# mg_intact FIG: the pristine chain still has its manifest digest (no contender wrote to it).
+mg_intact() {
+    check_tree "$1: pristine chain after all runs" "$MG_DIR/orig/${MG_FILES[$MG_DEPTH]}" "$MG_TREE"
 }
 
 fig_merges() {
@@ -155,10 +164,11 @@ sc_tree() {
 scale_point() {
     local density
     density=$(ppm "$4" "$2" $(($3 + 1)))
-    log "$1: depth $3, $(($2 / GiB)) GiB virtual, about $(($4 / MiB)) MiB of data"
+    log "$1: depth $3, $(($2 / MiB)) MiB virtual, about $(($4 / MiB)) MiB of data"
     merge_setup "$1" vhd "$2" "$3" "$density" "$5"
     check_data "$1 chain" "$(data_bytes "$MG_DIR/orig" 0 "$3")" "$4"
     interleave "$1" mg_vhdfold sc_tree
+    mg_intact "$1"
     rm -rf "$MG_DIR"
 }
 

@@ -44,7 +44,8 @@ rp_goal() {
     a=$(rp_get "$2" "$3" "$col")
     b=$(rp_get "$4" "$5" "$col")
     if [ -z "$a" ] || [ -z "$b" ]; then
-        printf '| %s | not measured | | %s %s | - |\n' "$1" "$6" "$7"
+        printf '| %s | not measured (see Checks) | | %s %s | - |\n' "$1" \
+            "$([ "$6" = ge ] && echo '>=' || echo '<=')" "$7"
         return
     fi
     awk -v n="$1" -v a="$a" -v b="$b" -v op="$6" -v t="$7" -v c="$col" 'BEGIN {
@@ -58,7 +59,11 @@ rp_goal() {
 rp_abs() {
     local v
     v=$(rp_get "$2" "$3" "$4")
-    if [ -z "$v" ]; then printf '| %s | not measured | | %s %s %s | - |\n' "$1" "$5" "$6" "$7"; return; fi
+    if [ -z "$v" ]; then
+        printf '| %s | not measured (see Checks) | | %s %s %s | - |\n' "$1" \
+            "$([ "$5" = ge ] && echo '>=' || echo '<=')" "$6" "$7"
+        return
+    fi
     awk -v n="$1" -v v="$v" -v op="$5" -v t="$6" -v u="$7" 'BEGIN {
         ok = op == "ge" ? v >= t : v <= t
         printf "| %s | %s %s | | %s %s %s | %s |\n", n, v, u, (op == "ge" ? ">=" : "<="), t, u,
@@ -110,8 +115,12 @@ rp_machine() {
     echo "- CPU: $(nproc) online cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
     echo "- memory: $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
     echo "- scratch file system: ${disk:-unknown}"
-    echo "- kernel: $(uname -sr); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "- vhdfold: $("$VHDFOLD" --version 2>/dev/null | head -n 1)"
+    echo "- kernel: $(uname -sr)"
+    echo "- load average (1, 5, 15 min) at the start: ${LOAD_START:-?}; at the end:" \
+        "$(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shares the 2 cores)"
+    echo "- this run took $(($(date +%s) - ${START:-$(date +%s)})) s"
+    echo "- vhdfold: $("$VHDFOLD" --version 2>/dev/null | head -n 1) ($VHDFOLD, $(grep -s \
+        '^CMAKE_BUILD_TYPE:STRING=' "${VHDFOLD%/cli/vhdfold}/CMakeCache.txt" | cut -d= -f2) build)"
 }
 
 rp_plot() {
@@ -151,7 +160,7 @@ report() {
     {
         echo "# vhdfold benchmark results"
         echo
-        echo "Produced by \`bench/run --runs $RUNS\` on $(date -u '+%Y-%m-%d %H:%M UTC'). Every"
+        echo "Produced by \`bench/run${ARGS:+ $ARGS}\` on $(date -u '+%Y-%m-%d %H:%M UTC'). Every"
         echo "figure is the median of $RUNS runs; contenders of a figure ran interleaved, and"
         echo "ratios are speed ratios (the other side's median time over ours: > 1 means we are"
         echo "faster, except the scaling rows, which compare our own times)."
@@ -171,5 +180,14 @@ report() {
         echo "## Checks"
         echo
         sed 's/^/- /' "$OUT/checks.txt"
-    } >"$OUT/results.md"
+    } | rp_scrub >"$OUT/results.md"
+    rp_scrub <"$OUT/checks.txt" >"$W/checks.txt" && mv "$W/checks.txt" "$OUT/checks.txt"
+}
+
+# Paths of this machine stay out of the report: the checkout becomes '.', scratch '$TMP'.
+rp_scrub() {
+    local root
+    root=$(cd "$HERE/.." && pwd)
+    awk -v r="$root" -v w="$W" '{ while ((i = index($0, w)) > 0) $0 = substr($0, 1, i - 1) "$TMP" substr($0, i + length(w))
+        while ((i = index($0, r)) > 0) $0 = substr($0, 1, i - 1) "." substr($0, i + length(r)); print }'
 }

@@ -1,86 +1,106 @@
-/* digest.c - digests of a chain's flattened view for merge --verify and --child checks:
- * flat (SHA-256 of the bytes) and tree (docs/tree-digest.md, blocks no level holds cost
- * nothing). Layer: merger; to be replaced by verify/'s digest API once it lands.
- * Memory: one 2 MiB buffer whatever the virtual size. */
+/* digest.c - digests of a chain's flattened view for merge --verify and --child checks, and
+ * the first differing byte when a verification fails. Layer: merger; a thin adapter over the
+ * verifier (verify/vf_verify.h: vf_digest_flat, vf_digest_tree on every core, vf_compare), so
+ * the merger and `vhdfold digest` compute the very same digests.
+ * A view shorter than its chain (DESTINATION larger than SOURCE: only SOURCE's size is
+ * compared) goes through a small read-only vf_io over vf_chain_read; that case reads every
+ * byte, since the verifier's sources cannot be windowed yet. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "endian.h"
 #include "merge_int.h"
+#include "vf_verify.h"
 
-#define VF_TREE_BLOCK (2u * 1024u * 1024u)
+/* [0, size) of a chain's view as a raw disk. */
+typedef struct vf_prefix {
+    vf_chain *chain; /* borrowed */
+    uint64_t size;
+} vf_prefix;
 
-static vf_status vf_digest_flat(vf_chain *c, uint64_t size, uint8_t *buf, vf_sha256 *h,
-                                uint8_t md[VF_SHA256_LEN], vf_error *err)
+static vf_status vf_prefix_read(void *self, void *buf, size_t len, uint64_t off, vf_error *e)
 {
-    vf_status st = VF_OK;
-    for (uint64_t voff = 0; voff < size && st == VF_OK;) {
-        size_t n = size - voff < VF_TREE_BLOCK ? (size_t)(size - voff) : VF_TREE_BLOCK;
-        if ((st = vf_chain_read(c, voff, buf, n, err)) == VF_OK)
-            st = vf_sha256_update(h, buf, n, err);
-        voff += n;
-    }
-    return st == VF_OK ? vf_sha256_final(h, md, err) : st;
+    vf_prefix *p = self;
+    if (off > p->size || len > p->size - off)
+        return VF_FAIL(e, VF_E_TRUNCATED, off, "read of %zu bytes past the %llu-byte view", len,
+                       (unsigned long long)p->size);
+    return vf_chain_read(p->chain, off, buf, len, e);
 }
 
-/* True when no level of c defines any byte of [voff, voff+len): all zeros, nothing read. */
-static vf_status vf_digest_block_absent(vf_chain *c, uint64_t voff, uint64_t len, bool *absent,
-                                        vf_error *err)
+static vf_status vf_prefix_write(void *self, const void *buf, size_t len, uint64_t off, vf_error *e)
 {
-    vf_chain_extent ext;
-    vf_status st = vf_chain_map(c, 0, vf_chain_depth(c) - 1, voff, len, &ext, err);
-    *absent = st == VF_OK && ext.kind != VF_EXTENT_PRESENT && ext.voff == voff && ext.len >= len;
-    return st;
+    (void)self, (void)buf, (void)len;
+    return VF_FAIL(e, VF_E_INVAL, off, "the merge's verification view is read-only");
 }
 
-static vf_status vf_digest_tree(vf_chain *c, uint64_t size, uint8_t *buf, vf_sha256 *h,
-                                uint8_t md[VF_SHA256_LEN], vf_error *err)
+static vf_status vf_prefix_sync(void *self, vf_error *e)
 {
-    uint8_t zero_leaf[VF_SHA256_LEN], leaf[VF_SHA256_LEN], head[32] = "vhdfold-tree-v1";
-    vf_put_le64(head + 16, size);
-    vf_put_le32(head + 24, VF_TREE_BLOCK);
-    vf_sha256 *lh;
-    vf_status st = vf_sha256_new(&lh, err);
-    if (st != VF_OK)
-        return st;
-    if ((st = vf_sha256_update_zeros(lh, VF_TREE_BLOCK, err)) == VF_OK &&
-        (st = vf_sha256_final(lh, zero_leaf, err)) == VF_OK)
-        st = vf_sha256_update(h, head, sizeof head, err);
-    for (uint64_t voff = 0; voff < size && st == VF_OK;) {
-        size_t n = size - voff < VF_TREE_BLOCK ? (size_t)(size - voff) : VF_TREE_BLOCK;
-        bool absent = false;
-        if ((st = vf_digest_block_absent(c, voff, n, &absent, err)) != VF_OK)
-            break;
-        if (absent && n == VF_TREE_BLOCK) {
-            memcpy(leaf, zero_leaf, sizeof leaf);
-        } else if (absent) {
-            if ((st = vf_sha256_update_zeros(lh, n, err)) == VF_OK)
-                st = vf_sha256_final(lh, leaf, err);
-        } else if ((st = vf_chain_read(c, voff, buf, n, err)) == VF_OK &&
-                   (st = vf_sha256_update(lh, buf, n, err)) == VF_OK) {
-            st = vf_sha256_final(lh, leaf, err);
-        }
-        if (st == VF_OK)
-            st = vf_sha256_update(h, leaf, sizeof leaf, err);
-        voff += n;
-    }
-    vf_sha256_free(lh);
-    return st == VF_OK ? vf_sha256_final(h, md, err) : st;
+    (void)self, (void)e;
+    return VF_OK;
+}
+
+static vf_status vf_prefix_size(void *self, uint64_t *size, vf_error *e)
+{
+    (void)e;
+    *size = ((vf_prefix *)self)->size;
+    return VF_OK;
+}
+
+static vf_status vf_prefix_set_size(void *self, uint64_t size, vf_error *e)
+{
+    (void)self;
+    return VF_FAIL(e, VF_E_INVAL, size, "the merge's verification view is read-only");
+}
+
+static vf_status vf_prefix_lock(void *self, bool exclusive, vf_error *e)
+{
+    (void)self, (void)exclusive, (void)e;
+    return VF_OK; /* the chain's own handles hold the locks */
+}
+
+static void vf_prefix_close(void *self)
+{
+    free(self);
+}
+
+static const vf_io_ops vf_prefix_ops = {vf_prefix_read, vf_prefix_write,    vf_prefix_sync,
+                                        vf_prefix_size, vf_prefix_set_size, vf_prefix_lock,
+                                        vf_prefix_close};
+
+/* A verifier source for [0, size) of c's view: the chain itself (sparse-aware) when size is
+ * its whole size, else the raw prefix. Yours: vf_source_free (c stays open, borrowed). */
+static vf_status vf_merge_source(vf_chain *c, uint64_t size, vf_source **out, vf_error *err)
+{
+    *out = NULL;
+    if (size > vf_chain_virtual_size(c))
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                       "merge: cannot digest %llu bytes of '%s' (%llu bytes)",
+                       (unsigned long long)size, vf_chain_path(c, 0),
+                       (unsigned long long)vf_chain_virtual_size(c));
+    if (size == vf_chain_virtual_size(c))
+        return vf_source_from_chain(c, false, out, err);
+    vf_prefix *p = malloc(sizeof *p);
+    if (!p)
+        return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "merge: allocating a digest view");
+    p->chain = c;
+    p->size = size;
+    vf_io *io;
+    vf_status st = vf_io_new(&vf_prefix_ops, p, vf_chain_path(c, 0), false, &io, err);
+    return st == VF_OK ? vf_source_from_io(io, out, err) : st;
 }
 
 vf_status vf_merge_digest(vf_chain *c, vf_merge_verify mode, uint64_t size,
                           uint8_t md[VF_SHA256_LEN], vf_error *err)
 {
-    uint8_t *buf = malloc(VF_TREE_BLOCK);
-    vf_sha256 *h = NULL;
-    vf_status st =
-        buf ? vf_sha256_new(&h, err) : VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "digest buffer");
-    if (st == VF_OK)
-        st = mode == VF_MERGE_VERIFY_FLAT ? vf_digest_flat(c, size, buf, h, md, err)
-                                          : vf_digest_tree(c, size, buf, h, md, err);
-    vf_sha256_free(h);
-    free(buf);
+    vf_source *src;
+    vf_status st = vf_merge_source(c, size, &src, err);
+    if (st != VF_OK)
+        return st;
+    vf_verify_opts vo;
+    memset(&vo, 0, sizeof vo); /* threads 0: one worker per online core */
+    st = mode == VF_MERGE_VERIFY_FLAT ? vf_digest_flat(src, &vo, md, err)
+                                      : vf_digest_tree(src, &vo, md, err);
+    vf_source_free(src);
     return st;
 }
 
@@ -89,21 +109,18 @@ vf_status vf_merge_first_diff(vf_chain *a, vf_chain *b, uint64_t size, bool *fou
 {
     *found = false;
     *voff = 0;
-    uint8_t *ba = malloc(VF_TREE_BLOCK), *bb = malloc(VF_TREE_BLOCK);
-    vf_status st = ba && bb ? VF_OK : VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "compare buffers");
-    for (uint64_t off = 0; off < size && st == VF_OK && !*found;) {
-        size_t n = size - off < VF_TREE_BLOCK ? (size_t)(size - off) : VF_TREE_BLOCK;
-        if ((st = vf_chain_read(a, off, ba, n, err)) == VF_OK &&
-            (st = vf_chain_read(b, off, bb, n, err)) == VF_OK && memcmp(ba, bb, n) != 0) {
-            size_t i = 0;
-            while (ba[i] == bb[i])
-                i++;
-            *found = true;
-            *voff = off + i;
-        }
-        off += n;
+    vf_source *sa = NULL, *sb = NULL;
+    vf_status st = vf_merge_source(a, size, &sa, err);
+    if (st == VF_OK)
+        st = vf_merge_source(b, size, &sb, err);
+    vf_verify_opts vo;
+    memset(&vo, 0, sizeof vo);
+    vf_compare_result cr;
+    if (st == VF_OK && (st = vf_compare(sa, sb, &vo, &cr, err)) == VF_OK && !cr.identical) {
+        *found = true;
+        *voff = cr.first_diff;
     }
-    free(ba);
-    free(bb);
+    vf_source_free(sa);
+    vf_source_free(sb);
     return st;
 }

@@ -16,6 +16,9 @@
 #define VF_JOURNAL_OFF_SHA 24u
 #define VF_JOURNAL_MAX_LEVELS 4096u
 #define VF_JOURNAL_MAX_CHILDREN 4096u
+/* Bits of the "extras" word (once reserved, written 0 by VHD merges, so their records are
+ * unchanged): which optional fields follow digest_before. */
+#define VF_JOURNAL_EXTRA_LINK_ID 1u
 
 _Static_assert(VF_JOURNAL_OFF_SHA + VF_SHA256_LEN == VF_JOURNAL_HEAD_BYTES, "journal head");
 
@@ -100,11 +103,13 @@ static void vf_journal_put_body(const vf_journal *j, vf_wcur *w)
     vf_w_le(w, 4, j->remove_merged ? 1u : 0u);
     vf_w_le(w, 4, j->nlevels);
     vf_w_le(w, 4, j->nchildren);
-    vf_w_le(w, 4, 0);
+    vf_w_le(w, 4, j->has_link_id ? VF_JOURNAL_EXTRA_LINK_ID : 0u);
     vf_w_le(w, 8, j->cursor);
     vf_w_le(w, 8, j->virtual_size);
     vf_w_bytes(w, j->new_id, 16);
     vf_w_bytes(w, j->digest_before, VF_SHA256_LEN);
+    if (j->has_link_id)
+        vf_w_bytes(w, j->link_id, 16);
     vf_w_str(w, j->source);
     vf_w_str(w, j->destination);
     for (size_t i = 0; i < j->nlevels; i++) {
@@ -190,15 +195,19 @@ static vf_status vf_journal_get_body(vf_cur *c, vf_journal *j, bool *nomem)
     uint32_t version = vf_cur_le32(c);
     uint32_t phase = vf_cur_le32(c), format = vf_cur_le32(c), mode = vf_cur_le32(c);
     uint32_t flags = vf_cur_le32(c), nlevels = vf_cur_le32(c), nchildren = vf_cur_le32(c);
-    (void)vf_cur_le32(c);
+    uint32_t extras = vf_cur_le32(c);
     j->cursor = vf_cur_le64(c);
     j->virtual_size = vf_cur_le64(c);
     vf_cur_bytes(c, j->new_id, 16);
     vf_cur_bytes(c, j->digest_before, VF_SHA256_LEN);
-    if (c->overrun || version != VF_JOURNAL_VERSION || phase < VF_MERGE_PHASE_COPYING ||
-        phase > VF_MERGE_PHASE_REMOVING || mode > VF_MERGE_VERIFY_TREE ||
-        (format != VF_FORMAT_VHD && format != VF_FORMAT_VHDX) || flags > 1 || nlevels < 2 ||
-        nlevels > VF_JOURNAL_MAX_LEVELS || nchildren > VF_JOURNAL_MAX_CHILDREN ||
+    j->has_link_id = (extras & VF_JOURNAL_EXTRA_LINK_ID) != 0;
+    if (j->has_link_id)
+        vf_cur_bytes(c, j->link_id, 16);
+    if (c->overrun || version != VF_JOURNAL_VERSION || extras > VF_JOURNAL_EXTRA_LINK_ID ||
+        phase < VF_MERGE_PHASE_COPYING || phase > VF_MERGE_PHASE_REMOVING ||
+        mode > VF_MERGE_VERIFY_TREE || (format != VF_FORMAT_VHD && format != VF_FORMAT_VHDX) ||
+        flags > 1 || nlevels < 2 || nlevels > VF_JOURNAL_MAX_LEVELS ||
+        nchildren > VF_JOURNAL_MAX_CHILDREN || j->has_link_id != (format == VF_FORMAT_VHDX) ||
         j->cursor > j->virtual_size)
         return VF_E_FORMAT;
     j->phase = (vf_merge_phase)phase;

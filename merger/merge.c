@@ -129,11 +129,13 @@ static vf_status vf_merge_check_level(vf_merge_ctx *x, size_t level)
                        "'%s' has %u-byte logical sectors but SOURCE has %u: cannot merge", path,
                        li->logical_sector_size, si->logical_sector_size);
     /* a smaller intermediate reads as zeros past its end (vf_chain_map says ZERO there), and
-     * those zeros are merged like any others; only DESTINATION must hold the whole size */
-    if (level == x->k && li->virtual_size < si->virtual_size)
+     * those zeros are merged like any others; DESTINATION is grown to SOURCE's size before
+     * the copy (vf_merge_grow), which only keeps SOURCE's view when the new space reads as
+     * zeros: a differencing DESTINATION would show its parent there */
+    if (level == x->k && li->virtual_size < si->virtual_size && li->type == VF_DISK_DIFF)
         return VF_FAIL(x->err, VF_E_UNSUPPORTED, VF_OFF_NONE,
-                       "'%s' (virtual size %llu) is smaller than SOURCE (%llu): growing it "
-                       "during a merge is not supported",
+                       "'%s' (virtual size %llu) is smaller than SOURCE (%llu) and differencing: "
+                       "growing it would show its parent where SOURCE reads zeros",
                        path, (unsigned long long)li->virtual_size,
                        (unsigned long long)si->virtual_size);
     return VF_OK;
@@ -147,10 +149,6 @@ static vf_status vf_merge_validate(vf_merge_ctx *x)
     if (st != VF_OK)
         return st;
     const vf_image_info *si = vf_image_info_get(vf_chain_image(x->chain, 0));
-    if (si->format != VF_FORMAT_VHD)
-        return VF_FAIL(x->err, VF_E_UNSUPPORTED, VF_OFF_NONE,
-                       "merging %s chains is not supported yet (VHD only; '%s')",
-                       vf_format_name(si->format), x->o->source);
     x->res->format = si->format;
     x->res->dest_level = x->k;
     x->res->virtual_size = si->virtual_size;
@@ -170,6 +168,10 @@ static vf_status vf_merge_needs_alloc(vf_merge_ctx *x, uint64_t idx, vf_extent_k
         return VF_OK;
     uint64_t start = idx * di->block_size;
     uint64_t end = start + di->block_size;
+    if (start >= di->virtual_size) { /* space DESTINATION gains when it is grown */
+        *needs = true;
+        return VF_OK;
+    }
     if (end > di->virtual_size)
         end = di->virtual_size;
     for (uint64_t v = start; v < end;) {
@@ -377,8 +379,11 @@ static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t en
         vf_chain_extent e;
         if ((st = vf_merge_map(x, voff, end - voff, &e)) != VF_OK)
             break;
-        if (e.kind == VF_EXTENT_PRESENT ||
-            (e.kind == VF_EXTENT_ZERO && e.len <= VF_MERGE_SMALL_ZERO)) {
+        /* VHDX: zeros always go through write_zeroes, so whole blocks become ZERO entries
+         * and a dynamic DESTINATION allocates nothing for them */
+        bool small_zero = e.kind == VF_EXTENT_ZERO && e.len <= VF_MERGE_SMALL_ZERO &&
+                          x->res->format != VF_FORMAT_VHDX;
+        if (e.kind == VF_EXTENT_PRESENT || small_zero) {
             st = vf_merge_span_add(x, &e);
         } else if (e.kind == VF_EXTENT_ZERO) { /* large: let the driver define zeros */
             if ((st = vf_merge_span_flush(x)) == VF_OK && (st = vf_merge_check_cancel(x)) == VF_OK)
@@ -565,6 +570,16 @@ static bool vf_merge_same_path(const char *a, const char *b)
     return same;
 }
 
+/* The identity DESTINATION may carry now: its old one, G' (VHDX, during the copy) or the
+ * final new one (after the identity phase). */
+static bool vf_merge_known_dest_id(const vf_merge_ctx *x, const uint8_t id[16], bool final_ok)
+{
+    const vf_journal *j = &x->j;
+    return !memcmp(id, j->levels[j->nlevels - 1].id, 16) ||
+           (j->has_link_id && !memcmp(id, j->link_id, 16)) ||
+           (final_ok && !memcmp(id, j->new_id, 16));
+}
+
 static vf_status vf_merge_journal_new(vf_merge_ctx *x)
 {
     vf_journal *j = &x->j;
@@ -594,6 +609,12 @@ static vf_status vf_merge_journal_new(vf_merge_ctx *x)
         if (st != VF_OK)
             return st;
     }
+    j->has_link_id = j->format == VF_FORMAT_VHDX;
+    if (j->has_link_id) {
+        vf_status st = vf_random_id(j->link_id, x->err);
+        if (st != VF_OK)
+            return st;
+    }
     return vf_random_id(j->new_id, x->err);
 }
 
@@ -601,10 +622,15 @@ static vf_status vf_merge_journal_new(vf_merge_ctx *x)
 static vf_status vf_merge_journal_matches(vf_merge_ctx *x)
 {
     const vf_journal *j = &x->j;
-    bool ok = j->nlevels == x->k + 1 && j->virtual_size == x->res->virtual_size;
-    for (size_t i = 0; ok && i <= x->k; i++)
-        ok = !memcmp(j->levels[i].id, vf_image_info_get(vf_chain_image(x->chain, i))->id, 16) &&
-             vf_merge_same_file(x->fs, j->levels[i].path, vf_chain_path(x->chain, i));
+    bool ok = j->nlevels == x->k + 1 && j->virtual_size == x->res->virtual_size &&
+              j->format == x->res->format && j->has_link_id == (j->format == VF_FORMAT_VHDX);
+    for (size_t i = 0; ok && i <= x->k; i++) {
+        const uint8_t *id = vf_image_info_get(vf_chain_image(x->chain, i))->id;
+        /* a VHDX DESTINATION may already carry G' (the copy had begun) */
+        ok =
+            (i == x->k ? vf_merge_known_dest_id(x, id, false) : !memcmp(j->levels[i].id, id, 16)) &&
+            vf_merge_same_file(x->fs, j->levels[i].path, vf_chain_path(x->chain, i));
+    }
     if (!ok)
         return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,
                        "merge journal '%s' describes another chain than '%s' -> '%s' now has; "
@@ -658,6 +684,63 @@ static vf_status vf_merge_digest_before(vf_merge_ctx *x)
     return st;
 }
 
+/* VHDX protocol (formats.md 5.4 step 2, docs/merge.md): G' (journaled) goes into level k-1
+ * as parent_linkage2, then becomes DESTINATION's DataWriteGuid, so SOURCE's chain opens
+ * through DESTINATION during the whole copy while the spec's "new DataWriteGuid before the
+ * first user-visible write" holds. Redone on every resume (each step is idempotent); that
+ * also matters for the driver: a reopened handle rotates the DataWriteGuid on its first data
+ * write unless set_id already gave it its new one, which would cut level k-1 off. */
+static vf_status vf_merge_vhdx_link(vf_merge_ctx *x)
+{
+    if (x->res->format != VF_FORMAT_VHDX)
+        return VF_OK;
+    vf_image *lk = vf_chain_image(x->chain, x->k - 1);
+    vf_status st = vf_image_set_parent_id2(lk, x->j.link_id, x->err);
+    if (st == VF_OK)
+        st = vf_image_flush(lk, x->err);
+    if (st != VF_OK) {
+        vf_error_prefix(x->err, "'%s': ", vf_chain_path(x->chain, x->k - 1));
+        return st;
+    }
+    if ((st = vf_image_set_id(x->dest, x->j.link_id, x->err)) == VF_OK)
+        st = vf_image_flush(x->dest, x->err);
+    return st;
+}
+
+/* SOURCE larger than DESTINATION (never a differencing one: vf_merge_check_level): grow it
+ * with vf_image_resize; the new space reads as zeros, as it did past DESTINATION's end. */
+static vf_status vf_merge_grow(vf_merge_ctx *x)
+{
+    if (vf_image_info_get(x->dest)->virtual_size >= x->res->virtual_size)
+        return VF_OK;
+    vf_status st = vf_image_resize(x->dest, x->res->virtual_size, x->err);
+    if (st == VF_OK)
+        st = vf_image_flush(x->dest, x->err);
+    if (st != VF_OK)
+        vf_error_prefix(x->err, "growing DESTINATION to SOURCE's size: ");
+    return st;
+}
+
+/* VHDX: the resize comes after G' (a resize is a user-visible change, and it must not draw a
+ * DataWriteGuid of its own). When the driver refuses it, nothing of the data was touched:
+ * DESTINATION gets its old DataWriteGuid back (siblings of level k-1 open again; level k-1
+ * keeps a harmless parent_linkage2) and the journal goes, so the refusal leaves no merge
+ * behind. */
+static vf_status vf_merge_grow_vhdx(vf_merge_ctx *x)
+{
+    if (x->res->format != VF_FORMAT_VHDX)
+        return VF_OK;
+    vf_status st = vf_merge_grow(x);
+    if (st != VF_E_UNSUPPORTED && st != VF_E_INVAL)
+        return st;
+    vf_error e2;
+    vf_error_clear(&e2);
+    if (vf_image_set_id(x->dest, x->j.levels[x->k].id, &e2) == VF_OK &&
+        vf_image_flush(x->dest, &e2) == VF_OK && vf_journal_remove(&x->jf, &e2) == VF_OK)
+        x->jf_open = false;
+    return st;
+}
+
 /* Everything up to and including the copy: fresh merges and resumes in COPYING. */
 static vf_status vf_merge_copy_phase(vf_merge_ctx *x, bool resuming)
 {
@@ -671,15 +754,23 @@ static vf_status vf_merge_copy_phase(vf_merge_ctx *x, bool resuming)
     /* locks and checks: all before the first byte is written anywhere */
     if ((st = vf_chain_reopen_rw(x->chain, x->k, x->err)) != VF_OK)
         return st;
+    /* VHDX: level k-1 receives parent_linkage2 */
+    if (x->res->format == VF_FORMAT_VHDX &&
+        (st = vf_chain_reopen_rw(x->chain, x->k - 1, x->err)) != VF_OK)
+        return st;
     x->dest = vf_chain_image(x->chain, x->k);
     if ((st = vf_merge_lock_children(x)) != VF_OK || (st = vf_merge_check_space(x)) != VF_OK ||
         (st = vf_merge_digest_before(x)) != VF_OK)
+        return st;
+    /* VHD: a driver that cannot grow DESTINATION refuses here, before any write */
+    if (x->res->format != VF_FORMAT_VHDX && (st = vf_merge_grow(x)) != VF_OK)
         return st;
     /* the journal is durable (file, directory entry, record) before DESTINATION changes */
     if ((st = vf_journal_open(x->fs, x->jpath, !x->jfile_exists, &x->jf, x->err)) != VF_OK)
         return st;
     x->jf_open = true;
     if ((st = vf_journal_store(&x->jf, &x->j, x->err)) != VF_OK ||
+        (st = vf_merge_vhdx_link(x)) != VF_OK || (st = vf_merge_grow_vhdx(x)) != VF_OK ||
         (st = vf_merge_copy(x)) != VF_OK || (st = vf_image_flush(x->dest, x->err)) != VF_OK)
         return st;
     if (x->j.digest_mode != VF_MERGE_VERIFY_NONE && x->o->verify != VF_MERGE_VERIFY_NONE)
@@ -703,7 +794,7 @@ static vf_status vf_merge_open_dest_alone(vf_merge_ctx *x)
     x->dest = x->dest_owned;
     x->k = x->j.nlevels - 1;
     const vf_image_info *di = vf_image_info_get(x->dest);
-    if (memcmp(di->id, x->j.levels[x->k].id, 16) != 0 && memcmp(di->id, x->j.new_id, 16) != 0)
+    if (!vf_merge_known_dest_id(x, di->id, true))
         return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,
                        "merge journal '%s': '%s' has neither its old nor its new identity; it "
                        "was changed after the merge stopped",

@@ -34,6 +34,9 @@ typedef struct vf_journal {
     uint64_t cursor;             /* COPYING: every byte below is durable in DESTINATION */
     uint64_t virtual_size;       /* SOURCE's */
     uint8_t new_id[16];          /* DESTINATION's identity after the merge */
+    bool has_link_id;            /* VHDX: link_id is recorded */
+    uint8_t link_id[16];         /* VHDX: G', DESTINATION's DataWriteGuid during the copy, also
+                                    written as parent_linkage2 into level k-1 (docs/merge.md) */
     uint8_t digest_before[VF_SHA256_LEN];
     char *source; /* the request, normalized (owned) */
     char *destination;
@@ -82,9 +85,10 @@ char *vf_merge_path_relative(const char *dir, const char *target);
 /* Same file: st_dev/st_ino on the POSIX fs, else equal normalized paths. */
 bool vf_merge_same_file(const vf_fs *fs, const char *a, const char *b);
 
-/* --- digest.c: digests of a chain's view (until verify/ offers its API) --- */
+/* --- digest.c: digests of a chain's view through the verifier (verify/vf_verify.h) --- */
 
-/* Digest of the flattened disk from c's top over [0, size). */
+/* Digest of the flattened disk from c's top over [0, size) (size <= c's virtual size); the
+ * tree digest runs on every core. */
 vf_status vf_merge_digest(vf_chain *c, vf_merge_verify mode, uint64_t size,
                           uint8_t md[VF_SHA256_LEN], vf_error *err);
 /* First byte where the views of a and b differ over [0, size); *found false when equal. */

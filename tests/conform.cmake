@@ -1,7 +1,8 @@
 # tests/conform.cmake - the conformance runner (`vhdfold conform`, verify/conform*.c).
 # runner: the runner's own logic against a stand-in tool (fast; also runs under ASan).
 # broken: each deliberately broken merge in tests/conform/broken/ is caught within 50 cases.
-# ours: our merger passes 200 generated VHD cases across profiles, depths and destinations.
+# ours: our merger passes 60 generated VHD cases across profiles, depths and destinations
+# (ci/conform runs the 200-case suite).
 # The last two drive Python and many real merges, so they carry the slow label too.
 vf_add_script_test(conform_runner ${CMAKE_CURRENT_SOURCE_DIR}/conform/runner.sh
   LABELS conform)

@@ -12,3 +12,5 @@ vf_add_unit_test(vhd_locator SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_loc
 vf_add_unit_test(vhd_identity SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_identity.c)
 vf_add_unit_test(vhd_check SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_check.c)
 vf_add_unit_test(vhd_fault SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_fault.c LABELS unit fault)
+# Map walk, reads and BAT memory of a 2040 GiB sparse image: counts, not times.
+vf_add_unit_test(vhd_map SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_map.c)

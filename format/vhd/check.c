@@ -86,14 +86,12 @@ static void vhd_check_header(vf_image *img, const vf_vhd *v, vf_report *rep)
         res = res || h->loc[i].reserved;
     if (res)
         ADD(VF_SEV_WARNING, VF_E_FORMAT, ho, "dynamic disk header: 'reserved' fields are not zero");
-    uint64_t total = (v->footer.current_size + v->block_size - 1) / v->block_size;
-    for (uint64_t b = total; b < v->entries; b++)
-        if (v->bat[b] != VHD_BAT_UNUSED) {
-            ADD(VF_SEV_WARNING, VF_E_CORRUPT, h->table_offset + b * 4,
-                "block allocation table: 'entry %llu' is allocated past the disk's %llu blocks",
-                ULL(b), ULL(total));
-            break;
-        }
+    /* total <= entries (vhd_check_table at open), so it fits in 32 bits. */
+    uint32_t total = (uint32_t)((v->footer.current_size + v->block_size - 1) / v->block_size);
+    uint32_t b = vf_vhd_bat_next(&v->bat, total, v->entries);
+    if (b < v->entries)
+        ADD(VF_SEV_WARNING, VF_E_CORRUPT, h->table_offset + (uint64_t)b * 4,
+            "block allocation table: 'entry %u' is allocated past the disk's %u blocks", b, total);
 }
 
 static void vhd_check_locators(vf_image *img, const vf_vhd *v, vf_report *rep)
@@ -161,7 +159,7 @@ static uint64_t vhd_meta_span(const vf_vhd *v, const vf_vhd_range *r, size_t m)
 static void vhd_check_block(vf_image *img, const vf_vhd *v, vf_report *rep, uint32_t b,
                             const vf_vhd_range *meta, size_t nmeta)
 {
-    uint64_t off = (uint64_t)v->bat[b] * VHD_SECTOR;
+    uint64_t off = (uint64_t)vf_vhd_bat_get(&v->bat, b) * VHD_SECTOR;
     if (!vf_range_ok(off, v->block_total, v->footer_off)) {
         ADD(VF_SEV_ERROR, VF_E_TRUNCATED, off,
             "block allocation table: 'entry %u' points past the end of data (%llu)", b,
@@ -181,17 +179,17 @@ static vf_status vhd_check_space(vf_image *img, const vf_vhd *v, vf_report *rep,
 {
     vf_vhd_range meta[3 + VHD_LOCATORS];
     size_t nmeta = vf_vhd_meta_ranges(v, meta);
-    vhd_span *sp = malloc(((size_t)v->entries + nmeta) * sizeof *sp);
+    /* Spans follow the allocated blocks (<= entries, bounded by the file), not the size. */
+    vhd_span *sp = malloc(((size_t)v->bat.used + nmeta) * sizeof *sp);
     if (!sp)
         return VF_FAIL(err, VF_E_NOMEM, VF_OFF_NONE, "check: no memory");
     size_t n = 0;
     for (size_t m = 0; m < nmeta; m++)
         sp[n++] = (vhd_span){meta[m].off, meta[m].off + vhd_meta_span(v, &meta[m], m)};
-    for (uint32_t b = 0; b < v->entries; b++) {
-        if (v->bat[b] == VHD_BAT_UNUSED)
-            continue;
+    for (uint32_t b = vf_vhd_bat_next(&v->bat, 0, v->entries); b < v->entries;
+         b = vf_vhd_bat_next(&v->bat, b + 1, v->entries)) {
         vhd_check_block(img, v, rep, b, meta, nmeta);
-        uint64_t off = (uint64_t)v->bat[b] * VHD_SECTOR;
+        uint64_t off = (uint64_t)vf_vhd_bat_get(&v->bat, b) * VHD_SECTOR;
         if (vf_range_ok(off, v->block_total, v->footer_off))
             sp[n++] = (vhd_span){off, off + v->block_total};
     }
@@ -224,16 +222,17 @@ static vf_status vhd_check_bitmaps(vf_image *img, vf_vhd *v, vf_report *rep, vf_
 {
     if ((uint64_t)v->bitmap_bytes * 8 == v->spb)
         return VF_OK; /* no padding bits */
-    for (uint32_t b = 0; b < v->entries; b++) {
-        if (v->bat[b] == VHD_BAT_UNUSED ||
-            !vf_range_ok((uint64_t)v->bat[b] * VHD_SECTOR, v->block_total, v->footer_off))
+    for (uint32_t b = vf_vhd_bat_next(&v->bat, 0, v->entries); b < v->entries;
+         b = vf_vhd_bat_next(&v->bat, b + 1, v->entries)) {
+        uint64_t off = (uint64_t)vf_vhd_bat_get(&v->bat, b) * VHD_SECTOR;
+        if (!vf_range_ok(off, v->block_total, v->footer_off))
             continue;
         const uint8_t *bm;
         vf_status st = vf_vhd_bitmap_of(v, b, &bm, err);
         if (st != VF_OK)
             return st;
         if (vf_vhd_bitmap_padding_dirty(bm, v->spb, v->bitmap_bytes))
-            ADD(VF_SEV_WARNING, VF_E_FORMAT, (uint64_t)v->bat[b] * VHD_SECTOR,
+            ADD(VF_SEV_WARNING, VF_E_FORMAT, off,
                 "sector bitmap of block %u has padding bits set after sector %u", b, v->spb);
     }
     return VF_OK;

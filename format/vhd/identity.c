@@ -66,9 +66,10 @@ static uint64_t vhd_slot_room(const vf_vhd *v, size_t i)
         if (j != i && v->hdr.loc[j].code != VHD_PLAT_NONE &&
             vf_ranges_overlap(l->off, room, v->hdr.loc[j].off, v->hdr.loc[j].len))
             return 0;
-    for (uint32_t b = 0; b < v->entries; b++)
-        if (v->bat[b] != VHD_BAT_UNUSED &&
-            vf_ranges_overlap(l->off, room, (uint64_t)v->bat[b] * VHD_SECTOR, v->block_total))
+    for (uint32_t b = vf_vhd_bat_next(&v->bat, 0, v->entries); b < v->entries;
+         b = vf_vhd_bat_next(&v->bat, b + 1, v->entries))
+        if (vf_ranges_overlap(l->off, room, (uint64_t)vf_vhd_bat_get(&v->bat, b) * VHD_SECTOR,
+                              v->block_total))
             return 0;
     return room;
 }

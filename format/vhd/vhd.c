@@ -43,7 +43,7 @@ static void vhd_free(vf_vhd *v)
 {
     if (!v)
         return;
-    free(v->bat);
+    vf_vhd_bat_free(&v->bat);
     free(v->bat_dirty);
     free(v->cache);
     for (size_t i = 0; i < VHD_PENDING_MAX; i++)
@@ -299,30 +299,18 @@ static vf_status vhd_open_dynamic(vf_vhd *v, vf_error *err)
     if (v->footer.disk_type == VF_DISK_DIFF && (st = vhd_parent_name(v, err)) != VF_OK)
         return st;
 
-    uint32_t entries = v->hdr.max_table_entries;
-    uint64_t bat_raw = (uint64_t)entries * 4; /* fits in the file: vhd_check_table */
-    uint8_t *buf = malloc(bat_raw ? (size_t)bat_raw : 1);
-    v->bat = malloc(bat_raw ? (size_t)bat_raw : 1);
-    if (!buf || !v->bat) {
-        free(buf);
-        return VF_FAIL(err, VF_E_NOMEM, VF_OFF_NONE, "block allocation table: no memory");
-    }
-    st = bat_raw ? vf_io_read(v->io, buf, (size_t)bat_raw, v->hdr.table_offset, err) : VF_OK;
-    if (st == VF_OK)
-        vf_vhd_bat_decode(buf, entries, v->bat);
-    free(buf);
-    if (st != VF_OK)
-        return st;
-    v->entries = entries;
+    uint32_t entries = v->hdr.max_table_entries; /* the table fits in the file: vhd_check_table */
     v->block_size = v->hdr.block_size;
     v->spb = v->block_size / VHD_SECTOR;
     v->bitmap_bytes = vf_vhd_bitmap_bytes(v->block_size);
     v->block_total = (uint64_t)v->bitmap_bytes + v->block_size;
     vf_vhd_range meta[3 + VHD_LOCATORS];
-    size_t nmeta = vf_vhd_meta_ranges(v, meta);
-    st = vf_vhd_bat_validate(v->bat, entries, v->block_total, meta, nmeta, v->footer_off, err);
-    if (st != VF_OK)
+    vf_vhd_space sp = {v->block_total, meta, vf_vhd_meta_ranges(v, meta), v->footer_off};
+    /* Streamed in bounded chunks into the sparse table; then overlaps between blocks. */
+    if ((st = vf_vhd_bat_read(&v->bat, v->io, v->hdr.table_offset, entries, &sp, err)) != VF_OK ||
+        (st = vf_vhd_bat_validate(&v->bat, &sp, err)) != VF_OK)
         return st;
+    v->entries = entries;
     v->bat_sectors = (uint32_t)(vf_vhd_bat_bytes(entries) / VHD_SECTOR);
     v->bat_dirty = calloc(v->bat_sectors ? v->bat_sectors : 1, 1);
     v->cache = malloc(v->bitmap_bytes);
@@ -364,10 +352,7 @@ static void vhd_fill_info(vf_image *img, const vf_vhd *v)
         return;
     }
     in->total_blocks = (f->current_size + v->block_size - 1) / v->block_size;
-    uint64_t n = 0;
-    for (uint32_t i = 0; i < v->entries; i++)
-        n += v->bat[i] != VHD_BAT_UNUSED;
-    in->allocated_blocks = n;
+    in->allocated_blocks = v->bat.used;
 }
 
 vf_status vf_vhd_open(vf_image *img, unsigned flags, vf_error *err)
@@ -409,8 +394,8 @@ vf_status vf_vhd_bitmap_of(vf_vhd *v, uint32_t b, const uint8_t **bm, vf_error *
         }
     if (!v->cache_valid || v->cache_block != b) {
         v->cache_valid = false;
-        vf_status st =
-            vf_io_read(v->io, v->cache, v->bitmap_bytes, (uint64_t)v->bat[b] * VHD_SECTOR, err);
+        vf_status st = vf_io_read(v->io, v->cache, v->bitmap_bytes,
+                                  (uint64_t)vf_vhd_bat_get(&v->bat, b) * VHD_SECTOR, err);
         if (st != VF_OK)
             return st;
         v->cache_valid = true;
@@ -424,7 +409,7 @@ vf_status vf_vhd_bitmap_of(vf_vhd *v, uint32_t b, const uint8_t **bm, vf_error *
 static vf_status vhd_block_run(vf_vhd *v, uint32_t b, uint32_t k, vf_extent_kind *kind,
                                uint64_t *run, vf_error *err)
 {
-    if (b >= v->entries || v->bat[b] == VHD_BAT_UNUSED) {
+    if (vf_vhd_bat_get(&v->bat, b) == VHD_BAT_UNUSED) {
         *kind = VF_EXTENT_ABSENT;
         *run = (uint64_t)(v->spb - k) * VHD_SECTOR;
         return VF_OK;
@@ -436,6 +421,36 @@ static vf_status vhd_block_run(vf_vhd *v, uint32_t b, uint32_t k, vf_extent_kind
     bool bit;
     *run = (uint64_t)vf_vhd_bitmap_run(bm, k, v->spb, &bit) * VHD_SECTOR;
     *kind = bit ? VF_EXTENT_PRESENT : VF_EXTENT_ABSENT;
+    return VF_OK;
+}
+
+/* Absent runs need no file contiguity: extend *run (absent from voff, ending on a block
+ * boundary or short of one) over the following blocks up to len: unallocated blocks up to
+ * the next allocated entry in one step (vf_vhd_bat_next skips empty BAT pages), then the
+ * absent head of an allocated block, if any. Cost follows the allocated blocks crossed. */
+static vf_status vhd_absent_tail(vf_vhd *v, uint64_t voff, uint64_t len, uint64_t *run,
+                                 vf_error *err)
+{
+    uint64_t bs = v->block_size;
+    /* voff + len <= virtual size <= entries x block size (vhd_check_table): no overflow,
+     * and every block index below fits in 32 bits. */
+    uint32_t last = (uint32_t)((voff + len + bs - 1) / bs); /* one past the last block */
+    while (*run < len && (voff + *run) % bs == 0) {
+        uint32_t nb = (uint32_t)((voff + *run) / bs);
+        uint32_t used = vf_vhd_bat_next(&v->bat, nb, last);
+        if (used > nb) {
+            *run += (uint64_t)(used - nb) * bs;
+            continue;
+        }
+        uint64_t more;
+        vf_extent_kind nk;
+        vf_status st = vhd_block_run(v, nb, 0, &nk, &more, err);
+        if (st != VF_OK)
+            return st;
+        if (nk != VF_EXTENT_ABSENT)
+            break;
+        *run += more;
+    }
     return VF_OK;
 }
 
@@ -458,22 +473,11 @@ vf_status vf_vhd_map(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext,
     if (st != VF_OK)
         return st;
     ext->file_off = 0;
-    if (kind == VF_EXTENT_PRESENT) {
-        ext->file_off =
-            (uint64_t)v->bat[b] * VHD_SECTOR + v->bitmap_bytes + (uint64_t)k * VHD_SECTOR;
-    } else {
-        /* Absent runs need no file contiguity: merge into following blocks. */
-        while (run < len && (voff + run) % bs == 0) {
-            uint64_t nb = (voff + run) / bs;
-            uint64_t more;
-            vf_extent_kind nk;
-            if ((st = vhd_block_run(v, (uint32_t)nb, 0, &nk, &more, err)) != VF_OK)
-                return st;
-            if (nk != VF_EXTENT_ABSENT)
-                break;
-            run += more;
-        }
-    }
+    if (kind == VF_EXTENT_PRESENT)
+        ext->file_off = (uint64_t)vf_vhd_bat_get(&v->bat, (uint32_t)b) * VHD_SECTOR +
+                        v->bitmap_bytes + (uint64_t)k * VHD_SECTOR;
+    else if ((st = vhd_absent_tail(v, voff, len, &run, err)) != VF_OK)
+        return st;
     ext->kind = kind;
     ext->len = run < len ? run : len;
     return VF_OK;

@@ -25,8 +25,10 @@
 #define VHD_EPOCH_UNIX 946684800u /* 2000-01-01 00:00:00 UTC */
 #define VHD_VERSION_1_0 0x00010000u
 #define VHD_FEATURE_TEMPORARY 0x1u
-#define VHD_FEATURE_RESERVED 0x2u /* must be set */
-#define VHD_PENDING_MAX 64u       /* blocks whose metadata may wait for a flush */
+#define VHD_FEATURE_RESERVED 0x2u  /* must be set */
+#define VHD_PENDING_MAX 64u        /* blocks whose metadata may wait for a flush */
+#define VHD_BAT_PAGE_ENTRIES 1024u /* BAT entries per in-memory page (4 KiB) */
+#define VHD_BAT_READ_CHUNK 65536u  /* bytes of BAT read per I/O at open */
 
 /* Hard disk footer field offsets (formats.md 2.2). */
 #define VHD_FOOTER_OFF_COOKIE 0
@@ -128,6 +130,24 @@ typedef struct vf_vhd_range {
     const char *what;
 } vf_vhd_range;
 
+/* Where allocated blocks may lie: inside [0, limit), clear of every meta range. */
+typedef struct vf_vhd_space {
+    uint64_t block_total; /* bitmap + data bytes of one block */
+    const vf_vhd_range *meta;
+    size_t nmeta;
+    uint64_t limit; /* end of data (offset of the trailing footer) */
+} vf_vhd_space;
+
+/* The BAT in memory, sparse (bat.c): page[p] holds entries p*1024 .. p*1024+1023, or is NULL
+ * when all of them are unallocated. Memory follows the allocated blocks; the directory costs
+ * 8 bytes per 1024 entries. */
+typedef struct vf_vhd_bat {
+    uint32_t entries;
+    uint32_t npages;
+    uint32_t **page;
+    uint64_t used; /* allocated entries */
+} vf_vhd_bat;
+
 /* A block whose metadata is not on disk yet (write.c). */
 typedef struct vf_vhd_pending {
     uint32_t block;
@@ -153,7 +173,7 @@ typedef struct vf_vhd {
     uint64_t reserve_blocks; /* blocks announced by vf_image_reserve, not yet allocated */
     /* dynamic and differencing only */
     vf_vhd_header hdr;
-    uint32_t *bat;
+    vf_vhd_bat bat;
     uint32_t entries;
     uint32_t block_size;
     uint32_t spb;          /* sectors per block */
@@ -193,13 +213,33 @@ uint64_t vf_vhd_ploc_space_bytes(const vf_vhd_ploc *l);
 
 /* bat.c */
 uint64_t vf_vhd_bat_bytes(uint32_t entries); /* padded to 512 */
-void vf_vhd_bat_decode(const uint8_t *buf, uint32_t entries, uint32_t *bat);
+/* An empty table of entries (all unallocated). VF_E_NOMEM; free with vf_vhd_bat_free. */
+vf_status vf_vhd_bat_init(vf_vhd_bat *t, uint32_t entries, vf_error *err);
+void vf_vhd_bat_free(vf_vhd_bat *t); /* NULL or never-initialised (zeroed) is fine */
+/* Entry i; VHD_BAT_UNUSED past the end or in an absent page. */
+uint32_t vf_vhd_bat_get(const vf_vhd_bat *t, uint32_t i);
+/* Make sure entry i's page exists so that vf_vhd_bat_set(i, ...) cannot fail: VF_E_NOMEM,
+ * VF_E_INVAL when i is out of range. Call before writing anything that the entry will
+ * point at. */
+vf_status vf_vhd_bat_prepare(vf_vhd_bat *t, uint32_t i, vf_error *err);
+/* Store entry i (its page must exist unless sector is VHD_BAT_UNUSED); keeps t->used. */
+void vf_vhd_bat_set(vf_vhd_bat *t, uint32_t i, uint32_t sector);
+/* First allocated entry in [from, end) (end capped at entries), else end: absent pages are
+ * skipped in O(1) each. */
+uint32_t vf_vhd_bat_next(const vf_vhd_bat *t, uint32_t from, uint32_t end);
+/* Decode n big-endian entries of buf into entries first.. of t, allocating pages only for
+ * allocated entries; with sp, each allocated entry is checked alone first (range, metadata). */
+vf_status vf_vhd_bat_decode(vf_vhd_bat *t, const uint8_t *buf, uint32_t first, uint32_t n,
+                            const vf_vhd_space *sp, vf_error *err);
+/* Init t and stream the table from table_off in VHD_BAT_READ_CHUNK pieces, checking each
+ * allocated entry alone against sp as it arrives. On failure t is freed. */
+vf_status vf_vhd_bat_read(vf_vhd_bat *t, vf_io *io, uint64_t table_off, uint32_t entries,
+                          const vf_vhd_space *sp, vf_error *err);
 /* Encode BAT sector idx (512 bytes, 0xFF past the last entry). */
-void vf_vhd_bat_encode_sector(const uint32_t *bat, uint32_t entries, uint32_t idx, uint8_t *out);
-/* Every allocated entry: inside [0, limit), clear of meta[], clear of every other block. */
-vf_status vf_vhd_bat_validate(const uint32_t *bat, uint32_t entries, uint64_t block_total,
-                              const vf_vhd_range *meta, size_t nmeta, uint64_t limit,
-                              vf_error *err);
+void vf_vhd_bat_encode_sector(const vf_vhd_bat *t, uint32_t idx, uint8_t *out);
+/* Every allocated entry: inside [0, limit), clear of meta[], clear of every other block.
+ * Time and memory follow the allocated entries. */
+vf_status vf_vhd_bat_validate(const vf_vhd_bat *t, const vf_vhd_space *sp, vf_error *err);
 
 /* bitmap.c */
 uint32_t vf_vhd_bitmap_bytes(uint32_t block_size);

@@ -78,7 +78,7 @@ vf_status vf_vhd_alloc_space(vf_vhd *v, uint64_t len, uint64_t *off, vf_error *e
 static void vhd_restore_bat_sector(vf_vhd *v, uint32_t s, size_t n)
 {
     uint8_t sec[VHD_SECTOR];
-    vf_vhd_bat_encode_sector(v->bat, v->entries, s, sec);
+    vf_vhd_bat_encode_sector(&v->bat, s, sec);
     uint64_t first = (uint64_t)s * (VHD_SECTOR / 4);
     for (size_t i = 0; i < v->npend; i++) {
         const vf_vhd_pending *p = &v->pend[i];
@@ -101,7 +101,7 @@ static vf_status vhd_publish(vf_vhd *v, bool trim, vf_error *err)
             if (p->is_new || !p->bits_dirty)
                 continue;
             st = vf_io_write(v->io, p->bitmap, v->bitmap_bytes,
-                             (uint64_t)v->bat[p->block] * VHD_SECTOR, err);
+                             (uint64_t)vf_vhd_bat_get(&v->bat, p->block) * VHD_SECTOR, err);
             if (st != VF_OK)
                 return st;
         }
@@ -110,7 +110,7 @@ static vf_status vhd_publish(vf_vhd *v, bool trim, vf_error *err)
             if (!v->bat_dirty[s])
                 continue;
             uint8_t sec[VHD_SECTOR];
-            vf_vhd_bat_encode_sector(v->bat, v->entries, s, sec);
+            vf_vhd_bat_encode_sector(&v->bat, s, sec);
             uint64_t at = (uint64_t)s * VHD_SECTOR;
             /* Only the entries' bytes: the padding may not be ours to overwrite. */
             size_t n = bat_raw - at < VHD_SECTOR ? (size_t)(bat_raw - at) : VHD_SECTOR;
@@ -189,9 +189,12 @@ static vf_status vhd_pending_slot(vf_vhd *v, vf_vhd_pending **out, vf_error *err
 static vf_status vhd_new_block(vf_vhd *v, uint32_t b, uint32_t inb, const uint8_t *buf, uint32_t n,
                                vf_error *err)
 {
-    vf_vhd_pending *p;
+    vf_vhd_pending *p = NULL;
     uint64_t off;
-    vf_status st = vhd_pending_slot(v, &p, err);
+    /* The entry's page first: once space is claimed, recording the entry cannot fail. */
+    vf_status st = vf_vhd_bat_prepare(&v->bat, b, err);
+    if (st == VF_OK)
+        st = vhd_pending_slot(v, &p, err);
     if (st == VF_OK)
         st = vf_vhd_alloc_space(v, v->block_total, &off, err);
     if (st != VF_OK)
@@ -217,7 +220,7 @@ static vf_status vhd_new_block(vf_vhd *v, uint32_t b, uint32_t inb, const uint8_
     p->is_new = true;
     p->bits_dirty = false;
     v->npend++;
-    v->bat[b] = (uint32_t)(off / VHD_SECTOR); /* < 2^32 - 1: vf_vhd_alloc_space */
+    vf_vhd_bat_set(&v->bat, b, (uint32_t)(off / VHD_SECTOR)); /* < 2^32 - 1: alloc_space */
     v->bat_dirty[b / (VHD_SECTOR / 4)] = 1;
     v->img->info.allocated_blocks++;
     return VF_OK;
@@ -233,7 +236,7 @@ static bool vhd_all_set(const uint8_t *bm, uint32_t k, uint32_t cnt)
 static vf_status vhd_old_block(vf_vhd *v, uint32_t b, uint32_t inb, const uint8_t *buf, uint32_t n,
                                vf_error *err)
 {
-    uint64_t boff = (uint64_t)v->bat[b] * VHD_SECTOR;
+    uint64_t boff = (uint64_t)vf_vhd_bat_get(&v->bat, b) * VHD_SECTOR;
     vf_status st = vhd_put(v, boff + v->bitmap_bytes + inb, buf, n, err);
     if (st != VF_OK)
         return st;
@@ -278,7 +281,7 @@ static vf_status vhd_write_range(vf_vhd *v, uint64_t voff, const uint8_t *buf, u
         uint32_t inb = (uint32_t)(voff % bs);
         uint32_t n = (uint32_t)(len < bs - inb ? len : bs - inb);
         vf_status st = VF_OK;
-        if (v->bat[b] != VHD_BAT_UNUSED)
+        if (vf_vhd_bat_get(&v->bat, b) != VHD_BAT_UNUSED)
             st = vhd_old_block(v, b, inb, buf, n, err);
         else if (!(zeroes && v->footer.disk_type == VF_DISK_DYNAMIC))
             st = vhd_new_block(v, b, inb, buf, n, err);

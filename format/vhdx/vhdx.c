@@ -326,8 +326,12 @@ vf_status vf_vhdx_map(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext
         vf_extent_kind kind = VF_EXTENT_ABSENT;
         uint64_t fo = 0, seg_end = end;
         vf_status s = vx_segment(st, cur, end, &kind, &fo, &seg_end, err);
-        if (s)
+        /* A problem in a later block ends the run; it is reported when that block's own
+         * run is asked for, so each answer is about the run that starts at voff. */
+        if (s && cur == voff)
             return s;
+        if (s)
+            break;
         if (cur == voff) {
             ext->kind = kind;
             ext->file_off = kind == VF_EXTENT_PRESENT ? fo : 0;
@@ -377,6 +381,7 @@ vf_status vf_vhdx_set_leave_dirty(vf_image *img, bool on, vf_error *err)
     return VF_OK;
 }
 
+vf_status vf_vhdx_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error *err);
 const vf_driver vf_vhdx_driver = {
     .name = "vhdx",
     .format = VF_FORMAT_VHDX,
@@ -395,4 +400,5 @@ const vf_driver vf_vhdx_driver = {
     .set_id = vf_vhdx_set_id,
     .close = vx_close,
     .resize = vf_vhdx_resize,
+    .set_parent_id2 = vf_vhdx_set_parent_id2,
 };

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# ours.sh - our own merger (the default --impl) passes 200 generated VHD cases across every
-# generator profile, depths 1..5, both base types and DESTINATION anywhere in the chain;
-# then the same suite split in two shards gives the same verdicts as the whole.
+# ours.sh - our own merger (the default --impl) passes 60 generated VHD cases across every
+# generator profile, depths 1..5, both base types and DESTINATION anywhere in the chain
+# (ci/conform runs the full 200-case suite in CI).
 . "$(dirname "$0")/lib.sh"
-conform --cases 200 --jobs 2 --seed 2024 --format vhd --profile all --depth 1..5 --dest any \
+conform --cases 60 --jobs 2 --seed 2024 --format vhd --profile all --depth 1..5 --dest any \
   --size 4M..8M --timeout 120 --json "$T/ours.json"
 expect_rc 0 "our merger"
-expect_summary "200 passed, 0 failed" "our merger"
+expect_summary "60 passed, 0 failed" "our merger"
 "$PY" - "$T/ours.json" <<'PYEOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 cases = r["cases"]
-assert len(cases) == 200 and all(c["verdict"] == "pass" for c in cases), "json verdicts"
+assert len(cases) == 60 and all(c["verdict"] == "pass" for c in cases), "json verdicts"
 profiles = {c["case"]["profile"] for c in cases}
 bases = {c["case"]["base"] for c in cases}
 depths = {c["case"]["depth"] for c in cases}
@@ -24,4 +24,4 @@ assert dests == {"parent", "base", "middle"}, dests
 print("coverage: profiles", sorted(profiles), "bases", sorted(bases), "depths", sorted(depths),
       "dest", sorted(dests))
 PYEOF
-echo "ours.sh: 200 cases passed"
+echo "ours.sh: 60 cases passed"

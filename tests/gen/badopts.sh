@@ -41,6 +41,11 @@ expect 2 "--seed" --seed -5
 expect 2 "--seed" --seed 9223372036854775808
 expect 2 "--size" --size 2041G
 expect 2 "multiple of 4096" --format vhdx --size 2097664
+expect 2 "multiple of 8192" --format vhdx --size 2101248 --sector-size 4096
+expect 2 "--sector-size '1024'" --format vhdx --sector-size 1024
+expect 2 "--sector-size 4096" --format vhd --sector-size 4096
+expect 2 "--dirty 'some'" --format vhdx --dirty some
+expect 2 "--dirty top" --format vhd --dirty top
 expect 2 "unknown option" --frobnicate
 expect 2 "OUTDIR" --seed 1 "$tmp/second-outdir"
 

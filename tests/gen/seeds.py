@@ -62,7 +62,8 @@ def with_arg(args, name, value):
 def vhdx_companion(i, args):
     """The VHDX chain built beside VHD case i: same seed, profile, density and base."""
     out = with_arg(args, "--format", "vhdx")
-    depth = min(int(out[out.index("--depth") + 1]), 5)
+    depth = int(out[out.index("--depth") + 1])
+    depth = min(depth, 5 if depth >= 16 else 3)  # keep the companions cheap
     size = parse_size(out[out.index("--size") + 1])
     size = min((size + 4095) // 4096 * 4096, 8 * 2**20)
     out = with_arg(with_arg(out, "--depth", str(depth)), "--size", str(size))

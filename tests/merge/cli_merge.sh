@@ -3,7 +3,8 @@
 # files: every ancestor as DESTINATION for a few depths, profiles and base types, checked
 # against the manifest with our digest AND with 7-Zip ('7zz x -so DEST | sha256sum', which
 # follows DESTINATION's own parents); JSON shape, exit codes, --dry-run writing nothing,
-# --progress=plain lines, a held lock (exit 4, nothing written) and a corrupt level (exit 3).
+# --progress=plain lines, a held lock (exit 4, nothing written) and a corrupt level (exit 3);
+# VHDX chains cross-checked with 7-Zip and, for a dynamic base, qemu-img check.
 # Env (from ctest): VHDFOLD = the built CLI. Layer: tests (merger, cli).
 set -euo pipefail
 V=${VHDFOLD:?VHDFOLD must name the built vhdfold}
@@ -53,6 +54,38 @@ for spec in "1 fixed mixed" "2 dynamic sector" "3 fixed blocks" "4 dynamic align
   done
 done
 echo "# $cases merges checked with 7zz and vhdfold digest"
+
+# VHDX chains (issue 6): into the base and into a differencing level; 7-Zip and our digest
+# must agree with the manifest, and qemu-img (which reads non-differencing VHDX) must find a
+# dynamic base clean after the merge. VHDX files align to 1 MiB: small sizes, 1 MiB blocks.
+command -v qemu-img >/dev/null || { echo "FAIL: qemu-img is missing (ci/bootstrap installs qemu-utils)"; exit 1; }
+xcases=0
+for spec in "3 dynamic mixed 0" "3 fixed sector 1" "2 dynamic blocks 0"; do
+  set -- $spec
+  depth=$1 base=$2 prof=$3 lvl=$4
+  d="$tmp/x-$depth-$base-$lvl"
+  "$V" gen --format vhdx --seed $((300 + depth)) --depth "$depth" --base "$base" --profile "$prof" \
+    --size 8M --block-size 1M --density 0.4 --progress none "$d" >/dev/null
+  top=$(printf '%s/%02d-diff.vhdx' "$d" "$depth")
+  if [ "$lvl" = 0 ]; then dst="$d/00-base.vhdx"; else dst=$(printf '%s/%02d-diff.vhdx' "$d" "$lvl"); fi
+  want=$(manifest_sha "$d/manifest.json" "$depth")
+  if ! "$V" merge "$top" "$dst" --verify --remove-merged --progress=none >"$tmp/out" 2>"$tmp/err"; then
+    fail "vhdx depth $depth into level $lvl: $(cat "$tmp/err")"; continue
+  fi
+  got7=$(7zz x -so "$dst" 2>/dev/null | sha256sum | cut -d' ' -f1)
+  [ "$got7" = "$want" ] || fail "vhdx depth $depth ($base, $prof) into level $lvl: 7zz $got7, manifest $want"
+  ours=$("$V" digest "$dst" | cut -d' ' -f1)
+  [ "$ours" = "$want" ] || fail "vhdx depth $depth into level $lvl: vhdfold digest $ours, manifest $want"
+  grep -q "verified (tree)" "$tmp/out" || fail "vhdx depth $depth into level $lvl: no tree verification in the summary"
+  "$V" check "$dst" >/dev/null 2>&1 || fail "vhdx depth $depth into level $lvl: vhdfold check finds problems"
+  if [ "$base" = dynamic ] && [ "$lvl" = 0 ]; then
+    qemu-img check -f vhdx "$dst" >"$tmp/qc" 2>&1 || fail "vhdx: qemu-img check on the merged base: $(cat "$tmp/qc")"
+  fi
+  [ ! -e "$top" ] || fail "vhdx: --remove-merged left SOURCE"
+  [ ! -e "$dst.vfmerge" ] || fail "vhdx: journal left behind"
+  xcases=$((xcases + 1))
+done
+echo "# $xcases VHDX merges checked with 7zz, vhdfold digest/check and qemu-img check"
 
 # JSON, progress lines, exit codes
 d="$tmp/j"; gen "$d" 7 3 dynamic mixed

@@ -18,6 +18,10 @@
 /* A chain of depth levels above the base, 4 MiB virtual, 512 KiB blocks, in dir. */
 void mt_gen(const vf_fs *fs, const char *dir, unsigned depth, vf_gen_base base,
             vf_gen_profile profile, uint64_t seed, vf_gen_result *res);
+/* A VHDX chain of depth levels above the base, 8 MiB virtual, 1 MiB blocks (the VHDX
+ * minimum), 512-byte sectors, in dir. */
+void mt_gen_vhdx(const vf_fs *fs, const char *dir, unsigned depth, vf_gen_base base,
+                 vf_gen_profile profile, uint64_t seed, vf_gen_result *res);
 /* dir/<file of generator level lvl> (0 = base). */
 void mt_path(char *out, size_t n, const char *dir, const vf_gen_result *g, unsigned lvl);
 /* Flat SHA-256 of the view from path (the verifier's digest); false when it does not open. */

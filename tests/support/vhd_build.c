@@ -114,7 +114,12 @@ static void vhd_rec_log(vhd_rec *r, char kind, uint64_t off, uint64_t len)
 }
 static vf_status vhd_rec_read(void *self, void *buf, size_t len, uint64_t off, vf_error *e)
 {
-    return vf_io_read(((vhd_rec *)self)->inner, buf, len, off, e);
+    vhd_rec *r = self;
+    r->reads++;
+    r->read_bytes += len;
+    if (len > r->read_max)
+        r->read_max = len;
+    return vf_io_read(r->inner, buf, len, off, e);
 }
 static vf_status vhd_rec_write(void *self, const void *buf, size_t len, uint64_t off, vf_error *e)
 {

@@ -38,7 +38,8 @@ void vhd_build_put64(uint8_t *data, uint64_t off, uint64_t v);
 uint32_t vhd_build_get32(const uint8_t *data, uint64_t off);
 
 /* A recording vf_io over a memory io: logs every write ('w'), sync ('s') and set_size ('t')
- * so tests can assert the order of a crash-safe update. */
+ * so tests can assert the order of a crash-safe update; reads are only counted (how many,
+ * how many bytes, the longest), so tests can assert what a walk or an open costs. */
 typedef struct vhd_rec_op {
     char kind;
     uint64_t off, len;
@@ -48,6 +49,7 @@ typedef struct vhd_rec {
     vf_io *inner; /* memory io holding the bytes; owned by the recorder */
     vhd_rec_op ops[4096];
     size_t n;
+    uint64_t reads, read_bytes, read_max;
 } vhd_rec;
 
 /* New recorder over a copy of data; *io wraps it (closing *io does not free the recorder). */

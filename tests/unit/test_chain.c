@@ -275,6 +275,137 @@ static void test_map_runs_are_long(void **state)
     vf_fs_mem_free(fs);
 }
 
+/* A 2040 GiB chain (the VHD maximum, 2 MiB blocks) with a few blocks per level. */
+#define BIG_SIZE (2040ull * 1024 * MIB)
+#define BIG_BLOCK (2ull * MIB)
+
+static vf_image *create_big(vf_fs *fs, const char *path, uint64_t id_n, uint64_t parent_n,
+                            const char *rel)
+{
+    vf_error e;
+    vf_io *io;
+    check(vf_fs_open(fs, path, VF_IO_RDWR | VF_IO_CREATE | VF_IO_TRUNC, &io, &e), &e, "open");
+    vf_create_opts o;
+    memset(&o, 0, sizeof o);
+    o.format = VF_FORMAT_VHD;
+    o.type = parent_n ? VF_DISK_DIFF : VF_DISK_DYNAMIC;
+    o.virtual_size = BIG_SIZE;
+    o.block_size = (uint32_t)BIG_BLOCK;
+    o.timestamp = 1000;
+    o.creator = "win ";
+    make_id(o.id, id_n);
+    vf_parent_link link;
+    memset(&link, 0, sizeof link);
+    if (parent_n) {
+        make_id(link.id, parent_n);
+        link.timestamp = 1000;
+        link.relative = rel;
+        o.parent = &link;
+    }
+    vf_image *img;
+    check(vf_image_create(io, path, &o, &img, &e), &e, path);
+    return img;
+}
+
+static void big_write(vf_image *img, uint64_t block, uint64_t sector, uint64_t count)
+{
+    vf_error e;
+    uint8_t *buf = malloc(count * SS);
+    assert_non_null(buf);
+    memset(buf, (int)(block + sector) | 1, count * SS);
+    check(vf_image_write(img, block * BIG_BLOCK + sector * SS, buf, count * SS, &e), &e, "write");
+    free(buf);
+}
+
+/* Where the run at voff ends in level l alone (its own map, asked for everything left). */
+static uint64_t level_run_end(vf_chain *c, size_t l, uint64_t voff)
+{
+    vf_error e;
+    vf_extent x;
+    check(vf_image_map(vf_chain_image(c, l), voff, BIG_SIZE - voff, &x, &e), &e, "level map");
+    return voff + x.len;
+}
+
+/* Walking [from, to] of the big chain: every answer ends exactly where the first level in
+ * range to end its own run ends (the minimum over the levels down to the one that defines
+ * the run), and the number of calls follows the allocated blocks, not the 1044480 blocks of
+ * the disk. Returns the number of calls. */
+static unsigned walk_big(vf_chain *c, size_t from, size_t to)
+{
+    vf_error e;
+    unsigned calls = 0;
+    for (uint64_t voff = 0; voff < BIG_SIZE; calls++) {
+        vf_chain_extent x;
+        check(vf_chain_map(c, from, to, voff, BIG_SIZE - voff, &x, &e), &e, "chain map");
+        assert_int_equal(x.voff, voff);
+        uint64_t end = BIG_SIZE;
+        size_t deepest = x.kind == VF_EXTENT_ABSENT ? to : x.level;
+        for (size_t l = from; l <= deepest; l++) {
+            uint64_t le = level_run_end(c, l, voff);
+            if (le < end)
+                end = le;
+        }
+        if (voff + x.len != end)
+            fail_msg("levels %zu..%zu at %llu: run of %llu bytes ends before %llu, where the "
+                     "first level run ends",
+                     from, to, (unsigned long long)voff, (unsigned long long)x.len,
+                     (unsigned long long)end);
+        if (calls > 64)
+            fail_msg("levels %zu..%zu: more than 64 calls for 7 blocks: runs are cut per "
+                     "block",
+                     from, to);
+        voff += x.len;
+    }
+    return calls;
+}
+
+static void test_map_walk_big_sparse_chain(void **state)
+{
+    (void)state;
+    vf_error e;
+    vf_fs *fs;
+    check(vf_fs_mem_new(&fs, &e), &e, "fs");
+    vf_image *img = create_big(fs, "base.vhd", 1, 0, NULL);
+    big_write(img, 10, 0, 8);     /* dynamic: the whole block becomes present */
+    big_write(img, 500000, 0, 8); /* hidden in part by the top */
+    check(vf_image_flush(img, &e), &e, "flush");
+    vf_image_close(img);
+    img = create_big(fs, "mid.vhd", 2, 1, "base.vhd");
+    big_write(img, 10, 100, 64); /* inside the base's block 10 */
+    big_write(img, 600000, 0, 8);
+    check(vf_image_flush(img, &e), &e, "flush");
+    vf_image_close(img);
+    img = create_big(fs, "top.vhd", 3, 2, "mid.vhd");
+    big_write(img, 500000, 0, 2048); /* the first half of the base's block */
+    big_write(img, 900000, 5, 1);
+    big_write(img, 1044479, 4095, 1); /* the very last sector of the disk */
+    check(vf_image_flush(img, &e), &e, "flush");
+    vf_image_close(img);
+
+    vf_chain *c;
+    vf_chain_opts o = {fs, 0, 0, false};
+    check(vf_chain_open("top.vhd", &o, &c, &e), &e, "chain open");
+    assert_int_equal(vf_chain_depth(c), 3);
+    /* Runs of the full view, by hand (block: sectors): gap | base 10: 0-99, mid 10: 100-163,
+     * base 10: 164-4095 | gap | top 500000: 0-2047, base 500000: 2048-4095 | gap | mid 600000:
+     * 0-7 | gap | top 900000: 5 | gap | top 1044479: 4095. 8 present runs, 5 gaps. */
+    assert_int_equal(walk_big(c, 0, 2), 13);
+    /* Levels mid..base only: block 10 (3 runs), 500000, 600000 (1 each) and 4 gaps. */
+    assert_int_equal(walk_big(c, 1, 2), 9);
+    /* The top alone: three written runs and three gaps (the last sector ends the disk). */
+    assert_int_equal(walk_big(c, 0, 0), 6);
+    vf_chain_extent x;
+    check(vf_chain_map(c, 0, 2, 10 * BIG_BLOCK + 100 * SS, BIG_SIZE, &x, &e), &e, "map");
+    assert_int_equal(x.kind, VF_EXTENT_PRESENT);
+    assert_int_equal(x.level, 1);
+    assert_int_equal(x.len, 64 * SS);
+    check(vf_chain_map(c, 0, 2, 11 * BIG_BLOCK, BIG_SIZE, &x, &e), &e, "map gap");
+    assert_int_equal(x.kind, VF_EXTENT_ABSENT);
+    assert_int_equal(x.len, (500000 - 11) * BIG_BLOCK);
+    vf_chain_close(c);
+    vf_fs_mem_free(fs);
+}
+
 static void test_parent_smaller_than_child(void **state)
 {
     (void)state;
@@ -761,6 +892,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_depths_read_model),
         cmocka_unit_test(test_map_runs_are_long),
+        cmocka_unit_test(test_map_walk_big_sparse_chain),
         cmocka_unit_test(test_parent_smaller_than_child),
         cmocka_unit_test(test_missing_parent_lists_all),
         cmocka_unit_test(test_identity_mismatch),

@@ -118,13 +118,44 @@ static void expect_view(const vf_fs *fs, const char *path, const uint8_t want[32
         fail_msg("%s: the view from '%s' differs from the generator's digest", what, path);
 }
 
+/* The identity fields of one image file (opened alone, read-only). */
+static vf_image_info image_info(const vf_fs *fs, const char *path)
+{
+    vf_io *io;
+    vf_image *img;
+    assert_int_equal(vf_fs_open(fs, path, VF_IO_RDONLY, &io, NULL), VF_OK);
+    assert_int_equal(vf_image_open(io, path, 0, &img, NULL), VF_OK);
+    vf_image_info info = *vf_image_info_get(img);
+    vf_image_close(img);
+    return info;
+}
+
+/* VHDX protocol traces: level k-1 carries parent_linkage2 = G' (the id DESTINATION had during
+ * the copy), and DESTINATION's final DataWriteGuid is neither its old one nor G'. */
+static void expect_vhdx_ids(const vf_fs *fs, const char *below, const char *dst,
+                            const uint8_t old_id[16], const char *what)
+{
+    vf_image_info li = image_info(fs, below), di = image_info(fs, dst);
+    if (!li.has_parent_id2)
+        fail_msg("%s: '%s' has no parent_linkage2 after a VHDX merge", what, below);
+    if (!memcmp(di.id, old_id, 16) || !memcmp(di.id, li.parent_id2, 16) ||
+        !memcmp(di.id, li.parent_id, 16))
+        fail_msg("%s: DESTINATION's DataWriteGuid was not replaced by a fresh one", what);
+}
+
 /* --- merges of generated chains --- */
 
-static void merge_case(unsigned depth, vf_gen_base base, vf_gen_profile prof, uint64_t seed)
+static unsigned vhdx_trims; /* ZERO blocks over lower data the VHDX cases merged */
+
+static void merge_case_fmt(vf_format_kind fmt, unsigned depth, vf_gen_base base,
+                           vf_gen_profile prof, uint64_t seed)
 {
     vf_fs *fs = new_memfs();
     vf_gen_result g;
-    mt_gen(fs, DIR_, depth, base, prof, seed, &g);
+    if (fmt == VF_FORMAT_VHDX)
+        mt_gen_vhdx(fs, DIR_, depth, base, prof, seed, &g);
+    else
+        mt_gen(fs, DIR_, depth, base, prof, seed, &g);
     char src[64], dst[64];
     mt_path(src, sizeof src, DIR_, &g, depth);
     mt_snap all;
@@ -141,14 +172,22 @@ static void merge_case(unsigned depth, vf_gen_base base, vf_gen_profile prof, ui
         o.batch_bytes = 1u << 20;
         vf_merge_result r;
         char what[160];
-        snprintf(what, sizeof what, "depth %u base %s profile %s seed %llu into level %u", depth,
-                 vf_gen_base_name(base), vf_gen_profile_name(prof), (unsigned long long)seed,
-                 depth - k);
+        snprintf(what, sizeof what, "%s depth %u base %s profile %s seed %llu into level %u",
+                 vf_format_name(fmt), depth, vf_gen_base_name(base), vf_gen_profile_name(prof),
+                 (unsigned long long)seed, depth - k);
+        for (unsigned l = depth - k + 1; fmt == VF_FORMAT_VHDX && l <= depth; l++)
+            vhdx_trims += g.levels[l].trims;
         if (vf_merge_run(&o, &r) != 0)
             fail_msg("%s: status %d: %s", what, r.status, r.err.msg);
         assert_int_equal(r.dest_level, k);
         assert_int_equal(r.nlayers, k);
+        assert_int_equal(r.format, fmt);
         expect_view(fs, dst, g.levels[depth].sha256, what);
+        if (fmt == VF_FORMAT_VHDX) {
+            char below[64];
+            mt_path(below, sizeof below, DIR_, &g, depth - k + 1);
+            expect_vhdx_ids(fs, below, dst, g.levels[depth - k].id, what);
+        }
         char hex[65];
         if (o.verify == VF_MERGE_VERIFY_FLAT)
             vf_sha256_hex(g.levels[depth].sha256, hex);
@@ -173,6 +212,11 @@ static void merge_case(unsigned depth, vf_gen_base base, vf_gen_profile prof, ui
     vf_fs_mem_free(fs);
 }
 
+static void merge_case(unsigned depth, vf_gen_base base, vf_gen_profile prof, uint64_t seed)
+{
+    merge_case_fmt(VF_FORMAT_VHD, depth, base, prof, seed);
+}
+
 static void test_matrix(void **state)
 {
     (void)state;
@@ -182,6 +226,72 @@ static void test_matrix(void **state)
         for (int prof = VF_GEN_PROFILE_MIXED; prof <= VF_GEN_PROFILE_BLOCKS; prof++)
             for (int base = VF_GEN_BASE_FIXED; base <= VF_GEN_BASE_DYNAMIC; base++)
                 merge_case(depths[d], (vf_gen_base)base, (vf_gen_profile)prof, seed++);
+}
+
+/* VHDX chains (issue 6): a few well-chosen shapes, every ancestor as DESTINATION, fixed and
+ * dynamic bases; the mixed profile writes ZERO blocks over lower data ("trims"), which must
+ * reach DESTINATION as zeros. */
+static void test_vhdx_matrix(void **state)
+{
+    (void)state;
+    vhdx_trims = 0;
+    merge_case_fmt(VF_FORMAT_VHDX, 1, VF_GEN_BASE_FIXED, VF_GEN_PROFILE_MIXED, 6001);
+    merge_case_fmt(VF_FORMAT_VHDX, 3, VF_GEN_BASE_DYNAMIC, VF_GEN_PROFILE_MIXED, 6002);
+    merge_case_fmt(VF_FORMAT_VHDX, 3, VF_GEN_BASE_FIXED, VF_GEN_PROFILE_SECTOR, 6003);
+    merge_case_fmt(VF_FORMAT_VHDX, 4, VF_GEN_BASE_DYNAMIC, VF_GEN_PROFILE_BLOCKS, 6004);
+    if (vhdx_trims == 0)
+        fail_msg("no VHDX case merged a ZERO block over lower data: pick other seeds");
+}
+
+static void expect_refused(const vf_fs *fs, const mt_snap *s, const char *src, const char *dst,
+                           int want, const char *what);
+
+/* Open path read-write alone, grow it to new_size and write one recognisable block at voff. */
+static void grow_and_write(const vf_fs *fs, const char *path, uint64_t new_size, uint64_t voff)
+{
+    vf_io *io;
+    vf_image *img;
+    vf_error err;
+    assert_int_equal(vf_fs_open(fs, path, VF_IO_RDWR, &io, NULL), VF_OK);
+    assert_int_equal(vf_image_open(io, path, VF_OPEN_RDWR, &img, NULL), VF_OK);
+    if (vf_image_resize(img, new_size, &err) != VF_OK)
+        fail_msg("resizing '%s': %s", path, err.msg);
+    static uint8_t buf[1u << 20];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)(i * 7 + 3);
+    assert_int_equal(vf_image_write(img, voff, buf, sizeof buf, NULL), VF_OK);
+    assert_int_equal(vf_image_flush(img, NULL), VF_OK);
+    vf_image_close(img);
+}
+
+/* SOURCE larger than DESTINATION: a dynamic VHDX DESTINATION is grown (vf_image_resize) and
+ * ends with SOURCE's view; a differencing one is refused (its parent would show through the
+ * new space) with 32770 and nothing written. */
+static void test_vhdx_grow(void **state)
+{
+    (void)state;
+    vf_fs *fs = new_memfs();
+    vf_gen_result g;
+    mt_gen_vhdx(fs, DIR_, 2, VF_GEN_BASE_DYNAMIC, VF_GEN_PROFILE_MIXED, 6101, &g);
+    char top[64], mid[64], base[64];
+    mt_path(top, sizeof top, DIR_, &g, 2);
+    mt_path(mid, sizeof mid, DIR_, &g, 1);
+    mt_path(base, sizeof base, DIR_, &g, 0);
+    grow_and_write(fs, top, 12u << 20, 10u << 20);
+    uint8_t want[32];
+    assert_true(mt_flat(fs, top, want));
+    mt_snap s;
+    snap_chain(fs, &g, mid, &s);
+    expect_refused(fs, &s, top, mid, VF_MERGE_NOT_SUPPORTED, "differencing DESTINATION smaller");
+    vf_merge_result r;
+    if (run_merge(fs, top, base, &r) != 0)
+        fail_msg("growing merge: %d: %s", r.status, r.err.msg);
+    vf_merge_result_free(&r);
+    assert_int_equal(image_info(fs, base).virtual_size, 12u << 20);
+    expect_view(fs, base, want, "grown DESTINATION");
+    mt_snap_free(&s);
+    vf_gen_result_free(&g);
+    vf_fs_mem_free(fs);
 }
 
 /* SOURCE below the top: the top is a --child re-pointed at DESTINATION, the merged files are
@@ -529,6 +639,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matrix),
+        cmocka_unit_test(test_vhdx_matrix),
+        cmocka_unit_test(test_vhdx_grow),
         cmocka_unit_test(test_child_remove),
         cmocka_unit_test(test_dry_run),
         cmocka_unit_test(test_refusals),

@@ -4,7 +4,8 @@
  * EIO, ENOSPC and a short write, and at every sync as a failed fsync. After each failure the
  * view from SOURCE (and from the child) must be unchanged, or the journal must show that the
  * identity hand-over has begun; then a plain rerun must finish with the right digests.
- * Runs over the memory fs (all kinds) and once over real files (crash and power loss).
+ * Runs over the memory fs (all kinds), once over real files (crash and power loss), and for a
+ * VHDX chain over the memory fs (crash, power loss, EIO, failed fsync).
  * Layer: tests (merger, fault). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,12 +41,15 @@ static unsigned soft_failures;
         return;                                                                                    \
     } while (0)
 
-static void scenario_init(scenario *s, const vf_fs *fs, const char *dir)
+static void scenario_init(scenario *s, const vf_fs *fs, const char *dir, vf_format_kind fmt)
 {
     memset(s, 0, sizeof *s);
     s->fs = fs;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
-    mt_gen(fs, dir, 3, VF_GEN_BASE_DYNAMIC, VF_GEN_PROFILE_MIXED, 4242, &s->g);
+    if (fmt == VF_FORMAT_VHDX)
+        mt_gen_vhdx(fs, dir, 3, VF_GEN_BASE_DYNAMIC, VF_GEN_PROFILE_MIXED, 4243, &s->g);
+    else
+        mt_gen(fs, dir, 3, VF_GEN_BASE_DYNAMIC, VF_GEN_PROFILE_MIXED, 4242, &s->g);
     mt_path(s->dst, sizeof s->dst, dir, &s->g, 0);
     mt_path(s->mid, sizeof s->mid, dir, &s->g, 1);
     mt_path(s->src, sizeof s->src, dir, &s->g, 2);
@@ -133,10 +137,12 @@ static void one_fault(scenario *s, vf_fault *f, const vf_fault_plan *plan, const
     check_rerun(s, what);
 }
 
-static void sweep(const vf_fs *fs, const char *dir, bool all_kinds)
+/* kinds: how many of the fault kinds below to run at every write (5 = all); syncs: also fail
+ * every sync in turn. */
+static void sweep(const vf_fs *fs, const char *dir, vf_format_kind fmt, size_t nkinds, bool syncs)
 {
     scenario s;
-    scenario_init(&s, fs, dir);
+    scenario_init(&s, fs, dir, fmt);
     vf_fault *f;
     assert_int_equal(vf_fault_new(fs, &f, NULL), VF_OK);
     vf_merge_result r;
@@ -156,7 +162,7 @@ static void sweep(const vf_fs *fs, const char *dir, bool all_kinds)
         {VF_FAULT_WRITE_SHORT, "short write"},
     };
     tally t = {0, 0, 0};
-    for (size_t k = 0; k < (all_kinds ? 5u : 2u); k++)
+    for (size_t k = 0; k < nkinds && k < sizeof kinds / sizeof *kinds; k++)
         for (uint64_t at = 1; at <= nwrites; at++) {
             vf_fault_plan p;
             memset(&p, 0, sizeof p);
@@ -165,7 +171,7 @@ static void sweep(const vf_fs *fs, const char *dir, bool all_kinds)
             p.torn_sectors = 1;
             one_fault(&s, f, &p, kinds[k].name, &t);
         }
-    for (uint64_t at = 1; all_kinds && at <= nsyncs; at++) {
+    for (uint64_t at = 1; syncs && at <= nsyncs; at++) {
         vf_fault_plan p;
         memset(&p, 0, sizeof p);
         p.kind = VF_FAULT_SYNC_EIO;
@@ -188,7 +194,7 @@ static void test_sweep_memfs(void **state)
     soft_failures = 0;
     vf_fs *fs;
     assert_int_equal(vf_fs_mem_new(&fs, NULL), VF_OK);
-    sweep(fs, "m", true);
+    sweep(fs, "m", VF_FORMAT_VHD, 5, true);
     vf_fs_mem_free(fs);
     if (soft_failures)
         fail_msg("%u faulted runs broke the contract (listed above)", soft_failures);
@@ -203,10 +209,26 @@ static void test_sweep_files(void **state)
     snprintf(dir, sizeof dir, "%s%svf-merge-crash-XXXXXX", tmpdir && *tmpdir ? tmpdir : "",
              tmpdir && *tmpdir ? "/" : ""); /* else the working (build) directory */
     assert_non_null(mkdtemp(dir));
-    sweep(vf_fs_posix(), dir, false);
+    sweep(vf_fs_posix(), dir, VF_FORMAT_VHD, 2, false);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
+    if (soft_failures)
+        fail_msg("%u faulted runs broke the contract (listed above)", soft_failures);
+}
+
+/* The VHDX protocol (parent_linkage2 = G' in level k-1, G' as DESTINATION's DataWriteGuid
+ * before the copy, a fresh one after it): process crash, torn power loss and EIO at every
+ * write and a failed fsync at every sync, over the memory fs (ENOSPC and short writes take
+ * the same error paths as EIO; the VHD sweeps cover them). */
+static void test_sweep_vhdx(void **state)
+{
+    (void)state;
+    soft_failures = 0;
+    vf_fs *fs;
+    assert_int_equal(vf_fs_mem_new(&fs, NULL), VF_OK);
+    sweep(fs, "x", VF_FORMAT_VHDX, 3, true);
+    vf_fs_mem_free(fs);
     if (soft_failures)
         fail_msg("%u faulted runs broke the contract (listed above)", soft_failures);
 }
@@ -216,6 +238,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sweep_memfs),
         cmocka_unit_test(test_sweep_files),
+        cmocka_unit_test(test_sweep_vhdx),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

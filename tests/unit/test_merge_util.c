@@ -29,6 +29,25 @@ void mt_gen(const vf_fs *fs, const char *dir, unsigned depth, vf_gen_base base,
         fail_msg("gen seed %llu depth %u: %s", (unsigned long long)seed, depth, err.msg);
 }
 
+void mt_gen_vhdx(const vf_fs *fs, const char *dir, unsigned depth, vf_gen_base base,
+                 vf_gen_profile profile, uint64_t seed, vf_gen_result *res)
+{
+    vf_gen_opts o;
+    vf_gen_opts_init(&o);
+    o.format = VF_FORMAT_VHDX;
+    o.seed = seed;
+    o.depth = depth;
+    o.virtual_size = 8u << 20;
+    o.block_size = 1u << 20;
+    o.sector_size = 512;
+    o.base = base;
+    o.profile = profile;
+    o.density_ppm = 400000;
+    vf_error err;
+    if (vf_gen_run(&o, fs, dir, res, &err) != VF_OK)
+        fail_msg("gen vhdx seed %llu depth %u: %s", (unsigned long long)seed, depth, err.msg);
+}
+
 void mt_path(char *out, size_t n, const char *dir, const vf_gen_result *g, unsigned lvl)
 {
     snprintf(out, n, "%s/%s", dir, g->levels[lvl].file);

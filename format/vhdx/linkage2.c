@@ -1,0 +1,112 @@
+/* vhdx/linkage2.c - vf_image_set_parent_id2 for VHDX: add or replace the 'parent_linkage2' entry
+ * of a differencing image's parent locator, keeping every other entry (parent_linkage and the
+ * paths) as it is. The new locator item goes through the log like set_parent's, so a crash
+ * leaves the old item or the new one. Only the FileWriteGuid changes (not a user-visible
+ * change): the DataWriteGuid that children bind to stays.
+ * Layer: format/vhdx. Called through vf_vhdx_driver by image.c; the merger uses it for the
+ * VHDX merge protocol of formats.md 5.4 step 2 (docs/merge.md).
+ * Spec: MS-VHDX 2.6.2.6 (parent locator; "either linkage matches") via formats.md 3.7, 4.2. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vhdx_int.h"
+
+vf_status vf_vhdx_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error *err);
+
+/* Offset of the Length field inside metadata table entry i (formats.md 3.7: 32-byte table
+ * header, 32-byte entries of ItemId, Offset, Length, flags). */
+#define VX_MT_ENTRY_LEN_OFF(i) (32ull + 32ull * (i) + 20u)
+
+/* Bytes the locator item may occupy: up to the next item's start or the region's end, and at
+ * most the 1 MiB item limit. items[] offsets were bounded by the metadata region when parsed. */
+static uint64_t vx_l2_room(const vx_state *st)
+{
+    const vx_item *it = &st->items[st->loc_item];
+    uint64_t lim = st->meta_len;
+    for (uint32_t i = 0; i < st->nitems; i++)
+        if (st->items[i].off > it->off && st->items[i].off < lim)
+            lim = st->items[i].off;
+    lim -= it->off;
+    return lim < VX_META_ITEM_MAX ? lim : VX_META_ITEM_MAX;
+}
+
+/* The current entries with parent_linkage2 set to text (replaced in place or appended). The
+ * arrays borrow st->kv's strings and text; *keys and *vals are yours (free both). */
+static vf_status vx_l2_entries(const vx_state *st, const char *text, const char ***keys,
+                               const char ***vals, size_t *n, vf_error *err)
+{
+    size_t cap = (size_t)st->nkv + 1; /* nkv < 65536 (KeyValueCount is 16 bits) */
+    *keys = calloc(cap, sizeof **keys);
+    *vals = calloc(cap, sizeof **vals);
+    if (!*keys || !*vals)
+        return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "allocating the parent locator entries");
+    size_t k = 0;
+    bool replaced = false;
+    for (uint32_t i = 0; i < st->nkv; i++) {
+        (*keys)[k] = st->kv[i].key;
+        bool is_l2 = !strcmp(st->kv[i].key, "parent_linkage2");
+        (*vals)[k++] = is_l2 ? text : st->kv[i].value;
+        replaced |= is_l2;
+    }
+    if (!replaced) {
+        (*keys)[k] = "parent_linkage2";
+        (*vals)[k++] = text;
+    }
+    *n = k;
+    return VF_OK;
+}
+
+/* Stage the new item and its length, then re-read the locator from the new bytes. */
+static vf_status vx_l2_apply(vf_image *img, const uint8_t *item, uint32_t len, vf_error *err)
+{
+    vx_state *st = vx_st(img);
+    vx_item *it = &st->items[st->loc_item];
+    uint8_t lenf[4];
+    vf_put_le32(lenf, len);
+    vf_status s = vf_vhdx_begin_modify(st, false, img, err);
+    if (!s)
+        s = vf_vhdx_stage(st, st->meta_off + it->off, item, len, err);
+    if (!s)
+        s = vf_vhdx_stage(st, st->meta_off + VX_MT_ENTRY_LEN_OFF(st->loc_item), lenf, 4, err);
+    if (s)
+        return s;
+    it->len = len;
+    vf_vhdx_locator_free(st);
+    return vf_vhdx_locator_parse(st, item, len, err);
+}
+
+vf_status vf_vhdx_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error *err)
+{
+    vx_state *st = vx_st(img);
+    if (!st->has_parent || st->loc_item == UINT32_MAX)
+        return VF_FAIL(err, VF_E_UNSUPPORTED, st->meta_off,
+                       "the image has no parent locator to hold 'parent_linkage2'");
+    if (img->info.has_parent_id2 && !memcmp(img->info.parent_id2, id2, 16))
+        return VF_OK; /* already there (a resumed merge): nothing to write */
+    char text[VF_GUID_TEXT_LEN];
+    vf_guid_text(VF_FORMAT_VHDX, id2, text);
+    const char **keys = NULL, **vals = NULL;
+    size_t n = 0;
+    uint8_t *item = NULL;
+    uint32_t len = 0;
+    vf_status s = vx_l2_entries(st, text, &keys, &vals, &n, err);
+    if (!s)
+        s = vf_vhdx_locator_encode(keys, vals, n, &item, &len, err);
+    if (!s && len > vx_l2_room(st))
+        s = VF_FAIL(err, VF_E_UNSUPPORTED, st->meta_off + st->items[st->loc_item].off,
+                    "parent locator with 'parent_linkage2' (%" PRIu32
+                    " bytes) does not fit its slot (%" PRIu64 " bytes)",
+                    len, vx_l2_room(st));
+    free(keys); /* borrowed strings: st->kv is still intact here */
+    free(vals);
+    if (!s)
+        s = vx_l2_apply(img, item, len, err);
+    free(item);
+    if (!s)
+        s = vf_vhdx_flush(img, err);
+    if (!s)
+        vf_vhdx_fill_info(img);
+    return s;
+}
