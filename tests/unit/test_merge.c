@@ -1,6 +1,7 @@
 /* test_merge.c - the merger on generated chains in a memory file system: every depth from 1
  * to 16 with every ancestor as DESTINATION, fixed/dynamic/differencing destinations and every
  * generator profile (DESTINATION's view must equal the generator's digest of SOURCE's level),
+ * VHDX chains (the parent_linkage2 protocol, ZERO blocks, growing DESTINATION),
  * --child and --remove-merged, dry runs, the job API with cancel, and every refusal (not an
  * ancestor, same file, not differencing, hostile images, held locks, read-only DESTINATION,
  * no space, mismatched journal): refused with the right status and no file changed.
@@ -245,6 +246,70 @@ static void test_vhdx_matrix(void **state)
 
 static void expect_refused(const vf_fs *fs, const mt_snap *s, const char *src, const char *dst,
                            int want, const char *what);
+
+static vf_image *open_rw(const vf_fs *fs, const char *path)
+{
+    vf_io *io;
+    vf_image *img;
+    assert_int_equal(vf_fs_open(fs, path, VF_IO_RDWR, &io, NULL), VF_OK);
+    assert_int_equal(vf_image_open(io, path, VF_OPEN_RDWR, &img, NULL), VF_OK);
+    return img;
+}
+
+/* format/vhdx/linkage2.c, the merge protocol's building block: parent_linkage2 is added,
+ * then replaced (never duplicated), leaving parent_linkage, the paths and the image's own
+ * DataWriteGuid alone; the parent then opens under either GUID. VHD has no such field. */
+static void test_vhdx_linkage2(void **state)
+{
+    (void)state;
+    vf_fs *fs = new_memfs();
+    vf_gen_result g;
+    mt_gen_vhdx(fs, DIR_, 1, VF_GEN_BASE_DYNAMIC, VF_GEN_PROFILE_MIXED, 6201, &g);
+    char top[64], base[64];
+    mt_path(top, sizeof top, DIR_, &g, 1);
+    mt_path(base, sizeof base, DIR_, &g, 0);
+    vf_image_info before = image_info(fs, top);
+    assert_false(before.has_parent_id2);
+    vf_locator loc0[4], loc1[4];
+    size_t n0, n1;
+    uint8_t x[16], y[16];
+    memset(x, 0x11, sizeof x);
+    memset(y, 0x22, sizeof y);
+    for (int round = 0; round < 2; round++) {
+        vf_image *img = open_rw(fs, top);
+        assert_int_equal(vf_image_locators(img, loc0, 4, &n0, NULL), VF_OK);
+        assert_int_equal(vf_image_set_parent_id2(img, round ? y : x, NULL), VF_OK);
+        vf_image_close(img);
+        vf_image_info after = image_info(fs, top);
+        assert_true(after.has_parent_id2);
+        assert_memory_equal(after.parent_id2, round ? y : x, 16);
+        assert_memory_equal(after.parent_id, before.parent_id, 16);
+        assert_memory_equal(after.id, before.id, 16);
+        img = open_rw(fs, top);
+        assert_int_equal(vf_image_locators(img, loc1, 4, &n1, NULL), VF_OK);
+        vf_image_close(img);
+        assert_int_equal(n0, n1);
+        for (size_t i = 0; i < n0 && i < 4; i++)
+            assert_string_equal(loc0[i].path, loc1[i].path);
+    }
+    /* the base under GUID y: the chain opens through parent_linkage2 */
+    vf_image *b = open_rw(fs, base);
+    assert_int_equal(vf_image_set_id(b, y, NULL), VF_OK);
+    assert_int_equal(vf_image_flush(b, NULL), VF_OK);
+    vf_image_close(b);
+    expect_view(fs, top, g.levels[1].sha256, "chain bound by parent_linkage2");
+    vf_gen_result_free(&g);
+    /* VHD: unsupported, and the handle says why */
+    mt_gen(fs, "v", 1, VF_GEN_BASE_DYNAMIC, VF_GEN_PROFILE_MIXED, 6202, &g);
+    mt_path(top, sizeof top, "v", &g, 1);
+    vf_image *img = open_rw(fs, top);
+    vf_error err;
+    assert_int_equal(vf_image_set_parent_id2(img, x, &err), VF_E_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "parent_linkage2"));
+    vf_image_close(img);
+    vf_gen_result_free(&g);
+    vf_fs_mem_free(fs);
+}
 
 /* Open path read-write alone, grow it to new_size and write one recognisable block at voff. */
 static void grow_and_write(const vf_fs *fs, const char *path, uint64_t new_size, uint64_t voff)
@@ -638,15 +703,11 @@ static void test_journal_mismatch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matrix),
-        cmocka_unit_test(test_vhdx_matrix),
-        cmocka_unit_test(test_vhdx_grow),
-        cmocka_unit_test(test_child_remove),
-        cmocka_unit_test(test_dry_run),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_locks_and_access),
-        cmocka_unit_test(test_job_cancel_then_rerun),
+        cmocka_unit_test(test_matrix),           cmocka_unit_test(test_vhdx_linkage2),
+        cmocka_unit_test(test_vhdx_matrix),      cmocka_unit_test(test_vhdx_grow),
+        cmocka_unit_test(test_child_remove),     cmocka_unit_test(test_dry_run),
+        cmocka_unit_test(test_refusals),         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_locks_and_access), cmocka_unit_test(test_job_cancel_then_rerun),
         cmocka_unit_test(test_journal_mismatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -82,6 +82,37 @@ static void test_journal_round_trip(void **state)
     free(buf);
 }
 
+/* VHDX records carry G' (link_id); a VHD record never does, and a record whose format and
+ * link_id disagree is refused (a resume must not guess G'). */
+static void test_journal_link_id(void **state)
+{
+    (void)state;
+    vf_journal j, back;
+    fill_journal(&j, 3, 0);
+    j.format = VF_FORMAT_VHDX;
+    j.has_link_id = true;
+    memset(j.link_id, 0xC3, 16);
+    uint8_t *buf = malloc(VF_JOURNAL_SLOT_BYTES);
+    size_t len;
+    assert_int_equal(vf_journal_encode(&j, buf, &len, NULL), VF_OK);
+    assert_int_equal(vf_journal_parse(buf, len, &back, NULL), VF_OK);
+    assert_int_equal(back.format, VF_FORMAT_VHDX);
+    assert_true(back.has_link_id);
+    assert_memory_equal(back.link_id, j.link_id, 16);
+    assert_memory_equal(back.new_id, j.new_id, 16);
+    assert_string_equal(back.levels[2].path, j.levels[2].path);
+    vf_journal_free(&back);
+    j.has_link_id = false; /* VHDX without G' */
+    assert_int_equal(vf_journal_encode(&j, buf, &len, NULL), VF_OK);
+    assert_int_equal(vf_journal_parse(buf, len, &back, NULL), VF_E_FORMAT);
+    j.format = VF_FORMAT_VHD; /* VHD with G' */
+    j.has_link_id = true;
+    assert_int_equal(vf_journal_encode(&j, buf, &len, NULL), VF_OK);
+    assert_int_equal(vf_journal_parse(buf, len, &back, NULL), VF_E_FORMAT);
+    vf_journal_free(&j);
+    free(buf);
+}
+
 /* A torn slot (only its first sectors written over an older record, or cut short) and any
  * flipped byte must fail the digest: the other slot then stays authoritative. */
 static void test_journal_damage(void **state)
@@ -206,8 +237,11 @@ static void test_status_map(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_journal_round_trip), cmocka_unit_test(test_journal_damage),
-        cmocka_unit_test(test_journal_limits),     cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_journal_round_trip),
+        cmocka_unit_test(test_journal_damage),
+        cmocka_unit_test(test_journal_link_id),
+        cmocka_unit_test(test_journal_limits),
+        cmocka_unit_test(test_paths),
         cmocka_unit_test(test_status_map),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
