@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154
 # run_figs.sh - the figures of bench/run: one function per group, each building its chains in
 # the scratch folder $W and timing its contenders interleaved (rotated run by run, so no
 # contender always runs first). Sourced by bench/run, which defines timed, gen_chain, ppm,
@@ -156,7 +157,7 @@ gn_dd() {
 # --- scaling: merge and tree digest of a depth-1 chain ----------------------------------------
 
 sc_tree() {
-    timed "$1" vhdfold-tree "$2" "$MG_BYTES" "$VHDFOLD" digest --mode tree --progress=none \
+    timed "$1" vhdfold-tree "$2" "$SC_DATA" "$VHDFOLD" digest --mode tree --progress=none \
         "$MG_DIR/orig/${MG_FILES[$MG_DEPTH]}"
 }
 
@@ -166,7 +167,8 @@ scale_point() {
     density=$(ppm "$4" "$2" $(($3 + 1)))
     log "$1: depth $3, $(($2 / MiB)) MiB virtual, about $(($4 / MiB)) MiB of data"
     merge_setup "$1" vhd "$2" "$3" "$density" "$5"
-    check_data "$1 chain" "$(data_bytes "$MG_DIR/orig" 0 "$3")" "$4"
+    SC_DATA=$(data_bytes "$MG_DIR/orig" 0 "$3")
+    check_data "$1 chain" "$SC_DATA" "$4"
     interleave "$1" mg_vhdfold sc_tree
     mg_intact "$1"
     rm -rf "$MG_DIR"

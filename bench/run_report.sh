@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154
 # run_report.sh - turns bench/run's raw.csv into results.csv (medians), results.md (goals,
 # medians, machine, command) and the scaling plots. Sourced by bench/run, which defines OUT,
 # RAW, RUNS, VHDFOLD, W and log; `report` is the entry point. Also usable alone on an existing
@@ -48,10 +49,13 @@ rp_goal() {
             "$([ "$6" = ge ] && echo '>=' || echo '<=')" "$7"
         return
     fi
-    awk -v n="$1" -v a="$a" -v b="$b" -v op="$6" -v t="$7" -v c="$col" 'BEGIN {
+    local wa=$3 wb=$5
+    [ "$2" != "$4" ] && wa=$2 wb=$4
+    awk -v n="$1" -v a="$a" -v b="$b" -v op="$6" -v t="$7" -v c="${col%_s}" -v wa="$wa" \
+        -v wb="$wb" 'BEGIN {
         r = b > 0 ? a / b : 0
         ok = op == "ge" ? r >= t : r <= t
-        printf "| %s | %s / %s s (%s) | %.2f | %s %s | %s |\n", n, a, b, c, r,
+        printf "| %s | %s %s %s s, %s %s s | %.3f | %s %s | %s |\n", n, c, wa, a, wb, b, r,
             (op == "ge" ? ">=" : "<="), t, (ok ? "met" : "**missed**") }'
 }
 
@@ -76,7 +80,8 @@ rp_goals() {
     echo "|---|---|---|---|---|"
     for f in merge-vhd-3level merge-vhd-32level merge-vhdx-3level merge-vhdx-32level; do
         rp_goal "$f: merge speed vs cp+sync" "$f" cp-sync "$f" vhdfold-merge ge 0.8
-        rp_goal "$f: merge speed vs vhd-lib" "$f" vhd-lib "$f" vhdfold-merge ge 3
+        case $f in merge-vhd-*) rp_goal "$f: merge speed vs vhd-lib" "$f" vhd-lib "$f" \
+            vhdfold-merge ge 3 ;; esac
     done
     rp_goal "digest: flat speed vs openssl dgst" digest openssl-dgst digest vhdfold-flat ge 0.95
     rp_goal "digest: flat CPU vs openssl dgst" digest openssl-dgst digest vhdfold-flat ge 0.95 cpu_s
@@ -88,8 +93,23 @@ rp_goals() {
         vhdfold-merge le 1.2
     rp_goal "tree time, $last vs $first virtual (fixed data)" "$last" vhdfold-tree "$first" \
         vhdfold-tree le 1.2
+    rp_per_byte "merge time per byte of data, $last vs $first" "$last" "$first" vhdfold-merge
+    rp_per_byte "tree time per byte of data, $last vs $first" "$last" "$first" vhdfold-tree
     rp_abs "tree digest, $last virtual chain" "$last" vhdfold-tree wall_s le 1 s
     rp_max_rss
+}
+
+# rp_per_byte NAME FIG_A FIG_B WHO: the time ratio A/B scaled by the data each chain really
+# holds (the generator's random draw makes "fixed data" vary by some per cent).
+rp_per_byte() {
+    local ta tb ba bb
+    ta=$(rp_get "$2" "$4" wall_s) tb=$(rp_get "$3" "$4" wall_s)
+    ba=$(rp_get "$2" "$4" bytes) bb=$(rp_get "$3" "$4" bytes)
+    [ -n "$ta" ] && [ -n "$tb" ] || return 0
+    awk -v n="$1" -v ta="$ta" -v tb="$tb" -v ba="$ba" -v bb="$bb" 'BEGIN {
+        r = (tb > 0 && ba > 0) ? (ta / ba) / (tb / bb) : 0
+        printf "| %s | %s s for %.0f MiB, %s s for %.0f MiB | %.3f | <= 1.2 | %s |\n", n, ta,
+            ba / 1048576, tb, bb / 1048576, r, (r <= 1.2 ? "met" : "**missed**") }'
 }
 
 # The first and last figure whose name starts with PREFIX, in run order.
@@ -118,7 +138,8 @@ rp_machine() {
     echo "- kernel: $(uname -sr)"
     echo "- load average (1, 5, 15 min) at the start: ${LOAD_START:-?}; at the end:" \
         "$(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shares the 2 cores)"
-    echo "- this run took $(($(date +%s) - ${START:-$(date +%s)})) s"
+    if [ "${REPORT_ONLY:-0}" = 1 ]; then echo "- report rebuilt from an earlier raw.csv"
+    else echo "- this run took $(($(date +%s) - ${START:-$(date +%s)})) s"; fi
     echo "- vhdfold: $("$VHDFOLD" --version 2>/dev/null | head -n 1) ($VHDFOLD, $(grep -s \
         '^CMAKE_BUILD_TYPE:STRING=' "${VHDFOLD%/cli/vhdfold}/CMakeCache.txt" | cut -d= -f2) build)"
 }
@@ -190,4 +211,29 @@ rp_scrub() {
     root=$(cd "$HERE/.." && pwd)
     awk -v r="$root" -v w="$W" '{ while ((i = index($0, w)) > 0) $0 = substr($0, 1, i - 1) "$TMP" substr($0, i + length(w))
         while ((i = index($0, r)) > 0) $0 = substr($0, 1, i - 1) "." substr($0, i + length(r)); print }'
+}
+
+# publish: the machine, goals and medians of results.md (headings one level down) replace
+# what stands between the markers in docs/performance.md and in README.md's Performance
+# section.
+publish() {
+    local root doc
+    root=$(cd "$HERE/.." && pwd)
+    awk 'NR > 2 { sub(/^## /, "### "); print }' "$OUT/results.md" >"$W/full.md"
+    # README gets the machine and the goals; docs/performance.md everything.
+    awk '/^### Medians/ { exit } { print }' "$W/full.md" >"$W/short.md"
+    echo "Medians of every contender: [bench/results/results.md](bench/results/results.md)." \
+        >>"$W/short.md"
+    for doc in "$root/docs/performance.md" "$root/README.md"; do
+        if [ "$doc" = "$root/README.md" ]; then cp "$W/short.md" "$W/publish.md"
+        else cp "$W/full.md" "$W/publish.md"; fi
+        grep -q '^<!-- bench/run results begin -->$' "$doc" || {
+            log "no results markers in $doc: not published"
+            continue
+        }
+        awk -v f="$W/publish.md" '/^<!-- bench\/run results begin -->$/ { print; while ((getline l < f) > 0) print l; skip = 1; next }
+            /^<!-- bench\/run results end -->$/ { skip = 0 } !skip { print }' "$doc" >"$W/doc.new"
+        cat "$W/doc.new" >"$doc"
+        log "published into ${doc#"$root"/}"
+    done
 }

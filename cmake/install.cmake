@@ -17,6 +17,9 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/vhdfoldConfigVersio
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/vhdfoldConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/vhdfoldConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/vhdfold)
+# The .pc file locates the prefix relative to itself, so an installed tree can be moved
+# (and the install-check can install into a temporary folder).
+file(RELATIVE_PATH VF_PC_PREFIX_REL "/_/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/_")
 configure_file(cmake/vhdfold.pc.in ${CMAKE_CURRENT_BINARY_DIR}/vhdfold.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/vhdfold.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

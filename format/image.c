@@ -83,13 +83,13 @@ vf_status vf_image_open(vf_io *io, const char *name, unsigned flags, vf_image **
         vf_io_close(io);
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "'%s' was not opened for writing", nm);
     }
-    const vf_driver *drv;
+    const vf_driver *drv = NULL;
     vf_status st = vf_probe(io, nm, &drv, err);
     if (st != VF_OK) {
         vf_io_close(io);
         return st;
     }
-    vf_image *img;
+    vf_image *img = NULL;
     if ((st = vf_image_alloc(io, nm, flags, &img, err)) != VF_OK) {
         vf_io_close(io);
         return st;
@@ -127,7 +127,7 @@ vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *opt
                        name ? name : "(image)",
                        drv ? "not opened for writing" : "unknown format");
     }
-    vf_image *img;
+    vf_image *img = NULL;
     vf_status st = vf_image_alloc(io, name, VF_OPEN_RDWR, &img, err);
     if (st != VF_OK) {
         vf_io_close(io);

@@ -379,10 +379,13 @@ static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t en
         vf_chain_extent e;
         if ((st = vf_merge_map(x, voff, end - voff, &e)) != VF_OK)
             break;
-        /* VHDX: zeros always go through write_zeroes, so whole blocks become ZERO entries
-         * and a dynamic DESTINATION allocates nothing for them */
-        bool small_zero = e.kind == VF_EXTENT_ZERO && e.len <= VF_MERGE_SMALL_ZERO &&
-                          x->res->format != VF_FORMAT_VHDX;
+        /* VHDX: zeros go through write_zeroes, so whole blocks become ZERO entries and a
+         * dynamic DESTINATION allocates nothing for them; a fixed DESTINATION gets them
+         * written in place (formats.md 5.2: its blocks stay allocated) */
+        bool fixed = vf_image_info_get(x->dest)->type == VF_DISK_FIXED;
+        bool small_zero =
+            e.kind == VF_EXTENT_ZERO &&
+            (fixed || (e.len <= VF_MERGE_SMALL_ZERO && x->res->format != VF_FORMAT_VHDX));
         if (e.kind == VF_EXTENT_PRESENT || small_zero) {
             st = vf_merge_span_add(x, &e);
         } else if (e.kind == VF_EXTENT_ZERO) { /* large: let the driver define zeros */
@@ -700,6 +703,13 @@ static vf_status vf_merge_vhdx_link(vf_merge_ctx *x)
         st = vf_image_flush(lk, x->err);
     if (st != VF_OK) {
         vf_error_prefix(x->err, "'%s': ", vf_chain_path(x->chain, x->k - 1));
+        /* refused before writing (e.g. its locator has no room for the entry): no merge
+         * began, so no journal stays behind to demand one */
+        if (st == VF_E_UNSUPPORTED) {
+            vf_error e2;
+            (void)vf_journal_remove(&x->jf, &e2); /* closes it even when the removal fails */
+            x->jf_open = false;
+        }
         return st;
     }
     if ((st = vf_image_set_id(x->dest, x->j.link_id, x->err)) == VF_OK)
@@ -736,8 +746,10 @@ static vf_status vf_merge_grow_vhdx(vf_merge_ctx *x)
     vf_error e2;
     vf_error_clear(&e2);
     if (vf_image_set_id(x->dest, x->j.levels[x->k].id, &e2) == VF_OK &&
-        vf_image_flush(x->dest, &e2) == VF_OK && vf_journal_remove(&x->jf, &e2) == VF_OK)
+        vf_image_flush(x->dest, &e2) == VF_OK) {
+        (void)vf_journal_remove(&x->jf, &e2); /* closes it even when the removal fails */
         x->jf_open = false;
+    }
     return st;
 }
 

@@ -170,7 +170,9 @@ static void merge_case_fmt(vf_format_kind fmt, unsigned depth, vf_gen_base base,
         o.destination = dst;
         o.fs = fs;
         o.verify = (vf_merge_verify)(k % 3); /* none, flat, tree in turn */
-        o.batch_bytes = 1u << 20;
+        /* VHDX: batches of 3 MiB, so some 1 MiB ZERO runs reach DESTINATION whole (a batch
+         * boundary splits a run in two writes) */
+        o.batch_bytes = fmt == VF_FORMAT_VHDX ? 3u << 20 : 1u << 20;
         vf_merge_result r;
         char what[160];
         snprintf(what, sizeof what, "%s depth %u base %s profile %s seed %llu into level %u",
@@ -188,6 +190,11 @@ static void merge_case_fmt(vf_format_kind fmt, unsigned depth, vf_gen_base base,
             char below[64];
             mt_path(below, sizeof below, DIR_, &g, depth - k + 1);
             expect_vhdx_ids(fs, below, dst, g.levels[depth - k].id, what);
+            vf_image_info di = image_info(fs, dst);
+            if (di.type == VF_DISK_FIXED && di.allocated_blocks != di.total_blocks)
+                fail_msg("%s: a fixed DESTINATION lost allocated blocks (%llu of %llu)", what,
+                         (unsigned long long)di.allocated_blocks,
+                         (unsigned long long)di.total_blocks);
         }
         char hex[65];
         if (o.verify == VF_MERGE_VERIFY_FLAT)
@@ -236,7 +243,7 @@ static void test_vhdx_matrix(void **state)
 {
     (void)state;
     vhdx_trims = 0;
-    merge_case_fmt(VF_FORMAT_VHDX, 1, VF_GEN_BASE_FIXED, VF_GEN_PROFILE_MIXED, 6001);
+    merge_case_fmt(VF_FORMAT_VHDX, 2, VF_GEN_BASE_FIXED, VF_GEN_PROFILE_MIXED, 6005);
     merge_case_fmt(VF_FORMAT_VHDX, 3, VF_GEN_BASE_DYNAMIC, VF_GEN_PROFILE_MIXED, 6002);
     merge_case_fmt(VF_FORMAT_VHDX, 3, VF_GEN_BASE_FIXED, VF_GEN_PROFILE_SECTOR, 6003);
     merge_case_fmt(VF_FORMAT_VHDX, 4, VF_GEN_BASE_DYNAMIC, VF_GEN_PROFILE_BLOCKS, 6004);
