@@ -157,7 +157,7 @@ rp_plot() {
         [ -s "$W/$kind.dat" ] || continue
         case $kind in
         size) x='virtual size (GiB, log scale; fixed data)' ;;
-        data) x='data in the chain (MiB, log scale; fixed virtual size)' ;;
+        data) x='data in the chain (MiB; fixed virtual size)' ;;
         depth) x='differencing levels (log scale; fixed data)' ;;
         esac
         gnuplot <<EOF || log "gnuplot failed for $kind"
@@ -166,8 +166,9 @@ set output '$OUT/scale-$kind.png'
 set title 'vhdfold: $kind scaling (median wall seconds of $RUNS runs)'
 set xlabel '$x'
 set ylabel 'seconds'
-set logscale x 2
+$([ "$kind" = data ] || echo 'set logscale x 2')
 set key top left
+set yrange [0:*]
 set grid
 plot '$W/$kind.dat' using 1:2 with linespoints title 'merge top into base', \
      '$W/$kind.dat' using 1:3 with linespoints title 'tree digest of the top'

@@ -25,7 +25,7 @@ static vf_status vf_source_alloc(const char *name, vf_source **out, vf_error *er
 vf_status vf_source_from_chain(vf_chain *c, bool own, vf_source **out, vf_error *err)
 {
     *out = NULL;
-    vf_source *src;
+    vf_source *src = NULL;
     vf_status st = vf_source_alloc(vf_chain_path(c, 0), &src, err);
     if (st != VF_OK) {
         if (own)
@@ -46,7 +46,7 @@ vf_status vf_source_from_chain(vf_chain *c, bool own, vf_source **out, vf_error 
 vf_status vf_source_from_io(vf_io *io, vf_source **out, vf_error *err)
 {
     *out = NULL;
-    vf_source *src;
+    vf_source *src = NULL;
     vf_status st = vf_source_alloc(io->name, &src, err);
     if (st == VF_OK)
         st = vf_io_size(io, &src->size, err);

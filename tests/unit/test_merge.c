@@ -656,6 +656,66 @@ static void test_job_cancel_then_rerun(void **state)
     vf_fs_mem_free(fs);
 }
 
+/* Run o as a job and cancel it while its second chunk is held; true when it stopped there
+ * (canceled), false when it had already finished. */
+static bool cancel_midway(const vf_merge_opts *o_in)
+{
+    gate gt;
+    atomic_init(&gt.calls, 0);
+    atomic_init(&gt.release, false);
+    vf_merge_opts o = *o_in;
+    o.progress = gate_progress;
+    o.progress_user = &gt;
+    vf_merge_job *job;
+    assert_int_equal(vf_merge_job_start(&o, &job, NULL), VF_MERGE_JOB_STARTED);
+    while (atomic_load(&gt.calls) < 2 && vf_merge_job_poll(job, NULL) == VF_JOB_RUNNING)
+        usleep(1000);
+    vf_merge_job_cancel(job);
+    atomic_store(&gt.release, true);
+    vf_merge_result r;
+    int status = vf_merge_job_wait(job, &r);
+    bool canceled = status == VF_MERGE_FAILED && r.err.code == VF_E_CANCELED;
+    if (!canceled && status != 0)
+        fail_msg("interrupted VHDX merge: status %d: %s", status, r.err.msg);
+    vf_merge_result_free(&r);
+    vf_merge_job_free(job);
+    return canceled;
+}
+
+/* VHDX resume: a resumed copy runs on a new DESTINATION handle, whose first data write would
+ * draw a new DataWriteGuid (cutting level k-1 off) unless the merger sets G' again first.
+ * Interrupt the merge, interrupt its resumption too, and SOURCE's view must still open and be
+ * unchanged; a third run finishes it. */
+static void test_vhdx_resume_twice(void **state)
+{
+    (void)state;
+    vf_fs *fs = new_memfs();
+    vf_gen_result g;
+    mt_gen_vhdx(fs, DIR_, 3, VF_GEN_BASE_DYNAMIC, VF_GEN_PROFILE_SECTOR, 6301, &g);
+    char top[64], dst[64];
+    mt_path(top, sizeof top, DIR_, &g, 3);
+    mt_path(dst, sizeof dst, DIR_, &g, 1);
+    vf_merge_opts o;
+    memset(&o, 0, sizeof o);
+    o.source = top;
+    o.destination = dst;
+    o.fs = fs;
+    o.batch_bytes = 1u << 20;
+    for (int round = 0; round < 2; round++) {
+        if (!cancel_midway(&o))
+            fail_msg("round %d: the merge finished before it could be interrupted", round);
+        expect_view(fs, top, g.levels[3].sha256, round ? "source after a resumed copy" : "source");
+    }
+    vf_merge_result r;
+    if (vf_merge_run(&o, &r) != 0)
+        fail_msg("final run: %d: %s", r.status, r.err.msg);
+    assert_true(r.resumed);
+    vf_merge_result_free(&r);
+    expect_view(fs, dst, g.levels[3].sha256, "destination");
+    vf_gen_result_free(&g);
+    vf_fs_mem_free(fs);
+}
+
 /* An interrupted merge of one SOURCE blocks a different request into the same DESTINATION. */
 static void test_journal_mismatch(void **state)
 {
@@ -715,7 +775,7 @@ int main(void)
         cmocka_unit_test(test_child_remove),     cmocka_unit_test(test_dry_run),
         cmocka_unit_test(test_refusals),         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_locks_and_access), cmocka_unit_test(test_job_cancel_then_rerun),
-        cmocka_unit_test(test_journal_mismatch),
+        cmocka_unit_test(test_journal_mismatch), cmocka_unit_test(test_vhdx_resume_twice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
