@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """crosscheck.py - the verifier against independent paths, over many generated chains.
 
-For each case (seed 1..N, VHD and VHDX alternately, every generator profile, depths 0..5):
+For each seed 1..N, one VHD and one VHDX chain (every generator profile, depths 1..5):
   1. `vhdfold digest` (flat) and `vhdfold digest --mode tree` of every level equal the
      generator's manifest (the reader and the generator's model agree);
   2. the tree digest recomputed here with hashlib from `vhdfold export` of the top equals
@@ -10,7 +10,10 @@ For each case (seed 1..N, VHD and VHDX alternately, every generator profile, dep
      at a seed-chosen offset it says different (exit 1) and names exactly that offset;
   4. on VHD chains whose writes are 4 KiB aligned (profiles aligned and blocks), Debian's
      python3-libvhdi (conform/adapters/libvhdi/flatten.py, run with /usr/bin/python3) gives
-     the manifest's flat digest of the top.
+     the manifest's flat digest of the top;
+  5. every chain is merged (top into a seed-chosen ancestor, --verify) and the
+     destination's flat digest, ours and `7zz x -so DEST | sha256sum`, equal the manifest's
+     digest of the top, and `vhdfold check` of the destination is clean.
 Environment: VHDFOLD (the built CLI), VF_SOURCE_DIR (the source tree); CASES (default 200).
 Prints one line per failure and ends with "N passed, N failed".
 """
@@ -57,10 +60,9 @@ def tree_digest(path):
     return h.hexdigest()
 
 
-def case_options(seed):
-    fmt = "vhd" if seed % 2 else "vhdx"
+def case_options(seed, fmt):
     profile = PROFILES[(seed // 2) % len(PROFILES)]
-    depth = seed % 6
+    depth = 1 + seed % 5
     base = "fixed" if seed % 5 == 0 else "dynamic"
     size = "4M" if fmt == "vhd" else "6M"
     return ["--format", fmt, "--seed", str(seed), "--depth", str(depth), "--size", size,
@@ -98,9 +100,24 @@ def check_libvhdi(top, want):
     assert got == want, f"libvhdi {got} != manifest {want}"
 
 
-def one_case(seed, work):
-    d = os.path.join(work, f"c{seed}")
-    opts, fmt, profile = case_options(seed)
+def check_merge(d, manifest, seed):
+    levels = manifest["levels"]
+    depth = len(levels) - 1
+    want = levels[-1]["sha256"]
+    top = os.path.join(d, levels[-1]["file"])
+    dest = os.path.join(d, levels[random.Random(seed).randrange(depth)]["file"])
+    run([VHDFOLD, "merge", top, dest, "--verify", "--progress=none"])
+    got = first_hex(run([VHDFOLD, "digest", dest]).stdout)
+    assert got == want, f"merged {os.path.basename(dest)}: {got} != manifest top {want}"
+    p = subprocess.run(f"7zz x -so '{dest}' 2>/dev/null | sha256sum", shell=True,
+                       capture_output=True, text=True)
+    assert first_hex(p.stdout) == want, f"7-Zip reads the merged destination as {p.stdout}"
+    run([VHDFOLD, "check", dest])
+
+
+def one_case(seed, fmt, work):
+    d = os.path.join(work, f"c{seed}-{fmt}")
+    opts, fmt, profile = case_options(seed, fmt)
     run([VHDFOLD, "gen", "--progress=none"] + opts + [d])
     with open(os.path.join(d, "manifest.json")) as f:
         manifest = json.load(f)
@@ -114,16 +131,19 @@ def one_case(seed, work):
     libvhdi = fmt == "vhd" and profile in ("aligned", "blocks")
     if libvhdi:
         check_libvhdi(top, manifest["levels"][-1]["sha256"])
+    if len(manifest["levels"]) > 1:
+        check_merge(d, manifest, seed)
     shutil.rmtree(d)
     return libvhdi
 
 
-def guarded(seed, work):
-    """(seed, libvhdi used, failure text or None)"""
+def guarded(case, work):
+    """(case, libvhdi used, failure text or None)"""
+    seed, fmt = case
     try:
-        return seed, one_case(seed, work), None
+        return case, one_case(seed, fmt, work), None
     except AssertionError as e:
-        return seed, False, str(e)
+        return case, False, str(e)
 
 
 def main():
@@ -132,17 +152,18 @@ def main():
     try:
         # Cases wait mostly on fsync in gen: a few at a time keep both cores busy.
         with ThreadPoolExecutor(max_workers=4) as pool:
-            for seed, used, fail in pool.map(lambda s: guarded(s, work), range(1, CASES + 1)):
+            cases = [(seed, fmt) for seed in range(1, CASES + 1) for fmt in ("vhd", "vhdx")]
+            for case, used, fail in pool.map(lambda c: guarded(c, work), cases):
                 if fail is None:
                     passed += 1
                     libvhdi += used
                     continue
                 failed += 1
-                opts, _, _ = case_options(seed)
-                print(f"case {seed}: FAIL {fail}\n  reproduce: vhdfold gen {' '.join(opts)} DIR")
+                opts, _, _ = case_options(*case)
+                print(f"case {case[0]} {case[1]}: FAIL {fail}\n  reproduce: vhdfold gen {' '.join(opts)} DIR")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"crosscheck: {CASES} chains, {libvhdi} also read by libvhdi")
+    print(f"crosscheck: {CASES} VHD and {CASES} VHDX chains, {libvhdi} also read by libvhdi")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
