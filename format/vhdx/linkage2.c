@@ -13,24 +13,10 @@
 
 #include "vhdx_int.h"
 
-vf_status vf_vhdx_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error *err);
 
 /* Offset of the Length field inside metadata table entry i (formats.md 3.7: 32-byte table
  * header, 32-byte entries of ItemId, Offset, Length, flags). */
 #define VX_MT_ENTRY_LEN_OFF(i) (32ull + 32ull * (i) + 20u)
-
-/* Bytes the locator item may occupy: up to the next item's start or the region's end, and at
- * most the 1 MiB item limit. items[] offsets were bounded by the metadata region when parsed. */
-static uint64_t vx_l2_room(const vx_state *st)
-{
-    const vx_item *it = &st->items[st->loc_item];
-    uint64_t lim = st->meta_len;
-    for (uint32_t i = 0; i < st->nitems; i++)
-        if (st->items[i].off > it->off && st->items[i].off < lim)
-            lim = st->items[i].off;
-    lim -= it->off;
-    return lim < VX_META_ITEM_MAX ? lim : VX_META_ITEM_MAX;
-}
 
 /* The current entries with parent_linkage2 set to text (replaced in place or appended). The
  * arrays borrow st->kv's strings and text; *keys and *vals are yours (free both). */
@@ -94,11 +80,11 @@ vf_status vf_vhdx_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error 
     vf_status s = vx_l2_entries(st, text, &keys, &vals, &n, err);
     if (!s)
         s = vf_vhdx_locator_encode(keys, vals, n, &item, &len, err);
-    if (!s && len > vx_l2_room(st))
+    if (!s && len > vf_vhdx_locator_room(st))
         s = VF_FAIL(err, VF_E_UNSUPPORTED, st->meta_off + st->items[st->loc_item].off,
                     "parent locator with 'parent_linkage2' (%" PRIu32
                     " bytes) does not fit its slot (%" PRIu64 " bytes)",
-                    len, vx_l2_room(st));
+                    len, vf_vhdx_locator_room(st));
     free(keys); /* borrowed strings: st->kv is still intact here */
     free(vals);
     if (!s)

@@ -381,7 +381,6 @@ vf_status vf_vhdx_set_leave_dirty(vf_image *img, bool on, vf_error *err)
     return VF_OK;
 }
 
-vf_status vf_vhdx_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error *err);
 const vf_driver vf_vhdx_driver = {
     .name = "vhdx",
     .format = VF_FORMAT_VHDX,

@@ -292,4 +292,9 @@ vf_status vf_vhdx_check(vf_image *img, vf_report *rep, vf_error *err);
  * (written and durable, not applied, LogGuid kept), so the file needs a replay. */
 vf_status vf_vhdx_set_leave_dirty(vf_image *img, bool on, vf_error *err);
 
+/* linkage2.c: the driver's set_parent_id2 (vf_image_set_parent_id2). */
+vf_status vf_vhdx_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error *err);
+/* write.c: bytes the parent locator item may occupy. */
+uint64_t vf_vhdx_locator_room(const vx_state *st);
+
 #endif

@@ -294,8 +294,9 @@ vf_status vf_vhdx_link_encode(const vf_parent_link *link, uint8_t **item, uint32
     return vf_vhdx_locator_encode(keys, vals, n, item, len, err);
 }
 
-/* Room the locator item may use: up to the next item or the region end. */
-static uint64_t vx_loc_room(const vx_state *st)
+/* Room the locator item may use: up to the next item or the region end, at most the 1 MiB
+ * item limit (items[] offsets were bounded by the metadata region when parsed). */
+uint64_t vf_vhdx_locator_room(const vx_state *st)
 {
     const vx_item *it = &st->items[st->loc_item];
     uint64_t lim = st->meta_len;
@@ -331,7 +332,7 @@ vf_status vf_vhdx_set_parent(vf_image *img, const vf_parent_link *link, vf_error
     vf_status s = vf_vhdx_link_encode(link, &item, &len, err);
     if (s)
         return s;
-    if (st->loc_item == UINT32_MAX || len > vx_loc_room(st)) {
+    if (st->loc_item == UINT32_MAX || len > vf_vhdx_locator_room(st)) {
         free(item);
         return VF_FAIL(err, VF_E_UNSUPPORTED, st->meta_off,
                        "the new parent locator (%" PRIu32 " bytes) does not fit its slot", len);
