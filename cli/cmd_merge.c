@@ -37,7 +37,7 @@ static void vf_merge_usage(FILE *to)
             "  --child FILE           re-point FILE, a child of SOURCE, at DESTINATION\n"
             "                         (repeatable); its view is verified unchanged\n"
             "  --remove-merged        delete SOURCE and the intermediates after success\n"
-            "  --batch-size SIZE      flush and journal every SIZE bytes (default 64M)\n"
+            "  --batch-size SIZE      flush and journal every SIZE bytes (default 256M)\n"
             "  --help, --version\n\n"
             "exit status: 0 merged, 1 verification mismatch, 2 invalid parameter or state,\n"
             "3 corrupt or unsupported image, 4 system error (not found, access denied, in use,\n"

@@ -12,7 +12,7 @@
 #include "merge_int.h"
 #include "path.h"
 
-#define VF_MERGE_BATCH_DEFAULT (64u * 1024u * 1024u)
+#define VF_MERGE_BATCH_DEFAULT (256u * 1024u * 1024u)
 #define VF_MERGE_CHUNK (4u * 1024u * 1024u)
 #define VF_MERGE_FIXED_UNIT (2u * 1024u * 1024u) /* "block" used for counting in fixed disks */
 #define VF_MERGE_SMALL_ZERO (1024u * 1024u)      /* smaller ZERO runs join the write buffer */

@@ -18,6 +18,10 @@ static const uint8_t vhd_zeros[VHD_ZERO_CHUNK];
 /* len bytes of buf (or zeros when buf is NULL) at off. */
 static vf_status vhd_put(vf_vhd *v, uint64_t off, const uint8_t *buf, uint64_t len, vf_error *err)
 {
+    /* Data goes down in one request (the I/O layer loops over short counts); only zeros are
+     * written in chunks, from a static buffer. */
+    if (buf)
+        return vf_io_write(v->io, buf, (size_t)len, off, err);
     while (len) {
         size_t n = len < VHD_ZERO_CHUNK ? (size_t)len : VHD_ZERO_CHUNK;
         vf_status st = vf_io_write(v->io, buf ? buf : vhd_zeros, n, off, err);

@@ -30,8 +30,8 @@ vf_status vf_vhdx_sb_bits(vx_state *st, uint64_t block, const uint8_t **bits, vf
         *bits = st->sb.bits;
         return VF_OK;
     }
-    uint64_t off;
-    size_t bytes;
+    uint64_t off = 0;
+    size_t bytes = 0;
     vf_status s = vx_sb_where(st, block, &off, &bytes, err);
     if (s)
         return s;
@@ -53,8 +53,8 @@ vf_status vf_vhdx_sb_bits(vx_state *st, uint64_t block, const uint8_t **bits, vf
 vf_status vf_vhdx_sb_set(vx_state *st, uint64_t block, uint64_t first_sector, uint64_t nsectors,
                          vf_error *err)
 {
-    uint64_t off;
-    size_t bytes;
+    uint64_t off = 0;
+    size_t bytes = 0;
     vf_status s = vx_sb_where(st, block, &off, &bytes, err);
     if (s)
         return s;

@@ -63,7 +63,7 @@ static vf_status vx_sb_ensure(vx_state *st, uint64_t block, vf_error *err)
     uint64_t sbi = vf_vhdx_sb_index(st, block / st->chunk_ratio);
     if ((st->bat[sbi] & VX_BAT_STATE_MASK) == VX_SB_PRESENT)
         return VF_OK;
-    uint64_t off;
+    uint64_t off = 0;
     vf_status s = vx_alloc(st, VX_MIB, &off, err);
     if (s)
         return s;
@@ -93,7 +93,7 @@ static vf_status vx_write_block(vx_state *st, uint64_t voff, const uint8_t *buf,
     bool partial = st->has_parent && state == VX_PB_NOT_PRESENT && n < st->block_size;
     if (partial && (s = vx_sb_ensure(st, b, err)))
         return s;
-    uint64_t off;
+    uint64_t off = 0;
     if ((s = vx_alloc(st, st->block_size, &off, err)) ||
         (s = vf_vhdx_pwrite(st, buf, (size_t)n, off + in, err)))
         return s;
