@@ -85,7 +85,8 @@ static size_t chain_files(const vf_gen_result *g, const char *dest, char names[]
     size_t n = 0;
     for (unsigned l = 0; l < g->nlevels; l++)
         mt_path(names[n++], 64, DIR_, g, l);
-    snprintf(names[n++], 64, "%s.vfmerge", dest);
+    int w = snprintf(names[n++], 64, "%.54s.vfmerge", dest);
+    assert_true(w > 0 && w < 64 && strlen(dest) <= 54);
     return n;
 }
 
