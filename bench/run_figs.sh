@@ -17,23 +17,27 @@ interleave() {
     done
 }
 
-# --- digest: flat and tree against openssl and 7-Zip on a fully allocated dynamic VHD ------
+# --- digest: flat and tree against openssl and 7-Zip on a fully allocated dynamic image -----
+# fig_digest [FORMAT]: the figure is "digest" for VHD (the goals read it) and "digest-vhdx"
+# for VHDX (reported beside it).
 
 fig_digest() {
-    local d=$W/digest
-    log "digest: fully allocated dynamic VHD of $((DIGEST_SIZE / MiB)) MiB"
-    gen_chain "$d" vhd "$DIGEST_SIZE" 0 1.000000 11 "$DIGEST_SIZE"
+    local fmt=${1:-vhd} fig=digest
+    [ "$fmt" = vhd ] || fig=digest-$fmt
+    local d=$W/$fig
+    log "$fig: fully allocated dynamic $fmt of $((DIGEST_SIZE / MiB)) MiB"
+    gen_chain "$d" "$fmt" "$DIGEST_SIZE" 0 1.000000 11 "$DIGEST_SIZE"
     DG_IMG=$(level_file "$d" 0)
     DG_RAW=$W/digest.raw
-    check_data "digest image" "$(data_bytes "$d" 0 0)" "$DIGEST_SIZE"
+    check_data "$fig image" "$(data_bytes "$d" 0 0)" "$DIGEST_SIZE"
     "$VHDFOLD" export "$DG_IMG" "$DG_RAW"
     local want got
     want=$(jq -r '.levels[0].sha256' "$d/manifest.json")
     got=$("$VHDFOLD" digest --progress=none "$DG_IMG" | cut -d' ' -f1)
-    if [ "$got" = "$want" ]; then echo "digest: flat digest equals the manifest" >>"$OUT/checks.txt"
-    else echo "digest: WRONG flat digest $got (manifest $want)" >>"$OUT/checks.txt"; fi
+    if [ "$got" = "$want" ]; then echo "$fig: flat digest equals the manifest" >>"$OUT/checks.txt"
+    else echo "$fig: WRONG flat digest $got (manifest $want)" >>"$OUT/checks.txt"; fi
     cat "$DG_IMG" "$DG_RAW" >/dev/null # the same warm page cache for every contender
-    interleave digest dg_flat dg_tree dg_openssl dg_7zz
+    interleave "$fig" dg_flat dg_tree dg_openssl dg_7zz
     rm -rf "$d" "$DG_RAW"
 }
 dg_flat() { timed "$1" vhdfold-flat "$2" "$DIGEST_SIZE" "$VHDFOLD" digest --progress=none "$DG_IMG"; }
