@@ -1,7 +1,7 @@
 /* digest.c - flat and tree digests of one level's view, computed from the generator's model:
  * the bytes of each run are produced by the data function while hashing, so the disk is
- * never held in memory and zero regions cost nothing in the tree digest. The flat digest
- * walks the view on a thread of its own while the calling thread builds the tree digest.
+ * never held in memory and zero regions cost nothing in the tree digest. Both digests share
+ * one pass over the bytes, or (split) the flat digest walks the view on a thread of its own.
  * Layer: gen. Called by gen.c. Tree digest: docs/tree-digest.md (version 1). */
 #include <errno.h>
 #include <pthread.h>
@@ -15,6 +15,7 @@
 #define VF_GEN_HASH_CHUNK (1u << 20)
 
 typedef struct vf_gen_hasher {
+    vf_sha256 *flat; /* NULL when the flat digest is not wanted here */
     vf_sha256 *leaf, *root;
     uint64_t size;
     uint64_t leaf_fill; /* bytes of the current tree block hashed so far */
@@ -38,6 +39,8 @@ static vf_status vf_gen_hash_piece(vf_gen_hasher *h, const vf_gen_plan *plan,
     bool zero = run->level < 0 || run->zero;
     vf_status st = VF_OK;
     if (zero) {
+        if (h->flat && (st = vf_sha256_update_zeros(h->flat, len, err)) != VF_OK)
+            return st;
         if (voff == bstart && len == VF_TREE_BLOCK) /* a whole zero block: the constant */
             return vf_gen_leaf_done(h, h->zero_leaf, err);
         if ((st = vf_sha256_update_zeros(h->leaf, len, err)) != VF_OK)
@@ -46,7 +49,8 @@ static vf_status vf_gen_hash_piece(vf_gen_hasher *h, const vf_gen_plan *plan,
         for (uint64_t done = 0; done < len;) {
             size_t n = (size_t)(len - done < VF_GEN_HASH_CHUNK ? len - done : VF_GEN_HASH_CHUNK);
             vf_gen_fill(plan->opts.seed, (uint32_t)run->level, run->write, voff + done, h->buf, n);
-            if ((st = vf_sha256_update(h->leaf, h->buf, n, err)) != VF_OK)
+            if ((h->flat && (st = vf_sha256_update(h->flat, h->buf, n, err)) != VF_OK) ||
+                (st = vf_sha256_update(h->leaf, h->buf, n, err)) != VF_OK)
                 return st;
             done += n;
         }
@@ -76,12 +80,13 @@ static vf_status vf_gen_hash_run(vf_gen_hasher *h, const vf_gen_plan *plan, cons
     return VF_OK;
 }
 
-static vf_status vf_gen_hasher_init(vf_gen_hasher *h, uint64_t size, vf_error *err)
+static vf_status vf_gen_hasher_init(vf_gen_hasher *h, uint64_t size, bool flat, vf_error *err)
 {
     memset(h, 0, sizeof *h);
     h->size = size;
     vf_status st;
-    if ((st = vf_sha256_new(&h->leaf, err)) != VF_OK ||
+    if ((flat && (st = vf_sha256_new(&h->flat, err)) != VF_OK) ||
+        (st = vf_sha256_new(&h->leaf, err)) != VF_OK ||
         (st = vf_sha256_new(&h->root, err)) != VF_OK)
         return st;
     if (!(h->buf = malloc(VF_GEN_HASH_CHUNK)))
@@ -99,22 +104,26 @@ static vf_status vf_gen_hasher_init(vf_gen_hasher *h, uint64_t size, vf_error *e
 
 static void vf_gen_hasher_free(vf_gen_hasher *h)
 {
+    vf_sha256_free(h->flat);
     vf_sha256_free(h->leaf);
     vf_sha256_free(h->root);
     free(h->buf);
 }
 
-static vf_status vf_gen_tree_level(const vf_gen_plan *plan, unsigned top, uint8_t tree[32],
-                                   vf_error *err)
+/* The tree digest, and the flat one too when sha256 is not NULL, in one pass. */
+static vf_status vf_gen_tree_level(const vf_gen_plan *plan, unsigned top, uint8_t *sha256,
+                                   uint8_t tree[32], vf_error *err)
 {
     vf_gen_hasher h;
     vf_gen_view v = {0};
-    vf_status st = vf_gen_hasher_init(&h, plan->opts.virtual_size, err);
+    vf_status st = vf_gen_hasher_init(&h, plan->opts.virtual_size, sha256 != NULL, err);
     if (st == VF_OK)
         st = vf_gen_view_init(&v, plan, top, err);
     vf_gen_span run;
     while (st == VF_OK && vf_gen_view_next(&v, &run))
         st = vf_gen_hash_run(&h, plan, &run, err);
+    if (st == VF_OK && sha256)
+        st = vf_sha256_final(h.flat, sha256, err);
     if (st == VF_OK)
         st = vf_sha256_final(h.root, tree, err);
     vf_gen_view_free(&v);
@@ -182,17 +191,15 @@ static void *vf_gen_flat_main(void *arg)
     return NULL;
 }
 
-vf_status vf_gen_digest_level(const vf_gen_plan *plan, unsigned top, bool flat, uint8_t sha256[32],
-                              uint8_t tree[32], vf_error *err)
+vf_status vf_gen_digest_level(const vf_gen_plan *plan, unsigned top, bool flat, bool split,
+                              uint8_t sha256[32], uint8_t tree[32], vf_error *err)
 {
     vf_gen_flat_job job = {.plan = plan, .top = top, .sha256 = sha256, .st = VF_OK};
     pthread_t tid;
-    bool threaded = flat && pthread_create(&tid, NULL, vf_gen_flat_main, &job) == 0;
-    vf_status st = vf_gen_tree_level(plan, top, tree, err);
-    if (threaded)
-        pthread_join(tid, NULL);
-    else if (flat && st == VF_OK) /* no thread to be had: one after the other */
-        vf_gen_flat_main(&job);
+    if (!flat || !split || pthread_create(&tid, NULL, vf_gen_flat_main, &job) != 0)
+        return vf_gen_tree_level(plan, top, flat ? sha256 : NULL, tree, err);
+    vf_status st = vf_gen_tree_level(plan, top, NULL, tree, err);
+    pthread_join(tid, NULL);
     if (st == VF_OK && job.st != VF_OK) {
         st = job.st;
         if (err)

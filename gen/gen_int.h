@@ -152,8 +152,10 @@ void vf_gen_view_free(vf_gen_view *v);
 
 /* --- Digests from the model (digest.c) ---------------------------------------------------- */
 
-vf_status vf_gen_digest_level(const vf_gen_plan *plan, unsigned top, bool flat, uint8_t sha256[32],
-                              uint8_t tree[32], vf_error *err);
+/* flat: also the flat sha256. split: compute it on a second thread (two passes producing the
+ * bytes, on two cores) rather than in the tree digest's pass (one pass, one core). */
+vf_status vf_gen_digest_level(const vf_gen_plan *plan, unsigned top, bool flat, bool split,
+                              uint8_t sha256[32], uint8_t tree[32], vf_error *err);
 
 /* --- Manifest (manifest.c) ---------------------------------------------------------------- */
 
