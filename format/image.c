@@ -315,6 +315,16 @@ vf_status vf_image_resize(vf_image *img, uint64_t new_size, vf_error *err)
     return vf_write_result(img, st, err);
 }
 
+vf_status vf_image_resize_check(const vf_image *img, uint64_t new_size, vf_error *err)
+{
+    if (!img->drv->resize || !img->drv->resize_check)
+        return VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE,
+                       "'%s': resizing %s images is not supported", img->name, img->drv->name);
+    if (new_size == 0)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "'%s': a virtual size of 0", img->name);
+    return vf_named(img, img->drv->resize_check(img, new_size, err), err);
+}
+
 vf_status vf_image_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error *err)
 {
     vf_status st = vf_writable(img, err);

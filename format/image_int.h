@@ -34,6 +34,8 @@ typedef struct vf_driver {
     vf_status (*resize)(vf_image *img, uint64_t new_size, vf_error *err);
     /* VHDX: set parent_linkage2 (vf_image_set_parent_id2); NULL: VF_E_UNSUPPORTED. */
     vf_status (*set_parent_id2)(vf_image *img, const uint8_t id2[16], vf_error *err);
+    /* Would resize(new_size) be accepted? Writes nothing. NULL: as resize is NULL. */
+    vf_status (*resize_check)(const vf_image *img, uint64_t new_size, vf_error *err);
 } vf_driver;
 
 struct vf_image {

@@ -732,7 +732,8 @@ static vf_status vf_merge_grow(vf_merge_ctx *x)
 }
 
 /* VHDX: the resize comes after G' (a resize is a user-visible change, and it must not draw a
- * DataWriteGuid of its own). When the driver refuses it, nothing of the data was touched:
+ * DataWriteGuid of its own). Its refusals were checked before the journal
+ * (vf_image_resize_check); should the driver still refuse, nothing of the data was touched:
  * DESTINATION gets its old DataWriteGuid back (siblings of level k-1 open again; level k-1
  * keeps a harmless parent_linkage2) and the journal goes, so the refusal leaves no merge
  * behind. */
@@ -774,9 +775,16 @@ static vf_status vf_merge_copy_phase(vf_merge_ctx *x, bool resuming)
     if ((st = vf_merge_lock_children(x)) != VF_OK || (st = vf_merge_check_space(x)) != VF_OK ||
         (st = vf_merge_digest_before(x)) != VF_OK)
         return st;
-    /* VHD: a driver that cannot grow DESTINATION refuses here, before any write */
+    /* VHD: a driver that cannot grow DESTINATION refuses here, before any write; VHDX grows
+     * after G' (vf_merge_grow_vhdx), so its refusals are asked for now, writing nothing */
     if (x->res->format != VF_FORMAT_VHDX && (st = vf_merge_grow(x)) != VF_OK)
         return st;
+    if (x->res->format == VF_FORMAT_VHDX &&
+        vf_image_info_get(x->dest)->virtual_size < x->res->virtual_size &&
+        (st = vf_image_resize_check(x->dest, x->res->virtual_size, x->err)) != VF_OK) {
+        vf_error_prefix(x->err, "growing DESTINATION to SOURCE's size: ");
+        return st;
+    }
     /* the journal is durable (file, directory entry, record) before DESTINATION changes */
     if ((st = vf_journal_open(x->fs, x->jpath, !x->jfile_exists, &x->jf, x->err)) != VF_OK)
         return st;

@@ -147,6 +147,14 @@ static vf_status vx_stage_size(vx_state *st, uint64_t new_size, vf_error *err)
     return VF_FAIL(err, VF_E_CORRUPT, st->meta_off, "no Virtual Disk Size metadata item");
 }
 
+vf_status vf_vhdx_resize_check(const vf_image *img, uint64_t new_size, vf_error *err)
+{
+    vx_state *st = vx_st(img);
+    vx_state g;
+    vf_status s = vx_resize_check(st, new_size, &g, err);
+    return s ? s : vx_tail_bits_check(st, err);
+}
+
 vf_status vf_vhdx_resize(vf_image *img, uint64_t new_size, vf_error *err)
 {
     vx_state *st = vx_st(img);

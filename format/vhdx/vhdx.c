@@ -399,5 +399,6 @@ const vf_driver vf_vhdx_driver = {
     .set_id = vf_vhdx_set_id,
     .close = vx_close,
     .resize = vf_vhdx_resize,
+    .resize_check = vf_vhdx_resize_check,
     .set_parent_id2 = vf_vhdx_set_parent_id2,
 };

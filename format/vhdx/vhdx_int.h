@@ -279,6 +279,8 @@ vf_status vf_vhdx_stage(vx_state *st, uint64_t off, const uint8_t *data, size_t 
 
 /* resize.c: grow the virtual size (metadata item and BAT entries through the log). */
 vf_status vf_vhdx_resize(vf_image *img, uint64_t new_size, vf_error *err);
+/* resize.c: the refusals of vf_vhdx_resize, without writing. */
+vf_status vf_vhdx_resize_check(const vf_image *img, uint64_t new_size, vf_error *err);
 vf_status vf_vhdx_link_encode(const vf_parent_link *link, uint8_t **item, uint32_t *len,
                               vf_error *err);
 

@@ -202,6 +202,9 @@ VF_API vf_status vf_image_set_id(vf_image *img, const uint8_t id[16], vf_error *
  * or the new size, never a mix. Shrinking, or a format/file that cannot grow (e.g. a VHDX
  * whose BAT region is too small), is VF_E_UNSUPPORTED naming the reason; nothing written. */
 VF_API vf_status vf_image_resize(vf_image *img, uint64_t new_size, vf_error *err);
+/* The refusals of vf_image_resize (VF_E_UNSUPPORTED, VF_E_INVAL) without writing anything, so a
+ * caller can refuse an operation before its first write. VF_OK: resize would go ahead. */
+VF_API vf_status vf_image_resize_check(const vf_image *img, uint64_t new_size, vf_error *err);
 /* VHDX merge protocol (formats.md 5.4): add or replace parent_linkage2 = id2 in a differencing
  * image's parent locator, leaving parent_linkage and the paths as they are, through the log.
  * The image's data and DataWriteGuid do not change. Other formats: VF_E_UNSUPPORTED. */
