@@ -1,10 +1,12 @@
 /* tree.c - the tree digest (docs/tree-digest.md, version 1) on all cores.
  * Layer: verify. Called through vf_digest_tree (vf_verify.h) by the CLI and the merger.
- * The disk is taken in batches of blocks. For each batch the calling thread asks the chain
- * which blocks no level holds (their leaf is a constant, nothing is read), then it and the
- * helper threads share the remaining blocks: read one block under a lock (the chain is not
- * thread safe), hash it outside the lock. The batch's leaves then go into the root in order,
- * so memory stays fixed: one block buffer per thread and one batch of leaves. */
+ * The disk is taken in batches of up to VF_TREE_BATCH_BLOCKS blocks that hold data, however
+ * far apart: the calling thread asks the chain which blocks no level holds (their leaf is a
+ * constant, nothing is read) until the batch is full, then it and the helper threads share
+ * the batch's blocks: read one block under a lock (the chain is not thread safe), hash it
+ * outside the lock. The leaves then go into the root in order, the constant ones between
+ * them from a prepared run, so memory stays fixed (one block buffer per thread, one batch of
+ * leaves) and every thread has work even when the data is thinly spread over a huge disk. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include "source_int.h"
 
 #define VF_TREE_BATCH_BLOCKS 4096u
+#define VF_TREE_ZERO_RUN 2048u /* constant leaves fed to the root per update */
 #define VF_TREE_MAX_THREADS 64u
 #define VF_TREE_TAG "vhdfold-tree-v1"
 
@@ -21,20 +24,24 @@ typedef struct vf_tree {
     vf_source *src;
     const vf_verify_opts *opts;
     uint64_t nblocks;
-    pthread_mutex_t io_mu; /* serialises reads of the source */
-    pthread_mutex_t mu;    /* guards the fields below */
-    pthread_cond_t go, idle;
+    pthread_mutex_t io_mu;         /* serialises reads of the source */
+    pthread_mutex_t mu;            /* guards the fields below */
+    pthread_cond_t go, idle, leaf; /* leaf: a leaf of the batch is ready (or a failure) */
     unsigned gen, busy;
     bool quit;
     vf_status st; /* first failure of any thread */
     vf_error err;
     atomic_int failed;
-    /* The batch being hashed: blocks first + todo[i]; leaves indexed from first. */
-    uint64_t first;
-    uint32_t todo[VF_TREE_BATCH_BLOCKS];
-    size_t ntodo;
+    /* The batch: blocks [first, end), of which todo[] (increasing) hold data; leaves[i] is
+     * the leaf of block todo[i], every other block's leaf is a constant. */
+    uint64_t first, end;
+    uint64_t todo[VF_TREE_BATCH_BLOCKS];
+    size_t ntodo, cap; /* cap: blocks with data per batch, 1..VF_TREE_BATCH_BLOCKS */
     atomic_size_t next;
     uint8_t leaves[VF_TREE_BATCH_BLOCKS][VF_SHA256_LEN];
+    bool done[VF_TREE_BATCH_BLOCKS];               /* leaves[i] is ready; guarded by mu */
+    uint8_t zlast[VF_SHA256_LEN];                  /* leaf of a short, zero last block */
+    uint8_t zrun[VF_TREE_ZERO_RUN][VF_SHA256_LEN]; /* the leaf of a zero block, repeated */
 } vf_tree;
 
 static void vf_tree_fail(vf_tree *t, vf_status st, const vf_error *err)
@@ -45,6 +52,7 @@ static void vf_tree_fail(vf_tree *t, vf_status st, const vf_error *err)
         t->err = *err;
     }
     atomic_store(&t->failed, 1);
+    pthread_cond_broadcast(&t->leaf);
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -62,30 +70,47 @@ static vf_status vf_tree_hash_block(vf_tree *t, uint64_t blk, uint8_t *buf, uint
     return vf_sha256_once(buf, len, md, err);
 }
 
-/* Take blocks of the current batch until none is left (or someone failed). The calling
- * thread (report) also reports progress: the blocks it takes come in increasing order. */
-static void vf_tree_work(vf_tree *t, uint8_t *buf, bool report)
+/* Hash the next untaken block of the batch; false when none is left or a thread failed.
+ * The calling thread (report) also reports progress. */
+static bool vf_tree_take(vf_tree *t, uint8_t *buf, bool report)
 {
+    size_t j = atomic_fetch_add(&t->next, 1);
+    if (j >= t->ntodo || atomic_load(&t->failed))
+        return false;
     vf_error err;
     vf_error_clear(&err);
-    for (;;) {
-        size_t j = atomic_fetch_add(&t->next, 1);
-        if (j >= t->ntodo || atomic_load(&t->failed))
-            return;
-        vf_status st;
-        if (report && t->opts && t->opts->progress)
-            t->opts->progress(t->opts->progress_ctx,
-                              (t->first + t->todo[j]) * (uint64_t)VF_TREE_BLOCK_BYTES,
-                              t->src->size);
-        if (vf_source_canceled(t->opts))
-            st = vf_source_cancel_error(t->src, &err);
-        else
-            st = vf_tree_hash_block(t, t->first + t->todo[j], buf, t->leaves[t->todo[j]], &err);
-        if (st != VF_OK) {
-            vf_tree_fail(t, st, &err);
-            return;
-        }
+    if (report && t->opts && t->opts->progress)
+        t->opts->progress(t->opts->progress_ctx, t->todo[j] * (uint64_t)VF_TREE_BLOCK_BYTES,
+                          t->src->size);
+    vf_status st = vf_source_canceled(t->opts)
+                       ? vf_source_cancel_error(t->src, &err)
+                       : vf_tree_hash_block(t, t->todo[j], buf, t->leaves[j], &err);
+    if (st != VF_OK) {
+        vf_tree_fail(t, st, &err);
+        return false;
     }
+    pthread_mutex_lock(&t->mu);
+    t->done[j] = true;
+    pthread_cond_broadcast(&t->leaf);
+    pthread_mutex_unlock(&t->mu);
+    return true;
+}
+
+static void vf_tree_work(vf_tree *t, uint8_t *buf)
+{
+    while (vf_tree_take(t, buf, false))
+        ;
+}
+
+/* Is leaf j ready? With wait, block until it is or a thread failed. */
+static bool vf_tree_ready(vf_tree *t, size_t j, bool wait)
+{
+    pthread_mutex_lock(&t->mu);
+    while (wait && !t->done[j] && !atomic_load(&t->failed))
+        pthread_cond_wait(&t->leaf, &t->mu);
+    bool ready = t->done[j];
+    pthread_mutex_unlock(&t->mu);
+    return ready;
 }
 
 typedef struct vf_tree_helper {
@@ -107,7 +132,7 @@ static void *vf_tree_helper_main(void *arg)
             break;
         seen = t->gen;
         pthread_mutex_unlock(&t->mu);
-        vf_tree_work(t, h->buf, false);
+        vf_tree_work(t, h->buf);
         pthread_mutex_lock(&t->mu);
         if (--t->busy == 0)
             pthread_cond_signal(&t->idle);
@@ -116,55 +141,94 @@ static void *vf_tree_helper_main(void *arg)
     return NULL;
 }
 
-/* Sort the batch [first, first+n) into constant leaves and blocks to hash (t->todo). A run
- * that every level leaves absent or zero covers whole blocks, which are never read. */
-static vf_status vf_tree_plan(vf_tree *t, uint64_t n, const uint8_t zfull[VF_SHA256_LEN],
-                              const uint8_t zlast[VF_SHA256_LEN], vf_error *err)
+/* Fill the batch from t->first: the blocks holding data go to t->todo until it is full or the
+ * disk ends; t->end is where the batch stops. A run that every level leaves absent or zero
+ * covers whole blocks, which are never read. */
+static vf_status vf_tree_plan(vf_tree *t, vf_error *err)
 {
-    uint64_t size = t->src->size;
-    uint64_t end_off = (t->first + n) * VF_TREE_BLOCK_BYTES;
-    if (end_off > size)
-        end_off = size;
+    uint64_t size = t->src->size, b = t->first;
     t->ntodo = 0;
-    uint64_t i = 0;
-    while (i < n) {
-        uint64_t pos = (t->first + i) * VF_TREE_BLOCK_BYTES;
+    while (b < t->nblocks && t->ntodo < t->cap) {
+        uint64_t pos = b * VF_TREE_BLOCK_BYTES;
         uint64_t bend = pos + VF_TREE_BLOCK_BYTES < size ? pos + VF_TREE_BLOCK_BYTES : size;
         bool zero = true;
         while (pos < bend) {
             uint64_t run;
-            vf_status st = vf_source_run(t->src, pos, end_off - pos, &zero, &run, err);
+            vf_status st = vf_source_run(t->src, pos, size - pos, &zero, &run, err);
             if (st != VF_OK)
                 return st;
             if (!zero)
                 break;
             pos += run;
         }
-        if (!zero) {
-            t->todo[t->ntodo++] = (uint32_t)i++;
-            continue;
-        }
-        /* Zero from the block's start to pos: every block wholly inside is constant. */
-        uint64_t upto = pos >= end_off ? n : pos / VF_TREE_BLOCK_BYTES - t->first;
-        for (; i < upto; i++) {
-            bool last = t->first + i == t->nblocks - 1 && size % VF_TREE_BLOCK_BYTES;
-            memcpy(t->leaves[i], last ? zlast : zfull, VF_SHA256_LEN);
-        }
+        if (!zero)
+            t->todo[t->ntodo++] = b++;
+        else /* zero from b's start to pos (past b's end): whole blocks inside are constant */
+            b = pos >= size ? t->nblocks : pos / VF_TREE_BLOCK_BYTES;
     }
+    t->end = b;
     return VF_OK;
 }
 
-/* Hash the batch's blocks on every thread; returns the first failure. */
-static vf_status vf_tree_run_batch(vf_tree *t, unsigned nhelpers, uint8_t *buf, vf_error *err)
+/* Feed the constant leaves of blocks [from, to), all zero, into the root. */
+static vf_status vf_tree_feed_zero(vf_tree *t, vf_sha256 *root, uint64_t from, uint64_t to,
+                                   vf_error *err)
 {
+    bool short_last = to == t->nblocks && t->src->size % VF_TREE_BLOCK_BYTES;
+    uint64_t full = to - from - (short_last && to > from);
+    vf_status st = VF_OK;
+    while (st == VF_OK && full) {
+        uint64_t n = full < VF_TREE_ZERO_RUN ? full : VF_TREE_ZERO_RUN;
+        st = vf_sha256_update(root, t->zrun, (size_t)n * VF_SHA256_LEN, err);
+        full -= n;
+    }
+    if (st == VF_OK && short_last && to > from)
+        st = vf_sha256_update(root, t->zlast, VF_SHA256_LEN, err);
+    return st;
+}
+
+/* The calling thread's share of a batch: feed the root in block order as the leaves become
+ * ready, and hash blocks itself whenever the next leaf is not ready yet, so the root's
+ * hashing overlaps the helpers' work instead of following it. */
+static vf_status vf_tree_drive(vf_tree *t, vf_sha256 *root, uint8_t *buf, vf_error *err)
+{
+    uint64_t b = t->first;
+    size_t fed = 0;
+    vf_status st = VF_OK;
+    while (st == VF_OK && fed < t->ntodo && !atomic_load(&t->failed)) {
+        if (b < t->todo[fed]) { /* the constant leaves before the next block with data */
+            st = vf_tree_feed_zero(t, root, b, t->todo[fed], err);
+            b = t->todo[fed];
+        } else if (vf_tree_ready(t, fed, false)) {
+            st = vf_sha256_update(root, t->leaves[fed], VF_SHA256_LEN, err);
+            b = t->todo[fed++] + 1;
+        } else if (!vf_tree_take(t, buf, true)) {
+            (void)vf_tree_ready(t, fed, true); /* the rest is in the helpers' hands */
+        }
+    }
+    if (st == VF_OK && fed == t->ntodo)
+        st = vf_tree_feed_zero(t, root, b, t->end, err);
+    if (st != VF_OK)
+        vf_tree_fail(t, st, err);
+    return st;
+}
+
+/* Hash the batch's blocks on every thread and feed its leaves into the root; returns the
+ * first failure of any thread. */
+static vf_status vf_tree_run_batch(vf_tree *t, vf_sha256 *root, unsigned nhelpers, uint8_t *buf,
+                                   vf_error *err)
+{
+    memset(t->done, 0, t->ntodo * sizeof t->done[0]);
+    atomic_store(&t->next, 0);
     if (t->ntodo) {
-        atomic_store(&t->next, 0);
         pthread_mutex_lock(&t->mu);
         t->busy = nhelpers;
         t->gen++;
         pthread_cond_broadcast(&t->go);
         pthread_mutex_unlock(&t->mu);
-        vf_tree_work(t, buf, true);
+    }
+    (void)vf_tree_drive(t, root, buf, err);
+    if (t->ntodo) {
         pthread_mutex_lock(&t->mu);
         while (t->busy > 0)
             pthread_cond_wait(&t->idle, &t->mu);
@@ -213,20 +277,17 @@ static unsigned vf_tree_threads(const vf_verify_opts *opts)
 static vf_status vf_tree_loop(vf_tree *t, vf_sha256 *root, unsigned nhelpers, uint8_t *buf,
                               vf_error *err)
 {
-    uint8_t zfull[VF_SHA256_LEN], zlast[VF_SHA256_LEN];
-    vf_status st = vf_tree_zero_leaves(t->src->size, zfull, zlast, err);
-    for (t->first = 0; st == VF_OK && t->first < t->nblocks; t->first += VF_TREE_BATCH_BLOCKS) {
-        uint64_t n = t->nblocks - t->first;
-        if (n > VF_TREE_BATCH_BLOCKS)
-            n = VF_TREE_BATCH_BLOCKS;
+    vf_status st = vf_tree_zero_leaves(t->src->size, t->zrun[0], t->zlast, err);
+    for (unsigned i = 1; i < VF_TREE_ZERO_RUN; i++)
+        memcpy(t->zrun[i], t->zrun[0], VF_SHA256_LEN);
+    for (t->first = 0; st == VF_OK && t->first < t->nblocks; t->first = t->end) {
         if (vf_source_canceled(t->opts))
             return vf_source_cancel_error(t->src, err);
-        if ((st = vf_tree_plan(t, n, zfull, zlast, err)) != VF_OK ||
-            (st = vf_tree_run_batch(t, nhelpers, buf, err)) != VF_OK ||
-            (st = vf_sha256_update(root, t->leaves, (size_t)n * VF_SHA256_LEN, err)) != VF_OK)
+        if ((st = vf_tree_plan(t, err)) != VF_OK ||
+            (st = vf_tree_run_batch(t, root, nhelpers, buf, err)) != VF_OK)
             return st;
         if (t->opts && t->opts->progress) {
-            uint64_t done = (t->first + n) * VF_TREE_BLOCK_BYTES;
+            uint64_t done = t->end * VF_TREE_BLOCK_BYTES;
             t->opts->progress(t->opts->progress_ctx, done < t->src->size ? done : t->src->size,
                               t->src->size);
         }
@@ -259,11 +320,15 @@ vf_status vf_digest_tree(vf_source *src, const vf_verify_opts *opts, uint8_t md[
     }
     t->src = src;
     t->opts = opts;
+    t->cap = opts && opts->tree_batch && opts->tree_batch < VF_TREE_BATCH_BLOCKS
+                 ? opts->tree_batch
+                 : VF_TREE_BATCH_BLOCKS;
     t->nblocks = (src->size + VF_TREE_BLOCK_BYTES - 1) / VF_TREE_BLOCK_BYTES;
     pthread_mutex_init(&t->io_mu, NULL);
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->go, NULL);
     pthread_cond_init(&t->idle, NULL);
+    pthread_cond_init(&t->leaf, NULL);
     if ((st = vf_sha256_new(&root, err)) != VF_OK ||
         (st = vf_tree_prefix(root, src->size, err)) != VF_OK)
         goto destroy;
@@ -283,6 +348,7 @@ vf_status vf_digest_tree(vf_source *src, const vf_verify_opts *opts, uint8_t md[
     if (st == VF_OK)
         st = vf_sha256_final(root, md, err);
 destroy:
+    pthread_cond_destroy(&t->leaf);
     pthread_cond_destroy(&t->idle);
     pthread_cond_destroy(&t->go);
     pthread_mutex_destroy(&t->mu);

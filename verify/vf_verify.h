@@ -71,6 +71,7 @@ typedef struct vf_verify_opts {
     const atomic_int *cancel;
     unsigned threads;     /* tree digest workers; 0 = one per online core */
     size_t request_bytes; /* flat walk read size; 0 = 4 MiB (rounded to 64 KiB, 64 KiB..64 MiB) */
+    unsigned tree_batch;  /* tree digest: blocks with data per batch; 0 = 4096 (tests set less) */
 } vf_verify_opts;
 
 /* --- The ordered walk (flat digest, export) ----------------------------------------------- */

@@ -82,20 +82,59 @@ static void test_tree_matches_definition(void **state)
     uint8_t want[VF_SHA256_LEN], got[VF_SHA256_LEN];
     td_tree_ref(s.model, SMALL_SIZE, want);
     vf_source *src = td_open_chain(s.fs, "top.vhd");
-    for (unsigned threads = 1; threads <= 4; threads++) {
-        vf_verify_opts opts;
-        memset(&opts, 0, sizeof opts);
-        opts.threads = threads;
-        td_check(vf_digest_tree(src, &opts, got, &err), &err, "vf_digest_tree");
-        if (memcmp(got, want, VF_SHA256_LEN))
-            fail_msg("tree digest with %u threads differs from the definition", threads);
-    }
+    /* Batches of 1..3 blocks with data (and the default) make the constant leaves between
+     * and after the hashed ones, and the last short block, cross batch boundaries. */
+    for (unsigned threads = 1; threads <= 4; threads++)
+        for (unsigned batch = 0; batch <= 3; batch++) {
+            vf_verify_opts opts;
+            memset(&opts, 0, sizeof opts);
+            opts.threads = threads;
+            opts.tree_batch = batch;
+            td_check(vf_digest_tree(src, &opts, got, &err), &err, "vf_digest_tree");
+            if (memcmp(got, want, VF_SHA256_LEN))
+                fail_msg("tree digest with %u threads, batches of %u differs from the "
+                         "definition",
+                         threads, batch);
+        }
     vf_source_free(src);
     src = td_open_raw(s.model, SMALL_SIZE, "model.raw");
     td_check(vf_digest_tree(src, NULL, got, &err), &err, "vf_digest_tree raw");
     assert_memory_equal(got, want, VF_SHA256_LEN);
     vf_source_free(src);
     small_free(&s);
+}
+
+/* Data only in blocks 1 and 3 of 6, the last block short and zero: the constant leaves run
+ * before, between and after the hashed ones, whatever the batch size and thread count. */
+static void test_tree_zero_tail(void **state)
+{
+    (void)state;
+    const uint64_t size = 10 * TD_MIB + 1536;
+    vf_error err;
+    vf_fs *mem;
+    td_check(vf_fs_mem_new(&mem, &err), &err, "vf_fs_mem_new");
+    uint8_t *model = calloc(1, size);
+    assert_non_null(model);
+    vf_image *img = td_create(mem, "sparse.vhd", size, NULL);
+    td_write(img, model, 2 * TD_MIB + 4096, 8192, 11);
+    td_write(img, model, 7 * TD_MIB, TD_MIB, 12);
+    td_close(img);
+    uint8_t want[VF_SHA256_LEN], got[VF_SHA256_LEN];
+    td_tree_ref(model, size, want);
+    vf_source *src = td_open_chain(mem, "sparse.vhd");
+    for (unsigned threads = 1; threads <= 3; threads++)
+        for (unsigned batch = 0; batch <= 2; batch++) {
+            vf_verify_opts opts;
+            memset(&opts, 0, sizeof opts);
+            opts.threads = threads;
+            opts.tree_batch = batch;
+            td_check(vf_digest_tree(src, &opts, got, &err), &err, "vf_digest_tree");
+            if (memcmp(got, want, VF_SHA256_LEN))
+                fail_msg("zero-tail tree digest, %u threads, batches of %u: wrong", threads, batch);
+        }
+    vf_source_free(src);
+    vf_fs_mem_free(mem);
+    free(model);
 }
 
 /* The Python reference (written from docs/tree-digest.md alone) on the raw bytes. */
@@ -366,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_flat_matches_model),
         cmocka_unit_test(test_tree_matches_definition),
         cmocka_unit_test(test_tree_matches_python),
+        cmocka_unit_test(test_tree_zero_tail),
         cmocka_unit_test(test_tree_sparse_terabyte),
         cmocka_unit_test(test_progress_reaches_total),
         cmocka_unit_test(test_cancel),
