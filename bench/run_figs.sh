@@ -128,11 +128,17 @@ mg_intact() {
     check_tree "$1: pristine chain after all runs" "$MG_DIR/orig/${MG_FILES[$MG_DEPTH]}" "$MG_TREE"
 }
 
+# Per format: the issue's two chains (3 levels holding MERGE_DATA over twice that virtual
+# size, so layers rarely overlap; 32 small levels), and the reference case the issue quotes
+# for vhd-lib ("folding 800 MiB of whole-block child data into a 1 GiB base"): a 1 GiB disk of
+# 3 levels at density 0.4, 400 MiB in the base and 800 MiB in the two children, which overlap
+# as the layers of one running machine do.
 fig_merges() {
     local f
     for f in vhd vhdx; do
         fig_merge "merge-$f-3level" "$f" $((2 * MERGE_DATA)) 2 "$MERGE_DATA" 21
         fig_merge "merge-$f-32level" "$f" $((4 * GiB)) 31 $((32 * SMALL_LAYER)) 22
+        fig_merge "merge-$f-ref" "$f" "$REF_VSIZE" 2 $((REF_VSIZE * 6 / 5)) 23
     done
 }
 
@@ -165,12 +171,12 @@ sc_tree() {
         "$MG_DIR/orig/${MG_FILES[$MG_DEPTH]}"
 }
 
-# scale_point FIG VSIZE DEPTH DATA SEED
+# scale_point FIG VSIZE DEPTH DATA SEED [FORMAT]
 scale_point() {
-    local density
+    local density fmt=${6:-vhd}
     density=$(ppm "$4" "$2" $(($3 + 1)))
-    log "$1: depth $3, $(($2 / MiB)) MiB virtual, about $(($4 / MiB)) MiB of data"
-    merge_setup "$1" vhd "$2" "$3" "$density" "$5"
+    log "$1: $fmt, depth $3, $(($2 / MiB)) MiB virtual, about $(($4 / MiB)) MiB of data"
+    merge_setup "$1" "$fmt" "$2" "$3" "$density" "$5"
     SC_DATA=$(data_bytes "$MG_DIR/orig" 0 "$3")
     check_data "$1 chain" "$SC_DATA" "$4"
     interleave "$1" mg_vhdfold sc_tree
@@ -178,9 +184,14 @@ scale_point() {
     rm -rf "$MG_DIR"
 }
 
+# fig_scale_size [vhdx]: VHD over SIZES (figures size-*), or VHDX over SIZESX (sizex-*).
 fig_scale_size() {
     local s
-    for s in $SIZES; do scale_point "size-${s}G" $((s * GiB)) 1 "$FIXED_DATA" 41; done
+    if [ "${1:-vhd}" = vhdx ]; then
+        for s in $SIZESX; do scale_point "sizex-${s}G" $((s * GiB)) 1 "$FIXED_DATA" 41 vhdx; done
+    else
+        for s in $SIZES; do scale_point "size-${s}G" $((s * GiB)) 1 "$FIXED_DATA" 41; done
+    fi
 }
 fig_scale_data() {
     local m

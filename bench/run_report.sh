@@ -78,7 +78,8 @@ rp_goals() {
     local f first last
     echo "| goal | medians | ratio | target | verdict |"
     echo "|---|---|---|---|---|"
-    for f in merge-vhd-3level merge-vhd-32level merge-vhdx-3level merge-vhdx-32level; do
+    for f in merge-vhd-3level merge-vhd-32level merge-vhd-ref merge-vhdx-3level \
+        merge-vhdx-32level merge-vhdx-ref; do
         rp_goal "$f: merge speed vs cp+sync" "$f" cp-sync "$f" vhdfold-merge ge 0.8
         case $f in merge-vhd-*) rp_goal "$f: merge speed vs vhd-lib" "$f" vhd-lib "$f" \
             vhdfold-merge ge 3 ;; esac
@@ -88,7 +89,7 @@ rp_goals() {
     rp_goal "digest: flat speed vs 7zz x -so / sha256sum" digest 7zz-sha256sum digest vhdfold-flat ge 2
     rp_goal "digest: tree speed vs flat" digest vhdfold-flat digest vhdfold-tree ge 1.7
     rp_goal "gen: speed vs dd" gen dd gen vhdfold-gen ge 0.5
-    first=$(rp_first size-) last=$(rp_last size-)
+    first=$(rp_first size-) last=$(rp_last size-) # size- does not match sizex-
     rp_goal "merge time, $last vs $first virtual (fixed data)" "$last" vhdfold-merge "$first" \
         vhdfold-merge le 1.2
     rp_goal "tree time, $last vs $first virtual (fixed data)" "$last" vhdfold-tree "$first" \
@@ -96,6 +97,13 @@ rp_goals() {
     rp_per_byte "merge time per byte of data, $last vs $first" "$last" "$first" vhdfold-merge
     rp_per_byte "tree time per byte of data, $last vs $first" "$last" "$first" vhdfold-tree
     rp_abs "tree digest, $last virtual chain" "$last" vhdfold-tree wall_s le 1 s
+    first=$(rp_first sizex-) last=$(rp_last sizex-)
+    if [ -n "$first" ]; then
+        rp_goal "VHDX merge time, $last vs $first virtual (fixed data)" "$last" vhdfold-merge \
+            "$first" vhdfold-merge le 1.2
+        rp_goal "VHDX tree time, $last vs $first virtual (fixed data)" "$last" vhdfold-tree \
+            "$first" vhdfold-tree le 1.2
+    fi
     rp_max_rss
 }
 
@@ -147,7 +155,7 @@ rp_machine() {
 rp_plot() {
     command -v gnuplot >/dev/null || { log "no gnuplot: plots skipped"; return 0; }
     local kind x
-    for kind in size data depth; do
+    for kind in size sizex data depth; do
         awk -F, -v k="$kind-" 'NR > 1 && index($1, k) == 1 {
             x = substr($1, length(k) + 1); sub(/[GM]$/, "", x)
             if ($2 == "vhdfold-merge") m[x] = $5; else if ($2 == "vhdfold-tree") t[x] = $5
@@ -157,6 +165,7 @@ rp_plot() {
         [ -s "$W/$kind.dat" ] || continue
         case $kind in
         size) x='virtual size (GiB, log scale; fixed data)' ;;
+        sizex) x='VHDX virtual size (GiB, log scale; fixed data)' ;;
         data) x='data in the chain (MiB; fixed virtual size)' ;;
         depth) x='differencing levels (log scale; fixed data)' ;;
         esac

@@ -2,6 +2,7 @@
 # bad-input table, and a script test against the real corpus and qemu-img / 7-Zip.
 vf_add_unit_test(vhdx_driver SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhdx_driver.c)
 vf_add_unit_test(vhdx_bad SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhdx_bad.c)
+vf_add_unit_test(vhdx_locator SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhdx_locator.c)
 vf_add_unit_test(vhdx_interop SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhdx_interop.c
   LIBS vf_verify LABELS golden)
 set_property(TEST vhdx_interop APPEND PROPERTY ENVIRONMENT "VF_SHARED_DIR=${VF_SHARED_DIR}")

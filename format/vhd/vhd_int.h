@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "image_int.h"
+#include "utf16.h"
 
 #define VHD_SECTOR 512u
 #define VHD_FOOTER_SIZE 512u
@@ -251,13 +252,6 @@ uint32_t vf_vhd_bitmap_run(const uint8_t *bm, uint32_t k, uint32_t end, bool *bi
 bool vf_vhd_bitmap_padding_dirty(const uint8_t *bm, uint32_t spb, uint32_t bytes);
 
 /* locator.c */
-/* UTF-16 (LE or BE) to UTF-8, stopping at the first NUL unit. VF_E_FORMAT on an odd length or
- * an unpaired surrogate; VF_E_LIMIT when out (cap bytes incl. NUL) is too small. */
-vf_status vf_utf16_to_utf8(const uint8_t *src, size_t len, bool big_endian, char *out, size_t cap,
-                           size_t *out_len, vf_error *err);
-/* UTF-8 to UTF-16 (no NUL). VF_E_INVAL on invalid UTF-8; VF_E_LIMIT when cap is too small. */
-vf_status vf_utf8_to_utf16(const char *s, bool big_endian, uint8_t *out, size_t cap,
-                           size_t *out_len, vf_error *err);
 const char *vf_vhd_plat_name(uint32_t code);
 /* Decode one locator's data to UTF-8 (malloc'd into *out). VF_E_FORMAT on bad text. */
 vf_status vf_vhd_locator_decode(uint32_t code, const uint8_t *data, size_t len, char **out,

@@ -1,6 +1,6 @@
 /* vhdx/locator.c - the parent locator metadata item: key/value entries in UTF-16LE, decoded
- * defensively to UTF-8; GUID text for parent_linkage; encoding for create and set_parent; the
- * locator list handed to the chain layer (relative_path, volume_path, absolute_win32_path).
+ * strictly to UTF-8 (utf16.c); GUID text for parent_linkage; encoding for create and set_parent;
+ * the locator list handed to the chain layer (relative_path, volume_path, absolute_win32_path).
  * Layer: format/vhdx. Called by metadata.c, vhdx.c, create.c, write.c.
  * Spec: MS-VHDX 2.6.2.6 via formats.md 3.7 and 4.2. */
 #include <errno.h>
@@ -9,47 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf16.h"
 #include "vhdx_int.h"
 
 enum { VX_LOC_HDR = 20, VX_KV_SIZE = 12 };
 
-/* UTF-16LE to UTF-8; unpaired surrogates become U+FFFD; an embedded NUL is refused. */
-static char *vx_utf16_to_utf8(const uint8_t *p, size_t bytes)
+/* One key or value (UTF-16LE, no NUL: checked by the caller) as malloc'd UTF-8 in *out. */
+static vf_status vx_text(const uint8_t *p, size_t bytes, char **out, uint64_t where, vf_error *err)
 {
-    size_t units = bytes / 2;
-    char *out = malloc(units * 3 + 1); /* bytes <= 65535 */
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < units; i++) {
-        uint32_t u = (uint32_t)vf_get_le(p + 2 * i, 2);
-        if (u >= 0xD800 && u < 0xDC00 && i + 1 < units) {
-            uint32_t lo = (uint32_t)vf_get_le(p + 2 * i + 2, 2);
-            if (lo >= 0xDC00 && lo < 0xE000) {
-                u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-                i++;
-            }
-        }
-        if (u >= 0xD800 && u < 0xE000)
-            u = 0xFFFD;
-        if (u < 0x80) {
-            out[o++] = (char)u;
-        } else if (u < 0x800) {
-            out[o++] = (char)(0xC0 | (u >> 6));
-            out[o++] = (char)(0x80 | (u & 0x3F));
-        } else if (u < 0x10000) {
-            out[o++] = (char)(0xE0 | (u >> 12));
-            out[o++] = (char)(0x80 | ((u >> 6) & 0x3F));
-            out[o++] = (char)(0x80 | (u & 0x3F));
-        } else {
-            out[o++] = (char)(0xF0 | (u >> 18));
-            out[o++] = (char)(0x80 | ((u >> 12) & 0x3F));
-            out[o++] = (char)(0x80 | ((u >> 6) & 0x3F));
-            out[o++] = (char)(0x80 | (u & 0x3F));
-        }
-    }
-    out[o] = '\0';
-    return out;
+    size_t cap = bytes / 2 * 3 + 1, n; /* a unit makes at most 3 bytes, a pair 4 */
+    *out = malloc(cap);
+    if (!*out)
+        return VF_FAIL_ERRNO(err, ENOMEM, where, "decoding the parent locator");
+    vf_status st = vf_utf16_to_utf8(p, bytes, false, *out, cap, &n, err);
+    if (st != VF_OK && err)
+        err->off = where;
+    return st;
 }
 
 void vf_vhdx_locator_free(vx_state *st)
@@ -88,11 +63,14 @@ static vf_status vx_kv_parse(vx_state *st, const uint8_t *buf, uint32_t len, uin
         return VF_FAIL(err, VF_E_FORMAT, where,
                        "parent locator entry %" PRIu32 " has an embedded NUL", i);
     vx_kv *kv = &st->kv[i];
-    kv->key = vx_utf16_to_utf8(buf + koff, klen);
-    kv->value = vx_utf16_to_utf8(buf + voff, vlen);
     st->nkv = i + 1;
-    if (!kv->key || !kv->value)
-        return VF_FAIL_ERRNO(err, ENOMEM, where, "decoding the parent locator");
+    vf_status s = vx_text(buf + koff, klen, &kv->key, where, err);
+    if (s == VF_OK)
+        s = vx_text(buf + voff, vlen, &kv->value, where, err);
+    if (s != VF_OK)
+        vf_error_prefix(err, "parent locator entry %" PRIu32, i);
+    if (s != VF_OK)
+        return s;
     for (uint32_t j = 0; j < i; j++)
         if (!strcmp(st->kv[j].key, kv->key))
             return VF_FAIL(err, VF_E_CORRUPT, where, "parent locator key '%s' appears twice",
@@ -184,28 +162,6 @@ bool vf_vhdx_guid_parse(const char *text, uint8_t out[16])
     return true;
 }
 
-/* UTF-8 to UTF-16LE (ASCII and BMP; bad sequences become '?'); returns bytes written. */
-static size_t vx_utf8_to_utf16(const char *s, uint8_t *out)
-{
-    size_t o = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        uint32_t u = *p++;
-        if (u >= 0xE0 && p[0] && p[1]) {
-            u = (u & 0x0F) << 12 | (uint32_t)(p[0] & 0x3F) << 6 | (p[1] & 0x3F);
-            p += 2;
-        } else if (u >= 0xC0 && p[0]) {
-            u = (u & 0x1F) << 6 | (p[0] & 0x3F);
-            p += 1;
-        } else if (u >= 0x80) {
-            u = '?';
-        }
-        vf_put_le16(out + o, (uint16_t)u);
-        o += 2;
-    }
-    return o;
-}
-
 vf_status vf_vhdx_locator_encode(const char *const *keys, const char *const *values, size_t n,
                                  uint8_t **out, uint32_t *len, vf_error *err)
 {
@@ -225,11 +181,17 @@ vf_status vf_vhdx_locator_encode(const char *const *keys, const char *const *val
     size_t pos = VX_LOC_HDR + VX_KV_SIZE * n;
     for (size_t i = 0; i < n; i++) {
         uint8_t *e = b + VX_LOC_HDR + VX_KV_SIZE * i;
-        size_t kb = vx_utf8_to_utf16(keys[i], b + pos);
+        size_t kb, vb;
+        vf_status st = vf_utf8_to_utf16(keys[i], false, b + pos, total - pos, &kb, err);
         vf_put_le32(e, (uint32_t)pos);
         vf_put_le16(e + 8, (uint16_t)kb);
         pos += kb;
-        size_t vb = vx_utf8_to_utf16(values[i], b + pos);
+        if (st == VF_OK)
+            st = vf_utf8_to_utf16(values[i], false, b + pos, total - pos, &vb, err);
+        if (st != VF_OK) {
+            free(b);
+            return st;
+        }
         vf_put_le32(e + 4, (uint32_t)pos);
         vf_put_le16(e + 10, (uint16_t)vb);
         pos += vb;
