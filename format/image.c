@@ -68,8 +68,7 @@ static vf_status vf_named(const vf_image *img, vf_status st, vf_error *err)
     return st;
 }
 
-vf_status vf_image_open(vf_io *io, const char *name, unsigned flags, vf_image **out,
-                        vf_error *err)
+vf_status vf_image_open(vf_io *io, const char *name, unsigned flags, vf_image **out, vf_error *err)
 {
     *out = NULL;
     const char *nm = name ? name : io->name;
@@ -107,8 +106,8 @@ vf_status vf_image_open(vf_io *io, const char *name, unsigned flags, vf_image **
     return VF_OK;
 }
 
-vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *opts,
-                          vf_image **out, vf_error *err)
+vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *opts, vf_image **out,
+                          vf_error *err)
 {
     *out = NULL;
     const vf_driver *drv = NULL;
@@ -124,8 +123,7 @@ vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *opt
     if (!drv || !io->writable) {
         vf_io_close(io);
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "cannot create '%s': %s",
-                       name ? name : "(image)",
-                       drv ? "not opened for writing" : "unknown format");
+                       name ? name : "(image)", drv ? "not opened for writing" : "unknown format");
     }
     vf_image *img = NULL;
     vf_status st = vf_image_alloc(io, name, VF_OPEN_RDWR, &img, err);
@@ -176,20 +174,18 @@ static vf_status vf_check_range(const vf_image *img, uint64_t voff, uint64_t len
 {
     if (!vf_range_ok(voff, len, img->info.virtual_size))
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
-                       "'%s': range %llu+%llu is outside the virtual disk (%llu bytes)",
-                       img->name, (unsigned long long)voff, (unsigned long long)len,
+                       "'%s': range %llu+%llu is outside the virtual disk (%llu bytes)", img->name,
+                       (unsigned long long)voff, (unsigned long long)len,
                        (unsigned long long)img->info.virtual_size);
     uint64_t ss = img->info.logical_sector_size;
     if (aligned && ((voff % ss) || (len % ss)))
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
                        "'%s': range %llu+%llu is not aligned to %llu-byte sectors", img->name,
-                       (unsigned long long)voff, (unsigned long long)len,
-                       (unsigned long long)ss);
+                       (unsigned long long)voff, (unsigned long long)len, (unsigned long long)ss);
     return VF_OK;
 }
 
-vf_status vf_image_map(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext,
-                       vf_error *err)
+vf_status vf_image_map(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext, vf_error *err)
 {
     uint64_t ss = img->info.logical_sector_size;
     if (voff >= img->info.virtual_size || len == 0 || voff % ss)
@@ -228,8 +224,7 @@ static vf_status vf_write_result(vf_image *img, vf_status st, vf_error *err)
     return vf_named(img, st, err);
 }
 
-vf_status vf_image_write(vf_image *img, uint64_t voff, const void *buf, size_t len,
-                         vf_error *err)
+vf_status vf_image_write(vf_image *img, uint64_t voff, const void *buf, size_t len, vf_error *err)
 {
     vf_status st = vf_writable(img, err);
     if (st == VF_OK)
@@ -237,6 +232,59 @@ vf_status vf_image_write(vf_image *img, uint64_t voff, const void *buf, size_t l
     if (st != VF_OK || len == 0)
         return st;
     return vf_write_result(img, img->drv->write(img, voff, buf, len, err), err);
+}
+
+#define VF_WRITE_FROM_BOUNCE ((size_t)1 << 20)
+
+/* A driver without write_from: the bytes go through a buffer and its write. */
+static vf_status vf_write_from_buffered(vf_image *img, uint64_t voff, vf_io *src, uint64_t src_off,
+                                        size_t len, vf_error *err)
+{
+    size_t cap = len < VF_WRITE_FROM_BOUNCE ? len : VF_WRITE_FROM_BOUNCE;
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "'%s': a %zu-byte copy buffer", img->name,
+                             cap);
+    vf_status st = VF_OK;
+    for (size_t done = 0; st == VF_OK && done < len;) {
+        size_t n = len - done < cap ? len - done : cap;
+        st = vf_io_read(src, buf, n, src_off + done, err);
+        if (st == VF_OK)
+            st = img->drv->write(img, voff + done, buf, n, err);
+        done += n;
+    }
+    free(buf);
+    return st;
+}
+
+vf_status vf_image_write_from(vf_image *img, uint64_t voff, vf_io *src, uint64_t src_off,
+                              size_t len, vf_error *err)
+{
+    vf_status st = vf_writable(img, err);
+    if (st == VF_OK)
+        st = vf_check_range(img, voff, len, true, err);
+    if (st != VF_OK || len == 0)
+        return st;
+    if (img->drv->write_from)
+        st = img->drv->write_from(img, voff, src, src_off, len, err);
+    else
+        st = vf_write_from_buffered(img, voff, src, src_off, len, err);
+    return vf_write_result(img, st, err);
+}
+
+vf_status vf_wsrc_put(vf_io *dst, uint64_t dst_off, const vf_wsrc *src, uint64_t len, vf_error *err)
+{
+    if (src->buf)
+        return vf_io_write(dst, src->buf, (size_t)len, dst_off, err);
+    return vf_io_copy(dst, dst_off, src->io, src->off, len, err);
+}
+
+void vf_wsrc_skip(vf_wsrc *src, uint64_t len)
+{
+    if (src->buf)
+        src->buf += len;
+    else
+        src->off += len;
 }
 
 vf_status vf_image_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err)
@@ -285,8 +333,7 @@ vf_status vf_image_set_parent(vf_image *img, const vf_parent_link *link, vf_erro
     if (st != VF_OK)
         return st;
     if (img->info.type != VF_DISK_DIFF)
-        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "'%s' is not a differencing image",
-                       img->name);
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "'%s' is not a differencing image", img->name);
     return vf_write_result(img, img->drv->set_parent(img, link, err), err);
 }
 
@@ -332,8 +379,7 @@ vf_status vf_image_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error
         return st;
     if (img->info.type != VF_DISK_DIFF || !img->drv->set_parent_id2)
         return VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE,
-                       "'%s': parent_linkage2 exists only in differencing VHDX images",
-                       img->name);
+                       "'%s': parent_linkage2 exists only in differencing VHDX images", img->name);
     return vf_write_result(img, img->drv->set_parent_id2(img, id2, err), err);
 }
 

@@ -6,6 +6,19 @@
 
 #include <vhdfold/vf_image.h>
 
+/* Where the bytes of a driver write come from: a buffer, or another file's bytes from off
+ * on (copied with vf_io_copy), or zeros when both buf and io are NULL. */
+typedef struct vf_wsrc {
+    const uint8_t *buf;
+    vf_io *io;
+    uint64_t off;
+} vf_wsrc;
+
+/* len bytes of src to dst at dst_off (not for zeros); then vf_wsrc_skip moves past them. */
+vf_status vf_wsrc_put(vf_io *dst, uint64_t dst_off, const vf_wsrc *src, uint64_t len,
+                      vf_error *err);
+void vf_wsrc_skip(vf_wsrc *src, uint64_t len);
+
 typedef struct vf_driver {
     const char *name;
     vf_format_kind format;
@@ -18,8 +31,7 @@ typedef struct vf_driver {
     vf_status (*create)(vf_image *img, const vf_create_opts *opts, vf_error *err);
     vf_status (*map)(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext, vf_error *err);
     vf_status (*read)(vf_image *img, uint64_t voff, void *buf, size_t len, vf_error *err);
-    vf_status (*write)(vf_image *img, uint64_t voff, const void *buf, size_t len,
-                       vf_error *err);
+    vf_status (*write)(vf_image *img, uint64_t voff, const void *buf, size_t len, vf_error *err);
     vf_status (*write_zeroes)(vf_image *img, uint64_t voff, uint64_t len, vf_error *err);
     vf_status (*reserve)(vf_image *img, uint64_t nblocks, vf_error *err); /* may be NULL */
     vf_status (*flush)(vf_image *img, vf_error *err);
@@ -36,6 +48,10 @@ typedef struct vf_driver {
     vf_status (*set_parent_id2)(vf_image *img, const uint8_t id2[16], vf_error *err);
     /* Would resize(new_size) be accepted? Writes nothing. NULL: as resize is NULL. */
     vf_status (*resize_check)(const vf_image *img, uint64_t new_size, vf_error *err);
+    /* As write, the bytes coming from src at src_off (vf_image_write_from); NULL: image.c
+     * reads them into a buffer and calls write. */
+    vf_status (*write_from)(vf_image *img, uint64_t voff, vf_io *src, uint64_t src_off, size_t len,
+                            vf_error *err);
 } vf_driver;
 
 struct vf_image {
@@ -44,7 +60,7 @@ struct vf_image {
     char *name;
     unsigned flags;
     bool writable;
-    bool failed;   /* a write path failed: every later write is refused (VF_E_STATE) */
+    bool failed; /* a write path failed: every later write is refused (VF_E_STATE) */
     vf_image_info info;
     void *priv;
 };

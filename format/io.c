@@ -63,6 +63,48 @@ vf_status vf_io_write(vf_io *io, const void *buf, size_t len, uint64_t off, vf_e
     return io->ops->write_at(io->self, buf, len, off, err);
 }
 
+/* The bounce buffer of vf_io_copy's fallback is at most this large. */
+#define VF_IO_COPY_BOUNCE ((size_t)1 << 20)
+
+/* len bytes through a heap buffer, chunk by chunk; backwards when dst_off lies inside the
+ * source range, so one file copying onto itself behaves like memmove. */
+static vf_status vf_io_bounce(vf_io *dst, uint64_t dst_off, vf_io *src, uint64_t src_off,
+                              uint64_t len, vf_error *err)
+{
+    size_t cap = len < VF_IO_COPY_BOUNCE ? (size_t)len : VF_IO_COPY_BOUNCE;
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "copying into '%s': a %zu-byte buffer",
+                             dst->name, cap);
+    bool backwards = dst_off > src_off && dst_off - src_off < len;
+    vf_status st = VF_OK;
+    for (uint64_t done = 0; st == VF_OK && done < len;) {
+        size_t n = len - done < cap ? (size_t)(len - done) : cap;
+        uint64_t at = backwards ? len - done - n : done;
+        st = vf_io_read(src, buf, n, src_off + at, err);
+        if (st == VF_OK)
+            st = dst->ops->write_at(dst->self, buf, n, dst_off + at, err);
+        done += n;
+    }
+    free(buf);
+    return st;
+}
+
+vf_status vf_io_copy(vf_io *dst, uint64_t dst_off, vf_io *src, uint64_t src_off, uint64_t len,
+                     vf_error *err)
+{
+    vf_status st = vf_io_need_writable(dst, "write to", err);
+    if (st != VF_OK || len == 0)
+        return st;
+    uint64_t done = 0;
+    /* The backend's own copy only between two handles it owns (same ops table). */
+    if (dst->ops->copy_from && dst->ops == src->ops)
+        st = dst->ops->copy_from(dst->self, src->self, dst_off, src_off, len, &done, err);
+    if (st != VF_OK || done >= len)
+        return st;
+    return vf_io_bounce(dst, dst_off + done, src, src_off + done, len - done, err);
+}
+
 vf_status vf_io_sync(vf_io *io, vf_error *err)
 {
     return io->ops->sync(io->self, err);

@@ -1,5 +1,5 @@
-/* io_file.c - the POSIX backend of vf_io (pread/pwrite loops, fsync, ftruncate, fstat, OFD
- * locks) and the POSIX vf_fs (open, unlink, statvfs, directory fsync).
+/* io_file.c - the POSIX backend of vf_io (pread/pwrite loops, copy_file_range, fsync,
+ * ftruncate, fstat, OFD locks) and the POSIX vf_fs (open, unlink, statvfs, directory fsync).
  * Layer: format. Reached through vf_io_file_open, vf_fs_posix and the vf_io_* wrappers (io.c);
  * the only file in the library that makes file system calls. */
 /* 64-bit file offsets on 32-bit hosts too: every offset below is a uint64_t. */
@@ -28,6 +28,8 @@ typedef struct vf_file {
     int fd;
     char *path;
     bool failed; /* an fsync failed: the kernel may have dropped dirty pages, writes refused */
+    dev_t dev;   /* which file it is, so a copy within one file can spot overlapping ranges */
+    ino_t ino;
 } vf_file;
 
 /* A pread/pwrite-like call, so the retry loop can be tested with a fake (test_io_file.c). */
@@ -76,6 +78,64 @@ vf_status vf_io_file_loop(vf_sys_rw fn, void *ctx, bool writing, void *buf, size
     return VF_OK;
 }
 
+/* A copy_file_range-like call (bytes at src_off to dst_off), so the copy loop can be tested
+ * with a fake (test_io_copy.c). */
+typedef ssize_t (*vf_sys_copy)(void *ctx, uint64_t src_off, uint64_t dst_off, size_t len);
+vf_status vf_io_file_copy_loop(vf_sys_copy fn, void *ctx, uint64_t dst_off, uint64_t src_off,
+                               uint64_t len, uint64_t *done, const char *dst_name,
+                               const char *src_name, vf_error *err);
+
+/* Errors meaning "the kernel will not copy these two files": use a buffer instead. */
+static bool vf_copy_declined(int errnum)
+{
+    return errnum == EXDEV || errnum == EINVAL || errnum == ENOSYS || errnum == EOPNOTSUPP ||
+           errnum == ETXTBSY;
+}
+
+/* Repeat fn until len bytes moved (EINTR retried, short counts continued); *done counts
+ * them. 0 before the end is VF_E_TRUNCATED naming the source; a declining errno stops with
+ * VF_OK and *done < len, so the caller copies the rest another way. */
+vf_status vf_io_file_copy_loop(vf_sys_copy fn, void *ctx, uint64_t dst_off, uint64_t src_off,
+                               uint64_t len, uint64_t *done, const char *dst_name,
+                               const char *src_name, vf_error *err)
+{
+    *done = 0;
+    if (src_off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - src_off ||
+        dst_off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - dst_off)
+        return VF_FAIL(err, VF_E_INVAL, dst_off,
+                       "'%s': copying %llu bytes from '%s' at %llu to %llu: beyond the "
+                       "largest file offset",
+                       dst_name, (unsigned long long)len, src_name, (unsigned long long)src_off,
+                       (unsigned long long)dst_off);
+    while (*done < len) {
+        size_t want = len - *done < VF_FILE_CHUNK ? (size_t)(len - *done) : VF_FILE_CHUNK;
+        uint64_t from = src_off + *done, to = dst_off + *done;
+        ssize_t n = fn(ctx, from, to, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && vf_copy_declined(errno))
+            return VF_OK;
+        if (n < 0)
+            return VF_FAIL_ERRNO(err, errno, to,
+                                 "'%s': copying %zu bytes from '%s' at offset %llu to offset "
+                                 "%llu",
+                                 dst_name, want, src_name, (unsigned long long)from,
+                                 (unsigned long long)to);
+        if (n == 0)
+            return VF_FAIL(err, VF_E_TRUNCATED, from,
+                           "'%s': reading %llu bytes at offset %llu runs past the end of the "
+                           "file",
+                           src_name, (unsigned long long)len, (unsigned long long)src_off);
+        if ((size_t)n > want)
+            return VF_FAIL_ERRNO(err, EIO, to,
+                                 "'%s': copying from '%s': the system reported more bytes "
+                                 "than asked",
+                                 dst_name, src_name);
+        *done += (uint64_t)n;
+    }
+    return VF_OK;
+}
+
 _Static_assert(sizeof(off_t) == 8, "off_t must hold 64-bit file offsets");
 
 static ssize_t vf_sys_pread(void *ctx, void *buf, size_t len, uint64_t off)
@@ -116,6 +176,41 @@ static vf_status vf_file_write(void *self, const void *buf, size_t len, uint64_t
      * do. A hint only: durability still comes from sync, which also reports any error. */
     if (st == VF_OK && len >= VF_FILE_WRITEBACK_MIN)
         (void)sync_file_range(f->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+#endif
+    return st;
+}
+
+typedef struct vf_copy_fds {
+    int in, out;
+} vf_copy_fds;
+
+static ssize_t vf_sys_copy_file_range(void *ctx, uint64_t src_off, uint64_t dst_off, size_t len)
+{
+    const vf_copy_fds *fds = ctx;
+    off_t in_off = (off_t)src_off, out_off = (off_t)dst_off;
+    return copy_file_range(fds->in, &in_off, fds->out, &out_off, len, 0);
+}
+
+/* The kernel copies page cache to page cache: no user-space buffer, one copy per byte. */
+static vf_status vf_file_copy_from(void *self, void *src_self, uint64_t dst_off, uint64_t src_off,
+                                   uint64_t len, uint64_t *done, vf_error *e)
+{
+    vf_file *f = self;
+    const vf_file *src = src_self;
+    *done = 0;
+    if (f->failed)
+        return vf_file_refuse_failed(f, e);
+    /* The kernel refuses overlapping ranges of one file; the buffered copy handles them. */
+    bool same = f->dev == src->dev && f->ino == src->ino;
+    if (same && (dst_off < src_off ? src_off - dst_off : dst_off - src_off) < len)
+        return VF_OK;
+    vf_copy_fds fds = {src->fd, f->fd};
+    vf_status st = vf_io_file_copy_loop(vf_sys_copy_file_range, &fds, dst_off, src_off, len, done,
+                                        f->path, src->path, e);
+#ifdef SYNC_FILE_RANGE_WRITE
+    /* As after a large write (vf_file_write): start the write-back now. */
+    if (*done >= VF_FILE_WRITEBACK_MIN)
+        (void)sync_file_range(f->fd, (off_t)dst_off, (off_t)*done, SYNC_FILE_RANGE_WRITE);
 #endif
     return st;
 }
@@ -211,6 +306,7 @@ static const vf_io_ops vf_file_ops = {
     .set_size = vf_file_set_size,
     .lock = vf_file_lock,
     .close = vf_file_close,
+    .copy_from = vf_file_copy_from,
 };
 
 static int vf_file_oflags(unsigned flags)
@@ -254,6 +350,8 @@ vf_status vf_io_file_open(const char *path, unsigned flags, vf_io **out, vf_erro
         vf_file_close(f);
         return st;
     }
+    f->dev = sb.st_dev;
+    f->ino = sb.st_ino;
     return vf_io_new(&vf_file_ops, f, path, (flags & VF_IO_RDWR) != 0, out, err);
 }
 

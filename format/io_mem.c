@@ -71,6 +71,34 @@ static vf_status vf_mem_write(void *self, const void *buf, size_t len, uint64_t 
     return VF_OK;
 }
 
+/* One memmove between two memory files (or within one), after the same checks as a read of
+ * the source and a write of the destination. */
+static vf_status vf_mem_copy_from(void *self, void *src_self, uint64_t dst_off, uint64_t src_off,
+                                  uint64_t len, uint64_t *done, vf_error *e)
+{
+    vf_mem *m = self;
+    const vf_mem *src = src_self;
+    *done = 0;
+    if (src_off > src->len || len > src->len - src_off)
+        return VF_FAIL(e, VF_E_TRUNCATED, src_off,
+                       "'%s': reading %llu bytes at offset %llu runs past the end of the file "
+                       "(%zu bytes)",
+                       src->name, (unsigned long long)len, (unsigned long long)src_off, src->len);
+    if (dst_off > VF_MEM_FILE_MAX || len > VF_MEM_FILE_MAX - dst_off)
+        return VF_FAIL_ERRNO(e, ENOMEM, dst_off,
+                             "'%s': writing %llu bytes at offset %llu exceeds the memory file "
+                             "limit",
+                             m->name, (unsigned long long)len, (unsigned long long)dst_off);
+    vf_status st = vf_mem_reserve(m, dst_off + len, e); /* may move src->buf when m == src */
+    if (st != VF_OK)
+        return st;
+    memmove(m->buf + dst_off, src->buf + src_off, (size_t)len);
+    if (dst_off + len > m->len)
+        m->len = (size_t)(dst_off + len);
+    *done = len;
+    return VF_OK;
+}
+
 static vf_status vf_mem_sync(void *self, vf_error *e)
 {
     (void)self, (void)e;
@@ -121,6 +149,7 @@ static const vf_io_ops vf_mem_ops = {
     .set_size = vf_mem_set_size,
     .lock = vf_mem_lock,
     .close = vf_mem_close,
+    .copy_from = vf_mem_copy_from,
 };
 
 vf_status vf_io_mem_new(const void *data, size_t len, const char *name, bool writable, vf_io **out,

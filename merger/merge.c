@@ -16,6 +16,7 @@
 #define VF_MERGE_CHUNK (4u * 1024u * 1024u)
 #define VF_MERGE_FIXED_UNIT (2u * 1024u * 1024u) /* "block" used for counting in fixed disks */
 #define VF_MERGE_SMALL_ZERO (1024u * 1024u)      /* smaller ZERO runs join the write buffer */
+#define VF_MERGE_DIRECT_MIN (64u * 1024u)        /* longer PRESENT runs go file to file */
 
 /* One batch of the copy: it ends at `end` (virtual offset) and allocates about `allocs`
  * blocks. There is one per batch_bytes of merged data: bounded by the data, not the size. */
@@ -333,7 +334,8 @@ static vf_status vf_merge_check_space(vf_merge_ctx *x)
 
 /* --- the copy --- */
 
-/* Runs from different levels that touch each other are gathered in the chunk buffer and
+/* Long PRESENT runs go file to file (vf_merge_direct, below). Shorter runs and small ZERO
+ * runs from different levels that touch each other are gathered in the chunk buffer and
  * written with one vf_image_write (fewer driver calls and bitmap updates); each run is still
  * read once, from its own level. */
 static vf_status vf_merge_span_flush(vf_merge_ctx *x)
@@ -372,6 +374,32 @@ static vf_status vf_merge_span_add(vf_merge_ctx *x, const vf_chain_extent *e)
     return st;
 }
 
+/* A long PRESENT run moves from its level's file straight into DESTINATION (no user-space
+ * buffer when both are POSIX files). Not from a level whose log was replayed in memory: its
+ * file may not hold what the level reads. */
+static bool vf_merge_direct_ok(vf_merge_ctx *x, const vf_chain_extent *e)
+{
+    if (e->kind != VF_EXTENT_PRESENT || e->len < VF_MERGE_DIRECT_MIN)
+        return false;
+    return !vf_image_info_get(vf_chain_image(x->chain, e->level))->log_replayed;
+}
+
+/* In chunks, so cancel and progress keep the pace of the buffered path. */
+static vf_status vf_merge_direct(vf_merge_ctx *x, const vf_chain_extent *e)
+{
+    vf_io *src = vf_image_io(vf_chain_image(x->chain, e->level));
+    vf_status st = vf_merge_span_flush(x);
+    for (uint64_t done = 0; st == VF_OK && done < e->len;) {
+        size_t n = (size_t)(e->len - done < VF_MERGE_CHUNK ? e->len - done : VF_MERGE_CHUNK);
+        if ((st = vf_merge_check_cancel(x)) == VF_OK)
+            st = vf_image_write_from(x->dest, e->voff + done, src, e->file_off + done, n, x->err);
+        done += n;
+        x->done_bytes += n;
+        vf_merge_progress(x);
+    }
+    return st;
+}
+
 static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t end)
 {
     vf_status st = VF_OK;
@@ -386,7 +414,9 @@ static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t en
         bool small_zero =
             e.kind == VF_EXTENT_ZERO &&
             (fixed || (e.len <= VF_MERGE_SMALL_ZERO && x->res->format != VF_FORMAT_VHDX));
-        if (e.kind == VF_EXTENT_PRESENT || small_zero) {
+        if (vf_merge_direct_ok(x, &e)) {
+            st = vf_merge_direct(x, &e);
+        } else if (e.kind == VF_EXTENT_PRESENT || small_zero) {
             st = vf_merge_span_add(x, &e);
         } else if (e.kind == VF_EXTENT_ZERO) { /* large: let the driver define zeros */
             if ((st = vf_merge_span_flush(x)) == VF_OK && (st = vf_merge_check_cancel(x)) == VF_OK)

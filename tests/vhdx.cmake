@@ -8,3 +8,4 @@ vf_add_unit_test(vhdx_interop SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhdx_i
 set_property(TEST vhdx_interop APPEND PROPERTY ENVIRONMENT "VF_SHARED_DIR=${VF_SHARED_DIR}")
 vf_add_unit_test(vhdx_crash SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhdx_crash.c
   LABELS unit fault)
+vf_add_unit_test(vhdx_map SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhdx_map.c)

@@ -519,6 +519,7 @@ const vf_driver vf_vhd_driver = {
     .read = vf_vhd_read,
     .write = vf_vhd_write,
     .write_zeroes = vf_vhd_write_zeroes,
+    .write_from = vf_vhd_write_from,
     .reserve = vf_vhd_reserve,
     .flush = vf_vhd_flush,
     .check = vf_vhd_check,

@@ -272,6 +272,8 @@ size_t vf_vhd_meta_ranges(const vf_vhd *v, vf_vhd_range *out);
 /* write.c */
 vf_status vf_vhd_write(vf_image *img, uint64_t voff, const void *buf, size_t len, vf_error *err);
 vf_status vf_vhd_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err);
+vf_status vf_vhd_write_from(vf_image *img, uint64_t voff, vf_io *src, uint64_t src_off, size_t len,
+                            vf_error *err);
 vf_status vf_vhd_reserve(vf_image *img, uint64_t nblocks, vf_error *err);
 vf_status vf_vhd_flush(vf_image *img, vf_error *err);
 /* Claim len bytes (512 multiple) at the end of data, moving the trailing footer first. */

@@ -1,7 +1,8 @@
 /* vhd/write.c - writing a VHD: data in place, new blocks at the end of data, and the
  * crash-safe publication of metadata (BAT entries, bitmap bits, footers) at flush.
- * Layer: format/vhd. Reached through image.c (vf_image_write, _write_zeroes, _reserve,
- * _flush), which has checked range, alignment and that the handle is writable and not failed.
+ * Layer: format/vhd. Reached through image.c (vf_image_write, _write_from, _write_zeroes,
+ * _reserve, _flush), which has checked range, alignment and that the handle is writable and
+ * not failed. Data comes from a buffer or, for write_from, straight from another file.
  * Order (formats.md 2.12, docs/formats/vhd.md "Writing"): a valid footer sits at EOF at every
  * instant; data of new blocks is written before anything points at it; BAT entries and new
  * bits of existing blocks are written only after a sync, at flush or when the pending set is
@@ -15,25 +16,25 @@
 #define VHD_ZERO_CHUNK 65536u
 static const uint8_t vhd_zeros[VHD_ZERO_CHUNK];
 
-/* len bytes of buf (or zeros when buf is NULL) at off. */
-static vf_status vhd_put(vf_vhd *v, uint64_t off, const uint8_t *buf, uint64_t len, vf_error *err)
+/* len bytes of src (a buffer, another file, or zeros) at off. */
+static vf_status vhd_put(vf_vhd *v, uint64_t off, const vf_wsrc *src, uint64_t len, vf_error *err)
 {
     /* Data goes down in one request (the I/O layer loops over short counts); only zeros are
      * written in chunks, from a static buffer. */
-    if (buf)
-        return vf_io_write(v->io, buf, (size_t)len, off, err);
+    if (src->buf || src->io)
+        return vf_wsrc_put(v->io, off, src, len, err);
     while (len) {
         size_t n = len < VHD_ZERO_CHUNK ? (size_t)len : VHD_ZERO_CHUNK;
-        vf_status st = vf_io_write(v->io, buf ? buf : vhd_zeros, n, off, err);
+        vf_status st = vf_io_write(v->io, vhd_zeros, n, off, err);
         if (st != VF_OK)
             return st;
         off += n;
         len -= n;
-        if (buf)
-            buf += n;
     }
     return VF_OK;
 }
+
+static const vf_wsrc vhd_zero_src = {NULL, NULL, 0};
 
 static vf_status vhd_put_footer(vf_vhd *v, uint64_t off, vf_error *err)
 {
@@ -190,7 +191,7 @@ static vf_status vhd_pending_slot(vf_vhd *v, vf_vhd_pending **out, vf_error *err
 }
 
 /* A block not in the file yet: bitmap and data at the end of data, BAT entry pending. */
-static vf_status vhd_new_block(vf_vhd *v, uint32_t b, uint32_t inb, const uint8_t *buf, uint32_t n,
+static vf_status vhd_new_block(vf_vhd *v, uint32_t b, uint32_t inb, const vf_wsrc *src, uint32_t n,
                                vf_error *err)
 {
     vf_vhd_pending *p = NULL;
@@ -214,11 +215,12 @@ static vf_status vhd_new_block(vf_vhd *v, uint32_t b, uint32_t inb, const uint8_
     uint64_t data = off + v->bitmap_bytes;
     if ((st = vf_io_write(v->io, p->bitmap, v->bitmap_bytes, off, err)) != VF_OK)
         return st;
-    if (dynamic && (st = vhd_put(v, data, NULL, inb, err)) != VF_OK)
+    if (dynamic && (st = vhd_put(v, data, &vhd_zero_src, inb, err)) != VF_OK)
         return st;
-    if ((st = vhd_put(v, data + inb, buf, n, err)) != VF_OK)
+    if ((st = vhd_put(v, data + inb, src, n, err)) != VF_OK)
         return st;
-    if (dynamic && (st = vhd_put(v, data + inb + n, NULL, v->block_size - inb - n, err)) != VF_OK)
+    if (dynamic &&
+        (st = vhd_put(v, data + inb + n, &vhd_zero_src, v->block_size - inb - n, err)) != VF_OK)
         return st;
     p->block = b;
     p->is_new = true;
@@ -237,11 +239,11 @@ static bool vhd_all_set(const uint8_t *bm, uint32_t k, uint32_t cnt)
 }
 
 /* A block already in the file: data in place, then new bits (published after a sync). */
-static vf_status vhd_old_block(vf_vhd *v, uint32_t b, uint32_t inb, const uint8_t *buf, uint32_t n,
+static vf_status vhd_old_block(vf_vhd *v, uint32_t b, uint32_t inb, const vf_wsrc *src, uint32_t n,
                                vf_error *err)
 {
     uint64_t boff = (uint64_t)vf_vhd_bat_get(&v->bat, b) * VHD_SECTOR;
-    vf_status st = vhd_put(v, boff + v->bitmap_bytes + inb, buf, n, err);
+    vf_status st = vhd_put(v, boff + v->bitmap_bytes + inb, src, n, err);
     if (st != VF_OK)
         return st;
     uint32_t k = inb / VHD_SECTOR, cnt = n / VHD_SECTOR;
@@ -274,11 +276,12 @@ static vf_status vhd_old_block(vf_vhd *v, uint32_t b, uint32_t inb, const uint8_
     return VF_OK;
 }
 
-static vf_status vhd_write_range(vf_vhd *v, uint64_t voff, const uint8_t *buf, uint64_t len,
-                                 bool zeroes, vf_error *err)
+/* src is advanced as the range is written (a copy of the caller's). */
+static vf_status vhd_write_range(vf_vhd *v, uint64_t voff, vf_wsrc src, uint64_t len, bool zeroes,
+                                 vf_error *err)
 {
     if (v->footer.disk_type == VF_DISK_FIXED)
-        return vhd_put(v, voff, buf, len, err);
+        return vhd_put(v, voff, &src, len, err);
     uint64_t bs = v->block_size;
     while (len) {
         uint32_t b = (uint32_t)(voff / bs); /* < entries: checked at open */
@@ -286,26 +289,31 @@ static vf_status vhd_write_range(vf_vhd *v, uint64_t voff, const uint8_t *buf, u
         uint32_t n = (uint32_t)(len < bs - inb ? len : bs - inb);
         vf_status st = VF_OK;
         if (vf_vhd_bat_get(&v->bat, b) != VHD_BAT_UNUSED)
-            st = vhd_old_block(v, b, inb, buf, n, err);
+            st = vhd_old_block(v, b, inb, &src, n, err);
         else if (!(zeroes && v->footer.disk_type == VF_DISK_DYNAMIC))
-            st = vhd_new_block(v, b, inb, buf, n, err);
+            st = vhd_new_block(v, b, inb, &src, n, err);
         /* else: an unallocated dynamic block already reads as zeros */
         if (st != VF_OK)
             return st;
         voff += n;
         len -= n;
-        if (buf)
-            buf += n;
+        vf_wsrc_skip(&src, n);
     }
     return VF_OK;
 }
 
 vf_status vf_vhd_write(vf_image *img, uint64_t voff, const void *buf, size_t len, vf_error *err)
 {
-    return vhd_write_range(img->priv, voff, buf, len, false, err);
+    return vhd_write_range(img->priv, voff, (vf_wsrc){buf, NULL, 0}, len, false, err);
+}
+
+vf_status vf_vhd_write_from(vf_image *img, uint64_t voff, vf_io *src, uint64_t src_off, size_t len,
+                            vf_error *err)
+{
+    return vhd_write_range(img->priv, voff, (vf_wsrc){NULL, src, src_off}, len, false, err);
 }
 
 vf_status vf_vhd_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err)
 {
-    return vhd_write_range(img->priv, voff, NULL, len, true, err);
+    return vhd_write_range(img->priv, voff, vhd_zero_src, len, true, err);
 }

@@ -1,8 +1,11 @@
-/* vhdx/bat.c - the Block Allocation Table: geometry (chunk ratio, entry counts), reading it
- * into memory and validating every entry (state per file type, reserved bits, offsets after
- * the header area, inside the file, not overlapping each other or the other structures, a
- * sector-bitmap block for every chunk with a partially present block).
- * Layer: format/vhdx. Called by vhdx.c (open) and create.c. Spec: MS-VHDX 2.5 via formats.md 3.8.
+/* vhdx/bat.c - the Block Allocation Table: geometry (chunk ratio, entry counts), the table held
+ * sparse in memory (4 KiB pages of entries exist only where some entry is non-zero, so memory
+ * and the work of map and validation follow the allocated blocks, not the virtual size), its
+ * load in large reads, and the validation of every non-zero entry (state per file type,
+ * reserved bits, offsets after the header area, inside the file, not overlapping each other or
+ * the other structures, a sector-bitmap block for every chunk with a partially present block).
+ * Layer: format/vhdx. Called by vhdx.c (open, map), write.c, resize.c, check.c and create.c.
+ * Spec: MS-VHDX 2.5 via formats.md 3.8.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -10,6 +13,8 @@
 #include <string.h>
 
 #include "vhdx_int.h"
+
+#define VX_BAT_READ_CHUNK (64u * VX_KIB) /* bytes read at once by the load (a heap buffer) */
 
 void vf_vhdx_geometry(vx_state *st)
 {
@@ -32,22 +37,137 @@ uint64_t vf_vhdx_sb_index(const vx_state *st, uint64_t chunk)
     return chunk * (st->chunk_ratio + 1) + st->chunk_ratio;
 }
 
-typedef struct vx_span {
-    uint64_t off, len, index;
-} vx_span;
+/* --- the sparse table --- */
 
-static int vx_span_cmp(const void *a, const void *b)
+static size_t vx_live_words(size_t pages)
 {
-    const vx_span *x = a, *y = b;
-    return x->off < y->off ? -1 : x->off > y->off;
+    return (pages + 63) / 64;
 }
+
+vf_status vf_vhdx_bat_grow(vx_state *st, size_t pages, vf_error *err)
+{
+    size_t old = st->bat_pages;
+    if (pages <= old && st->bat_dir)
+        return VF_OK;
+    uint64_t **dir = realloc(st->bat_dir, (pages ? pages : 1) * sizeof *dir);
+    if (!dir)
+        return VF_FAIL_ERRNO(err, ENOMEM, st->bat_off, "growing the BAT directory");
+    st->bat_dir = dir;
+    memset(dir + old, 0, (pages - old) * sizeof *dir);
+    size_t ow = vx_live_words(old), nw = vx_live_words(pages);
+    uint64_t *live = realloc(st->bat_live, (nw ? nw : 1) * sizeof *live);
+    if (!live)
+        return VF_FAIL_ERRNO(err, ENOMEM, st->bat_off, "growing the BAT directory");
+    st->bat_live = live;
+    memset(live + ow, 0, (nw - ow) * sizeof *live);
+    size_t od = (old + 7) / 8, nd = (pages + 7) / 8;
+    uint8_t *dirty = realloc(st->bat_dirty, nd ? nd : 1);
+    if (!dirty)
+        return VF_FAIL_ERRNO(err, ENOMEM, st->bat_off, "growing the BAT directory");
+    st->bat_dirty = dirty;
+    memset(dirty + od, 0, nd - od);
+    st->bat_pages = pages;
+    return VF_OK;
+}
+
+void vf_vhdx_bat_free(vx_state *st)
+{
+    for (size_t p = 0; st->bat_dir && p < st->bat_pages; p++)
+        free(st->bat_dir[p]);
+    free(st->bat_dir);
+    free(st->bat_live);
+    free(st->bat_dirty);
+    st->bat_dir = NULL;
+    st->bat_live = NULL;
+    st->bat_dirty = NULL;
+    st->bat_pages = st->bat_held = 0;
+}
+
+/* The page of slot p, allocated (all entries zero) when not held yet. */
+static vf_status vx_bat_page(vx_state *st, size_t p, uint64_t **out, vf_error *err)
+{
+    if (!st->bat_dir[p]) {
+        st->bat_dir[p] = calloc(VX_BAT_PER_PAGE, sizeof(uint64_t));
+        if (!st->bat_dir[p])
+            return VF_FAIL_ERRNO(err, ENOMEM, st->bat_off + (uint64_t)p * VX_PAGE,
+                                 "allocating a BAT page");
+        st->bat_live[p / 64] |= 1ull << (p % 64);
+        st->bat_held++;
+    }
+    *out = st->bat_dir[p];
+    return VF_OK;
+}
+
+vf_status vf_vhdx_bat_set(vx_state *st, uint64_t i, uint64_t e, vf_error *err)
+{
+    if (i >= (uint64_t)st->bat_pages * VX_BAT_PER_PAGE)
+        return VF_FAIL(err, VF_E_INVAL, st->bat_off,
+                       "BAT entry %" PRIu64 " is past the %zu pages held", i, st->bat_pages);
+    size_t p = (size_t)(i / VX_BAT_PER_PAGE);
+    if (!e && !st->bat_dir[p])
+        return VF_OK; /* already zero: a page is only held for non-zero entries */
+    uint64_t *pg = NULL;
+    vf_status s = vx_bat_page(st, p, &pg, err);
+    if (!s)
+        pg[i % VX_BAT_PER_PAGE] = e;
+    return s;
+}
+
+/* The first held slot at or after p, or bat_pages. */
+static size_t vx_next_held(vx_state *st, size_t p)
+{
+    size_t nw = vx_live_words(st->bat_pages);
+    size_t w = p / 64;
+    if (w >= nw)
+        return st->bat_pages;
+    uint64_t bits = st->bat_live[w] & (~0ull << (p % 64));
+    st->bat_steps++;
+    while (!bits) {
+        if (++w >= nw)
+            return st->bat_pages;
+        bits = st->bat_live[w];
+        st->bat_steps++;
+    }
+    size_t k = 0;
+    while (!((bits >> k) & 1u))
+        k++;
+    return w * 64 + k;
+}
+
+uint64_t vf_vhdx_bat_next(vx_state *st, uint64_t from, uint64_t end)
+{
+    uint64_t cap = (uint64_t)st->bat_pages * VX_BAT_PER_PAGE;
+    if (end > cap)
+        end = cap;
+    uint64_t i = from;
+    while (i < end) {
+        size_t p = (size_t)(i / VX_BAT_PER_PAGE);
+        const uint64_t *pg = st->bat_dir[p];
+        if (!pg) {
+            uint64_t next = (uint64_t)vx_next_held(st, p + 1) * VX_BAT_PER_PAGE;
+            i = next;
+            continue;
+        }
+        uint64_t stop = (uint64_t)(p + 1) * VX_BAT_PER_PAGE;
+        if (stop > end)
+            stop = end;
+        for (; i < stop; i++) {
+            st->bat_steps++;
+            if (pg[i % VX_BAT_PER_PAGE])
+                return i;
+        }
+    }
+    return end;
+}
+
+/* --- validation --- */
 
 /* One entry alone: state allowed here, reserved bits clear, block inside the file and clear
  * of the header area, log, BAT and metadata regions. */
-static vf_status vx_entry_check(const vx_state *st, uint64_t idx, bool is_sb, uint64_t span,
-                                vf_error *err)
+static vf_status vx_entry_check(const vx_state *st, uint64_t idx, uint64_t e, bool is_sb,
+                                uint64_t span, vf_error *err)
 {
-    uint64_t e = st->bat[idx], where = st->bat_off + 8 * idx;
+    uint64_t where = st->bat_off + 8 * idx;
     unsigned state = (unsigned)(e & VX_BAT_STATE_MASK);
     if (e & VX_BAT_RESERVED_MASK)
         return VF_FAIL(err, VF_E_FORMAT, where,
@@ -91,33 +211,45 @@ static uint64_t vx_block_span(const vx_state *st, uint64_t b)
     return left < st->block_size ? left : st->block_size;
 }
 
-static vf_status vx_overlaps(vx_state *st, vf_error *err)
+typedef struct vx_span {
+    uint64_t off, len, index;
+} vx_span;
+
+static int vx_span_cmp(const void *a, const void *b)
 {
-    size_t n = 0;
-    for (uint64_t i = 0; i < st->bat_entries; i++) {
-        unsigned s = (unsigned)(st->bat[i] & VX_BAT_STATE_MASK);
-        n += s == 6 || s == 7;
-    }
+    const vx_span *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static bool vx_allocated(uint64_t e)
+{
+    unsigned s = (unsigned)(e & VX_BAT_STATE_MASK);
+    return s == 6 || s == 7;
+}
+
+/* No two allocated blocks share a byte: n (the allocated entries) spans sorted by offset. */
+static vf_status vx_overlaps(vx_state *st, size_t n, vf_error *err)
+{
     if (n < 2)
         return VF_OK;
     vx_span *sp = malloc(n * sizeof *sp); /* bounded by the BAT size */
     if (!sp)
         return VF_FAIL_ERRNO(err, ENOMEM, st->bat_off, "allocating BAT overlap check");
     size_t k = 0;
-    uint64_t cr1 = st->chunk_ratio + 1;
-    for (uint64_t i = 0; i < st->bat_entries; i++) {
-        unsigned s = (unsigned)(st->bat[i] & VX_BAT_STATE_MASK);
-        if (s != 6 && s != 7)
+    uint64_t cr1 = st->chunk_ratio + 1, end = st->bat_entries;
+    for (uint64_t i = vf_vhdx_bat_next(st, 0, end); i < end && k < n;
+         i = vf_vhdx_bat_next(st, i + 1, end)) {
+        uint64_t e = vf_vhdx_bat_get(st, i);
+        if (!vx_allocated(e))
             continue;
         bool is_sb = i % cr1 == st->chunk_ratio;
-        uint64_t b = i - i / cr1;
-        sp[k].off = st->bat[i] & VX_BAT_OFF_MASK;
-        sp[k].len = is_sb ? VX_MIB : vx_block_span(st, b);
+        sp[k].off = e & VX_BAT_OFF_MASK;
+        sp[k].len = is_sb ? VX_MIB : vx_block_span(st, i - i / cr1);
         sp[k++].index = i;
     }
-    qsort(sp, n, sizeof *sp, vx_span_cmp);
+    qsort(sp, k, sizeof *sp, vx_span_cmp);
     vf_status s = VF_OK;
-    for (size_t i = 1; i < n && !s; i++)
+    for (size_t i = 1; i < k && !s; i++)
         if (sp[i - 1].off + sp[i - 1].len > sp[i].off)
             s = VF_FAIL(err, VF_E_CORRUPT, st->bat_off + 8 * sp[i].index,
                         "BAT entry %" PRIu64 " block at %" PRIu64
@@ -127,26 +259,80 @@ static vf_status vx_overlaps(vx_state *st, vf_error *err)
     return s;
 }
 
-static vf_status vx_bat_validate(vx_state *st, vf_error *err)
+/* Entry i (non-zero) alone, and its chunk's sector bitmap when it is partially present. */
+static vf_status vx_entry_validate(vx_state *st, uint64_t i, uint64_t e, vf_error *err)
 {
     uint64_t cr1 = st->chunk_ratio + 1;
-    for (uint64_t i = 0; i < st->bat_entries; i++) {
-        bool is_sb = i % cr1 == st->chunk_ratio;
-        uint64_t b = i - i / cr1;
-        uint64_t span = is_sb ? VX_MIB : vx_block_span(st, b);
-        vf_status s = vx_entry_check(st, i, is_sb, span, err);
+    bool is_sb = i % cr1 == st->chunk_ratio;
+    uint64_t b = i - i / cr1;
+    vf_status s = vx_entry_check(st, i, e, is_sb, is_sb ? VX_MIB : vx_block_span(st, b), err);
+    if (s || is_sb || (e & VX_BAT_STATE_MASK) != VX_PB_PARTIALLY_PRESENT)
+        return s;
+    uint64_t sbi = vf_vhdx_sb_index(st, b / st->chunk_ratio);
+    if (sbi >= st->bat_entries || (vf_vhdx_bat_get(st, sbi) & VX_BAT_STATE_MASK) != VX_SB_PRESENT)
+        return VF_FAIL(err, VF_E_CORRUPT, st->bat_off + 8 * i,
+                       "BAT entry %" PRIu64 " (block %" PRIu64
+                       ") is partially present but its chunk has no sector bitmap block",
+                       i, b);
+    return VF_OK;
+}
+
+/* Zero entries are NOT_PRESENT with no offset, valid everywhere: only the others are looked
+ * at, in index order (the first bad entry is the one reported). */
+static vf_status vx_bat_validate(vx_state *st, vf_error *err)
+{
+    size_t nalloc = 0;
+    uint64_t end = st->bat_entries;
+    for (uint64_t i = vf_vhdx_bat_next(st, 0, end); i < end; i = vf_vhdx_bat_next(st, i + 1, end)) {
+        uint64_t e = vf_vhdx_bat_get(st, i);
+        vf_status s = vx_entry_validate(st, i, e, err);
         if (s)
             return s;
-        if (is_sb || (st->bat[i] & VX_BAT_STATE_MASK) != VX_PB_PARTIALLY_PRESENT)
-            continue;
-        uint64_t sbi = vf_vhdx_sb_index(st, b / st->chunk_ratio);
-        if (sbi >= st->bat_entries || (st->bat[sbi] & VX_BAT_STATE_MASK) != VX_SB_PRESENT)
-            return VF_FAIL(err, VF_E_CORRUPT, st->bat_off + 8 * i,
-                           "BAT entry %" PRIu64 " (block %" PRIu64
-                           ") is partially present but its chunk has no sector bitmap block",
-                           i, b);
+        nalloc += vx_allocated(e);
     }
-    return vx_overlaps(st, err);
+    return vx_overlaps(st, nalloc, err);
+}
+
+static bool vx_page_is_zero(const uint8_t *p)
+{
+    static const uint8_t zero[VX_PAGE];
+    return memcmp(p, zero, VX_PAGE) == 0;
+}
+
+/* Keep the non-zero pages of n pages read into raw, the first being slot first. */
+static vf_status vx_bat_decode(vx_state *st, const uint8_t *raw, size_t first, size_t n,
+                               vf_error *err)
+{
+    for (size_t k = 0; k < n; k++) {
+        const uint8_t *src = raw + k * VX_PAGE;
+        if (vx_page_is_zero(src))
+            continue;
+        uint64_t *pg = NULL;
+        vf_status s = vx_bat_page(st, first + k, &pg, err);
+        if (s)
+            return s;
+        for (size_t j = 0; j < VX_BAT_PER_PAGE; j++)
+            pg[j] = vf_get_le(src + 8 * j, 8);
+    }
+    return VF_OK;
+}
+
+/* The table in reads of VX_BAT_READ_CHUNK; all-zero pages are dropped as they are read. */
+static vf_status vx_bat_load(vx_state *st, vf_error *err)
+{
+    const size_t per = VX_BAT_READ_CHUNK / VX_PAGE;
+    uint8_t *raw = malloc(VX_BAT_READ_CHUNK);
+    if (!raw)
+        return VF_FAIL_ERRNO(err, ENOMEM, st->bat_off, "allocating a BAT read buffer");
+    vf_status s = VF_OK;
+    for (size_t p = 0; !s && p < st->bat_pages; p += per) {
+        size_t n = st->bat_pages - p < per ? st->bat_pages - p : per;
+        s = vf_vhdx_pread(st, raw, n * VX_PAGE, st->bat_off + (uint64_t)p * VX_PAGE, err);
+        if (!s)
+            s = vx_bat_decode(st, raw, p, n, err);
+    }
+    free(raw);
+    return s;
 }
 
 vf_status vf_vhdx_bat_read(vx_state *st, vf_error *err)
@@ -161,23 +347,10 @@ vf_status vf_vhdx_bat_read(vx_state *st, vf_error *err)
     if (!vf_range_ok(st->bat_off, st->bat_len, st->file_size))
         return VF_FAIL(err, VF_E_TRUNCATED, st->bat_off,
                        "BAT region at %" PRIu64 " runs past the end of the file", st->bat_off);
-    /* need <= bat_len <= 4 GiB and inside the file: the allocation is file-bounded. */
-    st->bat_pages = (size_t)(vx_align_up(need, VX_PAGE) / VX_PAGE);
-    size_t alloc_entries = st->bat_pages * (VX_PAGE / 8);
-    st->bat = calloc(alloc_entries, 8);
-    st->bat_dirty = calloc((st->bat_pages + 7) / 8, 1);
-    if (!st->bat || !st->bat_dirty)
-        return VF_FAIL_ERRNO(err, ENOMEM, st->bat_off, "allocating the BAT (%" PRIu64 " bytes)",
-                             need);
-    uint8_t *raw = malloc(st->bat_pages * VX_PAGE);
-    if (!raw)
-        return VF_FAIL_ERRNO(err, ENOMEM, st->bat_off, "allocating the BAT");
-    vf_status s = vf_vhdx_pread(st, raw, st->bat_pages * VX_PAGE, st->bat_off, err);
+    /* need <= bat_len <= 4 GiB and inside the file: the directory (8 bytes per 4 KiB page)
+     * is file-bounded, and pages are only held where the file has non-zero entries. */
+    vf_status s = vf_vhdx_bat_grow(st, (size_t)(vx_align_up(need, VX_PAGE) / VX_PAGE), err);
     if (!s)
-        for (size_t i = 0; i < alloc_entries; i++)
-            st->bat[i] = vf_get_le(raw + 8 * i, 8);
-    free(raw);
-    if (s)
-        return s;
-    return vx_bat_validate(st, err);
+        s = vx_bat_load(st, err);
+    return s ? s : vx_bat_validate(st, err);
 }

@@ -14,7 +14,7 @@ static vf_status vx_sb_where(const vx_state *st, uint64_t block, uint64_t *off, 
                              vf_error *err)
 {
     uint64_t sbi = vf_vhdx_sb_index(st, block / st->chunk_ratio);
-    uint64_t e = sbi < st->bat_entries ? st->bat[sbi] : 0;
+    uint64_t e = sbi < st->bat_entries ? vf_vhdx_bat_get(st, sbi) : 0;
     if ((e & VX_BAT_STATE_MASK) != VX_SB_PRESENT)
         return VF_FAIL(err, VF_E_CORRUPT, st->bat_off + 8 * sbi,
                        "block %" PRIu64 " is partially present but has no sector bitmap block",

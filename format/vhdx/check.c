@@ -64,42 +64,52 @@ static vf_status vx_check_regions(vf_image *img, vx_state *st, vf_report *rep, v
     return s;
 }
 
+/* One non-zero payload entry: ZERO with an offset, UNDEFINED/UNMAPPED in a differencing file. */
+static void vx_check_payload(vf_image *img, vx_state *st, vf_report *rep, uint64_t i, uint64_t e)
+{
+    uint64_t where = st->bat_off + 8 * i;
+    unsigned state = (unsigned)(e & VX_BAT_STATE_MASK);
+    if (state == VX_PB_ZERO && (e & VX_BAT_OFF_MASK))
+        vf_report_add(rep, VF_SEV_WARNING, VF_E_FORMAT, where, img->name,
+                      "BAT entry %" PRIu64 " is ZERO with a non-zero 'FileOffsetMB' "
+                      "(Hyper-V refuses this)",
+                      i);
+    if (st->has_parent && (state == VX_PB_UNDEFINED || state == VX_PB_UNMAPPED))
+        vf_report_add(rep, state == VX_PB_UNDEFINED ? VF_SEV_ERROR : VF_SEV_WARNING,
+                      VF_E_UNSUPPORTED, where, img->name,
+                      "BAT entry %" PRIu64 " is %s in a differencing file (%s)", i,
+                      state == VX_PB_UNDEFINED ? "UNDEFINED" : "UNMAPPED",
+                      state == VX_PB_UNDEFINED ? "reads are refused" : "read as zeros");
+}
+
+/* Only non-zero entries can raise a finding: they are visited in index order, a chunk's
+ * payload entries before its sector-bitmap entry. */
 static void vx_check_bat(vf_image *img, vx_state *st, vf_report *rep)
 {
-    uint64_t cr1 = st->chunk_ratio + 1;
-    uint64_t partial_in_chunk = 0;
-    for (uint64_t i = 0; i < st->bat_entries; i++) {
-        uint64_t e = st->bat[i], where = st->bat_off + 8 * i;
+    uint64_t cr1 = st->chunk_ratio + 1, end = st->bat_entries;
+    uint64_t chunk = UINT64_MAX, partial_in_chunk = 0;
+    for (uint64_t i = vf_vhdx_bat_next(st, 0, end); i < end; i = vf_vhdx_bat_next(st, i + 1, end)) {
+        uint64_t e = vf_vhdx_bat_get(st, i);
         unsigned state = (unsigned)(e & VX_BAT_STATE_MASK);
-        if (i % cr1 == st->chunk_ratio) {
-            if (state == VX_SB_PRESENT && partial_in_chunk == 0)
-                vf_report_add(rep, VF_SEV_INFO, VF_E_CORRUPT, where, img->name,
-                              "sector bitmap entry %" PRIu64 " is present but no block of its "
-                              "chunk is partially present",
-                              i);
+        if (i / cr1 != chunk) {
+            chunk = i / cr1;
             partial_in_chunk = 0;
-            continue;
         }
-        partial_in_chunk += state == VX_PB_PARTIALLY_PRESENT;
-        if (state == VX_PB_ZERO && (e & VX_BAT_OFF_MASK))
-            vf_report_add(rep, VF_SEV_WARNING, VF_E_FORMAT, where, img->name,
-                          "BAT entry %" PRIu64 " is ZERO with a non-zero 'FileOffsetMB' "
-                          "(Hyper-V refuses this)",
+        if (i % cr1 != st->chunk_ratio) {
+            partial_in_chunk += state == VX_PB_PARTIALLY_PRESENT;
+            vx_check_payload(img, st, rep, i, e);
+        } else if (state == VX_SB_PRESENT && partial_in_chunk == 0) {
+            vf_report_add(rep, VF_SEV_INFO, VF_E_CORRUPT, st->bat_off + 8 * i, img->name,
+                          "sector bitmap entry %" PRIu64 " is present but no block of its "
+                          "chunk is partially present",
                           i);
-        if (st->has_parent && (state == VX_PB_UNDEFINED || state == VX_PB_UNMAPPED))
-            vf_report_add(rep, state == VX_PB_UNDEFINED ? VF_SEV_ERROR : VF_SEV_WARNING,
-                          VF_E_UNSUPPORTED, where, img->name,
-                          "BAT entry %" PRIu64 " is %s in a differencing file (%s)", i,
-                          state == VX_PB_UNDEFINED ? "UNDEFINED" : "UNMAPPED",
-                          state == VX_PB_UNDEFINED ? "reads are refused" : "read as zeros");
-    }
-    size_t total = st->bat_pages * (VX_PAGE / 8);
-    for (uint64_t i = st->bat_entries; i < total; i++)
-        if (st->bat[i]) {
-            vf_report_add(rep, VF_SEV_WARNING, VF_E_FORMAT, st->bat_off + 8 * i, img->name,
-                          "BAT entry %" PRIu64 " past the last used entry is not zero", i);
-            break;
         }
+    }
+    uint64_t total = (uint64_t)st->bat_pages * VX_BAT_PER_PAGE;
+    uint64_t i = vf_vhdx_bat_next(st, end, total);
+    if (i < total)
+        vf_report_add(rep, VF_SEV_WARNING, VF_E_FORMAT, st->bat_off + 8 * i, img->name,
+                      "BAT entry %" PRIu64 " past the last used entry is not zero", i);
 }
 
 vf_status vf_vhdx_check(vf_image *img, vf_report *rep, vf_error *err)

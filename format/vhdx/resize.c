@@ -45,8 +45,8 @@ static vf_status vx_resize_check(const vx_state *st, uint64_t new_size, vx_state
 static vf_status vx_tail_bits_check(vx_state *st, vf_error *err)
 {
     uint64_t in = st->vsize % st->block_size, b = st->vsize / st->block_size;
-    if (in == 0 ||
-        (st->bat[vf_vhdx_bat_index(st, b)] & VX_BAT_STATE_MASK) != VX_PB_PARTIALLY_PRESENT)
+    if (in == 0 || (vf_vhdx_bat_get(st, vf_vhdx_bat_index(st, b)) & VX_BAT_STATE_MASK) !=
+                       VX_PB_PARTIALLY_PRESENT)
         return VF_OK;
     const uint8_t *bits;
     vf_status s = vf_vhdx_sb_bits(st, b, &bits, err);
@@ -64,7 +64,7 @@ static vf_status vx_tail_bits_check(vx_state *st, vf_error *err)
 static vf_status vx_old_tail(vx_state *st, vf_error *err)
 {
     uint64_t in = st->vsize % st->block_size;
-    uint64_t e = st->bat[vf_vhdx_bat_index(st, st->vsize / st->block_size)];
+    uint64_t e = vf_vhdx_bat_get(st, vf_vhdx_bat_index(st, st->vsize / st->block_size));
     if (in == 0 || (e & VX_BAT_STATE_MASK) != VX_PB_FULLY_PRESENT)
         return VF_OK;
     uint64_t off = (e & VX_BAT_OFF_MASK) + in, end = (e & VX_BAT_OFF_MASK) + st->block_size;
@@ -83,24 +83,24 @@ static vf_status vx_old_tail(vx_state *st, vf_error *err)
     return s;
 }
 
-/* Make room in memory for the new entry count (whole 4 KiB pages, as bat.c reads them). */
+/* Make room in memory for the new entry count (whole 4 KiB pages, as bat.c reads them; the
+ * new slots hold no page: their entries read as zero). */
 static vf_status vx_bat_grow(vx_state *st, uint64_t entries, vf_error *err)
 {
-    size_t pages = (size_t)(vx_align_up(entries * 8, VX_PAGE) / VX_PAGE);
-    if (pages <= st->bat_pages)
-        return VF_OK;
-    size_t old_n = st->bat_pages * (VX_PAGE / 8), new_n = pages * (VX_PAGE / 8);
-    uint64_t *bat = realloc(st->bat, new_n * 8);
-    if (!bat)
-        return VF_FAIL_ERRNO(err, ENOMEM, st->bat_off, "growing the BAT in memory");
-    st->bat = bat;
-    memset(bat + old_n, 0, (new_n - old_n) * 8);
-    uint8_t *dirty = realloc(st->bat_dirty, (pages + 7) / 8);
-    if (!dirty)
-        return VF_FAIL_ERRNO(err, ENOMEM, st->bat_off, "growing the BAT in memory");
-    memset(dirty + (st->bat_pages + 7) / 8, 0, (pages + 7) / 8 - (st->bat_pages + 7) / 8);
-    st->bat_dirty = dirty;
-    st->bat_pages = pages;
+    return vf_vhdx_bat_grow(st, (size_t)(vx_align_up(entries * 8, VX_PAGE) / VX_PAGE), err);
+}
+
+/* Entries [from, to) become zero in memory and every page they touch is marked for the log
+ * (the bytes on disk past the old entries may be anything): a step per page, not per entry. */
+static vf_status vx_zero_entries(vx_state *st, uint64_t from, uint64_t to, vf_error *err)
+{
+    for (uint64_t i = vf_vhdx_bat_next(st, from, to); i < to; i = vf_vhdx_bat_next(st, i + 1, to)) {
+        vf_status s = vf_vhdx_bat_set(st, i, 0, err);
+        if (s)
+            return s;
+    }
+    for (uint64_t p = from / VX_BAT_PER_PAGE; from < to && p <= (to - 1) / VX_BAT_PER_PAGE; p++)
+        vf_vhdx_bat_mark(st, p * VX_BAT_PER_PAGE);
     return VF_OK;
 }
 
@@ -109,10 +109,9 @@ static vf_status vx_bat_grow(vx_state *st, uint64_t entries, vf_error *err)
 static vf_status vx_new_entries(vx_state *st, const vx_state *g, vf_error *err)
 {
     uint64_t first = st->payload_blocks; /* a short old last block is already allocated */
-    for (uint64_t i = st->bat_entries; i < g->bat_entries; i++) {
-        st->bat[i] = 0;
-        vf_vhdx_bat_mark(st, i);
-    }
+    vf_status s = vx_zero_entries(st, st->bat_entries, g->bat_entries, err);
+    if (s)
+        return s;
     bool fixed = !st->has_parent && (st->fp_flags & VX_FP_LEAVE_ALLOCATED);
     for (uint64_t b = first; fixed && b < g->payload_blocks; b++) {
         uint64_t off, next;
@@ -121,13 +120,13 @@ static vf_status vx_new_entries(vx_state *st, const vx_state *g, vf_error *err)
         off = st->alloc_next;
         st->alloc_next = next;
         uint64_t idx = b + b / st->chunk_ratio;
-        st->bat[idx] = off | VX_PB_FULLY_PRESENT;
+        if ((s = vf_vhdx_bat_set(st, idx, off | VX_PB_FULLY_PRESENT, err)))
+            return s;
         st->nalloc++;
         vf_vhdx_bat_mark(st, idx);
     }
     if (fixed && st->alloc_next > st->file_size) {
-        vf_status s = vf_io_set_size(st->io, st->alloc_next, err);
-        if (s)
+        if ((s = vf_io_set_size(st->io, st->alloc_next, err)))
             return s;
         st->file_size = st->alloc_next;
     }

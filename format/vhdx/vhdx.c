@@ -139,8 +139,7 @@ void vf_vhdx_state_free(vx_state *st)
     vf_vhdx_locator_free(st);
     free(st->regions);
     free(st->items);
-    free(st->bat);
-    free(st->bat_dirty);
+    vf_vhdx_bat_free(st);
     free(st->sb.bits);
     free(st);
 }
@@ -177,10 +176,11 @@ void vf_vhdx_fill_info(vf_image *img)
     }
     in->file_size = st->file_size;
     in->total_blocks = st->payload_blocks;
-    uint64_t alloc = 0;
-    for (uint64_t b = 0; b < st->payload_blocks; b++) {
-        unsigned s = (unsigned)(st->bat[vf_vhdx_bat_index(st, b)] & VX_BAT_STATE_MASK);
-        alloc += s == VX_PB_FULLY_PRESENT || s == VX_PB_PARTIALLY_PRESENT;
+    uint64_t alloc = 0, cr1 = st->chunk_ratio + 1, end = st->bat_entries;
+    for (uint64_t i = vf_vhdx_bat_next(st, 0, end); i < end; i = vf_vhdx_bat_next(st, i + 1, end)) {
+        unsigned s = (unsigned)(vf_vhdx_bat_get(st, i) & VX_BAT_STATE_MASK);
+        if (i % cr1 != st->chunk_ratio) /* payload entries only */
+            alloc += s == VX_PB_FULLY_PRESENT || s == VX_PB_PARTIALLY_PRESENT;
     }
     in->allocated_blocks = alloc;
     st->nalloc = alloc;
@@ -269,7 +269,19 @@ vf_status vf_vhdx_open_state(vf_image *img, unsigned flags, vf_error *err)
 
 /* --- map and read --- */
 
-/* The kind of the run starting at voff inside one block, and where that run ends. */
+/* voff starts a run of zero entries (NOT_PRESENT, no offset): it is absent up to the block of
+ * the next non-zero entry, found without a step per block where no page is held. */
+static uint64_t vx_absent_end(vx_state *st, uint64_t idx, uint64_t end)
+{
+    uint64_t last = vf_vhdx_bat_index(st, (end - 1) / st->block_size);
+    uint64_t j = vf_vhdx_bat_next(st, idx + 1, last + 1);
+    uint64_t next_block = j - j / (st->chunk_ratio + 1); /* a bitmap entry: the next chunk */
+    uint64_t stop = next_block * st->block_size;
+    return stop < end ? stop : end;
+}
+
+/* The kind of the run starting at voff inside one block (a run of zero entries: up to the
+ * next non-zero one), and where that run ends. */
 static vf_status vx_segment(vx_state *st, uint64_t voff, uint64_t end, vf_extent_kind *kind,
                             uint64_t *fo, uint64_t *seg_end, vf_error *err)
 {
@@ -277,8 +289,14 @@ static vf_status vx_segment(vx_state *st, uint64_t voff, uint64_t end, vf_extent
     uint64_t bend = (b + 1) * st->block_size;
     *seg_end = end < bend ? end : bend;
     uint64_t idx = vf_vhdx_bat_index(st, b);
-    uint64_t e = st->bat[idx];
+    uint64_t e = vf_vhdx_bat_get(st, idx);
+    st->bat_steps++;
     *fo = (e & VX_BAT_OFF_MASK) + in;
+    if (e == 0) {
+        *kind = VF_EXTENT_ABSENT;
+        *seg_end = vx_absent_end(st, idx, end);
+        return VF_OK;
+    }
     switch (e & VX_BAT_STATE_MASK) {
     case VX_PB_FULLY_PRESENT:
         *kind = VF_EXTENT_PRESENT;
@@ -391,6 +409,7 @@ const vf_driver vf_vhdx_driver = {
     .read = vx_read,
     .write = vf_vhdx_write,
     .write_zeroes = vf_vhdx_write_zeroes,
+    .write_from = vf_vhdx_write_from,
     .reserve = vf_vhdx_reserve,
     .flush = vf_vhdx_flush,
     .check = vf_vhdx_check,

@@ -46,6 +46,7 @@ enum {
 };
 
 /* BAT entry (formats.md 3.8). */
+#define VX_BAT_PER_PAGE (VX_PAGE / 8u) /* entries in one 4 KiB page of the table */
 #define VX_BAT_STATE_MASK 7u
 #define VX_BAT_RESERVED_MASK 0xFFFF8ull /* bits 3..19 */
 #define VX_BAT_OFF_MASK 0xFFFFFFFFFFF00000ull
@@ -148,8 +149,13 @@ typedef struct vx_state {
     vx_kv *kv;
     uint32_t nkv;
     uint64_t chunk_ratio, payload_blocks, sb_blocks, bat_entries;
-    uint64_t *bat;
-    uint64_t nalloc; /* payload blocks in state 6 or 7 */
+    /* The BAT held sparse (bat.c): bat_pages slots of VX_BAT_PER_PAGE entries, one per 4 KiB
+     * page of the on-disk table; a NULL slot reads as all-zero (NOT_PRESENT) entries. */
+    uint64_t **bat_dir;
+    uint64_t *bat_live; /* one bit per slot: the page is held (scanned 64 slots at a time) */
+    size_t bat_held;    /* slots holding a page */
+    uint64_t bat_steps; /* entries and directory words looked at one by one (tests count it) */
+    uint64_t nalloc;    /* payload blocks in state 6 or 7 */
     vx_ovl *ovl;
     size_t novl, ovl_cap;
     vx_sbcache sb;
@@ -157,7 +163,7 @@ typedef struct vx_state {
     uint64_t alloc_next; /* next free 1 MiB-aligned offset for new blocks */
     bool fwg_done, dwg_done;
     uint8_t *bat_dirty; /* one bit per 4 KiB page of the BAT */
-    size_t bat_pages;
+    size_t bat_pages;   /* 4 KiB pages covering the entries (slots of bat_dir) */
     bool any_dirty;
     bool leave_dirty; /* test support: leave log entries pending (a "dirty" image) */
     uint64_t log_pos, log_tail, log_seq;
@@ -245,6 +251,21 @@ vf_status vf_vhdx_locators(const vf_image *img, vf_locator *out, size_t max, siz
 
 /* bat.c */
 vf_status vf_vhdx_bat_read(vx_state *st, vf_error *err);
+/* Entry i (zero past the held table). */
+static inline uint64_t vf_vhdx_bat_get(const vx_state *st, uint64_t i)
+{
+    if (i >= (uint64_t)st->bat_pages * VX_BAT_PER_PAGE)
+        return 0;
+    const uint64_t *pg = st->bat_dir[i / VX_BAT_PER_PAGE];
+    return pg ? pg[i % VX_BAT_PER_PAGE] : 0;
+}
+/* Store entry i in memory (a page is allocated on the first non-zero entry). */
+vf_status vf_vhdx_bat_set(vx_state *st, uint64_t i, uint64_t e, vf_error *err);
+/* The first non-zero entry in [from, end), or end: pages not held are skipped 64 at a time. */
+uint64_t vf_vhdx_bat_next(vx_state *st, uint64_t from, uint64_t end);
+/* Make room for pages slots (never shrinks); new slots read as zero entries. */
+vf_status vf_vhdx_bat_grow(vx_state *st, size_t pages, vf_error *err);
+void vf_vhdx_bat_free(vx_state *st);
 uint64_t vf_vhdx_bat_index(const vx_state *st, uint64_t block);
 uint64_t vf_vhdx_sb_index(const vx_state *st, uint64_t chunk);
 void vf_vhdx_geometry(vx_state *st);
@@ -268,6 +289,8 @@ vf_status vf_vhdx_open_state(vf_image *img, unsigned flags, vf_error *err);
 /* write.c */
 vf_status vf_vhdx_write(vf_image *img, uint64_t voff, const void *buf, size_t len, vf_error *err);
 vf_status vf_vhdx_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err);
+vf_status vf_vhdx_write_from(vf_image *img, uint64_t voff, vf_io *src, uint64_t src_off, size_t len,
+                             vf_error *err);
 vf_status vf_vhdx_reserve(vf_image *img, uint64_t nblocks, vf_error *err);
 vf_status vf_vhdx_flush(vf_image *img, vf_error *err);
 vf_status vf_vhdx_set_id(vf_image *img, const uint8_t id[16], vf_error *err);

@@ -3,7 +3,9 @@
  * block allocation at the 1 MiB-aligned end of the file, write_zeroes (ZERO state for whole
  * blocks), reserve, and flush, which publishes BAT and bitmap changes through the log only
  * after the data they point at is durable. Also set_id and set_parent.
- * Layer: format/vhdx. Called through vf_vhdx_driver. Spec: formats.md 3.4, 3.6, 5.2. */
+ * Payload data comes from a buffer or, for write_from, straight from another file.
+ * Layer: format/vhdx. Called through vf_vhdx_driver (write_from: linked in image.c).
+ * Spec: formats.md 3.4, 3.6, 5.2. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -61,28 +63,38 @@ static vf_status vx_alloc(vx_state *st, uint64_t size, uint64_t *off, vf_error *
 static vf_status vx_sb_ensure(vx_state *st, uint64_t block, vf_error *err)
 {
     uint64_t sbi = vf_vhdx_sb_index(st, block / st->chunk_ratio);
-    if ((st->bat[sbi] & VX_BAT_STATE_MASK) == VX_SB_PRESENT)
+    if ((vf_vhdx_bat_get(st, sbi) & VX_BAT_STATE_MASK) == VX_SB_PRESENT)
         return VF_OK;
     uint64_t off = 0;
     vf_status s = vx_alloc(st, VX_MIB, &off, err);
     if (s)
         return s;
-    st->bat[sbi] = off | VX_SB_PRESENT;
+    if ((s = vf_vhdx_bat_set(st, sbi, off | VX_SB_PRESENT, err)))
+        return s;
     vf_vhdx_bat_mark(st, sbi);
     return VF_OK;
 }
 
+/* Payload bytes go in place, never through the log: a buffer as vf_vhdx_pwrite, a file's
+ * bytes with vf_io_copy. */
+static vf_status vx_put(vx_state *st, const vf_wsrc *src, uint64_t n, uint64_t off, vf_error *err)
+{
+    if (src->buf)
+        return vf_vhdx_pwrite(st, src->buf, (size_t)n, off, err);
+    return vf_wsrc_put(st->io, off, src, n, err);
+}
+
 /* Write n bytes (whole sectors, inside one block) at voff. */
-static vf_status vx_write_block(vx_state *st, uint64_t voff, const uint8_t *buf, uint64_t n,
+static vf_status vx_write_block(vx_state *st, uint64_t voff, const vf_wsrc *src, uint64_t n,
                                 vf_error *err)
 {
     uint64_t b = voff / st->block_size, in = voff % st->block_size;
     uint64_t idx = vf_vhdx_bat_index(st, b);
-    uint64_t e = st->bat[idx];
+    uint64_t e = vf_vhdx_bat_get(st, idx);
     unsigned state = (unsigned)(e & VX_BAT_STATE_MASK);
     vf_status s;
     if (state == VX_PB_FULLY_PRESENT || state == VX_PB_PARTIALLY_PRESENT) {
-        s = vf_vhdx_pwrite(st, buf, (size_t)n, (e & VX_BAT_OFF_MASK) + in, err);
+        s = vx_put(st, src, n, (e & VX_BAT_OFF_MASK) + in, err);
         /* data first; the bits are published at flush, after the data is durable */
         if (!s && state == VX_PB_PARTIALLY_PRESENT)
             s = vf_vhdx_sb_set(st, b, in / st->lss, n / st->lss, err);
@@ -94,10 +106,11 @@ static vf_status vx_write_block(vx_state *st, uint64_t voff, const uint8_t *buf,
     if (partial && (s = vx_sb_ensure(st, b, err)))
         return s;
     uint64_t off = 0;
-    if ((s = vx_alloc(st, st->block_size, &off, err)) ||
-        (s = vf_vhdx_pwrite(st, buf, (size_t)n, off + in, err)))
+    if ((s = vx_alloc(st, st->block_size, &off, err)) || (s = vx_put(st, src, n, off + in, err)))
         return s;
-    st->bat[idx] = off | (partial ? VX_PB_PARTIALLY_PRESENT : VX_PB_FULLY_PRESENT);
+    uint64_t ne = off | (partial ? VX_PB_PARTIALLY_PRESENT : VX_PB_FULLY_PRESENT);
+    if ((s = vf_vhdx_bat_set(st, idx, ne, err)))
+        return s;
     st->nalloc++;
     vf_vhdx_bat_mark(st, idx);
     if (partial)
@@ -111,21 +124,33 @@ static void vx_note_alloc(vf_image *img)
     img->info.file_size = vx_st(img)->file_size;
 }
 
-vf_status vf_vhdx_write(vf_image *img, uint64_t voff, const void *buf, size_t len, vf_error *err)
+/* Block by block; src is advanced as the range is written (a copy of the caller's). */
+static vf_status vx_write_range(vf_image *img, uint64_t voff, vf_wsrc src, size_t len,
+                                vf_error *err)
 {
     vx_state *st = vx_st(img);
     vf_status s = vf_vhdx_begin_modify(st, true, img, err);
-    const uint8_t *p = buf;
     while (!s && len) {
         uint64_t room = st->block_size - voff % st->block_size;
         uint64_t n = len < room ? len : room;
-        s = vx_write_block(st, voff, p, n, err);
+        s = vx_write_block(st, voff, &src, n, err);
         voff += n;
-        p += n;
+        vf_wsrc_skip(&src, n);
         len -= (size_t)n;
     }
     vx_note_alloc(img);
     return s;
+}
+
+vf_status vf_vhdx_write(vf_image *img, uint64_t voff, const void *buf, size_t len, vf_error *err)
+{
+    return vx_write_range(img, voff, (vf_wsrc){buf, NULL, 0}, len, err);
+}
+
+vf_status vf_vhdx_write_from(vf_image *img, uint64_t voff, vf_io *src, uint64_t src_off, size_t len,
+                             vf_error *err)
+{
+    return vx_write_range(img, voff, (vf_wsrc){NULL, src, src_off}, len, err);
 }
 
 vf_status vf_vhdx_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err)
@@ -138,11 +163,11 @@ vf_status vf_vhdx_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_er
         uint64_t room = st->block_size - in;
         uint64_t n = len < room ? len : room;
         uint64_t idx = vf_vhdx_bat_index(st, b);
-        unsigned state = (unsigned)(st->bat[idx] & VX_BAT_STATE_MASK);
+        unsigned state = (unsigned)(vf_vhdx_bat_get(st, idx) & VX_BAT_STATE_MASK);
         bool whole = in == 0 && (n == st->block_size || voff + n == st->vsize);
         if (whole) {
             st->nalloc -= state == VX_PB_FULLY_PRESENT || state == VX_PB_PARTIALLY_PRESENT;
-            st->bat[idx] = VX_PB_ZERO;
+            s = vf_vhdx_bat_set(st, idx, VX_PB_ZERO, err);
             vf_vhdx_bat_mark(st, idx);
         } else if (state == VX_PB_ZERO || (!st->has_parent && state != VX_PB_FULLY_PRESENT &&
                                            state != VX_PB_PARTIALLY_PRESENT)) {
@@ -150,7 +175,7 @@ vf_status vf_vhdx_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_er
         } else {
             for (uint64_t done = 0; !s && done < n; done += sizeof zero) {
                 uint64_t m = n - done < sizeof zero ? n - done : sizeof zero;
-                s = vx_write_block(st, voff + done, zero, m, err);
+                s = vx_write_block(st, voff + done, &(vf_wsrc){zero, NULL, 0}, m, err);
             }
         }
         voff += n;
@@ -196,7 +221,7 @@ static vf_status vx_collect(vx_state *st, vx_page **pages, uint8_t **store, size
             continue;
         uint8_t *pg = *store + k * VX_PAGE;
         for (size_t j = 0; j < VX_PAGE / 8; j++)
-            vf_put_le64(pg + 8 * j, st->bat[p * (VX_PAGE / 8) + j]);
+            vf_put_le64(pg + 8 * j, vf_vhdx_bat_get(st, p * (VX_PAGE / 8) + j));
         (*pages)[k].off = st->bat_off + (uint64_t)p * VX_PAGE;
         (*pages)[k++].data = pg;
     }

@@ -148,9 +148,9 @@ static void vhd_rec_close(void *self)
 {
     (void)self; /* the test frees the recorder with vhd_rec_free */
 }
-static const vf_io_ops vhd_rec_ops = {vhd_rec_read,     vhd_rec_write,    vhd_rec_sync,
-                                      vhd_rec_get_size, vhd_rec_set_size, vhd_rec_lock,
-                                      vhd_rec_close};
+static const vf_io_ops vhd_rec_ops = {
+    vhd_rec_read,     vhd_rec_write, vhd_rec_sync,  vhd_rec_get_size,
+    vhd_rec_set_size, vhd_rec_lock,  vhd_rec_close, NULL};
 
 vf_status vhd_rec_new(const uint8_t *data, size_t len, vhd_rec **rec, vf_io **io, vf_error *err)
 {

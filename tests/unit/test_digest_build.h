@@ -190,8 +190,8 @@ static inline void td_c_close(void *self)
     vf_io_close(c->inner);
     free(c);
 }
-static const vf_io_ops td_count_io_ops = {td_c_read,     td_c_write, td_c_sync, td_c_size,
-                                          td_c_set_size, td_c_lock,  td_c_close};
+static const vf_io_ops td_count_io_ops = {td_c_read,     td_c_write, td_c_sync,  td_c_size,
+                                          td_c_set_size, td_c_lock,  td_c_close, NULL};
 
 static inline vf_status td_cfs_open(void *self, const char *path, unsigned flags, vf_io **out,
                                     vf_error *e)

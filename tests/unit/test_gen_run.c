@@ -265,7 +265,8 @@ static void vhdx_counts(vf_fs *fs, const char *path, vx_counts *c)
         fail_msg("opening '%s': %s", path, err.msg);
     const vx_state *st = vx_st(img);
     for (uint64_t b = 0; b < st->payload_blocks; b++) {
-        unsigned state = (unsigned)(st->bat[vf_vhdx_bat_index(st, b)] & VX_BAT_STATE_MASK);
+        unsigned state =
+            (unsigned)(vf_vhdx_bat_get(st, vf_vhdx_bat_index(st, b)) & VX_BAT_STATE_MASK);
         c->zero += state == VX_PB_ZERO;
         c->partial += state == VX_PB_PARTIALLY_PRESENT;
         c->full += state == VX_PB_FULLY_PRESENT;

@@ -367,6 +367,80 @@ static void test_vhdx_grow(void **state)
     vf_fs_mem_free(fs);
 }
 
+/* Entries the BAT region of a non-differencing VHDX of ours holds: create.c rounds the table
+ * for its own size up to whole MiB (docs/formats/vhdx.md "Growing"); resize.c never moves it. */
+static uint64_t vhdx_bat_room(const vf_image_info *in)
+{
+    uint64_t ratio = (1ull << 23) * in->logical_sector_size / in->block_size;
+    uint64_t payload = (in->virtual_size + in->block_size - 1) / in->block_size;
+    uint64_t entries = payload + (payload - 1) / ratio;
+    return (entries * 8 + (1u << 20) - 1) / (1u << 20) * (1u << 20) / 8;
+}
+
+/* A new differencing top of size bytes over parent (its id, a relative locator). */
+static void create_top(const vf_fs *fs, const char *path, const char *parent, uint64_t size)
+{
+    vf_image_info pi = image_info(fs, parent);
+    vf_parent_link link;
+    memset(&link, 0, sizeof link);
+    memcpy(link.id, pi.id, 16);
+    link.relative = strrchr(parent, '/') + 1; /* the same directory */
+    vf_create_opts o;
+    memset(&o, 0, sizeof o);
+    o.format = VF_FORMAT_VHDX;
+    o.type = VF_DISK_DIFF;
+    o.virtual_size = size;
+    o.block_size = pi.block_size;
+    o.logical_sector_size = pi.logical_sector_size;
+    o.parent = &link;
+    vf_io *io;
+    vf_image *img;
+    vf_error err;
+    assert_int_equal(vf_fs_open(fs, path, VF_IO_RDWR | VF_IO_CREATE | VF_IO_TRUNC, &io, NULL),
+                     VF_OK);
+    if (vf_image_create(io, path, &o, &img, &err) != VF_OK)
+        fail_msg("creating '%s': %s", path, err.msg);
+    vf_image_close(img);
+}
+
+/* DESTINATION must grow to SOURCE's size but its BAT region cannot hold the entries of the new
+ * size: refused before the first write with 32770 (VF_E_UNSUPPORTED), a message naming
+ * DESTINATION and its BAT region, every file byte-identical and no journal left. */
+static void test_vhdx_grow_refused(void **state)
+{
+    (void)state;
+    vf_fs *fs = new_memfs();
+    vf_gen_result g;
+    mt_gen_vhdx(fs, "gr", 1, VF_GEN_BASE_DYNAMIC, VF_GEN_PROFILE_MIXED, 6401, &g);
+    char mid[64], base[64], journal[80];
+    const char *top = "gr/top.vhdx";
+    mt_path(mid, sizeof mid, "gr", &g, 1);
+    mt_path(base, sizeof base, "gr", &g, 0);
+    snprintf(journal, sizeof journal, "%s.vfmerge", base);
+    vf_image_info bi = image_info(fs, base);
+    uint64_t room = vhdx_bat_room(&bi); /* 131072 entries: 128 GiB of 1 MiB blocks */
+    create_top(fs, top, mid, (room + 1) * bi.block_size); /* one block more than it holds */
+    const char *paths[] = {base, mid, top, journal};
+    mt_snap s;
+    mt_snap_take(fs, paths, sizeof paths / sizeof paths[0], &s);
+    vf_merge_result r;
+    int got = run_merge(fs, top, base, &r);
+    if (got != VF_MERGE_NOT_SUPPORTED)
+        fail_msg("status %d (%s), want %d: %s", got, vf_merge_status_name(got),
+                 VF_MERGE_NOT_SUPPORTED, r.err.msg);
+    assert_int_equal(r.err.code, VF_E_UNSUPPORTED);
+    if (!strstr(r.err.msg, base) || !strstr(r.err.msg, "BAT region"))
+        fail_msg("the message does not name '%s' and its BAT region: %s", base, r.err.msg);
+    const char *changed = mt_snap_changed(fs, &s);
+    if (changed)
+        fail_msg("'%s' changed (or the journal was left)", changed);
+    assert_false(mt_exists(fs, journal));
+    vf_merge_result_free(&r);
+    mt_snap_free(&s);
+    vf_gen_result_free(&g);
+    vf_fs_mem_free(fs);
+}
+
 /* SOURCE below the top: the top is a --child re-pointed at DESTINATION, the merged files are
  * removed, and both views come out as the generator made them. */
 static void test_child_remove(void **state)
@@ -771,12 +845,19 @@ static void test_journal_mismatch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matrix),           cmocka_unit_test(test_vhdx_linkage2),
-        cmocka_unit_test(test_vhdx_matrix),      cmocka_unit_test(test_vhdx_grow),
-        cmocka_unit_test(test_child_remove),     cmocka_unit_test(test_dry_run),
-        cmocka_unit_test(test_refusals),         cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_locks_and_access), cmocka_unit_test(test_job_cancel_then_rerun),
-        cmocka_unit_test(test_journal_mismatch), cmocka_unit_test(test_vhdx_resume_twice),
+        cmocka_unit_test(test_matrix),
+        cmocka_unit_test(test_vhdx_linkage2),
+        cmocka_unit_test(test_vhdx_matrix),
+        cmocka_unit_test(test_vhdx_grow),
+        cmocka_unit_test(test_vhdx_grow_refused),
+        cmocka_unit_test(test_child_remove),
+        cmocka_unit_test(test_dry_run),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_locks_and_access),
+        cmocka_unit_test(test_job_cancel_then_rerun),
+        cmocka_unit_test(test_journal_mismatch),
+        cmocka_unit_test(test_vhdx_resume_twice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

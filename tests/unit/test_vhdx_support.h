@@ -97,8 +97,8 @@ static inline void tb_close(void *self)
 
 static inline vf_io *tb_io(tbuf *t, bool writable)
 {
-    static const vf_io_ops tb_ops = {tb_read,    tb_write, tb_sync, tb_size,
-                                     tb_setsize, tb_lock,  tb_close};
+    static const vf_io_ops tb_ops = {tb_read,    tb_write, tb_sync,  tb_size,
+                                     tb_setsize, tb_lock,  tb_close, NULL};
     vf_io *io;
     assert_int_equal(vf_io_new(&tb_ops, t, "t.vhdx", writable, &io, NULL), VF_OK);
     return io;

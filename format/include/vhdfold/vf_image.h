@@ -42,24 +42,24 @@ typedef struct vf_image_info {
      * Raw on-disk bytes; vf_guid_text renders them in the format's convention. */
     uint8_t id[16];
     bool has_parent;
-    uint8_t parent_id[16];  /* VHD parent unique id; VHDX parent_linkage */
-    bool has_parent_id2;    /* VHDX parent_linkage2 present */
+    uint8_t parent_id[16]; /* VHD parent unique id; VHDX parent_linkage */
+    bool has_parent_id2;   /* VHDX parent_linkage2 present */
     uint8_t parent_id2[16];
     /* VHD only: footer time stamp and the header's parent time stamp (VHD epoch, 2000). */
     uint32_t timestamp;
     uint32_t parent_timestamp;
-    char creator[40];          /* VHD creator application (4 bytes, escaped); VHDX creator text */
-    uint32_t creator_version;  /* VHD only */
-    uint32_t creator_os;       /* VHD only */
-    uint64_t original_size;    /* VHD only */
-    uint16_t cylinders;        /* VHD CHS geometry */
+    char creator[40];         /* VHD creator application (4 bytes, escaped); VHDX creator text */
+    uint32_t creator_version; /* VHD only */
+    uint32_t creator_os;      /* VHD only */
+    uint64_t original_size;   /* VHD only */
+    uint16_t cylinders;       /* VHD CHS geometry */
     uint8_t heads, sectors_per_track;
     uint64_t file_size;
     uint64_t total_blocks;     /* BAT entries covering the virtual size (payload blocks) */
     uint64_t allocated_blocks; /* blocks with data in this file */
     /* VHDX only */
     uint64_t header_sequence;
-    bool log_replayed;         /* a pending log was replayed (in memory for read-only opens) */
+    bool log_replayed; /* a pending log was replayed (in memory for read-only opens) */
     uint8_t file_write_guid[16];
     uint8_t page83[16];
 } vf_image_info;
@@ -72,8 +72,8 @@ typedef enum vf_extent_kind {
 } vf_extent_kind;
 
 typedef struct vf_extent {
-    uint64_t voff;     /* virtual byte offset of the run's start */
-    uint64_t len;      /* bytes, > 0, a multiple of the logical sector size */
+    uint64_t voff; /* virtual byte offset of the run's start */
+    uint64_t len;  /* bytes, > 0, a multiple of the logical sector size */
     vf_extent_kind kind;
     uint64_t file_off; /* PRESENT only: file offset of voff's data */
 } vf_extent;
@@ -82,8 +82,8 @@ typedef struct vf_image vf_image;
 
 /* Open flags */
 enum {
-    VF_OPEN_RDWR = 1u << 0,          /* the image will be written (VHDX: log replayed on disk) */
-    VF_OPEN_NO_CHECKSUMS = 1u << 1,  /* fuzz builds only: accept bad checksums */
+    VF_OPEN_RDWR = 1u << 0,         /* the image will be written (VHDX: log replayed on disk) */
+    VF_OPEN_NO_CHECKSUMS = 1u << 1, /* fuzz builds only: accept bad checksums */
     /* Resume after an interrupted identity/footer/header update (merger only, guided by its
      * journal): VHD accepts a valid trailing footer whose copy at 0 differs (repaired on the
      * next flush when writable) and a dynamic header whose checksum is bad because a
@@ -111,8 +111,7 @@ VF_API vf_status vf_image_map(vf_image *img, uint64_t voff, uint64_t len, vf_ext
 
 /* This image's own bytes: PRESENT runs from the file, ABSENT and ZERO runs as zeros.
  * voff and len need not be aligned; [voff, voff+len) must lie within the virtual size. */
-VF_API vf_status vf_image_read(vf_image *img, uint64_t voff, void *buf, size_t len,
-                               vf_error *err);
+VF_API vf_status vf_image_read(vf_image *img, uint64_t voff, void *buf, size_t len, vf_error *err);
 
 /* Write whole logical sectors. Unallocated blocks are allocated at the end of data: the data
  * and bitmap are written, and the metadata that points at them (BAT, bitmap bits, footer) is
@@ -121,9 +120,13 @@ VF_API vf_status vf_image_read(vf_image *img, uint64_t voff, void *buf, size_t l
  * rest of a new block. Writes may be buffered: vf_image_flush makes everything durable. */
 VF_API vf_status vf_image_write(vf_image *img, uint64_t voff, const void *buf, size_t len,
                                 vf_error *err);
+/* As vf_image_write, with the bytes taken from src at src_off (a file, not an image: e.g. a
+ * run of another image found with vf_image_map). Same checks, allocation and write order;
+ * the data moves file to file (vf_io_copy) when both backends allow, else through a buffer. */
+VF_API vf_status vf_image_write_from(vf_image *img, uint64_t voff, vf_io *src, uint64_t src_off,
+                                     size_t len, vf_error *err);
 /* Make [voff, voff+len) read as zeros from this image, hiding any parent (sector aligned). */
-VF_API vf_status vf_image_write_zeroes(vf_image *img, uint64_t voff, uint64_t len,
-                                       vf_error *err);
+VF_API vf_status vf_image_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err);
 /* Hint: about nblocks new blocks will be allocated soon (lets a driver grow the file once). */
 VF_API vf_status vf_image_reserve(vf_image *img, uint64_t nblocks, vf_error *err);
 /* Publish pending metadata and make all writes durable. */
@@ -144,7 +147,7 @@ typedef enum vf_locator_kind {
 
 typedef struct vf_locator {
     vf_locator_kind kind;
-    char tag[24];   /* where it came from: "W2ru", "W2ku", "parent-name", "relative_path" ... */
+    char tag[24];    /* where it came from: "W2ru", "W2ku", "parent-name", "relative_path" ... */
     char path[1024]; /* UTF-8, as stored (backslashes kept) */
 } vf_locator;
 
@@ -155,19 +158,19 @@ VF_API vf_status vf_image_locators(const vf_image *img, vf_locator *out, size_t 
 /* --- Creating images --- */
 
 enum {
-    VF_LOCATE_W2KU = 1u << 0,  /* VHD absolute UTF-16 locator */
-    VF_LOCATE_W2RU = 1u << 1,  /* VHD relative UTF-16 locator */
-    VF_LOCATE_NAME = 1u << 2,  /* VHD parent unicode name (always written for VHD) */
+    VF_LOCATE_W2KU = 1u << 0,     /* VHD absolute UTF-16 locator */
+    VF_LOCATE_W2RU = 1u << 1,     /* VHD relative UTF-16 locator */
+    VF_LOCATE_NAME = 1u << 2,     /* VHD parent unicode name (always written for VHD) */
     VF_LOCATE_RELATIVE = 1u << 3, /* VHDX relative_path */
     VF_LOCATE_ABSOLUTE = 1u << 4, /* VHDX absolute_win32_path */
 };
 
 typedef struct vf_parent_link {
-    uint8_t id[16];        /* parent's identity (vf_image_info.id) */
-    uint32_t timestamp;    /* VHD: parent footer time stamp */
-    const char *relative;  /* path of the parent relative to the child's directory ('/' ok) */
-    const char *absolute;  /* absolute path for W2ku / absolute_win32_path, or NULL */
-    unsigned locators;     /* VF_LOCATE_* mask; 0 = the format's default set */
+    uint8_t id[16];       /* parent's identity (vf_image_info.id) */
+    uint32_t timestamp;   /* VHD: parent footer time stamp */
+    const char *relative; /* path of the parent relative to the child's directory ('/' ok) */
+    const char *absolute; /* absolute path for W2ku / absolute_win32_path, or NULL */
+    unsigned locators;    /* VF_LOCATE_* mask; 0 = the format's default set */
 } vf_parent_link;
 
 typedef struct vf_create_opts {
@@ -177,12 +180,12 @@ typedef struct vf_create_opts {
     uint32_t block_size;          /* 0 = the format's default (2 MiB VHD, 32 MiB VHDX) */
     uint32_t logical_sector_size; /* VHDX: 512 or 4096 (0 = 512) */
     uint32_t physical_sector_size;
-    uint8_t id[16];               /* identity to give the image (all zero = random) */
-    uint8_t file_write_guid[16];  /* VHDX: all zero = random */
-    uint8_t page83[16];           /* VHDX: all zero = random */
-    uint32_t timestamp;           /* VHD footer time stamp; 0 = now */
-    const char *creator;          /* VHD: 4-byte creator application ("win ", "vpc ",
-                                     "tap\0" given as 4 bytes); NULL = "vhdf" */
+    uint8_t id[16];              /* identity to give the image (all zero = random) */
+    uint8_t file_write_guid[16]; /* VHDX: all zero = random */
+    uint8_t page83[16];          /* VHDX: all zero = random */
+    uint32_t timestamp;          /* VHD footer time stamp; 0 = now */
+    const char *creator;         /* VHD: 4-byte creator application ("win ", "vpc ",
+                                    "tap\0" given as 4 bytes); NULL = "vhdf" */
     uint32_t creator_version;
     uint32_t creator_os;          /* 0 = "Wi2k" */
     const vf_parent_link *parent; /* required for VF_DISK_DIFF */
@@ -212,8 +215,7 @@ VF_API vf_status vf_image_set_parent_id2(vf_image *img, const uint8_t id2[16], v
 
 /* Render 16 identity bytes as text in the format's convention: VHD as RFC 4122 bytes in order,
  * VHDX as a Microsoft mixed-endian GUID; lower case, with braces. */
-VF_API void vf_guid_text(vf_format_kind format, const uint8_t id[16],
-                         char out[VF_GUID_TEXT_LEN]);
+VF_API void vf_guid_text(vf_format_kind format, const uint8_t id[16], char out[VF_GUID_TEXT_LEN]);
 
 /* Fill 16 bytes from the system's random source (version 4 UUID bits set). */
 VF_API vf_status vf_random_id(uint8_t id[16], vf_error *err);

@@ -37,6 +37,12 @@ typedef struct vf_io_ops {
      * exclusive for a writer. Held elsewhere: VF_E_BUSY. */
     vf_status (*lock)(void *self, bool exclusive, vf_error *e);
     void (*close)(void *self);
+    /* Optional (NULL: vf_io_copy reads and writes): copy len bytes of src_self (a handle of
+     * the same backend) at src_off to self at dst_off. Sets *done to the bytes copied; VF_OK
+     * with *done < len means "not this way" and vf_io_copy moves the rest through a buffer.
+     * A source ending early is VF_E_TRUNCATED naming the source. Added last. */
+    vf_status (*copy_from)(void *self, void *src_self, uint64_t dst_off, uint64_t src_off,
+                           uint64_t len, uint64_t *done, vf_error *e);
 } vf_io_ops;
 
 /* A handle: the ops, the backend's state and a name used in messages (owned copy). */
@@ -53,14 +59,19 @@ VF_API vf_status vf_io_new(const vf_io_ops *ops, void *self, const char *name, b
 VF_API void vf_io_close(vf_io *io); /* NULL is fine */
 
 VF_API vf_status vf_io_read(vf_io *io, void *buf, size_t len, uint64_t off, vf_error *err);
-VF_API vf_status vf_io_write(vf_io *io, const void *buf, size_t len, uint64_t off,
-                             vf_error *err);
+VF_API vf_status vf_io_write(vf_io *io, const void *buf, size_t len, uint64_t off, vf_error *err);
+/* len bytes of src at src_off to dst at dst_off, in the kernel when the backend can (POSIX:
+ * copy_file_range), else through a bounded buffer. Errors as vf_io_read (source) and
+ * vf_io_write (destination); overlapping ranges of one file copy like memmove. */
+VF_API vf_status vf_io_copy(vf_io *dst, uint64_t dst_off, vf_io *src, uint64_t src_off,
+                            uint64_t len, vf_error *err);
 VF_API vf_status vf_io_sync(vf_io *io, vf_error *err);
 VF_API vf_status vf_io_size(vf_io *io, uint64_t *size, vf_error *err);
 VF_API vf_status vf_io_set_size(vf_io *io, uint64_t size, vf_error *err);
 VF_API vf_status vf_io_lock(vf_io *io, bool exclusive, vf_error *err);
 
-/* POSIX file backend: pread/pwrite loops (EINTR, short counts), fsync, ftruncate, OFD locks. */
+/* POSIX file backend: pread/pwrite loops (EINTR, short counts), fsync, ftruncate, OFD locks,
+ * copy_file_range. */
 VF_API vf_status vf_io_file_open(const char *path, unsigned flags, vf_io **out, vf_error *err);
 
 /* Memory backend over a private copy of data (may be NULL with len 0). Grows on write.
