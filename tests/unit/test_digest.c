@@ -73,6 +73,27 @@ static void test_flat_matches_model(void **state)
     small_free(&s);
 }
 
+/* The tree digest of src with 1..max_threads threads and batches of 0 (the default) ..
+ * max_batch blocks with data must be want every time. */
+static void tree_every_split(vf_source *src, unsigned max_threads, unsigned max_batch,
+                             const uint8_t want[VF_SHA256_LEN], const char *what)
+{
+    vf_error err;
+    uint8_t got[VF_SHA256_LEN];
+    for (unsigned threads = 1; threads <= max_threads; threads++)
+        for (unsigned batch = 0; batch <= max_batch; batch++) {
+            vf_verify_opts opts;
+            memset(&opts, 0, sizeof opts);
+            opts.threads = threads;
+            opts.tree_batch = batch;
+            td_check(vf_digest_tree(src, &opts, got, &err), &err, "vf_digest_tree");
+            if (memcmp(got, want, VF_SHA256_LEN))
+                fail_msg("%s: tree digest with %u threads, batches of %u differs from the "
+                         "definition",
+                         what, threads, batch);
+        }
+}
+
 static void test_tree_matches_definition(void **state)
 {
     (void)state;
@@ -84,18 +105,7 @@ static void test_tree_matches_definition(void **state)
     vf_source *src = td_open_chain(s.fs, "top.vhd");
     /* Batches of 1..3 blocks with data (and the default) make the constant leaves between
      * and after the hashed ones, and the last short block, cross batch boundaries. */
-    for (unsigned threads = 1; threads <= 4; threads++)
-        for (unsigned batch = 0; batch <= 3; batch++) {
-            vf_verify_opts opts;
-            memset(&opts, 0, sizeof opts);
-            opts.threads = threads;
-            opts.tree_batch = batch;
-            td_check(vf_digest_tree(src, &opts, got, &err), &err, "vf_digest_tree");
-            if (memcmp(got, want, VF_SHA256_LEN))
-                fail_msg("tree digest with %u threads, batches of %u differs from the "
-                         "definition",
-                         threads, batch);
-        }
+    tree_every_split(src, 4, 3, want, "small chain");
     vf_source_free(src);
     src = td_open_raw(s.model, SMALL_SIZE, "model.raw");
     td_check(vf_digest_tree(src, NULL, got, &err), &err, "vf_digest_tree raw");
@@ -119,19 +129,10 @@ static void test_tree_zero_tail(void **state)
     td_write(img, model, 2 * TD_MIB + 4096, 8192, 11);
     td_write(img, model, 7 * TD_MIB, TD_MIB, 12);
     td_close(img);
-    uint8_t want[VF_SHA256_LEN], got[VF_SHA256_LEN];
+    uint8_t want[VF_SHA256_LEN];
     td_tree_ref(model, size, want);
     vf_source *src = td_open_chain(mem, "sparse.vhd");
-    for (unsigned threads = 1; threads <= 3; threads++)
-        for (unsigned batch = 0; batch <= 2; batch++) {
-            vf_verify_opts opts;
-            memset(&opts, 0, sizeof opts);
-            opts.threads = threads;
-            opts.tree_batch = batch;
-            td_check(vf_digest_tree(src, &opts, got, &err), &err, "vf_digest_tree");
-            if (memcmp(got, want, VF_SHA256_LEN))
-                fail_msg("zero-tail tree digest, %u threads, batches of %u: wrong", threads, batch);
-        }
+    tree_every_split(src, 3, 2, want, "zero-tail chain");
     vf_source_free(src);
     vf_fs_mem_free(mem);
     free(model);

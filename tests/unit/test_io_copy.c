@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "scratch_dir.h"
+
 #include <vhdfold/vf_image.h>
 #include <vhdfold/vf_io.h>
 
@@ -29,17 +31,13 @@ static char tmpdir[4096];
 static int setup(void **state)
 {
     (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/vf_test_copy.XXXXXX", base && *base ? base : P_tmpdir);
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return vf_scratch_make(tmpdir, sizeof tmpdir, "vf_test_copy");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return vf_scratch_remove(tmpdir);
 }
 
 static void path_of(const char *name, char *out, size_t cap)

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "scratch_dir.h"
+
 #include "vf_sha256.h"
 #include "vhd_build.h"
 
@@ -25,17 +27,13 @@ static char tmpdir[4096];
 static int setup(void **state)
 {
     (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/vf_test_vhd_real.XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return vf_scratch_make(tmpdir, sizeof tmpdir, "vf_test_vhd_real");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return vf_scratch_remove(tmpdir);
 }
 
 static void run(const char *cmd)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "test_vhdx_support.h"
+#include "scratch_dir.h"
 #include "vf_sha256.h"
 
 static char tmpdir[4096];
@@ -16,17 +17,13 @@ static char tmpdir[4096];
 static int setup(void **state)
 {
     (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/vf_vhdx_interop.XXXXXX", base && *base ? base : P_tmpdir);
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return vf_scratch_make(tmpdir, sizeof tmpdir, "vf_vhdx_interop");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return vf_scratch_remove(tmpdir);
 }
 
 static bool have(const char *tool)
