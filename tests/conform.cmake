@@ -1,4 +1,4 @@
-# tests/conform.cmake - the conformance runner (`vhdfold conform`, verify/conform*.c).
+# tests/conform.cmake - the conformance runner (`vhdfold conform`, conform/conform*.c).
 # runner: the runner's own logic against a stand-in tool (fast; also runs under ASan).
 # broken: each deliberately broken merge in tests/conform/broken/ is caught within 50 cases.
 # ours: our merger passes 60 generated VHD cases across profiles, depths and destinations
@@ -11,4 +11,4 @@ vf_add_script_test(conform_broken ${CMAKE_CURRENT_SOURCE_DIR}/conform/broken.sh
 vf_add_script_test(conform_ours ${CMAKE_CURRENT_SOURCE_DIR}/conform/ours.sh
   LABELS conform slow)
 vf_add_unit_test(conform SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/conform/test_conform.c
-  LIBS vf_verify)
+  LIBS vf_conform)

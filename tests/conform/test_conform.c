@@ -1,4 +1,4 @@
-/* test_conform.c - unit tests of the conformance runner's pure parts (verify/conform.c):
+/* test_conform.c - unit tests of the conformance runner's pure parts (conform/conform.c):
  * the SplitMix64 reference vector, the documented per-case derivation, and template
  * substitution (quoting, lists, unknown placeholders). The runner's behaviour end to end is
  * covered by tests/conform/runner.sh. Registered by tests/conform.cmake. */

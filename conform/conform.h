@@ -2,7 +2,7 @@
  * (suite seed, case index), generates each chain, hands it to a merge command (or a reader)
  * given as a template, and judges the result by digest, structural check and the bytes of the
  * files it must not touch.
- * Layer: verify. Called by cli/cmd_conform.c. It drives the vhdfold binary (gen, digest, check,
+ * Layer: conform. Called by cli/cmd_conform.c. It drives the vhdfold binary (gen, digest, check,
  * export) as child processes, so each case is exactly what a user can reproduce by hand.
  * docs/conform.md describes the case derivation, the judge and the expectation files. */
 #ifndef VHDFOLD_CONFORM_H

@@ -1,6 +1,6 @@
 /* conform_int.h - what the conformance runner's files share: child processes with a time limit,
  * the per-case result record, expectation files and the reports.
- * Layer: verify (private to conform*.c). */
+ * Layer: conform (private to conform*.c). */
 #ifndef VHDFOLD_CONFORM_INT_H
 #define VHDFOLD_CONFORM_INT_H
 

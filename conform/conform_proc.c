@@ -1,7 +1,7 @@
 /* conform_proc.c - child processes with a time limit and small file helpers for the
  * conformance runner: each command runs in its own process group so a timeout (or a merge
  * tool that leaves helpers behind) is cleaned up by killing the group.
- * Layer: verify (private to conform*.c). Uses posix_spawn, so it is safe from worker threads. */
+ * Layer: conform (private to conform*.c). Uses posix_spawn, so it is safe from worker threads. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>

@@ -1,7 +1,7 @@
 /* conform.c - the conformance runner's entry point: options, the documented derivation of each
  * case from (suite seed, case index), template substitution, the worker threads that run the
  * cases, the expectation verdicts and the closing `N passed, N failed` line.
- * Layer: verify. Called by cli/cmd_conform.c; cases are built and judged in conform_case.c. */
+ * Layer: conform. Called by cli/cmd_conform.c; cases are built and judged in conform_case.c. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>

@@ -1,7 +1,7 @@
 /* conform_expect.c - expectation files for `vhdfold conform --expect`: the known divergences of
  * a peer, one per line, as failure kinds, a case filter and a reason. docs/conform.md gives
  * the syntax; corpus/conform/ holds the files for the peers CI runs.
- * Layer: verify (private). Loaded by conform.c before the cases run. */
+ * Layer: conform (private). Loaded by conform.c before the cases run. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

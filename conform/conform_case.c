@@ -3,7 +3,7 @@
  * exit status, flat digest of the result against the generator's manifest, `vhdfold check`
  * of the result, untouched files. A digest failure is located by exporting the result and a
  * regenerated copy of the case and finding the first differing byte.
- * Layer: verify (private). Called by the worker threads of conform.c. */
+ * Layer: conform (private). Called by the worker threads of conform.c. */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>

@@ -1,6 +1,6 @@
 /* conform_report.c - the machine-readable reports of `vhdfold conform`: JUnit XML (one
  * testcase per case, for CI dashboards) and JSON (schema 1, for scripts).
- * Layer: verify (private). Written by conform.c after the cases ran. */
+ * Layer: conform (private). Written by conform.c after the cases ran. */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
