@@ -9,7 +9,7 @@
 
 #include <vhdfold/vf_error.h>
 
-/* Exit codes fixed by design.md. */
+/* Exit codes fixed by docs/design.md "The CLI contract". */
 enum {
     VF_EXIT_OK = 0,      /* success */
     VF_EXIT_NO = 1,      /* the operation ran and the answer is "no" */

@@ -1,6 +1,7 @@
 /* cmd_merge.c - 'vhdfold merge SOURCE DESTINATION': parses options into a vf_merge_opts,
  * runs the merger (merger/vf_merge.h) and prints the plan, progress and summary as text or
- * JSON. Layer: cli. Exit codes per design.md via vf_exit_code; a verification mismatch is 1. */
+ * JSON. Layer: cli. Exit codes per docs/design.md "The CLI contract" via vf_exit_code; a
+ * verification mismatch is 1. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>

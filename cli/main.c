@@ -1,5 +1,5 @@
 /* main.c - the vhdfold entry point: the subcommand table, --help/--version, and the single
- * mapping from library statuses to the exit codes fixed in design.md.
+ * mapping from library statuses to the exit codes fixed in docs/design.md "The CLI contract".
  * Layer: cli. Each command lives in its own cmd_<name>.c and parses its own options. */
 #include <errno.h>
 #include <limits.h>

@@ -215,8 +215,8 @@ static vf_status vf_writable(vf_image *img, vf_error *err)
     return VF_OK;
 }
 
-/* A write path that fails leaves the handle failed (style.md: a handle that failed while
- * writing stays failed), so nobody builds on metadata of unknown state. */
+/* A write path that fails leaves the handle failed (docs/design.md "Modules": a handle that failed
+ * while writing stays failed), so nobody builds on metadata of unknown state. */
 static vf_status vf_write_result(vf_image *img, vf_status st, vf_error *err)
 {
     if (st != VF_OK)

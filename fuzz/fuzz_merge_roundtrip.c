@@ -1,9 +1,9 @@
 /* fuzz_merge_roundtrip.c - target merge_roundtrip: build a chain in a memory file system from
  * the input (same layout as the chain target), read the flattened view from the top, merge
  * the top into an ancestor with the reference merger, and demand the same bytes back from the
- * destination (design.md: the view from SOURCE before equals the view from DESTINATION
- * after). A merge that fails must leave the view from SOURCE unchanged. Both are invariants:
- * the harness aborts when they break. Layer: fuzz; links merger/ (vf_merge.h). */
+ * destination (docs/design.md "Nothing is lost in a merge": the view from SOURCE before equals the
+ * view from DESTINATION after). A merge that fails must leave the view from SOURCE unchanged. Both
+ * are invariants: the harness aborts when they break. Layer: fuzz; links merger/ (vf_merge.h). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -126,7 +126,8 @@ typedef struct vf_gen_locmode {
 
 const vf_gen_creator *vf_gen_creator_get(vf_format_kind f, unsigned idx);
 const vf_gen_locmode *vf_gen_locmode_get(vf_format_kind f, unsigned idx);
-/* True when the spec's CHS algorithm describes exactly size bytes (formats.md 2.5). */
+/* True when the spec's CHS algorithm describes exactly size bytes (docs/formats/vhd.md "CHS
+ * geometry"). */
 bool vf_gen_chs_exact(uint64_t size);
 
 /* --- The view from one level: runs of (defining level, write) or nothing ------------------ */

@@ -1,6 +1,6 @@
-/* manifest.c - renders a generated chain as OUTDIR/manifest.json (design.md's shape, plus
- * fields that only grow: schema, options, per-level identity, counts and the tree digest).
- * Layer: gen. Called by gen.c; uses jansson. */
+/* manifest.c - renders a generated chain as OUTDIR/manifest.json (the shape of docs/gen.md
+ * "manifest.json", plus fields that only grow: schema, options, per-level identity, counts and the
+ * tree digest). Layer: gen. Called by gen.c; uses jansson. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -104,7 +104,8 @@ void vf_gen_map_free(vf_gen_map *m)
 
 #define VF_OS_WI2K 0x5769326Bu
 
-/* Producers' creator fields (formats.md 2.4, 6). chs_sized: qemu 7.2 takes the size from CHS. */
+/* Producers' creator fields (docs/formats/vhd.md "Creator field"). chs_sized: qemu 7.2 takes the
+ * size from CHS. */
 static const vf_gen_creator vf_gen_vhd_creators[] = {
     {"win ", "win ", 0x000A0000u, VF_OS_WI2K, false},
     {"tap\0", "tap\\0", 0x00010003u, VF_OS_WI2K, false},

@@ -85,7 +85,8 @@ static uint64_t vf_merge_unit(const vf_image_info *di)
 static uint64_t vf_merge_block_cost(const vf_image_info *di)
 {
     uint64_t bs = di->block_size;
-    if (di->format == VF_FORMAT_VHD) /* sector bitmap, rounded to a sector (formats.md 2.10) */
+    if (di->format == VF_FORMAT_VHD) /* sector bitmap, rounded to a sector (docs/formats/vhd.md
+                                        "Sector bitmap") */
         return bs + ((bs / 512u / 8u) + 511u) / 512u * 512u;
     return bs + 1024u * 1024u; /* VHDX: 1 MiB alignment / sector-bitmap slack */
 }
@@ -409,7 +410,8 @@ static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t en
             break;
         /* VHDX: zeros go through write_zeroes, so whole blocks become ZERO entries and a
          * dynamic DESTINATION allocates nothing for them; a fixed DESTINATION gets them
-         * written in place (formats.md 5.2: its blocks stay allocated) */
+         * written in place (docs/formats/vhdx.md "Metadata table and items": its blocks stay
+         * allocated) */
         bool fixed = vf_image_info_get(x->dest)->type == VF_DISK_FIXED;
         bool small_zero =
             e.kind == VF_EXTENT_ZERO &&
@@ -717,7 +719,7 @@ static vf_status vf_merge_digest_before(vf_merge_ctx *x)
     return st;
 }
 
-/* VHDX protocol (formats.md 5.4 step 2, docs/merge.md): G' (journaled) goes into level k-1
+/* VHDX protocol (docs/merge.md "VHDX: the identity protocol"): G' (journaled) goes into level k-1
  * as parent_linkage2, then becomes DESTINATION's DataWriteGuid, so SOURCE's chain opens
  * through DESTINATION during the whole copy while the spec's "new DataWriteGuid before the
  * first user-visible write" holds. Redone on every resume (each step is idempotent); that

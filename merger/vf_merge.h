@@ -18,7 +18,8 @@
 extern "C" {
 #endif
 
-/* Status codes of Msvm_ImageManagementService.MergeVirtualHardDisk (design.md). */
+/* Status codes of Msvm_ImageManagementService.MergeVirtualHardDisk (docs/design.md "Merge status
+ * codes"). */
 enum {
     VF_MERGE_COMPLETED = 0,
     VF_MERGE_JOB_STARTED = 4096,

@@ -20,7 +20,8 @@ static void vf_check_identity(vf_report *rep, const vf_image_info *child,
                   "parent identity %s does not match '%s' identity %s", want, pname, got);
 }
 
-/* Producers disagree on what the VHD parent time stamp holds (formats.md 4.1): a warning. */
+/* Producers disagree on what the VHD parent time stamp holds (docs/chain.md "What makes a candidate
+ * the parent"): a warning. */
 static void vf_check_timestamp(vf_report *rep, const vf_image_info *child,
                                const vf_image_info *parent, const char *cname, const char *pname)
 {

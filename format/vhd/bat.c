@@ -5,7 +5,7 @@
  * that skips empty pages in O(1) each (map answers long ABSENT runs with it).
  * Layer: format/vhd. Called by vhd.c (open, map), write.c (allocation, publishing entries),
  * check.c and identity.c. Spec: VHD spec 1.0 "Block Allocation Table and Data Blocks"
- * (formats.md 2.9). */
+ * (docs/formats/vhd.md "BAT entries"). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /* vhd/bitmap.c - the per-block sector bitmap: size, MSB-first bit access, runs of equal bits.
  * Layer: format/vhd. Called by vhd.c (map), write.c (setting bits) and check.c.
- * Spec: VHD spec 1.0 "Block Allocation Table and Data Blocks" (formats.md 2.10): sector k of
- * a block is bit 7 - (k mod 8) of byte k / 8. */
+ * Spec: VHD spec 1.0 "Block Allocation Table and Data Blocks" (docs/formats/vhd.md "Sector
+ * bitmap"): sector k of a block is bit 7 - (k mod 8) of byte k / 8. */
 #include "vhd_int.h"
 
 uint32_t vf_vhd_bitmap_bytes(uint32_t block_size)

@@ -2,7 +2,8 @@
  * its severity, and the check keeps going (vhdfold check, merge --verify).
  * Layer: format/vhd. Reached through vf_image_check (image.c). Open has refused what makes
  * the image unreadable; the BAT checks are repeated here so that each bad entry is listed.
- * Spec: formats.md 2.2-2.10 and the toolkit rules in docs/formats/vhd.md "Checking". */
+ * Spec: docs/formats/vhd.md "On-disk structures" and the toolkit rules in docs/formats/vhd.md
+ * "Checking". */
 #include <stdlib.h>
 #include <string.h>
 

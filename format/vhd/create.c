@@ -1,7 +1,7 @@
 /* vhd/create.c - creating fixed, dynamic and differencing VHDs, and encoding a parent link
  * (parent id, time stamp, unicode name, W2ku/W2ru locators) for create and set_parent.
  * Layer: format/vhd. Reached through vf_image_create (image.c); identity.c reuses
- * vf_vhd_build_link. Layout and rules: docs/formats/vhd.md "Creating".
+ * vf_vhd_build_link. Layout and rules: docs/formats/vhd.md "Layout".
  * Deterministic: the same opts give the same bytes (the generator relies on it). */
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,8 @@
 /* vhd/footer.c - the 512-byte VHD hard disk footer: checksum, parse, encode, CHS geometry and
  * the printable creator string.
  * Layer: format/vhd. Called by vhd.c (open), create.c, identity.c and check.c; no I/O here.
- * Spec: VHD spec 1.0 "Hard Disk Footer Format" and appendix (formats.md 2.2, 2.3, 2.5). */
+ * Spec: VHD spec 1.0 "Hard Disk Footer Format" and appendix (docs/formats/vhd.md "Footer fields",
+ * "Footer checksum", "CHS geometry"). */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,7 +12,8 @@
 _Static_assert(VHD_FOOTER_OFF_RESERVED + VHD_FOOTER_RESERVED_BYTES == VHD_FOOTER_SIZE,
                "footer layout covers 512 bytes");
 
-/* One's complement of the byte sum, the checksum field counted as zero (formats.md 2.3). */
+/* One's complement of the byte sum, the checksum field counted as zero (docs/formats/vhd.md "Footer
+ * checksum"). */
 uint32_t vf_vhd_checksum(const uint8_t *buf, size_t len, size_t csum_off)
 {
     uint32_t sum = 0;

@@ -1,7 +1,8 @@
 /* vhd/header.c - the 1024-byte dynamic disk header with its eight parent locator entries:
  * parse (cookie, checksum, version, block size) and encode.
  * Layer: format/vhd. Called by vhd.c (open), create.c, identity.c, check.c; no I/O here.
- * Spec: VHD spec 1.0 "Dynamic Disk Header Format" (formats.md 2.7, 2.8). */
+ * Spec: VHD spec 1.0 "Dynamic Disk Header Format" (docs/formats/vhd.md "Dynamic header fields",
+ * "Locator entries"). */
 #include <string.h>
 
 #include "endian.h"

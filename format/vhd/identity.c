@@ -1,7 +1,7 @@
 /* vhd/identity.c - changing who a VHD is (set_id: footer unique id) and who its parent is
  * (set_parent: parent id, time stamp, unicode name, locators), both crash-ordered.
  * Layer: format/vhd. Reached through vf_image_set_id / vf_image_set_parent (image.c), used by
- * the merger. Crash behaviour of each step: docs/formats/vhd.md "Identity changes". */
+ * the merger. Crash behaviour of each step: docs/formats/vhd.md "Identity changes (merger)". */
 #include <stdlib.h>
 #include <string.h>
 

@@ -2,7 +2,8 @@
  * utf16.c), and the ordered candidate list handed to the chain layer.
  * Layer: format/vhd. Called by vhd.c (open validates every locator), create.c and
  * identity.c (encoding), and image.c through the driver's locators entry.
- * Spec: VHD spec 1.0 "Parent Locator Entries" (formats.md 2.7, 2.8, 4.1). */
+ * Spec: VHD spec 1.0 "Parent Locator Entries" (docs/formats/vhd.md "Locator entries", "Parent
+ * locators"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,7 +111,8 @@ vf_status vf_vhd_locators(const vf_image *img, vf_locator *out, size_t max, size
 {
     (void)err;
     const vf_vhd *v = img->priv;
-    /* Relative before absolute (formats.md 4.1), the parent name last. */
+    /* Relative before absolute (docs/chain.md "Where the parent is looked for"), the parent name
+     * last. */
     static const struct {
         uint32_t code;
         vf_locator_kind kind;

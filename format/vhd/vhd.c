@@ -2,7 +2,8 @@
  * header, BAT and locators before anything is read), info, extent map, read, close.
  * Layer: format/vhd. Listed in image.c's driver table; image.c has already checked ranges and
  * alignment before calling map/read. Writing lives in write.c, creation in create.c.
- * Spec: VHD spec 1.0 (formats.md 2.1-2.11); toolkit rules in docs/formats/vhd.md. */
+ * Spec: VHD spec 1.0 (docs/formats/vhd.md "On-disk structures"); toolkit rules in
+ * docs/formats/vhd.md. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

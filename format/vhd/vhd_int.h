@@ -2,7 +2,7 @@
  * for the footer, dynamic header and parent locators, and the per-handle state.
  * Layer: format/vhd. Included only by the format/vhd sources and the VHD unit tests.
  * Spec: Microsoft "Virtual Hard Disk Image Format Specification" 1.0 as digested in
- * formats.md section 2 (see docs/formats/vhd.md for the toolkit's rules). */
+ * docs/formats/vhd.md "On-disk structures" (see docs/formats/vhd.md for the toolkit's rules). */
 #ifndef VHDFOLD_VHD_INT_H
 #define VHDFOLD_VHD_INT_H
 
@@ -31,7 +31,7 @@
 #define VHD_BAT_PAGE_ENTRIES 1024u /* BAT entries per in-memory page (4 KiB) */
 #define VHD_BAT_READ_CHUNK 65536u  /* bytes of BAT read per I/O at open */
 
-/* Hard disk footer field offsets (formats.md 2.2). */
+/* Hard disk footer field offsets (docs/formats/vhd.md "Footer fields"). */
 #define VHD_FOOTER_OFF_COOKIE 0
 #define VHD_FOOTER_OFF_FEATURES 8
 #define VHD_FOOTER_OFF_VERSION 12
@@ -52,7 +52,7 @@
 #define VHD_FOOTER_OFF_RESERVED 85
 #define VHD_FOOTER_RESERVED_BYTES 427u
 
-/* Dynamic disk header field offsets (formats.md 2.7). */
+/* Dynamic disk header field offsets (docs/formats/vhd.md "Dynamic header fields"). */
 #define VHD_HEADER_OFF_COOKIE 0
 #define VHD_HEADER_OFF_DATA_OFFSET 8
 #define VHD_HEADER_OFF_TABLE_OFFSET 16
@@ -69,7 +69,7 @@
 #define VHD_LOCATOR_ENTRY_SIZE 24u
 #define VHD_HEADER_RESERVED2_BYTES 256u
 
-/* Parent locator platform codes (formats.md 2.8). */
+/* Parent locator platform codes (docs/formats/vhd.md "Locator entries"). */
 #define VHD_PLAT_NONE 0x00000000u
 #define VHD_PLAT_WI2R 0x57693272u
 #define VHD_PLAT_WI2K 0x5769326Bu
@@ -201,7 +201,8 @@ vf_status vf_vhd_footer_parse(const uint8_t *buf, vf_vhd_footer *f, bool skip_cs
 void vf_vhd_footer_encode(vf_vhd_footer *f, uint8_t *buf);
 /* Name of the footer field holding byte `off` (for "copies differ" messages). */
 const char *vf_vhd_footer_field_name(size_t off);
-/* CHS geometry by the spec algorithm (formats.md 2.5) for size bytes (no rounding up). */
+/* CHS geometry by the spec algorithm (docs/formats/vhd.md "CHS geometry") for size bytes (no
+ * rounding up). */
 void vf_vhd_chs(uint64_t size, uint16_t *cyl, uint8_t *heads, uint8_t *spt);
 /* Render 4 creator bytes printable: "win ", "tap\\0", "\\x01..." into out (>= 17 bytes). */
 void vf_vhd_creator_text(const uint8_t app[4], char *out, size_t cap);

@@ -3,7 +3,7 @@
  * Layer: format/vhd. Reached through image.c (vf_image_write, _write_from, _write_zeroes,
  * _reserve, _flush), which has checked range, alignment and that the handle is writable and
  * not failed. Data comes from a buffer or, for write_from, straight from another file.
- * Order (formats.md 2.12, docs/formats/vhd.md "Writing"): a valid footer sits at EOF at every
+ * Order (docs/formats/vhd.md "Writing"): a valid footer sits at EOF at every
  * instant; data of new blocks is written before anything points at it; BAT entries and new
  * bits of existing blocks are written only after a sync, at flush or when the pending set is
  * full. */

@@ -5,7 +5,7 @@
  * reserved bits, offsets after the header area, inside the file, not overlapping each other or
  * the other structures, a sector-bitmap block for every chunk with a partially present block).
  * Layer: format/vhdx. Called by vhdx.c (open, map), write.c, resize.c, check.c and create.c.
- * Spec: MS-VHDX 2.5 via formats.md 3.8.
+ * Spec: MS-VHDX 2.5; docs/formats/vhdx.md "BAT and chunk ratio".
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -1,7 +1,8 @@
 /* vhdx/bitmap.c - sector-bitmap blocks: the bits of one payload block (LSB first, cached for
  * map()) and setting bits for newly written sectors of a partially present block (the
  * changed 4 KiB pages wait in the overlay until flush publishes them through the log).
- * Layer: format/vhdx. Called by vhdx.c (map) and write.c. Spec: formats.md 3.9. */
+ * Layer: format/vhdx. Called by vhdx.c (map) and write.c. Spec: docs/formats/vhdx.md "Sector-bitmap
+ * blocks". */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>

@@ -4,7 +4,8 @@
  * ZERO entries with an offset, UNDEFINED/UNMAPPED blocks in a differencing file, unused BAT
  * entries that are not zero, sector bitmap blocks nobody uses, a locator in a non-differencing
  * file. Fatal problems already failed the open with their own message.
- * Layer: format/vhdx. Called through vf_vhdx_driver.check. Spec: formats.md 3. */
+ * Layer: format/vhdx. Called through vf_vhdx_driver.check. Spec: docs/formats/vhdx.md "On-disk
+ * structures". */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>

@@ -2,7 +2,8 @@
  * 1 MiB log at 1 MiB, 1 MiB metadata region at 2 MiB, BAT at 3 MiB, data after it), both
  * headers, both region tables, the system metadata items and the parent locator. The new file
  * is then opened through the ordinary open path, which validates what was written.
- * Layer: format/vhdx. Called through vf_vhdx_driver.create. Spec: formats.md 3.2-3.8. */
+ * Layer: format/vhdx. Called through vf_vhdx_driver.create. Spec: docs/formats/vhdx.md "Layout",
+ * "On-disk structures". */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>

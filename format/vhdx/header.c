@@ -1,7 +1,7 @@
 /* vhdx/header.c - the file type identifier and the two VHDX headers: parse, pick the
  * current one, encode, and the header update protocol (write the non-current slot, flush).
  * Layer: format/vhdx. Called by vhdx.c (open), create.c, log.c and write.c.
- * Spec: MS-VHDX 2.1-2.2.2 via formats.md 3.3-3.4. */
+ * Spec: MS-VHDX 2.1-2.2.2; docs/formats/vhdx.md "File identifier", "Headers". */
 #include <inttypes.h>
 #include <string.h>
 

@@ -4,8 +4,9 @@
  * leaves the old item or the new one. Only the FileWriteGuid changes (not a user-visible
  * change): the DataWriteGuid that children bind to stays.
  * Layer: format/vhdx. Called through vf_vhdx_driver by image.c; the merger uses it for the
- * VHDX merge protocol of formats.md 5.4 step 2 (docs/merge.md).
- * Spec: MS-VHDX 2.6.2.6 (parent locator; "either linkage matches") via formats.md 3.7, 4.2. */
+ * VHDX merge protocol of docs/merge.md "VHDX: the identity protocol".
+ * Spec: MS-VHDX 2.6.2.6 (parent locator; "either linkage matches") ; docs/formats/vhdx.md "Parent
+ * locator item", "Parent linkage". */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -13,9 +14,8 @@
 
 #include "vhdx_int.h"
 
-
-/* Offset of the Length field inside metadata table entry i (formats.md 3.7: 32-byte table
- * header, 32-byte entries of ItemId, Offset, Length, flags). */
+/* Offset of the Length field inside metadata table entry i (docs/formats/vhdx.md "Metadata table
+ * and items": 32-byte table header, 32-byte entries of ItemId, Offset, Length, flags). */
 #define VX_MT_ENTRY_LEN_OFF(i) (32ull + 32ull * (i) + 20u)
 
 /* The current entries with parent_linkage2 set to text (replaced in place or appended). The

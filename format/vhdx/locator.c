@@ -2,7 +2,7 @@
  * strictly to UTF-8 (utf16.c); GUID text for parent_linkage; encoding for create and set_parent;
  * the locator list handed to the chain layer (relative_path, volume_path, absolute_win32_path).
  * Layer: format/vhdx. Called by metadata.c, vhdx.c, create.c, write.c.
- * Spec: MS-VHDX 2.6.2.6 via formats.md 3.7 and 4.2. */
+ * Spec: MS-VHDX 2.6.2.6; docs/formats/vhdx.md "Parent locator item", "Parent linkage". */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

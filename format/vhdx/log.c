@@ -1,8 +1,8 @@
 /* vhdx/log.c - the VHDX metadata log: find the active sequence, validate every entry and
  * descriptor of it, replay it (into the in-memory overlay for read-only opens, onto the file
- * before any write), and write new entries (the writer protocol of formats.md 3.6).
+ * before any write), and write new entries (the writer protocol of docs/formats/vhdx.md "The log").
  * Layer: format/vhdx. Called by vhdx.c (open) and write.c (flush).
- * Spec: MS-VHDX 2.3 (log) via formats.md 3.6. */
+ * Spec: MS-VHDX 2.3 (log); docs/formats/vhdx.md "Log entries". */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>

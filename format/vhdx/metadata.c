@@ -1,7 +1,7 @@
 /* vhdx/metadata.c - the metadata region: its table (limits, bounds, overlaps, duplicates,
  * unknown required items) and the system items (file parameters, virtual disk size, page 83,
  * sector sizes, parent locator). Layer: format/vhdx. Called by vhdx.c (open).
- * Spec: MS-VHDX 2.6 via formats.md 3.7. */
+ * Spec: MS-VHDX 2.6; docs/formats/vhdx.md "Metadata table and items". */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -115,7 +115,7 @@ static vf_status vx_item_read(vx_state *st, const uint8_t *id, const char *name,
     return vf_vhdx_pread(st, buf, it->len, st->meta_off + it->off, err);
 }
 
-/* Sizes and flags from the system items; ranges per formats.md 3.11. */
+/* Sizes and flags from the system items; ranges per docs/formats/vhdx.md "Limits". */
 static vf_status vx_values_check(const vx_state *st, vf_error *err)
 {
     uint64_t w = st->meta_off;

@@ -1,7 +1,7 @@
 /* vhdx/region.c - the region table (two identical 64 KiB copies at 192 and 256 KiB): parse,
  * validate (limits, duplicates, alignment, overlaps with each other and the log), encode.
  * Layer: format/vhdx. Called by vhdx.c (open) and create.c.
- * Spec: MS-VHDX 2.2.3 via formats.md 3.5. */
+ * Spec: MS-VHDX 2.2.3; docs/formats/vhdx.md "Region table". */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

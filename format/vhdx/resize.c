@@ -2,7 +2,7 @@
  * than DESTINATION): the Virtual Disk Size metadata item and the new BAT entries are published
  * through the log in one flush, after the data that the new size exposes is durable.
  * Layer: format/vhdx. Called through vf_vhdx_driver.resize (vf_image_resize).
- * Spec: formats.md 3.6-3.8; docs/formats/vhdx.md "Growing". */
+ * Spec: docs/formats/vhdx.md "Growing the virtual size", "BAT and chunk ratio". */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>

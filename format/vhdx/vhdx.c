@@ -2,7 +2,8 @@
  * metadata, BAT - everything validated before open returns), map and read with every payload
  * state, info, close; the I/O helpers and the log overlay shared by the other vhdx/ files.
  * Layer: format/vhdx. Listed in format/image.c as vf_vhdx_driver; knows nothing of chains.
- * Spec: MS-VHDX via formats.md 3. Read policy for states in docs/formats/vhdx.md. */
+ * Spec: MS-VHDX; docs/formats/vhdx.md "On-disk structures". Read policy for states in
+ * docs/formats/vhdx.md. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>

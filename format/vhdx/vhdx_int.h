@@ -1,7 +1,7 @@
 /* vhdx/vhdx_int.h - private types and helpers shared by the files of the VHDX driver.
  * Layer: format/vhdx. Included only by the files of format/vhdx (and the VHDX unit tests); the rest
  * of the library sees the driver through vf_vhdx_driver (image_int.h). Spec: MS-VHDX 2018 revision
- * as digested in formats.md section 3. */
+ * as summed up in docs/formats/vhdx.md "On-disk structures". */
 #ifndef VHDFOLD_VHDX_INT_H
 #define VHDFOLD_VHDX_INT_H
 
@@ -14,7 +14,7 @@
 
 #define VX_KIB 1024u
 #define VX_MIB (1024u * 1024u)
-#define VX_PAGE 4096u         /* log granularity (formats.md 3.6) */
+#define VX_PAGE 4096u         /* log granularity (docs/formats/vhdx.md "Log entries") */
 #define VX_HEADER_AREA VX_MIB /* file id, two headers, two region tables */
 #define VX_HEADER_SLOT_OFF(i) ((uint64_t)(64u * VX_KIB) * (1u + (i))) /* 64 KiB, 128 KiB */
 #define VX_HEADER_SIZE 4096u
@@ -31,7 +31,7 @@
 #define VX_SB_BITS (1ull << 23)   /* sectors one 1 MiB sector-bitmap block covers */
 #define VX_DEFAULT_BLOCK (32u * VX_MIB)
 
-/* Header field offsets (formats.md 3.4). */
+/* Header field offsets (docs/formats/vhdx.md "Headers"). */
 enum {
     VX_HDR_OFF_SIG = 0,
     VX_HDR_OFF_CRC = 4,
@@ -45,7 +45,7 @@ enum {
     VX_HDR_OFF_LOGOFF = 72,
 };
 
-/* BAT entry (formats.md 3.8). */
+/* BAT entry (docs/formats/vhdx.md "BAT and chunk ratio"). */
 #define VX_BAT_PER_PAGE (VX_PAGE / 8u) /* entries in one 4 KiB page of the table */
 #define VX_BAT_STATE_MASK 7u
 #define VX_BAT_RESERVED_MASK 0xFFFF8ull /* bits 3..19 */

@@ -5,7 +5,7 @@
  * after the data they point at is durable. Also set_id and set_parent.
  * Payload data comes from a buffer or, for write_from, straight from another file.
  * Layer: format/vhdx. Called through vf_vhdx_driver (write_from: linked in image.c).
- * Spec: formats.md 3.4, 3.6, 5.2. */
+ * Spec: docs/formats/vhdx.md "Headers", "Log entries", "Writing". */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -288,8 +288,8 @@ vf_status vf_vhdx_set_id(vf_image *img, const uint8_t id[16], vf_error *err)
     return VF_OK;
 }
 
-/* The new locator item's key/value pairs from link (formats.md 4.2: write parent_linkage,
- * relative_path with backslashes, absolute_win32_path when given). */
+/* The new locator item's key/value pairs from link (docs/formats/vhdx.md "Parent linkage": write
+ * parent_linkage, relative_path with backslashes, absolute_win32_path when given). */
 vf_status vf_vhdx_link_encode(const vf_parent_link *link, uint8_t **item, uint32_t *len,
                               vf_error *err)
 {

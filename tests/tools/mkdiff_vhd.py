@@ -2,7 +2,8 @@
 """mkdiff_vhd.py - a small, independent writer of differencing VHDs for the verify CLI tests.
 
 Used by tests/cli/verify_*.sh to build chains without going through vhdfold's own writer (so a
-bug shared by our reader and writer cannot hide). Written from the VHD layout (formats.md 2.x):
+bug shared by our reader and writer cannot hide). Written from the VHD layout
+(docs/formats/vhd.md "On-disk structures"):
 footer copy at 0, dynamic header at 512, BAT at 1536, one W2ru locator, blocks with a sector
 bitmap, footer at the end. Only the standard library.
 

@@ -368,7 +368,8 @@ static void test_vhdx_grow(void **state)
 }
 
 /* Entries the BAT region of a non-differencing VHDX of ours holds: create.c rounds the table
- * for its own size up to whole MiB (docs/formats/vhdx.md "Growing"); resize.c never moves it. */
+ * for its own size up to whole MiB (docs/formats/vhdx.md "Growing the virtual size"); resize.c
+ * never moves it. */
 static uint64_t vhdx_bat_room(const vf_image_info *in)
 {
     uint64_t ratio = (1ull << 23) * in->logical_sector_size / in->block_size;

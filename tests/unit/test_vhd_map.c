@@ -1,7 +1,7 @@
 /* test_vhd_map.c - vhd/vhd.c map and vhd/bat.c at the largest VHD size: a 2040 GiB image
  * with a handful of blocks is walked with vf_image_map and the number of calls, the reads
  * and the in-memory BAT pages are counted. Each must follow the allocated blocks, not the
- * virtual size (design.md "Memory is bounded", "Cost follows data"). Counts only, no times.
+ * virtual size (docs/design.md "Memory is bounded", "Cost follows data"). Counts only, no times.
  * Fixtures: tests/support/vhd_build (our writer, in memory) and its counting recorder io. */
 #include <setjmp.h>
 #include <stdarg.h>

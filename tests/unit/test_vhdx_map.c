@@ -2,7 +2,7 @@
  * a differencing image with a handful of blocks is opened through a counting in-memory io and
  * walked with vf_image_map. The reads of the open, the BAT pages held in memory and the BAT
  * entries looked at one by one (vx_state.bat_steps) must follow the allocated blocks, not the
- * virtual size (design.md "Cost follows data"). Counts only, no times. */
+ * virtual size (docs/design.md "Cost follows data"). Counts only, no times. */
 #include "test_vhdx_support.h"
 
 #define TIB (1024ull * 1024 * 1024 * 1024)

@@ -208,9 +208,10 @@ VF_API vf_status vf_image_resize(vf_image *img, uint64_t new_size, vf_error *err
 /* The refusals of vf_image_resize (VF_E_UNSUPPORTED, VF_E_INVAL) without writing anything, so a
  * caller can refuse an operation before its first write. VF_OK: resize would go ahead. */
 VF_API vf_status vf_image_resize_check(const vf_image *img, uint64_t new_size, vf_error *err);
-/* VHDX merge protocol (formats.md 5.4): add or replace parent_linkage2 = id2 in a differencing
- * image's parent locator, leaving parent_linkage and the paths as they are, through the log.
- * The image's data and DataWriteGuid do not change. Other formats: VF_E_UNSUPPORTED. */
+/* VHDX merge protocol (docs/merge.md "VHDX: the identity protocol"): add or replace parent_linkage2
+ * = id2 in a differencing image's parent locator, leaving parent_linkage and the paths as they are,
+ * through the log. The image's data and DataWriteGuid do not change. Other formats:
+ * VF_E_UNSUPPORTED. */
 VF_API vf_status vf_image_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error *err);
 
 /* Render 16 identity bytes as text in the format's convention: VHD as RFC 4122 bytes in order,

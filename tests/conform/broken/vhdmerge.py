@@ -7,7 +7,8 @@ the `correct` mode passes (so a caught mode is caught for its bug, not for this 
 
 Usage: vhdmerge.py --mode MODE SOURCE [INTERMEDIATE...] DESTINATION
 Modes:
-  correct       sector-granular merge (top-most defining layer wins), as formats.md section 5
+  correct       sector-granular merge (top-most defining layer wins), as docs/merge.md
+                "Semantics and refusals"
   top-only      merges only SOURCE into DESTINATION, forgetting the layers in between
   whole-blocks  copies every allocated block whole, ignoring sector bitmaps (vhd-lib 4.15)
   no-zeros      skips sectors whose data is all zeros (forgets explicit zeros)
