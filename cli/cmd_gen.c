@@ -11,8 +11,8 @@
 
 #include "cli.h"
 #include "progress.h"
-#include "vf_gen.h"
-#include "vf_sha256.h"
+#include <vhdfold/vf_gen.h>
+#include <vhdfold/vf_sha256.h>
 
 static const char vf_gen_usage_text[] =
     "usage: vhdfold gen [options] OUTDIR\n"

@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "cli.h"
-#include "vf_merge.h"
+#include <vhdfold/vf_merge.h>
 
 enum { VF_PROGRESS_NONE, VF_PROGRESS_PLAIN, VF_PROGRESS_BAR };
 

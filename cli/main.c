@@ -100,7 +100,7 @@ bool vf_parse_size(const char *text, unsigned long long *out)
 
 void vf_print_version(const char *cmd)
 {
-    printf("vhdfold%s%s %s\n", cmd ? " " : "", cmd ? cmd : "", VF_VERSION);
+    printf("vhdfold%s%s %s\n", cmd ? " " : "", cmd ? cmd : "", vf_version());
 }
 
 static void vf_main_usage(FILE *to)

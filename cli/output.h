@@ -14,7 +14,7 @@
 
 #include "cli.h"
 #include "progress.h"
-#include "vf_verify.h"
+#include <vhdfold/vf_verify.h>
 
 #define VF_JSON_SCHEMA 1
 

@@ -1,12 +1,17 @@
-# Install: the core library with its public headers, an export set (find_package(vhdfold)),
-# a pkg-config file, and the CLI.
+# Install: libvhdfold (shared, with its SONAME link, and static) with its public headers, an
+# export set (find_package(vhdfold) gives vhdfold::vhdfold and vhdfold::vhdfold_static), a
+# pkg-config file, and the CLI. Components: runtime (library, program), development.
 include(CMakePackageConfigHelpers)
-install(TARGETS vf_format EXPORT vhdfoldTargets
-  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+install(TARGETS vhdfold_shared EXPORT vhdfoldTargets
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT development
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY format/include/vhdfold DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS vhdfold RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS vhdfold_static EXPORT vhdfoldTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development)
+install(DIRECTORY include/vhdfold DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+  COMPONENT development)
+install(FILES ${PROJECT_BINARY_DIR}/include/vhdfold/vf_version.h
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/vhdfold COMPONENT development)
+install(TARGETS vhdfold RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 install(EXPORT vhdfoldTargets NAMESPACE vhdfold:: FILE vhdfoldTargets.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/vhdfold)
 configure_package_config_file(cmake/vhdfoldConfig.cmake.in

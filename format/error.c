@@ -1,10 +1,12 @@
 /* error.c - fills vf_error records and names the status codes.
- * Layer: format. Every module reports through VF_FAIL / VF_FAIL_ERRNO defined here. */
+ * Layer: format. Every module reports through VF_FAIL / VF_FAIL_ERRNO defined here; also the
+ * library version (vf_version). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <vhdfold/vf_error.h>
+#include <vhdfold/vf_version.h>
 
 static void vf_format_msg(vf_error *err, const char *fmt, va_list ap)
 {
@@ -13,8 +15,8 @@ static void vf_format_msg(vf_error *err, const char *fmt, va_list ap)
         err->msg[0] = '\0';
 }
 
-vf_status vf_fail(vf_error *err, vf_status code, uint64_t off, const char *func,
-                  const char *fmt, ...)
+vf_status vf_fail(vf_error *err, vf_status code, uint64_t off, const char *func, const char *fmt,
+                  ...)
 {
     if (!err)
         return code;
@@ -45,8 +47,8 @@ static vf_status vf_status_from_errno(int errnum)
     }
 }
 
-vf_status vf_fail_errno(vf_error *err, int errnum, uint64_t off, const char *func,
-                        const char *fmt, ...)
+vf_status vf_fail_errno(vf_error *err, int errnum, uint64_t off, const char *func, const char *fmt,
+                        ...)
 {
     vf_status code = vf_status_from_errno(errnum);
     if (!err)
@@ -126,4 +128,14 @@ const char *vf_status_text(vf_status code)
         if (vf_status_table[i].code == code)
             return vf_status_table[i].text;
     return "unknown status";
+}
+
+const char *vf_version(void)
+{
+    return VF_VERSION_STRING;
+}
+
+int vf_version_number(void)
+{
+    return VF_VERSION_NUMBER;
 }

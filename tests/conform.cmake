@@ -11,4 +11,4 @@ vf_add_script_test(conform_broken ${CMAKE_CURRENT_SOURCE_DIR}/conform/broken.sh
 vf_add_script_test(conform_ours ${CMAKE_CURRENT_SOURCE_DIR}/conform/ours.sh
   LABELS conform slow)
 vf_add_unit_test(conform SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/conform/test_conform.c
-  LIBS vf_conform)
+  LIBS vf_conform vf_gen vf_verify)

@@ -114,14 +114,14 @@ typedef struct vf_merge_result {
 /* Run a merge to the end (or plan it with dry_run). Fills *res (release it with
  * vf_merge_result_free) and returns res->status. Thread safety: one call per destination;
  * independent calls may run in parallel. */
-int vf_merge_run(const vf_merge_opts *opts, vf_merge_result *res);
-void vf_merge_result_free(vf_merge_result *res); /* NULL is fine; leaves *res zeroed */
+VF_API int vf_merge_run(const vf_merge_opts *opts, vf_merge_result *res);
+VF_API void vf_merge_result_free(vf_merge_result *res); /* NULL is fine; leaves *res zeroed */
 
 /* The one mapping from a library status (and errno for VF_E_IO) onto the codes above. */
-int vf_merge_status_from(vf_status st, int sys_errno);
+VF_API int vf_merge_status_from(vf_status st, int sys_errno);
 /* "completed", "failed", "access denied", ... ("unknown" for other numbers). */
-const char *vf_merge_status_name(int status);
-const char *vf_merge_phase_name(vf_merge_phase phase);
+VF_API const char *vf_merge_status_name(int status);
+VF_API const char *vf_merge_phase_name(vf_merge_phase phase);
 
 /* --- Job API: the same merge on its own thread --- */
 typedef struct vf_merge_job vf_merge_job;
@@ -129,16 +129,16 @@ typedef struct vf_merge_job vf_merge_job;
 /* Copy opts and start the merge on a new thread. Returns VF_MERGE_JOB_STARTED with *out set
  * (yours: vf_merge_job_free it after vf_merge_job_wait), or a failure code with *out NULL
  * and *err filled. */
-int vf_merge_job_start(const vf_merge_opts *opts, vf_merge_job **out, vf_error *err);
+VF_API int vf_merge_job_start(const vf_merge_opts *opts, vf_merge_job **out, vf_error *err);
 /* State and percent complete, at any time from any thread. */
-vf_merge_job_state vf_merge_job_poll(vf_merge_job *job, unsigned *percent);
+VF_API vf_merge_job_state vf_merge_job_poll(vf_merge_job *job, unsigned *percent);
 /* Ask the job to stop at the next chunk boundary; the chain is left as a crash would leave
  * it (a rerun finishes the merge). */
-void vf_merge_job_cancel(vf_merge_job *job);
+VF_API void vf_merge_job_cancel(vf_merge_job *job);
 /* Block until the job ends; copies the result into *res (vf_merge_result_free it) and
  * returns its status. Call once. */
-int vf_merge_job_wait(vf_merge_job *job, vf_merge_result *res);
-void vf_merge_job_free(vf_merge_job *job); /* waits when still running; NULL is fine */
+VF_API int vf_merge_job_wait(vf_merge_job *job, vf_merge_result *res);
+VF_API void vf_merge_job_free(vf_merge_job *job); /* waits when still running; NULL is fine */
 
 #ifdef __cplusplus
 }

@@ -92,38 +92,38 @@ typedef struct vf_gen_result {
 } vf_gen_result;
 
 /* The defaults of `vhdfold gen` (seed 0). */
-void vf_gen_opts_init(vf_gen_opts *opts);
+VF_API void vf_gen_opts_init(vf_gen_opts *opts);
 
 /* Check options without writing anything. VF_E_INVAL with a message naming the option. */
-vf_status vf_gen_validate(const vf_gen_opts *opts, vf_error *err);
+VF_API vf_status vf_gen_validate(const vf_gen_opts *opts, vf_error *err);
 
 /* Generate the chain into outdir (which must exist; fs NULL = vf_fs_posix()): the level
  * files, base first, then outdir/manifest.json. Existing files are never overwritten
  * (VF_E_INVAL before anything is written). On failure the files created are removed.
  * res is filled on success; release it with vf_gen_result_free(). Not thread safe per res. */
-vf_status vf_gen_run(const vf_gen_opts *opts, const vf_fs *fs, const char *outdir,
-                     vf_gen_result *res, vf_error *err);
-void vf_gen_result_free(vf_gen_result *res); /* NULL is fine; frees manifest only */
+VF_API vf_status vf_gen_run(const vf_gen_opts *opts, const vf_fs *fs, const char *outdir,
+                            vf_gen_result *res, vf_error *err);
+VF_API void vf_gen_result_free(vf_gen_result *res); /* NULL is fine; frees manifest only */
 
 /* Compute the model and its digests only (no files): fills res like vf_gen_run, with an
  * empty manifest file list written nowhere. Used by tests and by the benchmark. */
-vf_status vf_gen_model_only(const vf_gen_opts *opts, vf_gen_result *res, vf_error *err);
+VF_API vf_status vf_gen_model_only(const vf_gen_opts *opts, vf_gen_result *res, vf_error *err);
 
 /* Parse a density "0.3", "1", ".05" or "25%" into parts per million (exact decimal). */
-bool vf_gen_parse_density(const char *text, uint32_t *ppm);
+VF_API bool vf_gen_parse_density(const char *text, uint32_t *ppm);
 /* Profile and base names: "mixed", "aligned", "sector", "blocks"; "fixed", "dynamic". */
-bool vf_gen_parse_profile(const char *text, vf_gen_profile *out);
-const char *vf_gen_profile_name(vf_gen_profile p);
-const char *vf_gen_base_name(vf_gen_base b);
+VF_API bool vf_gen_parse_profile(const char *text, vf_gen_profile *out);
+VF_API const char *vf_gen_profile_name(vf_gen_profile p);
+VF_API const char *vf_gen_base_name(vf_gen_base b);
 /* Dirty modes: "none", "top", "all". */
-bool vf_gen_parse_dirty(const char *text, vf_gen_dirty *out);
-const char *vf_gen_dirty_name(vf_gen_dirty d);
+VF_API bool vf_gen_parse_dirty(const char *text, vf_gen_dirty *out);
+VF_API const char *vf_gen_dirty_name(vf_gen_dirty d);
 /* Draw a fresh seed (48 bits) from the system's random source. */
-vf_status vf_gen_draw_seed(uint64_t *seed, vf_error *err);
+VF_API vf_status vf_gen_draw_seed(uint64_t *seed, vf_error *err);
 
 /* The data function (docs/gen.md): fill buf with the bytes that write `write` of `level`
  * puts at virtual offset voff. voff and len must be multiples of 8. */
-void vf_gen_fill(uint64_t seed, uint32_t level, uint32_t write, uint64_t voff, void *buf,
-                 size_t len);
+VF_API void vf_gen_fill(uint64_t seed, uint32_t level, uint32_t write, uint64_t voff, void *buf,
+                        size_t len);
 
 #endif
