@@ -64,11 +64,12 @@ VF_API void vf_error_clear(vf_error *err);
 /* "VF_E_FORMAT" and a short English description, for any code (unknown codes too). */
 VF_API const char *vf_status_name(vf_status code);
 
+VF_API const char *vf_status_text(vf_status code);
+
 /* The library's version at run time: "MAJOR.MINOR.PATCH" (static storage) and the number
  * VF_VERSION_NUMBER of vhdfold/vf_version.h had when the library was built. */
 VF_API const char *vf_version(void);
 VF_API int vf_version_number(void);
-VF_API const char *vf_status_text(vf_status code);
 
 #ifdef __cplusplus
 }
