@@ -61,9 +61,10 @@ VF_API vf_status vf_fail_errno(vf_error *err, int errnum, uint64_t off, const ch
 VF_API void vf_error_prefix(vf_error *err, const char *fmt, ...) VF_PRINTF(2, 3);
 VF_API void vf_error_clear(vf_error *err);
 
-/* "VF_E_FORMAT" and a short English description, for any code (unknown codes too). */
+/* The code's name, "VF_E_FORMAT" (vf_status_name), and a short English description,
+ * "bad signature, checksum or field value" (vf_status_text), for any code (unknown codes too).
+ * Static strings. */
 VF_API const char *vf_status_name(vf_status code);
-
 VF_API const char *vf_status_text(vf_status code);
 
 /* The library's version at run time: "MAJOR.MINOR.PATCH" (static storage) and the number
