@@ -31,6 +31,10 @@ typedef struct vf_chain vf_chain;
  * A missing parent is VF_E_CHAIN with every path tried in the message. */
 VF_API vf_status vf_chain_open(const char *path, const vf_chain_opts *opts, vf_chain **out,
                                vf_error *err);
+/* The same, but only the top `levels` images (levels >= 1): the last one may have a parent
+ * that is not opened (the merger resolves SOURCE's levels above a re-identified DESTINATION). */
+VF_API vf_status vf_chain_open_upper(const char *path, const vf_chain_opts *opts, size_t levels,
+                                     vf_chain **out, vf_error *err);
 VF_API void vf_chain_close(vf_chain *c); /* NULL is fine */
 
 VF_API size_t vf_chain_depth(const vf_chain *c);
@@ -46,8 +50,7 @@ VF_API uint64_t vf_chain_virtual_size(const vf_chain *c); /* the top's virtual s
 VF_API vf_status vf_chain_reopen_rw(vf_chain *c, size_t level, vf_error *err);
 
 /* The flattened disk from the top: reads the top-most level defining each sector. */
-VF_API vf_status vf_chain_read(vf_chain *c, uint64_t voff, void *buf, size_t len,
-                               vf_error *err);
+VF_API vf_status vf_chain_read(vf_chain *c, uint64_t voff, void *buf, size_t len, vf_error *err);
 
 /* The flattened view restricted to levels [from, to] (inclusive): the run starting at voff
  * (at most len long) and the top-most level in range that defines it. ABSENT means no level
@@ -59,8 +62,8 @@ typedef struct vf_chain_extent {
     uint64_t file_off;   /* PRESENT from file data: offset in that level's file */
 } vf_chain_extent;
 
-VF_API vf_status vf_chain_map(vf_chain *c, size_t from, size_t to, uint64_t voff,
-                              uint64_t len, vf_chain_extent *ext, vf_error *err);
+VF_API vf_status vf_chain_map(vf_chain *c, size_t from, size_t to, uint64_t voff, uint64_t len,
+                              vf_chain_extent *ext, vf_error *err);
 
 #ifdef __cplusplus
 }
