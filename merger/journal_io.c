@@ -16,8 +16,9 @@ static vf_status vf_journal_sync_dir(const vf_fs *fs, const char *path, vf_error
     return fs->ops->sync_dir(fs->self, path, err);
 }
 
-/* Parse the slot at off if the file holds one there; invalid slots are simply not used.
- * *mixed: both slots are valid but come from different merges (merge ids differ). */
+/* Parse the slot at off if the file holds one there; torn slots are simply not used.
+ * *mixed: both slots are valid but come from different merges (merge ids differ), or one
+ * is a complete record (its SHA-256 matches) whose fields this version refuses. */
 static void vf_journal_try_slot(vf_io *io, uint64_t size, uint64_t off, uint8_t *buf,
                                 vf_journal *best, bool *have, bool *mixed)
 {
@@ -28,8 +29,12 @@ static void vf_journal_try_slot(vf_io *io, uint64_t size, uint64_t off, uint8_t 
     if (vf_io_read(io, buf, n, off, NULL) != VF_OK)
         return;
     vf_journal j;
-    if (vf_journal_parse(buf, n, &j, NULL) != VF_OK)
+    vf_error e;
+    if (vf_journal_parse(buf, n, &j, &e) != VF_OK) {
+        if (e.code == VF_E_FORMAT && e.off == VF_JOURNAL_HEAD_BYTES)
+            *mixed = true; /* signed, so written whole: not a torn record */
         return;
+    }
     if (*have && memcmp(best->merge_id, j.merge_id, sizeof j.merge_id) != 0)
         *mixed = true;
     if (*have && best->seq >= j.seq) {
@@ -75,8 +80,9 @@ static vf_status vf_journal_read_slots(vf_io *io, const char *path, vf_journal *
         if (mixed) {
             vf_journal_free(out);
             st = VF_FAIL(err, VF_E_STATE, VF_OFF_NONE,
-                         "merge journal '%s': its two records come from different merges "
-                         "(merge ids differ); delete it with rm if no merge is running",
+                         "merge journal '%s' refused: it holds a record this vhdfold does not "
+                         "use (another journal version, fields out of range, or records of two "
+                         "merges); delete it with rm if no merge is running",
                          path);
         } else if (!have) {
             st = VF_FAIL(err, VF_E_FORMAT, 0,

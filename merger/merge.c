@@ -948,9 +948,9 @@ static vf_status vf_merge_load_journal(vf_merge_ctx *x, bool *have)
 static vf_status vf_merge_refuse_journal(vf_merge_ctx *x, const char *why)
 {
     return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,
-                   "merge journal '%s' does not belong to this merge of '%s' into '%s': %s; it "
-                   "is not used (delete it with rm if no merge is running)",
-                   x->jpath, x->o->source, x->o->destination, why);
+                   "merge journal '%s' refused: %s; delete it with rm if no merge is running "
+                   "(it does not match merging '%s' into '%s')",
+                   x->jpath, why, x->o->source, x->o->destination);
 }
 
 /* Facts while SOURCE's chain opens through DESTINATION (the copy phase). */

@@ -52,7 +52,8 @@ void vf_journal_free(vf_journal *j); /* members only; NULL is fine */
  * VF_E_LIMIT when the record does not fit one slot. */
 vf_status vf_journal_encode(const vf_journal *j, uint8_t *buf, size_t *len, vf_error *err);
 /* Parse one slot; VF_E_FORMAT when it is not a valid record (torn, empty, bad digest, any
- * field out of range). Reads at most len bytes once; allocates at most the body's size. */
+ * field out of range; err->off is VF_JOURNAL_HEAD_BYTES exactly when the digest matched but
+ * the body is refused). Reads at most one slot; allocates at most about the body's size. */
 vf_status vf_journal_parse(const uint8_t *buf, size_t len, vf_journal *out, vf_error *err);
 /* Bytes vf_journal_parse has allocated since the process started (for the bound's test). */
 uint64_t vf_journal_parse_allocated(void);
