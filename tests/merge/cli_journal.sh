@@ -32,7 +32,9 @@ hashes() { (cd "$tmp/$1" && find . -type f -print0 | sort -z | xargs -0 sha256su
 merge_plain() {
   set +e
   if [ $have_strace = 1 ]; then
-    strace -f -e trace=open,openat,unlink,unlinkat,rename,renameat,renameat2 -o "$tmp/$1.log" \
+    # LeakSanitizer cannot run under ptrace (sanitizer builds)
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+      strace -f -e trace=open,openat,unlink,unlinkat,rename,renameat,renameat2 -o "$tmp/$1.log" \
       "$V" merge "$top" "$dst" --progress=none >"$tmp/out" 2>"$tmp/err"
   else
     "$V" merge "$top" "$dst" --progress=none >"$tmp/out" 2>"$tmp/err"
