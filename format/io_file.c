@@ -348,11 +348,11 @@ vf_status vf_io_file_open(const char *path, unsigned flags, vf_io **out, vf_erro
         st = VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "cannot open '%s'", path);
     else if (fstat(fd, &sb) != 0)
         st = VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "fstat of '%s'", path);
+    else if ((flags & VF_IO_OWNED) && !S_ISREG(sb.st_mode))
+        st = VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE, "cannot open '%s': not a regular file", path);
     else if (!S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode))
         st = VF_FAIL_ERRNO(err, S_ISDIR(sb.st_mode) ? EISDIR : EINVAL, VF_OFF_NONE,
                            "cannot open '%s': not a regular file or block device", path);
-    else if ((flags & VF_IO_OWNED) && !S_ISREG(sb.st_mode))
-        st = VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE, "cannot open '%s': not a regular file", path);
     else if ((flags & VF_IO_OWNED) && sb.st_uid != geteuid())
         st = VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE,
                            "cannot open '%s': owned by uid %lu, not by this user (uid %lu)", path,

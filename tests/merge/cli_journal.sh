@@ -2,7 +2,8 @@
 # tests/merge/cli_journal.sh - a plain 'vhdfold merge SOURCE DEST' next to a planted journal
 # (tests/tools/mkjournal.py, bound to the real chain, then altered): a removing-phase record,
 # a record with --child files, a cursor claiming the copy is done, a record of another chain,
-# a journal that is a symbolic link, one owned by another user (as root). Each refusal exits
+# a journal that is a symbolic link, one owned by another user (as root), one locked
+# by a running merge (32774 in use). Each refusal exits
 # non-zero naming the journal; every file not asked to change (the chain, the journal, a
 # folder beside the chain) stays byte-identical; under strace nothing outside the chain's
 # folder is opened for writing, removed or renamed. Env: VHDFOLD (from ctest). Layer: tests.
@@ -11,7 +12,12 @@ V=${VHDFOLD:?VHDFOLD must name the built vhdfold}
 src_dir=${VF_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 MKJ="$src_dir/tests/tools/mkjournal.py"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+holder=""
+cleanup() {
+  if [ -n "$holder" ]; then kill "$holder" 2>/dev/null || true; wait "$holder" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 have_strace=1
@@ -137,6 +143,13 @@ merge_plain dangling
 expect_refusal dangling "symbolic link"
 [ ! -e "$o/created-by-merge" ] || fail "dangling: the merge created the link's target"
 
+# 7b. a directory in the journal's place: refused as not a regular file
+setup dir
+mkdir "$j"
+merge_plain dir
+expect_refusal dir "not a regular file"
+[ -d "$j" ] || fail "dir: the directory was replaced"
+
 # 8. a journal owned by another user (root only: chown)
 if [ "$(id -u)" = 0 ]; then
   setup owner
@@ -149,6 +162,21 @@ if [ "$(id -u)" = 0 ]; then
 else
   echo "SKIP: not root: the other-owner case needs chown"
 fi
+
+# 9. a journal held by a running merge (an exclusive lock, as the merge takes): 32774 in use
+setup inuse
+python3 "$MKJ" "$j" "$top" "$mid" "$dst" --phase 1 --cursor 0
+python3 -c 'import fcntl,sys,time; f=open(sys.argv[1],"r+b"); fcntl.lockf(f, fcntl.LOCK_EX); open(sys.argv[2],"w").close(); time.sleep(30)' "$j" "$tmp/locked" &
+holder=$!
+for _ in $(seq 100); do [ -e "$tmp/locked" ] && break; sleep 0.05; done
+hashes inuse >"$tmp/before"
+merge_plain inuse
+kill "$holder"; wait "$holder" 2>/dev/null || true; holder=""
+[ $rc != 0 ] || fail "inuse: the merge succeeded"
+grep -q "32774" "$tmp/err" || fail "inuse: not status 32774: $(cat "$tmp/err")"
+grep -qF "$j" "$tmp/err" || fail "inuse: the error does not name the journal: $(cat "$tmp/err")"
+grep -q "another merge" "$tmp/err" || fail "inuse: the error does not say a merge runs: $(cat "$tmp/err")"
+unchanged inuse "$tmp/before"
 
 [ $fails = 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "cli_journal: all cases passed"
