@@ -431,7 +431,8 @@ static vf_status vf_chain_add_parent(vf_chain *c, vf_error *err)
     return st;
 }
 
-vf_status vf_chain_open(const char *path, const vf_chain_opts *opts, vf_chain **out, vf_error *err)
+static vf_status vf_chain_open_n(const char *path, const vf_chain_opts *opts, size_t upper,
+                                 vf_chain **out, vf_error *err)
 {
     *out = NULL;
     vf_chain *c = calloc(1, sizeof *c);
@@ -452,6 +453,8 @@ vf_status vf_chain_open(const char *path, const vf_chain_opts *opts, vf_chain **
                      VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "opening '%s'", path));
     }
     while (st == VF_OK && vf_image_info_get(c->lv[c->depth - 1].img)->has_parent) {
+        if (upper && c->depth >= upper)
+            break;
         if (c->depth >= c->opts.max_depth)
             st = VF_FAIL(err, VF_E_CHAIN, VF_OFF_NONE,
                          "the chain of '%s' is deeper than %u images (the limit); '%s' still "
@@ -466,6 +469,21 @@ vf_status vf_chain_open(const char *path, const vf_chain_opts *opts, vf_chain **
     }
     *out = c;
     return VF_OK;
+}
+
+vf_status vf_chain_open(const char *path, const vf_chain_opts *opts, vf_chain **out, vf_error *err)
+{
+    return vf_chain_open_n(path, opts, 0, out, err);
+}
+
+vf_status vf_chain_open_upper(const char *path, const vf_chain_opts *opts, size_t levels,
+                              vf_chain **out, vf_error *err)
+{
+    if (!levels) {
+        *out = NULL;
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "opening '%s': no level asked for", path);
+    }
+    return vf_chain_open_n(path, opts, levels, out, err);
 }
 
 void vf_chain_close(vf_chain *c)

@@ -318,6 +318,8 @@ static int vf_file_oflags(unsigned flags)
         o |= O_EXCL;
     if (flags & VF_IO_TRUNC)
         o |= O_TRUNC;
+    if (flags & VF_IO_NOFOLLOW)
+        o |= O_NOFOLLOW;
     return o;
 }
 
@@ -339,13 +341,22 @@ vf_status vf_io_file_open(const char *path, unsigned flags, vf_io **out, vf_erro
     f->fd = fd;
     vf_status st = VF_OK;
     struct stat sb;
-    if (fd < 0)
+    if (fd < 0 && errno == ELOOP && (flags & VF_IO_NOFOLLOW))
+        st =
+            VF_FAIL_ERRNO(err, ELOOP, VF_OFF_NONE, "cannot open '%s': it is a symbolic link", path);
+    else if (fd < 0)
         st = VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "cannot open '%s'", path);
     else if (fstat(fd, &sb) != 0)
         st = VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "fstat of '%s'", path);
+    else if ((flags & VF_IO_OWNED) && !S_ISREG(sb.st_mode))
+        st = VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE, "cannot open '%s': not a regular file", path);
     else if (!S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode))
         st = VF_FAIL_ERRNO(err, S_ISDIR(sb.st_mode) ? EISDIR : EINVAL, VF_OFF_NONE,
                            "cannot open '%s': not a regular file or block device", path);
+    else if ((flags & VF_IO_OWNED) && sb.st_uid != geteuid())
+        st = VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE,
+                           "cannot open '%s': owned by uid %lu, not by this user (uid %lu)", path,
+                           (unsigned long)sb.st_uid, (unsigned long)geteuid());
     if (st != VF_OK) {
         vf_file_close(f);
         return st;

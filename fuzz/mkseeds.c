@@ -10,6 +10,9 @@
 #include <sys/stat.h>
 
 #include "fuzz_helpers.h"
+#ifdef VF_SEED_JOURNAL
+#include "merge_int.h"
+#endif
 
 /* Inputs above this size are stored sparse ("VFSP"); AFL++ takes at most 1 MiB. */
 #define VF_SEED_RAW_MAX (32u << 10)
@@ -229,6 +232,67 @@ static void vf_seed_vhdx(void)
     vf_fuzz_buf_free(&child);
 }
 
+#ifdef VF_SEED_JOURNAL
+/* Target journal: 16 control bytes (the facts the harness derives, docs/fuzzing.md), then one
+ * slot from the journal encoder with its SHA-256 zeroed (the harness signs it). */
+static void vf_seed_journal_one(const char *name, const vf_journal *j, const uint8_t ctl[16])
+{
+    uint8_t *in = calloc(1, 16u + VF_JOURNAL_SLOT_BYTES);
+    VF_FUZZ_CHECK(in != NULL, "out of memory");
+    size_t len;
+    vf_error err;
+    VF_FUZZ_CHECK(vf_journal_encode(j, in + 16, &len, &err) == VF_OK, "journal seed: %s", err.msg);
+    memcpy(in, ctl, 16);
+    memset(in + 16 + 24, 0, VF_SHA256_LEN);
+    vf_write("journal", name, in, 16u + len);
+    free(in);
+}
+
+static void vf_seed_journal(void)
+{
+    vf_journal_level levels[3];
+    vf_journal_child child;
+    memset(levels, 0, sizeof levels);
+    memset(&child, 0x5A, sizeof child);
+    for (size_t i = 0; i < 3; i++) {
+        memset(levels[i].id, (int)(0x11 * (i + 1)), 16);
+        levels[i].file_size = (i + 1) << 20;
+    }
+    vf_journal j;
+    memset(&j, 0, sizeof j);
+    j.seq = 7;
+    j.phase = VF_MERGE_PHASE_COPYING;
+    j.format = VF_FORMAT_VHD;
+    j.cursor = 1u << 20;
+    j.virtual_size = 4u << 20;
+    j.dest_size = 3u << 20;
+    memset(j.merge_id, 0x42, 16);
+    memset(j.new_id, 0xAB, 16);
+    j.levels = levels;
+    j.nlevels = 3;
+    uint8_t ctl[16] = {0, 1, 128, 0, 0, 0, 0, 0};
+    vf_seed_journal_one("vhd-copying", &j, ctl);
+    ctl[2] = 0; /* DESTINATION shorter than recorded: restart */
+    vf_seed_journal_one("vhd-copying-short", &j, ctl);
+    j.format = VF_FORMAT_VHDX;
+    j.has_link_id = true;
+    memset(j.link_id, 0xC3, 16);
+    j.phase = VF_MERGE_PHASE_IDENTITY;
+    j.cursor = j.virtual_size;
+    uint8_t ctl_link[16] = {0, 1, 128, 1, 0, 0, 0, 0};
+    vf_seed_journal_one("vhdx-identity", &j, ctl_link);
+    j.phase = VF_MERGE_PHASE_REMOVING;
+    j.remove_merged = true;
+    j.children = &child;
+    j.nchildren = 1;
+    uint8_t ctl_after[16] = {0, 8 | 4, 128, 2 | (0 << 2), 0, 0, 0, 0};
+    vf_seed_journal_one("vhdx-removing", &j, ctl_after);
+    uint8_t ctl_bad[16] = {0, 1, 128, 0, 1, 1 | 2, 3, 9};
+    j.phase = VF_MERGE_PHASE_COPYING;
+    vf_seed_journal_one("vhdx-other-chain", &j, ctl_bad);
+}
+#endif
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -242,5 +306,8 @@ int main(int argc, char **argv)
     }
     vf_seed_vhd();
     vf_seed_vhdx();
+#ifdef VF_SEED_JOURNAL
+    vf_seed_journal();
+#endif
     return 0;
 }

@@ -2,7 +2,10 @@
  * Layer: merger. Pure (no I/O): journal_io.c reads and writes slots; merge.c fills records.
  * Slot: "VFMERGE1", seq (u64), body length (u32), reserved (u32), SHA-256 of the first 24
  * bytes and the body, then the body (little-endian fields, docs/merge.md lists them).
- * A torn slot fails its digest, so the other slot (the previous record) stays authoritative. */
+ * A torn slot fails its digest, so the other slot (the previous record) stays authoritative.
+ * The body holds fixed-size fields only (no paths): its length follows from its two counts,
+ * and the parser checks that before it allocates anything. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,30 +13,38 @@
 #include "merge_int.h"
 
 #define VF_JOURNAL_MAGIC "VFMERGE1"
-#define VF_JOURNAL_VERSION 1u
+#define VF_JOURNAL_VERSION 2u
 #define VF_JOURNAL_OFF_SEQ 8u
 #define VF_JOURNAL_OFF_LEN 16u
 #define VF_JOURNAL_OFF_SHA 24u
-#define VF_JOURNAL_MAX_LEVELS 4096u
-#define VF_JOURNAL_MAX_CHILDREN 4096u
-/* Bits of the "extras" word (once reserved, written 0 by VHD merges, so their records are
- * unchanged): which optional fields follow digest_before. */
+/* version .. extras (8 x u32), cursor, virtual size, dest size (3 x u64), merge id, new id,
+ * digest_before */
+#define VF_JOURNAL_FIXED_BYTES (8u * 4u + 3u * 8u + 16u + 16u + VF_SHA256_LEN)
+#define VF_JOURNAL_LEVEL_BYTES 24u /* id, file size */
+#define VF_JOURNAL_CHILD_BYTES VF_SHA256_LEN
+/* Bits of the "extras" word: which optional fields follow digest_before. */
 #define VF_JOURNAL_EXTRA_LINK_ID 1u
+#define VF_JOURNAL_FLAG_REMOVE 1u
 
 _Static_assert(VF_JOURNAL_OFF_SHA + VF_SHA256_LEN == VF_JOURNAL_HEAD_BYTES, "journal head");
+_Static_assert((uint64_t)VF_JOURNAL_MAX_LEVELS *VF_JOURNAL_LEVEL_BYTES <
+                   VF_JOURNAL_SLOT_BYTES - VF_JOURNAL_HEAD_BYTES,
+               "the level list fits a slot");
+
+/* Bytes the parser has allocated, ever (tests hold the bound in docs/bounds.md with it). */
+static atomic_ullong vf_journal_allocated;
+
+uint64_t vf_journal_parse_allocated(void)
+{
+    return atomic_load(&vf_journal_allocated);
+}
 
 void vf_journal_free(vf_journal *j)
 {
     if (!j)
         return;
-    for (size_t i = 0; i < j->nlevels; i++)
-        free(j->levels[i].path);
-    for (size_t i = 0; i < j->nchildren; i++)
-        free(j->children[i].path);
     free(j->levels);
     free(j->children);
-    free(j->source);
-    free(j->destination);
     memset(j, 0, sizeof *j);
 }
 
@@ -69,17 +80,6 @@ static void vf_w_bytes(vf_wcur *w, const void *src, size_t n)
         memcpy(b, src, n);
 }
 
-static void vf_w_str(vf_wcur *w, const char *s)
-{
-    size_t n = strlen(s);
-    if (n > VF_JOURNAL_MAX_PATH) {
-        w->overflow = true;
-        return;
-    }
-    vf_w_le(w, 2, n);
-    vf_w_bytes(w, s, n);
-}
-
 static vf_status vf_journal_digest(const uint8_t *slot, size_t body_len, uint8_t md[32],
                                    vf_error *err)
 {
@@ -100,26 +100,24 @@ static void vf_journal_put_body(const vf_journal *j, vf_wcur *w)
     vf_w_le(w, 4, (uint64_t)j->phase);
     vf_w_le(w, 4, (uint64_t)j->format);
     vf_w_le(w, 4, (uint64_t)j->digest_mode);
-    vf_w_le(w, 4, j->remove_merged ? 1u : 0u);
+    vf_w_le(w, 4, j->remove_merged ? VF_JOURNAL_FLAG_REMOVE : 0u);
     vf_w_le(w, 4, j->nlevels);
     vf_w_le(w, 4, j->nchildren);
     vf_w_le(w, 4, j->has_link_id ? VF_JOURNAL_EXTRA_LINK_ID : 0u);
     vf_w_le(w, 8, j->cursor);
     vf_w_le(w, 8, j->virtual_size);
+    vf_w_le(w, 8, j->dest_size);
+    vf_w_bytes(w, j->merge_id, 16);
     vf_w_bytes(w, j->new_id, 16);
     vf_w_bytes(w, j->digest_before, VF_SHA256_LEN);
     if (j->has_link_id)
         vf_w_bytes(w, j->link_id, 16);
-    vf_w_str(w, j->source);
-    vf_w_str(w, j->destination);
     for (size_t i = 0; i < j->nlevels; i++) {
         vf_w_bytes(w, j->levels[i].id, 16);
-        vf_w_str(w, j->levels[i].path);
+        vf_w_le(w, 8, j->levels[i].file_size);
     }
-    for (size_t i = 0; i < j->nchildren; i++) {
+    for (size_t i = 0; i < j->nchildren; i++)
         vf_w_bytes(w, j->children[i].digest, VF_SHA256_LEN);
-        vf_w_str(w, j->children[i].path);
-    }
 }
 
 vf_status vf_journal_encode(const vf_journal *j, uint8_t *buf, size_t *len, vf_error *err)
@@ -127,16 +125,17 @@ vf_status vf_journal_encode(const vf_journal *j, uint8_t *buf, size_t *len, vf_e
     *len = 0;
     if (j->nlevels > VF_JOURNAL_MAX_LEVELS || j->nchildren > VF_JOURNAL_MAX_CHILDREN)
         return VF_FAIL(err, VF_E_LIMIT, VF_OFF_NONE,
-                       "merge journal: %zu levels and %zu children are more than it records",
-                       j->nlevels, j->nchildren);
+                       "merge journal: %zu levels and %zu children are more than it records "
+                       "(%u and %u at most)",
+                       j->nlevels, j->nchildren, VF_JOURNAL_MAX_LEVELS, VF_JOURNAL_MAX_CHILDREN);
     memset(buf, 0, VF_JOURNAL_SLOT_BYTES);
     vf_wcur w = {buf + VF_JOURNAL_HEAD_BYTES, VF_JOURNAL_SLOT_BYTES - VF_JOURNAL_HEAD_BYTES, 0,
                  false};
     vf_journal_put_body(j, &w);
     if (w.overflow)
         return VF_FAIL(err, VF_E_LIMIT, VF_OFF_NONE,
-                       "merge journal: the record (paths of %zu levels, %zu children) does "
-                       "not fit its %u-byte slot",
+                       "merge journal: the record (%zu levels, %zu children) does not fit its "
+                       "%u-byte slot",
                        j->nlevels, j->nchildren, VF_JOURNAL_SLOT_BYTES);
     memcpy(buf, VF_JOURNAL_MAGIC, 8);
     vf_put_le64(buf + VF_JOURNAL_OFF_SEQ, j->seq);
@@ -149,48 +148,9 @@ vf_status vf_journal_encode(const vf_journal *j, uint8_t *buf, size_t *len, vf_e
     return VF_OK;
 }
 
-/* Read a length-prefixed string into a new NUL-terminated copy; NULL after an overrun, a
- * zero byte inside, or an allocation failure (*nomem tells which). */
-static char *vf_cur_str(vf_cur *c, bool *nomem)
-{
-    uint16_t n = vf_cur_le16(c);
-    const uint8_t *b = vf_cur_take(c, n);
-    if (!b || n > VF_JOURNAL_MAX_PATH || memchr(b, 0, n))
-        return NULL;
-    char *s = malloc((size_t)n + 1);
-    if (!s) {
-        *nomem = true;
-        return NULL;
-    }
-    memcpy(s, b, n);
-    s[n] = '\0';
-    return s;
-}
-
-static vf_status vf_journal_get_lists(vf_cur *c, vf_journal *j, bool *nomem)
-{
-    /* counts were bounded by the caller against VF_JOURNAL_MAX_*; each entry needs at least
-     * 18 bytes, and the cursor stops at the slot's end anyway */
-    j->levels = calloc(j->nlevels ? j->nlevels : 1, sizeof *j->levels);
-    j->children = calloc(j->nchildren ? j->nchildren : 1, sizeof *j->children);
-    if (!j->levels || !j->children) {
-        *nomem = true;
-        return VF_E_NOMEM;
-    }
-    for (size_t i = 0; i < j->nlevels; i++) {
-        vf_cur_bytes(c, j->levels[i].id, 16);
-        if (!(j->levels[i].path = vf_cur_str(c, nomem)))
-            return VF_E_FORMAT;
-    }
-    for (size_t i = 0; i < j->nchildren; i++) {
-        vf_cur_bytes(c, j->children[i].digest, VF_SHA256_LEN);
-        if (!(j->children[i].path = vf_cur_str(c, nomem)))
-            return VF_E_FORMAT;
-    }
-    return VF_OK;
-}
-
-static vf_status vf_journal_get_body(vf_cur *c, vf_journal *j, bool *nomem)
+/* The fixed part; the counts are range-checked and the body length must be exactly what
+ * they need, all before anything is allocated. */
+static bool vf_journal_get_fixed(vf_cur *c, vf_journal *j)
 {
     uint32_t version = vf_cur_le32(c);
     uint32_t phase = vf_cur_le32(c), format = vf_cur_le32(c), mode = vf_cur_le32(c);
@@ -198,6 +158,8 @@ static vf_status vf_journal_get_body(vf_cur *c, vf_journal *j, bool *nomem)
     uint32_t extras = vf_cur_le32(c);
     j->cursor = vf_cur_le64(c);
     j->virtual_size = vf_cur_le64(c);
+    j->dest_size = vf_cur_le64(c);
+    vf_cur_bytes(c, j->merge_id, 16);
     vf_cur_bytes(c, j->new_id, 16);
     vf_cur_bytes(c, j->digest_before, VF_SHA256_LEN);
     j->has_link_id = (extras & VF_JOURNAL_EXTRA_LINK_ID) != 0;
@@ -206,22 +168,41 @@ static vf_status vf_journal_get_body(vf_cur *c, vf_journal *j, bool *nomem)
     if (c->overrun || version != VF_JOURNAL_VERSION || extras > VF_JOURNAL_EXTRA_LINK_ID ||
         phase < VF_MERGE_PHASE_COPYING || phase > VF_MERGE_PHASE_REMOVING ||
         mode > VF_MERGE_VERIFY_TREE || (format != VF_FORMAT_VHD && format != VF_FORMAT_VHDX) ||
-        flags > 1 || nlevels < 2 || nlevels > VF_JOURNAL_MAX_LEVELS ||
+        flags > VF_JOURNAL_FLAG_REMOVE || nlevels < 2 || nlevels > VF_JOURNAL_MAX_LEVELS ||
         nchildren > VF_JOURNAL_MAX_CHILDREN || j->has_link_id != (format == VF_FORMAT_VHDX) ||
-        j->cursor > j->virtual_size)
-        return VF_E_FORMAT;
+        j->cursor > j->virtual_size || j->virtual_size == 0)
+        return false;
+    uint64_t need =
+        (uint64_t)nlevels * VF_JOURNAL_LEVEL_BYTES + (uint64_t)nchildren * VF_JOURNAL_CHILD_BYTES;
+    if (need != c->len - c->pos)
+        return false;
     j->phase = (vf_merge_phase)phase;
     j->format = (vf_format_kind)format;
     j->digest_mode = (vf_merge_verify)mode;
-    j->remove_merged = flags & 1u;
+    j->remove_merged = (flags & VF_JOURNAL_FLAG_REMOVE) != 0;
     j->nlevels = nlevels;
     j->nchildren = nchildren;
-    if (!(j->source = vf_cur_str(c, nomem)) || !(j->destination = vf_cur_str(c, nomem)))
+    return true;
+}
+
+static vf_status vf_journal_get_body(vf_cur *c, vf_journal *j)
+{
+    if (!vf_journal_get_fixed(c, j))
         return VF_E_FORMAT;
-    vf_status st = vf_journal_get_lists(c, j, nomem);
-    if (st == VF_OK && (c->overrun || c->pos != c->len))
-        st = VF_E_FORMAT;
-    return st;
+    size_t nc = j->nchildren ? j->nchildren : 1;
+    j->levels = calloc(j->nlevels, sizeof *j->levels);
+    j->children = calloc(nc, sizeof *j->children);
+    atomic_fetch_add(&vf_journal_allocated, (unsigned long long)(j->nlevels * sizeof *j->levels +
+                                                                 nc * sizeof *j->children));
+    if (!j->levels || !j->children)
+        return VF_E_NOMEM;
+    for (size_t i = 0; i < j->nlevels; i++) {
+        vf_cur_bytes(c, j->levels[i].id, 16);
+        j->levels[i].file_size = vf_cur_le64(c);
+    }
+    for (size_t i = 0; i < j->nchildren; i++)
+        vf_cur_bytes(c, j->children[i].digest, VF_SHA256_LEN);
+    return c->overrun || c->pos != c->len ? VF_E_FORMAT : VF_OK;
 }
 
 vf_status vf_journal_parse(const uint8_t *buf, size_t len, vf_journal *out, vf_error *err)
@@ -231,7 +212,10 @@ vf_status vf_journal_parse(const uint8_t *buf, size_t len, vf_journal *out, vf_e
         return VF_FAIL(err, VF_E_FORMAT, 0, "merge journal slot: no 'VFMERGE1' signature");
     uint64_t seq = vf_get_le(buf + VF_JOURNAL_OFF_SEQ, 8);
     uint64_t body_len = vf_get_le(buf + VF_JOURNAL_OFF_LEN, 4);
-    if (body_len > len - VF_JOURNAL_HEAD_BYTES)
+    uint64_t room = len - VF_JOURNAL_HEAD_BYTES;
+    if (room > VF_JOURNAL_SLOT_BYTES - VF_JOURNAL_HEAD_BYTES)
+        room = VF_JOURNAL_SLOT_BYTES - VF_JOURNAL_HEAD_BYTES; /* never past one slot */
+    if (body_len > room)
         return VF_FAIL(err, VF_E_FORMAT, VF_JOURNAL_OFF_LEN,
                        "merge journal slot: body length %llu runs past the slot",
                        (unsigned long long)body_len);
@@ -243,16 +227,16 @@ vf_status vf_journal_parse(const uint8_t *buf, size_t len, vf_journal *out, vf_e
         return VF_FAIL(err, VF_E_FORMAT, VF_JOURNAL_OFF_SHA,
                        "merge journal slot: SHA-256 does not match (torn or damaged record)");
     vf_cur c = vf_cur_make(buf + VF_JOURNAL_HEAD_BYTES, (size_t)body_len);
-    bool nomem = false;
     out->seq = seq;
-    st = vf_journal_get_body(&c, out, &nomem);
+    st = vf_journal_get_body(&c, out);
     if (st != VF_OK) {
         vf_journal_free(out);
-        if (nomem)
+        if (st == VF_E_NOMEM)
             return VF_FAIL(err, VF_E_NOMEM, VF_OFF_NONE, "merge journal: out of memory");
         return VF_FAIL(err, VF_E_FORMAT, VF_JOURNAL_HEAD_BYTES,
-                       "merge journal slot: body fields out of range (version, phase, counts "
-                       "or paths)");
+                       "merge journal slot: body fields out of range (version %u expected; "
+                       "phase, counts, cursor or length)",
+                       VF_JOURNAL_VERSION);
     }
     return VF_OK;
 }

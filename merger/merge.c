@@ -34,6 +34,7 @@ typedef struct vf_merge_ctx {
     atomic_uint *percent;
     char *src_norm, *dst_norm, *jpath;
     vf_chain *chain;      /* SOURCE's chain (COPYING) */
+    vf_chain *upper;      /* after the copy: SOURCE's levels above DESTINATION, as resolved now */
     size_t k;             /* DESTINATION's level */
     vf_image *dest;       /* borrowed from chain, or dest_owned */
     vf_image *dest_owned; /* resume after the copy: DESTINATION opened alone */
@@ -89,6 +90,15 @@ static uint64_t vf_merge_block_cost(const vf_image_info *di)
                                         "Sector bitmap") */
         return bs + ((bs / 512u / 8u) + 511u) / 512u * 512u;
     return bs + 1024u * 1024u; /* VHDX: 1 MiB alignment / sector-bitmap slack */
+}
+
+/* A file's size now (0 when it cannot be read: never proves a journal's cursor). */
+static uint64_t vf_merge_file_size(vf_io *io)
+{
+    uint64_t size = 0;
+    if (vf_io_size(io, &size, NULL) != VF_OK)
+        return 0;
+    return size;
 }
 
 /* --- validation: DESTINATION's level and what the formats allow --- */
@@ -450,6 +460,7 @@ static vf_status vf_merge_copy(vf_merge_ctx *x)
             (st = vf_image_flush(x->dest, x->err)) != VF_OK)
             break;
         x->j.cursor = b->end; /* everything below is durable in DESTINATION */
+        x->j.dest_size = vf_merge_file_size(vf_image_io(x->dest));
         st = vf_journal_store(&x->jf, &x->j, x->err);
     }
     return st;
@@ -525,7 +536,7 @@ static vf_status vf_merge_lock_children(vf_merge_ctx *x)
     if (!x->child_io)
         return vf_merge_nomem(x, "child handles");
     for (size_t i = 0; i < x->j.nchildren; i++) {
-        const char *path = x->j.children[i].path;
+        const char *path = x->o->children[i]; /* never a path from the journal */
         vf_status st = vf_fs_open(x->fs, path, VF_IO_RDWR, &x->child_io[i], x->err);
         if (st == VF_OK)
             st = vf_io_lock(x->child_io[i], true, x->err);
@@ -537,11 +548,26 @@ static vf_status vf_merge_lock_children(vf_merge_ctx *x)
     return VF_OK;
 }
 
+/* Before its header is rewritten: the --child file's parent is SOURCE (or, after an
+ * interruption, already DESTINATION with its new identity). */
+static vf_status vf_merge_child_binds(vf_merge_ctx *x, vf_image *img, const char *path)
+{
+    const vf_image_info *ci = vf_image_info_get(img);
+    if (ci->has_parent &&
+        (!memcmp(ci->parent_id, x->j.levels[0].id, 16) || !memcmp(ci->parent_id, x->j.new_id, 16)))
+        return VF_OK;
+    return VF_FAIL(x->err, VF_E_INVAL, VF_OFF_NONE,
+                   "--child '%s' is not a child of SOURCE '%s' (its parent link names another "
+                   "identity)",
+                   path, x->o->source);
+}
+
 static vf_status vf_merge_repoint(vf_merge_ctx *x, size_t i)
 {
     const vf_journal_child *ch = &x->j.children[i];
+    const char *path = x->o->children[i];
     const vf_image_info *di = vf_image_info_get(x->dest);
-    char *abs = vf_merge_path_abs(ch->path, true);
+    char *abs = vf_merge_path_abs(path, true);
     char *dir = abs ? vf_path_dirname(abs) : NULL;
     char *rel = dir ? vf_merge_path_relative(dir, x->dst_norm) : NULL;
     free(abs);
@@ -554,20 +580,22 @@ static vf_status vf_merge_repoint(vf_merge_ctx *x, size_t i)
     if (st == VF_OK)
         /* a resumed merge may find the child's header torn by an interrupted set_parent:
          * RECOVER accepts it (every other field still validated) and set_parent rewrites it */
-        st = vf_image_open(io, ch->path, VF_OPEN_RDWR | (x->res->resumed ? VF_OPEN_RECOVER : 0u),
-                           &img, x->err);
+        st = vf_image_open(io, path, VF_OPEN_RDWR | (x->res->resumed ? VF_OPEN_RECOVER : 0u), &img,
+                           x->err);
     else
         vf_io_close(io);
+    if (st == VF_OK)
+        st = vf_merge_child_binds(x, img, path);
     if (st == VF_OK && (st = vf_image_set_parent(img, &link, x->err)) == VF_OK)
         st = vf_image_flush(img, x->err);
     vf_image_close(img);
     free(dir);
     free(rel);
     uint8_t md[VF_SHA256_LEN];
-    if (st == VF_OK && (st = vf_merge_child_digest(x, ch->path, false, md)) == VF_OK &&
+    if (st == VF_OK && (st = vf_merge_child_digest(x, path, false, md)) == VF_OK &&
         memcmp(md, ch->digest, sizeof md) != 0)
         st = VF_FAIL(x->err, VF_E_CORRUPT, VF_OFF_NONE,
-                     "--child '%s': its view changed when re-pointed at '%s'", ch->path,
+                     "--child '%s': its view changed when re-pointed at '%s'", path,
                      x->o->destination);
     return st;
 }
@@ -587,34 +615,8 @@ static vf_status vf_merge_children(vf_merge_ctx *x)
 
 /* --- the journal record of a new merge --- */
 
-/* How a path is recorded: absolute on the POSIX fs (a rerun may start elsewhere), as given
- * on other file systems (their keys are not relative to our working directory). Compared
- * only through vf_merge_path_abs / vf_merge_same_file. */
-static char *vf_merge_stored_path(const vf_merge_ctx *x, const char *path)
-{
-    return x->posix ? vf_merge_path_abs(path, true) : strdup(path);
-}
-
-/* Equal once both are made absolute lexically. */
-static bool vf_merge_same_path(const char *a, const char *b)
-{
-    char *na = vf_merge_path_abs(a, true), *nb = vf_merge_path_abs(b, true);
-    bool same = na && nb && !strcmp(na, nb);
-    free(na);
-    free(nb);
-    return same;
-}
-
-/* The identity DESTINATION may carry now: its old one, G' (VHDX, during the copy) or the
- * final new one (after the identity phase). */
-static bool vf_merge_known_dest_id(const vf_merge_ctx *x, const uint8_t id[16], bool final_ok)
-{
-    const vf_journal *j = &x->j;
-    return !memcmp(id, j->levels[j->nlevels - 1].id, 16) ||
-           (j->has_link_id && !memcmp(id, j->link_id, 16)) ||
-           (final_ok && !memcmp(id, j->new_id, 16));
-}
-
+/* Version 2 records no path: levels are bound by identity and file size, children by the
+ * digest of their view, the merge by a random id (docs/merge.md). */
 static vf_status vf_merge_journal_new(vf_merge_ctx *x)
 {
     vf_journal *j = &x->j;
@@ -624,74 +626,28 @@ static vf_status vf_merge_journal_new(vf_merge_ctx *x)
     j->virtual_size = x->res->virtual_size;
     j->nlevels = x->k + 1;
     j->levels = calloc(j->nlevels, sizeof *j->levels);
-    j->source = vf_merge_stored_path(x, x->o->source);
-    j->destination = vf_merge_stored_path(x, x->o->destination);
-    if (!j->levels || !j->source || !j->destination)
+    j->children = calloc(x->o->nchildren ? x->o->nchildren : 1, sizeof *j->children);
+    if (!j->levels || !j->children)
         return vf_merge_nomem(x, "the journal record");
     for (size_t i = 0; i <= x->k; i++) {
-        memcpy(j->levels[i].id, vf_image_info_get(vf_chain_image(x->chain, i))->id, 16);
-        if (!(j->levels[i].path = vf_merge_stored_path(x, vf_chain_path(x->chain, i))))
-            return vf_merge_nomem(x, "the journal record");
+        vf_image *img = vf_chain_image(x->chain, i);
+        memcpy(j->levels[i].id, vf_image_info_get(img)->id, 16);
+        j->levels[i].file_size = vf_merge_file_size(vf_image_io(img));
     }
-    j->children = calloc(x->o->nchildren ? x->o->nchildren : 1, sizeof *j->children);
-    if (!j->children)
-        return vf_merge_nomem(x, "the journal record");
+    j->dest_size = j->levels[x->k].file_size;
     for (size_t i = 0; i < x->o->nchildren; i++) {
-        if (!(j->children[i].path = vf_merge_stored_path(x, x->o->children[i])))
-            return vf_merge_nomem(x, "the journal record");
         j->nchildren = i + 1;
-        vf_status st = vf_merge_child_digest(x, j->children[i].path, true, j->children[i].digest);
+        vf_status st = vf_merge_child_digest(x, x->o->children[i], true, j->children[i].digest);
         if (st != VF_OK)
             return st;
     }
+    vf_status st = vf_random_id(j->merge_id, x->err);
     j->has_link_id = j->format == VF_FORMAT_VHDX;
-    if (j->has_link_id) {
-        vf_status st = vf_random_id(j->link_id, x->err);
-        if (st != VF_OK)
-            return st;
-    }
-    return vf_random_id(j->new_id, x->err);
-}
-
-/* A journal found for this DESTINATION must describe this very chain. */
-static vf_status vf_merge_journal_matches(vf_merge_ctx *x)
-{
-    const vf_journal *j = &x->j;
-    bool ok = j->nlevels == x->k + 1 && j->virtual_size == x->res->virtual_size &&
-              j->format == x->res->format && j->has_link_id == (j->format == VF_FORMAT_VHDX);
-    for (size_t i = 0; ok && i <= x->k; i++) {
-        const uint8_t *id = vf_image_info_get(vf_chain_image(x->chain, i))->id;
-        /* a VHDX DESTINATION may already carry G' (the copy had begun) */
-        ok =
-            (i == x->k ? vf_merge_known_dest_id(x, id, false) : !memcmp(j->levels[i].id, id, 16)) &&
-            vf_merge_same_file(x->fs, j->levels[i].path, vf_chain_path(x->chain, i));
-    }
-    if (!ok)
-        return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,
-                       "merge journal '%s' describes another chain than '%s' -> '%s' now has; "
-                       "inspect it and remove it if that merge is abandoned",
-                       x->jpath, x->o->source, x->o->destination);
-    return VF_OK;
-}
-
-/* The request and the journal agree on what to do (children, removal). */
-static vf_status vf_merge_request_matches(vf_merge_ctx *x)
-{
-    bool ok = vf_merge_same_path(x->j.source, x->o->source) &&
-              vf_merge_same_path(x->j.destination, x->o->destination);
-    if (ok && x->o->nchildren) {
-        ok = x->o->nchildren == x->j.nchildren;
-        for (size_t i = 0; ok && i < x->o->nchildren; i++)
-            ok = vf_merge_same_path(x->o->children[i], x->j.children[i].path);
-    }
-    if (!ok)
-        return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,
-                       "merge journal '%s' records an interrupted merge of '%s' into '%s'%s; "
-                       "finish that one first (same SOURCE, DESTINATION and --child files)",
-                       x->jpath, x->j.source, x->j.destination,
-                       x->j.nchildren ? " with --child files" : "");
-    x->j.remove_merged = x->j.remove_merged || x->o->remove_merged;
-    return VF_OK;
+    if (st == VF_OK && j->has_link_id)
+        st = vf_random_id(j->link_id, x->err);
+    if (st == VF_OK)
+        st = vf_random_id(j->new_id, x->err);
+    return st;
 }
 
 /* --- phases --- */
@@ -786,12 +742,13 @@ static vf_status vf_merge_grow_vhdx(vf_merge_ctx *x)
     return st;
 }
 
-/* Everything up to and including the copy: fresh merges and resumes in COPYING. */
+/* Everything up to and including the copy: fresh merges and resumes in COPYING (their chain
+ * is open and the journal was bound to it by vf_merge_resume). */
 static vf_status vf_merge_copy_phase(vf_merge_ctx *x, bool resuming)
 {
-    vf_status st = vf_merge_open_chain(x);
-    if (st == VF_OK)
-        st = resuming ? vf_merge_journal_matches(x) : vf_merge_journal_new(x);
+    vf_status st = x->chain ? VF_OK : vf_merge_open_chain(x);
+    if (st == VF_OK && !resuming)
+        st = vf_merge_journal_new(x);
     if (st == VF_OK)
         st = vf_merge_plan(x, x->j.cursor);
     if (st != VF_OK || x->o->dry_run)
@@ -831,7 +788,7 @@ static vf_status vf_merge_copy_phase(vf_merge_ctx *x, bool resuming)
 }
 
 /* Resume after the copy: DESTINATION alone (SOURCE no longer opens through it once its id
- * changed), recovering an interrupted footer update. */
+ * changed), recovering an interrupted footer update. Checked by vf_resume_decide. */
 static vf_status vf_merge_open_dest_alone(vf_merge_ctx *x)
 {
     vf_io *io;
@@ -846,19 +803,33 @@ static vf_status vf_merge_open_dest_alone(vf_merge_ctx *x)
     x->dest = x->dest_owned;
     x->k = x->j.nlevels - 1;
     const vf_image_info *di = vf_image_info_get(x->dest);
-    if (!vf_merge_known_dest_id(x, di->id, true))
-        return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,
-                       "merge journal '%s': '%s' has neither its old nor its new identity; it "
-                       "was changed after the merge stopped",
-                       x->jpath, x->o->destination);
     x->res->format = di->format;
     x->res->dest_level = x->k;
     x->res->virtual_size = x->j.virtual_size;
-    x->res->invalidated = calloc(x->k ? x->k : 1, sizeof *x->res->invalidated);
+    return VF_OK;
+}
+
+/* The merged files as this invocation resolved them: levels 0..k-1 of SOURCE's chain, or
+ * the levels above DESTINATION still there after an interrupted removal. */
+static vf_chain *vf_merge_upper_chain(const vf_merge_ctx *x, size_t *n)
+{
+    if (x->chain) {
+        *n = x->k;
+        return x->chain;
+    }
+    *n = x->upper ? vf_chain_depth(x->upper) : 0;
+    return x->upper;
+}
+
+static vf_status vf_merge_list_invalidated(vf_merge_ctx *x)
+{
+    size_t n;
+    vf_chain *c = vf_merge_upper_chain(x, &n);
+    x->res->invalidated = calloc(n ? n : 1, sizeof *x->res->invalidated);
     if (!x->res->invalidated)
         return vf_merge_nomem(x, "the result");
-    for (size_t i = 0; i < x->k; i++) {
-        if (!(x->res->invalidated[i] = strdup(x->j.levels[i].path)))
+    for (size_t i = 0; i < n; i++) {
+        if (!(x->res->invalidated[i] = strdup(vf_chain_path(c, i))))
             return vf_merge_nomem(x, "the result");
         x->res->ninvalidated = i + 1;
     }
@@ -874,27 +845,51 @@ static vf_status vf_merge_identity(vf_merge_ctx *x)
     return st;
 }
 
+static vf_status vf_merge_remove_one(vf_merge_ctx *x, const char *path)
+{
+    vf_error e2;
+    vf_error_clear(&e2);
+    vf_status st = vf_fs_remove(x->fs, path, &e2);
+    if (st == VF_E_IO && e2.sys_errno == ENOENT)
+        st = VF_OK; /* removed before an interruption */
+    else if (st != VF_OK && x->err)
+        *x->err = e2;
+    if (st == VF_OK && x->fs->ops->sync_dir) /* takes the file's path */
+        st = x->fs->ops->sync_dir(x->fs->self, path, x->err);
+    return st;
+}
+
+/* --remove-merged of this run only: the files resolved now, deepest first, so that an
+ * interrupted removal leaves SOURCE and the levels below it, which a rerun resolves again. */
 static vf_status vf_merge_remove(vf_merge_ctx *x)
 {
-    if (!x->j.remove_merged)
+    if (!x->o->remove_merged) {
+        if (x->j.remove_merged)
+            snprintf(x->res->note, sizeof x->res->note,
+                     "the merged files were not removed: the interrupted merge asked for "
+                     "--remove-merged, this run did not");
         return VF_OK;
-    x->j.phase = VF_MERGE_PHASE_REMOVING;
-    vf_status st = vf_journal_store(&x->jf, &x->j, x->err);
-    vf_chain_close(x->chain); /* our handles and locks on the files being removed */
-    x->chain = NULL;
-    x->dest = x->dest_owned;
-    for (size_t i = 0; st == VF_OK && i + 1 < x->j.nlevels; i++) {
-        const char *path = x->j.levels[i].path;
-        vf_error e2;
-        vf_error_clear(&e2);
-        st = vf_fs_remove(x->fs, path, &e2);
-        if (st == VF_E_IO && e2.sys_errno == ENOENT)
-            st = VF_OK; /* removed before an interruption */
-        else if (st != VF_OK && x->err)
-            *x->err = e2;
-        if (st == VF_OK && x->fs->ops->sync_dir) /* takes the file's path */
-            st = x->fs->ops->sync_dir(x->fs->self, path, x->err);
     }
+    size_t n;
+    vf_chain *c = vf_merge_upper_chain(x, &n);
+    char **paths = calloc(n ? n : 1, sizeof *paths);
+    vf_status st = paths ? VF_OK : vf_merge_nomem(x, "the removal list");
+    for (size_t i = 0; st == VF_OK && i < n; i++)
+        if (!(paths[i] = strdup(vf_chain_path(c, i))))
+            st = vf_merge_nomem(x, "the removal list");
+    x->j.phase = VF_MERGE_PHASE_REMOVING;
+    x->j.remove_merged = true;
+    if (st == VF_OK)
+        st = vf_journal_store(&x->jf, &x->j, x->err);
+    vf_chain_close(x->chain); /* our handles and locks on the files being removed */
+    vf_chain_close(x->upper);
+    x->chain = x->upper = NULL;
+    x->dest = x->dest_owned;
+    for (size_t i = n; st == VF_OK && i-- > 0;)
+        st = vf_merge_remove_one(x, paths[i]);
+    for (size_t i = 0; paths && i < n; i++)
+        free(paths[i]);
+    free(paths);
     return st;
 }
 
@@ -951,35 +946,164 @@ static vf_status vf_merge_load_journal(vf_merge_ctx *x, bool *have)
     return st;
 }
 
-static vf_status vf_merge_resume_later(vf_merge_ctx *x)
+/* A journal that does not bind this very merge is never used, and never silently ignored. */
+static vf_status vf_merge_refuse_journal(vf_merge_ctx *x, const char *why)
 {
-    if (x->o->dry_run)
-        return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,
-                       "a merge into '%s' stopped in phase '%s' (journal '%s'); run it again "
-                       "without --dry-run to finish it",
-                       x->o->destination, vf_merge_phase_name(x->j.phase), x->jpath);
+    return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,
+                   "merge journal '%s' refused: %s; delete it with rm if no merge is running "
+                   "(it does not match merging '%s' into '%s')",
+                   x->jpath, why, x->o->source, x->o->destination);
+}
+
+/* Facts while SOURCE's chain opens through DESTINATION (the copy phase). */
+static vf_status vf_merge_facts_in_chain(vf_merge_ctx *x, vf_resume_facts *f, uint8_t (*ids)[16],
+                                         uint64_t *sizes, uint8_t (*digests)[VF_SHA256_LEN])
+{
+    f->dest_in_chain = true;
+    f->nlevels = x->k + 1;
+    for (size_t i = 0; i <= x->k; i++) {
+        vf_image *img = vf_chain_image(x->chain, i);
+        memcpy(ids[i], vf_image_info_get(img)->id, 16);
+        sizes[i] = vf_merge_file_size(vf_image_io(img));
+    }
+    memcpy(f->dest_id, ids[x->k], 16);
+    f->dest_size = sizes[x->k];
+    for (size_t i = 0; i < x->o->nchildren; i++) {
+        vf_status st = vf_merge_child_digest(x, x->o->children[i], true, digests[i]);
+        if (st != VF_OK)
+            return st;
+    }
+    f->child_digests = (const uint8_t(*)[VF_SHA256_LEN])digests;
+    return VF_OK;
+}
+
+/* SOURCE's levels above DESTINATION, resolved from SOURCE now: all k of them, or (while
+ * removing, deepest first) as many as are still there. */
+static void vf_merge_open_upper(vf_merge_ctx *x)
+{
+    size_t k = x->j.nlevels - 1;
+    size_t least = x->j.phase == VF_MERGE_PHASE_REMOVING ? 1 : k;
+    vf_chain_opts co = {x->fs, 0, 0, true};
+    for (size_t d = k; d >= least && !x->upper; d--)
+        if (vf_chain_open_upper(x->o->source, &co, d, &x->upper, NULL) != VF_OK)
+            x->upper = NULL;
+}
+
+/* Facts after the copy: DESTINATION alone, the levels above it resolved from SOURCE. */
+static vf_status vf_merge_facts_after(vf_merge_ctx *x, vf_resume_facts *f, uint8_t (*ids)[16],
+                                      uint64_t *sizes)
+{
     vf_status st = vf_merge_open_dest_alone(x);
-    if (st == VF_OK && (st = vf_journal_open(x->fs, x->jpath, false, &x->jf, x->err)) == VF_OK)
-        x->jf_open = true;
-    return st;
+    if (st != VF_OK)
+        return st;
+    memcpy(f->dest_id, vf_image_info_get(x->dest)->id, 16);
+    f->dest_size = vf_merge_file_size(vf_image_io(x->dest));
+    vf_merge_open_upper(x);
+    f->nlevels = x->upper ? vf_chain_depth(x->upper) : 0;
+    for (size_t i = 0; i < f->nlevels; i++) {
+        vf_image *img = vf_chain_image(x->upper, i);
+        memcpy(ids[i], vf_image_info_get(img)->id, 16);
+        sizes[i] = vf_merge_file_size(vf_image_io(img));
+    }
+    if (f->nlevels && f->nlevels + 1 == x->j.nlevels) {
+        const vf_image_info *li = vf_image_info_get(vf_chain_image(x->upper, f->nlevels - 1));
+        f->has_upper_parent = li->has_parent;
+        memcpy(f->upper_parent_id, li->parent_id, 16);
+        f->has_upper_parent_id2 = li->has_parent_id2;
+        memcpy(f->upper_parent_id2, li->parent_id2, 16);
+    }
+    return VF_OK;
+}
+
+/* Gather what this invocation resolves itself, and let vf_resume_decide rule. */
+static vf_status vf_merge_judge(vf_merge_ctx *x, vf_resume_plan *plan, uint8_t (*ids)[16],
+                                uint64_t *sizes, uint8_t (*digests)[VF_SHA256_LEN])
+{
+    vf_resume_facts f;
+    memset(&f, 0, sizeof f);
+    f.ids = (const uint8_t(*)[16])ids;
+    f.file_sizes = sizes;
+    f.nchildren = x->o->nchildren;
+    vf_status st = vf_merge_open_chain(x);
+    if (st == VF_OK && x->k + 1 != x->j.nlevels)
+        return vf_merge_refuse_journal(x, "DESTINATION is at another level of SOURCE's chain");
+    if (st == VF_OK) {
+        f.format = x->res->format;
+        f.virtual_size = x->res->virtual_size;
+        if ((st = vf_merge_facts_in_chain(x, &f, ids, sizes, digests)) != VF_OK)
+            return st;
+    } else {
+        /* no chain through DESTINATION: only a merge past its copy can go on */
+        vf_chain_close(x->chain);
+        x->chain = NULL;
+        if (x->j.phase == VF_MERGE_PHASE_COPYING)
+            return st;
+        if (x->o->dry_run)
+            return VF_FAIL(x->err, VF_E_STATE, VF_OFF_NONE,
+                           "a merge into '%s' stopped in phase '%s' (journal '%s'); run it "
+                           "again without --dry-run to finish it",
+                           x->o->destination, vf_merge_phase_name(x->j.phase), x->jpath);
+        vf_error_clear(x->err);
+        if ((st = vf_merge_facts_after(x, &f, ids, sizes)) != VF_OK)
+            return st;
+        f.format = x->res->format;
+        f.virtual_size = vf_image_info_get(x->dest)->virtual_size;
+        if (f.nlevels)
+            f.virtual_size = vf_image_info_get(vf_chain_image(x->upper, 0))->virtual_size;
+        else if (f.virtual_size >= x->j.virtual_size)
+            f.virtual_size = x->j.virtual_size; /* SOURCE is gone; DESTINATION was grown */
+    }
+    vf_resume_decide(&x->j, &f, plan);
+    if (plan->action == VF_RESUME_REFUSE)
+        return vf_merge_refuse_journal(x, plan->why);
+    return VF_OK;
+}
+
+/* A journal was found: bind it to this merge, then go on where vf_resume_decide says. */
+static vf_status vf_merge_resume(vf_merge_ctx *x)
+{
+    size_t n = x->j.nlevels, nc = x->o->nchildren;
+    uint8_t(*ids)[16] = calloc(n, sizeof *ids);
+    uint64_t *sizes = calloc(n, sizeof *sizes);
+    uint8_t(*digests)[VF_SHA256_LEN] = calloc(nc ? nc : 1, sizeof *digests);
+    vf_resume_plan plan;
+    vf_status st = ids && sizes && digests ? vf_merge_judge(x, &plan, ids, sizes, digests)
+                                           : vf_merge_nomem(x, "the resume check");
+    free(ids);
+    free(sizes);
+    free(digests);
+    if (st != VF_OK)
+        return st;
+    x->res->resumed = true;
+    x->res->resumed_from = x->j.phase;
+    if (plan.action == VF_RESUME_LATER) {
+        if ((st = vf_merge_list_invalidated(x)) == VF_OK &&
+            (st = vf_journal_open(x->fs, x->jpath, false, &x->jf, x->err)) == VF_OK)
+            x->jf_open = true;
+        return st == VF_OK ? vf_merge_finish(x, x->j.phase, false) : st;
+    }
+    if (plan.action == VF_RESUME_RESTART) {
+        x->j.cursor = 0;
+        x->j.phase = VF_MERGE_PHASE_COPYING;
+        x->j.dest_size = vf_merge_file_size(vf_image_io(x->dest));
+        snprintf(x->res->note, sizeof x->res->note, "merge journal '%s': %s", x->jpath, plan.why);
+    }
+    if ((st = vf_merge_copy_phase(x, true)) != VF_OK || x->o->dry_run)
+        return st;
+    return vf_merge_finish(x, VF_MERGE_PHASE_IDENTITY,
+                           x->o->verify == VF_MERGE_VERIFY_NONE ||
+                               x->j.digest_mode != VF_MERGE_VERIFY_NONE);
 }
 
 static vf_status vf_merge_steps(vf_merge_ctx *x)
 {
     bool have;
     vf_status st = vf_merge_load_journal(x, &have);
-    if (st == VF_OK && have)
-        st = vf_merge_request_matches(x);
     if (st != VF_OK)
         return st;
-    x->res->resumed = have;
-    x->res->resumed_from = have ? x->j.phase : VF_MERGE_PHASE_NONE;
-    if (have && x->j.phase > VF_MERGE_PHASE_COPYING) {
-        if ((st = vf_merge_resume_later(x)) != VF_OK)
-            return st;
-        return vf_merge_finish(x, x->j.phase, false);
-    }
-    if ((st = vf_merge_copy_phase(x, have)) != VF_OK || x->o->dry_run)
+    if (have)
+        return vf_merge_resume(x);
+    if ((st = vf_merge_copy_phase(x, false)) != VF_OK || x->o->dry_run)
         return st;
     return vf_merge_finish(x, VF_MERGE_PHASE_IDENTITY,
                            x->o->verify == VF_MERGE_VERIFY_NONE ||
@@ -1017,6 +1141,7 @@ static void vf_merge_ctx_free(vf_merge_ctx *x)
     free(x->child_io);
     free(x->batches);
     vf_chain_close(x->chain);
+    vf_chain_close(x->upper);
     vf_image_close(x->dest_owned);
     vf_journal_free(&x->j);
     free(x->src_norm);

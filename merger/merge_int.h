@@ -13,33 +13,34 @@
 #define VF_JOURNAL_SUFFIX ".vfmerge"
 #define VF_JOURNAL_SLOT_BYTES (128u * 1024u) /* two slots: [0, S) and [S, 2S) */
 #define VF_JOURNAL_HEAD_BYTES 56u            /* magic, seq, body length, reserved, SHA-256 */
-#define VF_JOURNAL_MAX_PATH 4096u
+#define VF_JOURNAL_MAX_LEVELS 4096u          /* 4096 x 24 bytes: fits a slot */
+#define VF_JOURNAL_MAX_CHILDREN 1024u        /* 1024 x 32 bytes */
 
+/* Version 2 records no path: a journal is never a source of file names (docs/merge.md). */
 typedef struct vf_journal_level {
-    char *path;     /* as resolved by the chain (owned) */
-    uint8_t id[16]; /* the level's identity when the merge started */
+    uint8_t id[16];     /* the level's identity when the merge started */
+    uint64_t file_size; /* its file size then (levels above DESTINATION never change) */
 } vf_journal_level;
 
 typedef struct vf_journal_child {
-    char *path;                    /* owned */
-    uint8_t digest[VF_SHA256_LEN]; /* its view before the merge (tree mode) */
+    uint8_t digest[VF_SHA256_LEN]; /* the --child file's view before the merge (tree mode) */
 } vf_journal_child;
 
 typedef struct vf_journal {
     uint64_t seq; /* highest wins; slot = seq % 2 */
     vf_merge_phase phase;
     vf_format_kind format;
-    bool remove_merged;
+    bool remove_merged;          /* asked for when the merge started (information only) */
     vf_merge_verify digest_mode; /* mode of digest_before, NONE when not recorded */
     uint64_t cursor;             /* COPYING: every byte below is durable in DESTINATION */
     uint64_t virtual_size;       /* SOURCE's */
+    uint64_t dest_size;          /* DESTINATION's file size when the cursor was recorded */
+    uint8_t merge_id[16];        /* random, drawn when the merge started */
     uint8_t new_id[16];          /* DESTINATION's identity after the merge */
     bool has_link_id;            /* VHDX: link_id is recorded */
     uint8_t link_id[16];         /* VHDX: G', DESTINATION's DataWriteGuid during the copy, also
                                     written as parent_linkage2 into level k-1 (docs/merge.md) */
     uint8_t digest_before[VF_SHA256_LEN];
-    char *source; /* the request, normalized (owned) */
-    char *destination;
     vf_journal_level *levels; /* 0 .. dest_level */
     size_t nlevels;
     vf_journal_child *children;
@@ -50,8 +51,49 @@ void vf_journal_free(vf_journal *j); /* members only; NULL is fine */
 /* Encode into buf (VF_JOURNAL_SLOT_BYTES); *len = bytes to write, a multiple of 512.
  * VF_E_LIMIT when the record does not fit one slot. */
 vf_status vf_journal_encode(const vf_journal *j, uint8_t *buf, size_t *len, vf_error *err);
-/* Parse one slot; VF_E_FORMAT when it is not a valid record (torn, empty, bad digest). */
+/* Parse one slot; VF_E_FORMAT when it is not a valid record (torn, empty, bad digest, any
+ * field out of range; err->off is VF_JOURNAL_HEAD_BYTES exactly when the digest matched but
+ * the body is refused). Reads at most one slot; allocates at most about the body's size. */
 vf_status vf_journal_parse(const uint8_t *buf, size_t len, vf_journal *out, vf_error *err);
+/* Bytes vf_journal_parse has allocated since the process started (for the bound's test). */
+uint64_t vf_journal_parse_allocated(void);
+
+/* --- resume.c: what a found journal allows this invocation to do (pure, no I/O) --- */
+
+/* What this invocation resolved and validated itself. */
+typedef struct vf_resume_facts {
+    vf_format_kind format;
+    uint64_t virtual_size;      /* SOURCE's */
+    bool dest_in_chain;         /* SOURCE's chain opened through DESTINATION */
+    size_t nlevels;             /* levels resolved from SOURCE (DESTINATION included when
+                                   dest_in_chain), at most VF_JOURNAL_MAX_LEVELS */
+    const uint8_t (*ids)[16];   /* their identities, level 0 first */
+    const uint64_t *file_sizes; /* their file sizes */
+    bool has_upper_parent;      /* !dest_in_chain and all levels above DESTINATION resolved:
+                                   the parent link of the last one (level k-1) */
+    uint8_t upper_parent_id[16];
+    bool has_upper_parent_id2;
+    uint8_t upper_parent_id2[16];
+    uint8_t dest_id[16];                           /* DESTINATION's identity now */
+    uint64_t dest_size;                            /* DESTINATION's file size now */
+    size_t nchildren;                              /* --child files given now */
+    const uint8_t (*child_digests)[VF_SHA256_LEN]; /* their digests now, or NULL (not known) */
+} vf_resume_facts;
+
+typedef enum vf_resume_action {
+    VF_RESUME_REFUSE = 0,
+    VF_RESUME_RESTART = 1,  /* copy again from byte 0 (the cursor is not proven) */
+    VF_RESUME_CONTINUE = 2, /* copy on from the journal's cursor */
+    VF_RESUME_LATER = 3,    /* the copy is done: go on with phase `phase` */
+} vf_resume_action;
+
+typedef struct vf_resume_plan {
+    vf_resume_action action;
+    vf_merge_phase phase; /* LATER: the phase to resume */
+    char why[200];        /* REFUSE: the reason; RESTART: why the cursor is not used */
+} vf_resume_plan;
+
+void vf_resume_decide(const vf_journal *j, const vf_resume_facts *now, vf_resume_plan *out);
 
 /* --- journal_io.c: the journal file through a vf_fs --- */
 

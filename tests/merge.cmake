@@ -14,3 +14,9 @@ vf_add_unit_test(merge_crash
   LIBS vf_merger vf_gen vf_verify LABELS unit fault)
 target_include_directories(test_merge_crash PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/merge)
 vf_add_script_test(merge_cli ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_merge.sh LABELS cli)
+vf_add_unit_test(merge_journal_trust
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_journal_trust.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_util.c
+  LIBS vf_merger vf_gen vf_verify)
+target_include_directories(test_merge_journal_trust PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/merge)
+vf_add_script_test(merge_cli_journal ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_journal.sh LABELS cli)

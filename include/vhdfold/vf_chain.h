@@ -31,6 +31,10 @@ typedef struct vf_chain vf_chain;
  * A missing parent is VF_E_CHAIN with every path tried in the message. */
 VF_API vf_status vf_chain_open(const char *path, const vf_chain_opts *opts, vf_chain **out,
                                vf_error *err);
+/* The same, but only the top `levels` images (levels >= 1): the last one may have a parent
+ * that is not opened (the merger resolves SOURCE's levels above a re-identified DESTINATION). */
+VF_API vf_status vf_chain_open_upper(const char *path, const vf_chain_opts *opts, size_t levels,
+                                     vf_chain **out, vf_error *err);
 VF_API void vf_chain_close(vf_chain *c); /* NULL is fine */
 
 VF_API size_t vf_chain_depth(const vf_chain *c);

@@ -22,6 +22,11 @@ enum {
     VF_IO_CREATE = 1u << 1, /* create when missing (with RDWR) */
     VF_IO_EXCL = 1u << 2,   /* with CREATE: fail with EEXIST when present */
     VF_IO_TRUNC = 1u << 3,  /* with RDWR: truncate to 0 */
+    /* Private files (the merge journal): a symbolic link is refused (ELOOP), and so is a file
+     * that is not regular or not owned by the effective uid (EPERM). File systems without
+     * links or owners (the memory fs) ignore both. */
+    VF_IO_NOFOLLOW = 1u << 4,
+    VF_IO_OWNED = 1u << 5,
 };
 
 typedef struct vf_io_ops {
