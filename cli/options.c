@@ -104,22 +104,44 @@ static bool vf_opts_digits(const char *text, uint64_t *v, bool *over, const char
     return p != first;
 }
 
-/* "1..64", "512K..4G": the allowed range as the user would write it. */
-static void vf_opts_range_text(uint64_t min, uint64_t max, bool size, char *out, size_t len)
+/* "64", "512K": a bound as the user would write it (sizes with the largest exact suffix). */
+static void vf_opts_bound_text(uint64_t v, bool size, char *out, size_t len)
 {
     static const char *const units[] = {"", "K", "M", "G", "T", "P"};
-    char a[32], b[32];
-    uint64_t v[2] = {min, max};
-    char *t[2] = {a, b};
-    for (int i = 0; i < 2; i++) {
-        unsigned s = 0;
-        while (size && v[i] && s < 5 && (v[i] & 1023) == 0) {
-            v[i] >>= 10;
-            s++;
-        }
-        snprintf(t[i], sizeof a, "%llu%s", (unsigned long long)v[i], units[s]);
+    unsigned s = 0;
+    while (size && v && s < 5 && (v & 1023) == 0) {
+        v >>= 10;
+        s++;
     }
-    snprintf(out, len, "%s..%s", a, b);
+    snprintf(out, len, "%llu%s", (unsigned long long)v, units[s]);
+}
+
+/* The binary suffix at *end (K, M, G, T or P in either case, then B or iB): its shift, with
+ * *end moved past it; 0 when there is none. */
+static unsigned vf_opts_suffix(const char **end)
+{
+    static const char units[] = "KMGTP";
+    const char *u = **end ? strchr(units, **end & ~0x20) : NULL;
+    if (!u)
+        return 0;
+    const char *p = *end + 1;
+    p += (p[0] == 'i' && p[1] == 'B') ? 2 : p[0] == 'B' ? 1 : 0;
+    *end = p;
+    return 10u * (unsigned)(u - units + 1);
+}
+
+/* Why text (past 2^64-1 when over) is outside [min, max] (max 0: no bound but 2^64-1). */
+static bool vf_opts_range_error(const char *text, uint64_t min, uint64_t max, bool size, bool over,
+                                char *why, size_t why_len)
+{
+    char lo[32], hi[32];
+    vf_opts_bound_text(min, size, lo, sizeof lo);
+    vf_opts_bound_text(max, size, hi, sizeof hi);
+    if (max)
+        return vf_opts_why(why, why_len, "'%s' is out of range (%s..%s)", text, lo, hi);
+    if (over)
+        return vf_opts_why(why, why_len, "'%s' is too large (at most 2^64-1)", text);
+    return vf_opts_why(why, why_len, "'%s' is below the minimum %s", text, lo);
 }
 
 static bool vf_opts_number(const char *text, bool size, uint64_t min, uint64_t max, uint64_t *out,
@@ -130,37 +152,14 @@ static bool vf_opts_number(const char *text, bool size, uint64_t min, uint64_t m
     const char *end;
     if (!text || !vf_opts_digits(text, &v, &over, &end, &hex))
         return vf_opts_why(why, why_len, "'%s' is not a number", text ? text : "");
-    unsigned shift = 0;
-    if (size && !hex && *end) {
-        const char *units = "KMGTP", *u = strchr(units, *end & ~0x20);
-        if (*end != '\0' && u && *u)
-            shift = 10u * (unsigned)(u - units + 1);
-        end += shift ? 1 : 0;
-        if (shift && end[0] == 'i' && end[1] == 'B')
-            end += 2;
-        else if (shift && end[0] == 'B')
-            end++;
-    }
+    unsigned shift = size && !hex ? vf_opts_suffix(&end) : 0;
     if (*end)
         return vf_opts_why(why, why_len, "'%s' is not a %s", text, size ? "size" : "number");
-    if (shift && v > (UINT64_MAX >> shift))
-        over = true;
-    v <<= over ? 0 : shift;
-    bool unbounded = max == 0;
-    if (unbounded && (over || v < min)) {
-        char range[80];
-        vf_opts_range_text(min, min, size, range, sizeof range);
-        return over ? vf_opts_why(why, why_len, "'%s' is too large (at most 2^64-1)", text)
-                    : vf_opts_why(why, why_len, "'%s' is below the minimum %s", text,
-                                  range + strcspn(range, ".") + 2);
-    }
-    if (unbounded)
-        max = UINT64_MAX;
-    if (over || v < min || v > max) {
-        char range[80];
-        vf_opts_range_text(min, max, size, range, sizeof range);
-        return vf_opts_why(why, why_len, "'%s' is out of range (%s)", text, range);
-    }
+    over = over || (shift && v > (UINT64_MAX >> shift));
+    if (!over)
+        v <<= shift;
+    if (over || v < min || (max && v > max))
+        return vf_opts_range_error(text, min, max, size, over, why, why_len);
     *out = v;
     return true;
 }

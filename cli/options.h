@@ -18,7 +18,8 @@
  * vf_cli_chain_opts[] in options.c, e.g.
  *     {.name = "parent-dir", .type = VF_OPT_PATH, .arg = "DIR",
  *      .offset = offsetof(vf_cli_common, parent_dir), .help = "look for parents in DIR"},
- * then read the field where the chain is opened. Help, man pages and completion follow. */
+ * then read the field where the chain is opened. Help, man pages and completion follow.
+ * A command has at most 62 rows in all (VF_OPTS_MAX in options.c, less -h and -V). */
 #ifndef VHDFOLD_CLI_OPTIONS_H
 #define VHDFOLD_CLI_OPTIONS_H
 
