@@ -1,6 +1,6 @@
 /* cli.h - what cli/main.c shares with the cmd_<name>.c files: the command signature, the
  * status-to-exit-code mapping, error printing and the common output helpers.
- * Layer: cli (top). Commands parse their own options with getopt_long. */
+ * Layer: cli (top). Commands describe their options as tables (options.h). */
 #ifndef VHDFOLD_CLI_H
 #define VHDFOLD_CLI_H
 
@@ -30,14 +30,17 @@ int vf_cmd_gen(int argc, char **argv);
 int vf_cmd_merge(int argc, char **argv);
 int vf_cmd_conform(int argc, char **argv);
 
+/* Each command's option tables and help text (options.h), beside its vf_cmd_<name>. */
+struct vf_cmd_spec;
+extern const struct vf_cmd_spec vf_info_spec, vf_check_spec, vf_digest_spec, vf_export_spec,
+    vf_compare_spec, vf_gen_spec, vf_merge_spec, vf_conform_spec;
+
 /* The one mapping from library status to exit code. */
 int vf_exit_code(vf_status st);
 /* "vhdfold: <msg>" on stderr; returns vf_exit_code(err->code). */
 int vf_report_error(const vf_error *err);
 /* "vhdfold <cmd>: <printf>" on stderr, returns VF_EXIT_USAGE. */
 int vf_usage_error(const char *cmd, const char *fmt, ...) VF_PRINTF(2, 3);
-/* Parse "12", "4K", "2M", "1G", "2T" (binary units); false on garbage or overflow. */
-bool vf_parse_size(const char *text, unsigned long long *out);
 /* Prints the version line for --version. */
 void vf_print_version(const char *cmd);
 

@@ -1,25 +1,36 @@
-/* cmd_check.c - 'vhdfold check FILE [--json]': structural validation of FILE and its chain,
+/* cmd_check.c - 'vhdfold check [options] FILE': structural validation of FILE and its chain,
  * every finding listed. Exit 0 clean (warnings allowed), 1 errors found, 3 (or 4) when FILE
  * cannot be opened at all. A chain that cannot be completed (missing or broken parent) is an
  * error finding while FILE itself is still checked. Layer: cli; the work is
  * vf_verify_check_chain (verify/check.c) and the drivers' checks. */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "output.h"
 
-static const char vf_check_usage[] =
-    "usage: vhdfold check FILE [--json]\n"
-    "\n"
-    "Validate the structure of FILE and of every image in its chain (checksums, overlaps,\n"
-    "tables past the end of the file, orphan blocks, parent linkage) and list every finding.\n"
-    "\n"
-    "  --json           print {\"schema\":1,...} on stdout\n"
-    "  --help, --version\n"
-    "\n"
-    "exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage,\n"
-    "3 FILE is not a readable image, 4 system error\n";
+static const vf_opt_positional vf_check_args[] = {
+    {"FILE", "the VHD or VHDX image to check, with every parent below it"},
+    {NULL, NULL},
+};
+
+static const vf_opt_group vf_check_groups[] = {
+    {vf_cli_output_opts, 0},
+    {vf_cli_chain_opts, 0},
+    {NULL, 0},
+};
+
+const vf_cmd_spec vf_check_spec = {
+    .name = "check",
+    .summary = "validate the structure of an image and its chain",
+    .synopsis = "[options] FILE",
+    .description = "Validate the structure of FILE and of every image in its chain (checksums, "
+                   "overlaps, tables past the end of the file, orphan blocks, parent linkage) "
+                   "and list every finding.",
+    .positionals = vf_check_args,
+    .groups = vf_check_groups,
+    .exit_status = "0 no errors (warnings allowed), 1 errors found, 2 usage, 3 FILE is not a "
+                   "readable image, 4 system error.",
+};
 
 static const char *vf_severity_name(vf_severity s)
 {
@@ -74,18 +85,11 @@ static void vf_check_print(const char *file, size_t levels, const vf_report *rep
 
 static int vf_check_parse(int argc, char **argv, vf_cli_common *co, const char **file)
 {
-    static const struct option longopts[] = {VF_CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        int r = vf_cli_common_opt("check", vf_check_usage, c, optarg, co);
-        if (r > 0)
-            return r - 1;
-    }
-    if (argc - optind != 1)
-        return vf_usage_error("check", "expected one FILE, got %d arguments", argc - optind);
-    *file = argv[optind];
-    return -1;
+    char *pos[1];
+    int r = vf_opts_parse(&vf_check_spec, argc, argv, co, pos, 1);
+    if (r < 0)
+        *file = pos[0];
+    return r;
 }
 
 /* The chain did not open: check FILE alone and record why the chain failed. */
@@ -104,7 +108,7 @@ static vf_status vf_check_alone(const char *file, const vf_error *chain_err, vf_
 
 int vf_cmd_check(int argc, char **argv)
 {
-    vf_cli_common co = {false, VF_PROGRESS_AUTO};
+    vf_cli_common co = {0};
     const char *file = NULL;
     int r = vf_check_parse(argc, argv, &co, &file);
     if (r >= 0)

@@ -1,27 +1,11 @@
-/* cmd_compare.c - 'vhdfold compare A B [--raw] [--json]': are two flattened disks (image
+/* cmd_compare.c - 'vhdfold compare [options] A B': are two flattened disks (image
  * chains or raw files) identical, where do they first differ, how many 2 MiB blocks differ.
  * Layer: cli; the work is vf_compare (verify/compare.c). Exit 0 identical, 1 different. */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "output.h"
-
-static const char vf_compare_usage[] =
-    "usage: vhdfold compare A B [--raw] [--json] [--progress=MODE]\n"
-    "\n"
-    "Compare the flattened disks seen from A and B, byte for byte. Each may be a VHD/VHDX\n"
-    "(its chain is followed) or a raw disk image (used as it is, never parsed).\n"
-    "\n"
-    "  --raw            read A and B as raw bytes even when they look like images\n"
-    "  --json           print {\"schema\":1,...} on stdout\n"
-    "  --progress=MODE  auto (default), bar, plain or none; drawn on stderr\n"
-    "  --help, --version\n"
-    "\n"
-    "exit status: 0 identical, 1 different, 2 usage, 3 corrupt or unsupported image,\n"
-    "4 system error\n";
-
-enum { VF_OPT_RAW = VF_OPT_FIRST_OWN };
 
 typedef struct vf_compare_args {
     vf_cli_common co;
@@ -29,25 +13,49 @@ typedef struct vf_compare_args {
     const char *file[2];
 } vf_compare_args;
 
+static const vf_opt vf_compare_opts[] = {
+    {.name = "raw",
+     .type = VF_OPT_FLAG,
+     .offset = offsetof(vf_compare_args, raw),
+     .help = "read A and B as raw bytes even when they look like images"},
+    {.name = NULL},
+};
+
+static const vf_opt_positional vf_compare_positionals[] = {
+    {"A", "a VHD or VHDX image (its chain is followed) or a raw disk image"},
+    {"B", "the same, compared with A"},
+    {NULL, NULL},
+};
+
+static const vf_opt_group vf_compare_groups[] = {
+    {vf_compare_opts, 0},
+    {vf_cli_output_opts, offsetof(vf_compare_args, co)},
+    {vf_cli_chain_opts, offsetof(vf_compare_args, co)},
+    {NULL, 0},
+};
+
+const vf_cmd_spec vf_compare_spec = {
+    .name = "compare",
+    .summary = "compare two flattened disks (chains or raw files)",
+    .synopsis = "[options] A B",
+    .description = "Compare the flattened disks seen from A and B, byte for byte. Each may be a "
+                   "VHD/VHDX (its chain is followed) or a raw disk image (used as it is, never "
+                   "parsed).",
+    .positionals = vf_compare_positionals,
+    .groups = vf_compare_groups,
+    .exit_status = "0 identical, 1 different, 2 usage, 3 corrupt or unsupported image, 4 system "
+                   "error.",
+};
+
 static int vf_compare_parse(int argc, char **argv, vf_compare_args *a)
 {
-    static const struct option longopts[] = {
-        VF_CLI_COMMON_LONGOPTS, {"raw", no_argument, NULL, VF_OPT_RAW}, {NULL, 0, NULL, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        int r = vf_cli_common_opt("compare", vf_compare_usage, c, optarg, &a->co);
-        if (r > 0)
-            return r - 1;
-        if (r < 0)
-            a->raw = true;
+    char *pos[2];
+    int r = vf_opts_parse(&vf_compare_spec, argc, argv, a, pos, 2);
+    if (r < 0) {
+        a->file[0] = pos[0];
+        a->file[1] = pos[1];
     }
-    if (argc - optind != 2)
-        return vf_usage_error("compare", "expected two files A and B, got %d arguments",
-                              argc - optind);
-    a->file[0] = argv[optind];
-    a->file[1] = argv[optind + 1];
-    return -1;
+    return r;
 }
 
 static json_t *vf_compare_side(const char *file, vf_source *src, uint64_t size)

@@ -3,10 +3,10 @@
  * and the closing `N passed, N failed`. Exit 0 when nothing failed, 1 otherwise.
  * Layer: cli. docs/conform.md is the user's guide. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,92 +14,101 @@
 
 #include "cli.h"
 #include "conform.h"
+#include "options.h"
 
 static const char *const vf_all_profiles[] = {"mixed", "aligned", "sector", "blocks"};
 
-static void vf_conform_usage(FILE *to)
+/* "A..B" or "A" (both ends A). */
+typedef struct vf_conform_range {
+    uint64_t lo, hi;
+} vf_conform_range;
+
+typedef struct vf_conform_cli {
+    vf_conform_opts o; /* strings and 64-bit numbers are stored here directly */
+    int format, dest, base;
+    uint64_t jobs;
+    vf_conform_range depth, size, shard;
+    const char *profile;
+    char profile_buf[256];
+} vf_conform_cli;
+
+#define VF_CONFORM_OPT(field) offsetof(vf_conform_cli, field)
+
+static bool vf_conform_pair(const vf_opt *opt, const char *arg, bool size, vf_conform_range *r,
+                            char *why, size_t why_len)
 {
-    fprintf(to,
-            "usage: vhdfold conform [--impl 'CMD' [--result P] | --reader 'CMD'] [options]\n"
-            "\n"
-            "Generates seeded chains and judges a merge command (default: our merger) or a\n"
-            "reader on each. Case N of a suite is reproducible from (--seed, N).\n"
-            "\n"
-            "  --impl CMD          merge template: {source} {dest} {chain} {dir}\n"
-            "  --result P          where the merged disk ends up, e.g. {source} (default {dest})\n"
-            "  --reader CMD        reader template: {top}; must print the SHA-256 of the view\n"
-            "  --cases N           number of cases (default 20)\n"
-            "  --seed S            suite seed (default 1)\n"
-            "  --format vhd|vhdx   image format (default vhd)\n"
-            "  --profile P[,P...]  generator profiles drawn per case: mixed, aligned, sector,\n"
-            "                      blocks, or all (default all)\n"
-            "  --depth MIN..MAX    differencing levels above the base (default 1..4)\n"
-            "  --dest parent|any|base  where DESTINATION sits (default parent)\n"
-            "  --base any|dynamic|fixed  base type (default any)\n"
-            "  --size SIZE|MIN..MAX  virtual size, whole MiB drawn (default 4M..8M)\n"
-            "  --density F         passed to gen --density (default 0.6)\n"
-            "  --block-size SIZE   passed to gen --block-size (default: the generator's)\n"
-            "  --timeout SECONDS   per case, for the command under test (default 60)\n"
-            "  --jobs N            cases in parallel (default 1)\n"
-            "  --shard K/N         run only cases with index %% N == K-1\n"
-            "  --expect FILE       known divergences (see docs/conform.md)\n"
-            "  --keep-failures DIR copy failing case folders there\n"
-            "  --junit FILE        JUnit XML report\n"
-            "  --json FILE         JSON report\n"
-            "  --work-dir DIR      where cases are built (default a temporary folder)\n"
-            "  --vhdfold PATH      the vhdfold used for gen/digest/check/export (default: this "
-            "one)\n"
-            "\n"
-            "exit status: 0 all passed (known divergences included), 1 some failed, 2 usage,\n"
-            "4 the runner itself failed\n");
+    char a[64];
+    const char *dots = strstr(arg, ".."), *b = dots ? dots + 2 : arg;
+    snprintf(a, sizeof a, "%.*s", dots ? (int)(dots - arg) : (int)strlen(arg), arg);
+    bool ok = size ? vf_opts_parse_size(a, opt->min, opt->max, &r->lo, why, why_len) &&
+                         vf_opts_parse_size(b, opt->min, opt->max, &r->hi, why, why_len)
+                   : vf_opts_parse_uint(a, opt->min, opt->max, &r->lo, why, why_len) &&
+                         vf_opts_parse_uint(b, opt->min, opt->max, &r->hi, why, why_len);
+    if (ok && r->lo > r->hi) {
+        snprintf(why, why_len, "'%s': MIN is above MAX", arg);
+        return false;
+    }
+    return ok;
 }
 
-static bool vf_parse_u(const char *s, uint64_t max, uint64_t *out)
+static bool vf_conform_depth_parse(const vf_opt *opt, const char *arg, void *dst, char *why,
+                                   size_t why_len)
 {
-    char *end;
-    errno = 0;
-    if (!s || !*s || *s == '-')
+    return vf_conform_pair(opt, arg, false, dst, why, why_len);
+}
+
+static bool vf_conform_size_parse(const vf_opt *opt, const char *arg, void *dst, char *why,
+                                  size_t why_len)
+{
+    return vf_conform_pair(opt, arg, true, dst, why, why_len);
+}
+
+static bool vf_conform_shard_parse(const vf_opt *opt, const char *arg, void *dst, char *why,
+                                   size_t why_len)
+{
+    vf_conform_range *r = dst;
+    char k[32];
+    const char *slash = strchr(arg, '/');
+    (void)opt;
+    snprintf(k, sizeof k, "%.*s", slash ? (int)(slash - arg) : 0, arg);
+    if (!slash || !vf_opts_parse_uint(k, 1, 100000, &r->lo, why, why_len) ||
+        !vf_opts_parse_uint(slash + 1, 1, 100000, &r->hi, why, why_len) || r->lo > r->hi) {
+        snprintf(why, why_len, "'%s': want K/N with 1 <= K <= N <= 100000", arg);
         return false;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || *end || v > max)
-        return false;
-    *out = v;
+    }
     return true;
 }
 
-/* "A..B" or "A" into two numbers (sizes when is_size). */
-static bool vf_parse_pair(const char *s, bool is_size, uint64_t *lo, uint64_t *hi)
+static bool vf_conform_timeout_parse(const vf_opt *opt, const char *arg, void *dst, char *why,
+                                     size_t why_len)
 {
-    char a[64], b[64];
-    const char *dots = strstr(s, "..");
-    if (!dots) {
-        snprintf(a, sizeof a, "%s", s);
-        snprintf(b, sizeof b, "%s", s);
-    } else {
-        snprintf(a, sizeof a, "%.*s", (int)(dots - s), s);
-        snprintf(b, sizeof b, "%s", dots + 2);
+    char *end;
+    (void)opt;
+    errno = 0;
+    double t = strtod(arg, &end);
+    if (errno || end == arg || *end || !(t > 0) || t > 86400) {
+        snprintf(why, why_len, "'%s': want seconds in (0, 86400]", arg);
+        return false;
     }
-    unsigned long long x, y;
-    if (is_size) {
-        if (!vf_parse_size(a, &x) || !vf_parse_size(b, &y))
-            return false;
-        *lo = x;
-        *hi = y;
-        return true;
-    }
-    return vf_parse_u(a, UINT_MAX, lo) && vf_parse_u(b, UINT_MAX, hi);
+    *(double *)dst = t;
+    return true;
 }
 
-static int vf_set_profiles(vf_conform_opts *o, char *list)
+/* --profile: "all" or a comma-separated list, split in a copy the names then point into. */
+static int vf_conform_profiles(vf_conform_cli *c)
 {
+    vf_conform_opts *o = &c->o;
     o->nprofiles = 0;
-    if (!strcmp(list, "all")) {
+    if (!strcmp(c->profile, "all")) {
         for (size_t i = 0; i < 4; i++)
             o->profiles[o->nprofiles++] = vf_all_profiles[i];
-        return 0;
+        return -1;
     }
+    if (snprintf(c->profile_buf, sizeof c->profile_buf, "%s", c->profile) >=
+        (int)sizeof c->profile_buf)
+        return vf_usage_error("conform", "--profile: '%s' is too long", c->profile);
     char *save = NULL;
-    for (char *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+    for (char *p = strtok_r(c->profile_buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
         if (o->nprofiles == VF_CONFORM_MAX_PROFILES)
             return vf_usage_error("conform", "--profile: at most %d names",
                                   VF_CONFORM_MAX_PROFILES);
@@ -107,211 +116,208 @@ static int vf_set_profiles(vf_conform_opts *o, char *list)
     }
     if (!o->nprofiles)
         return vf_usage_error("conform", "--profile: no name given");
-    return 0;
+    return -1;
 }
 
-enum {
-    OPT_IMPL = 256,
-    OPT_READER,
-    OPT_RESULT,
-    OPT_CASES,
-    OPT_SEED,
-    OPT_FORMAT,
-    OPT_PROFILE,
-    OPT_DEPTH,
-    OPT_DEST,
-    OPT_BASE,
-    OPT_SIZE,
-    OPT_DENSITY,
-    OPT_BLOCK,
-    OPT_TIMEOUT,
-    OPT_JOBS,
-    OPT_SHARD,
-    OPT_EXPECT,
-    OPT_KEEP,
-    OPT_JUNIT,
-    OPT_JSON,
-    OPT_WORK,
-    OPT_TOOL,
-    OPT_HELP,
-    OPT_VERSION,
+static const vf_opt_choice vf_conform_formats[] = {{"vhd", 0}, {"vhdx", 1}, {NULL, 0}};
+static const vf_opt_choice vf_conform_dests[] = {{"parent", VF_CONFORM_DEST_PARENT},
+                                                 {"any", VF_CONFORM_DEST_ANY},
+                                                 {"base", VF_CONFORM_DEST_BASE},
+                                                 {NULL, 0}};
+static const vf_opt_choice vf_conform_bases[] = {{"any", VF_CONFORM_BASE_ANY},
+                                                 {"dynamic", VF_CONFORM_BASE_DYNAMIC},
+                                                 {"fixed", VF_CONFORM_BASE_FIXED},
+                                                 {NULL, 0}};
+
+static const vf_opt vf_conform_table[] = {
+    {.name = "impl",
+     .type = VF_OPT_STRING,
+     .offset = VF_CONFORM_OPT(o.impl),
+     .arg = "CMD",
+     .help = "merge command template: {source} {dest} {chain} {dir} (default: our merger)"},
+    {.name = "result",
+     .type = VF_OPT_STRING,
+     .offset = VF_CONFORM_OPT(o.result),
+     .arg = "P",
+     .help = "where the merged disk ends up, e.g. {source} (default {dest})"},
+    {.name = "reader",
+     .type = VF_OPT_STRING,
+     .offset = VF_CONFORM_OPT(o.reader),
+     .arg = "CMD",
+     .help = "reader template: {top}; must print the SHA-256 of the view"},
+    {.name = "cases",
+     .type = VF_OPT_UINT,
+     .offset = VF_CONFORM_OPT(o.cases),
+     .arg = "N",
+     .max = 10000000,
+     .def = "20",
+     .help = "number of cases"},
+    {.name = "seed",
+     .type = VF_OPT_UINT,
+     .offset = VF_CONFORM_OPT(o.seed),
+     .arg = "S",
+     .max = UINT64_MAX,
+     .def = "1",
+     .help = "suite seed; case N of a suite is reproducible from (seed, N)"},
+    {.name = "format",
+     .type = VF_OPT_ENUM,
+     .offset = VF_CONFORM_OPT(format),
+     .choices = vf_conform_formats,
+     .def = "vhd",
+     .help = "image format"},
+    {.name = "profile",
+     .type = VF_OPT_STRING,
+     .offset = VF_CONFORM_OPT(profile),
+     .arg = "P[,P...]",
+     .def = "all",
+     .help = "generator profiles drawn per case: mixed, aligned, sector, blocks, or all"},
+    {.name = "depth",
+     .type = VF_OPT_CUSTOM,
+     .offset = VF_CONFORM_OPT(depth),
+     .parse = vf_conform_depth_parse,
+     .arg = "MIN..MAX",
+     .min = 1,
+     .max = 64,
+     .def = "1..4",
+     .help = "differencing levels above the base, within 1..64"},
+    {.name = "dest",
+     .type = VF_OPT_ENUM,
+     .offset = VF_CONFORM_OPT(dest),
+     .choices = vf_conform_dests,
+     .def = "parent",
+     .help = "where DESTINATION sits"},
+    {.name = "base",
+     .type = VF_OPT_ENUM,
+     .offset = VF_CONFORM_OPT(base),
+     .choices = vf_conform_bases,
+     .def = "any",
+     .help = "base type"},
+    {.name = "size",
+     .type = VF_OPT_CUSTOM,
+     .offset = VF_CONFORM_OPT(size),
+     .parse = vf_conform_size_parse,
+     .arg = "SIZE[..MAX]",
+     .min = 1u << 20,
+     .def = "4M..8M",
+     .help = "virtual size, whole MiB drawn, at least 1M"},
+    {.name = "density",
+     .type = VF_OPT_STRING,
+     .offset = VF_CONFORM_OPT(o.density),
+     .arg = "F",
+     .def = "0.6",
+     .help = "passed to gen --density"},
+    {.name = "block-size",
+     .type = VF_OPT_STRING,
+     .offset = VF_CONFORM_OPT(o.block_size),
+     .arg = "SIZE",
+     .help = "passed to gen --block-size (default: the generator's)"},
+    {.name = "timeout",
+     .type = VF_OPT_CUSTOM,
+     .offset = VF_CONFORM_OPT(o.timeout_s),
+     .parse = vf_conform_timeout_parse,
+     .arg = "SECONDS",
+     .def = "60",
+     .help = "per case, for the command under test"},
+    {.name = "jobs",
+     .type = VF_OPT_UINT,
+     .offset = VF_CONFORM_OPT(jobs),
+     .arg = "N",
+     .min = 1,
+     .max = 256,
+     .def = "1",
+     .help = "cases in parallel"},
+    {.name = "shard",
+     .type = VF_OPT_CUSTOM,
+     .offset = VF_CONFORM_OPT(shard),
+     .parse = vf_conform_shard_parse,
+     .arg = "K/N",
+     .def = "1/1",
+     .help = "run only the cases whose index % N is K-1"},
+    {.name = "expect",
+     .type = VF_OPT_PATH,
+     .offset = VF_CONFORM_OPT(o.expect),
+     .arg = "FILE",
+     .help = "known divergences (see docs/conform.md)"},
+    {.name = "keep-failures",
+     .type = VF_OPT_PATH,
+     .offset = VF_CONFORM_OPT(o.keep_failures),
+     .arg = "DIR",
+     .help = "copy failing case folders there"},
+    {.name = "junit",
+     .type = VF_OPT_PATH,
+     .offset = VF_CONFORM_OPT(o.junit),
+     .arg = "FILE",
+     .help = "JUnit XML report"},
+    {.name = "json",
+     .type = VF_OPT_PATH,
+     .offset = VF_CONFORM_OPT(o.json),
+     .arg = "FILE",
+     .help = "JSON report"},
+    {.name = "work-dir",
+     .type = VF_OPT_PATH,
+     .offset = VF_CONFORM_OPT(o.work_dir),
+     .arg = "DIR",
+     .help = "where cases are built (default a temporary folder)"},
+    {.name = "vhdfold",
+     .type = VF_OPT_PATH,
+     .offset = VF_CONFORM_OPT(o.tool),
+     .arg = "PATH",
+     .help = "the vhdfold used for gen/digest/check/export (default: this one)"},
+    {.name = NULL},
 };
 
-static const struct option vf_conform_longopts[] = {
-    {"impl", required_argument, NULL, OPT_IMPL},
-    {"reader", required_argument, NULL, OPT_READER},
-    {"result", required_argument, NULL, OPT_RESULT},
-    {"cases", required_argument, NULL, OPT_CASES},
-    {"seed", required_argument, NULL, OPT_SEED},
-    {"format", required_argument, NULL, OPT_FORMAT},
-    {"profile", required_argument, NULL, OPT_PROFILE},
-    {"depth", required_argument, NULL, OPT_DEPTH},
-    {"dest", required_argument, NULL, OPT_DEST},
-    {"base", required_argument, NULL, OPT_BASE},
-    {"size", required_argument, NULL, OPT_SIZE},
-    {"density", required_argument, NULL, OPT_DENSITY},
-    {"block-size", required_argument, NULL, OPT_BLOCK},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"jobs", required_argument, NULL, OPT_JOBS},
-    {"shard", required_argument, NULL, OPT_SHARD},
-    {"expect", required_argument, NULL, OPT_EXPECT},
-    {"keep-failures", required_argument, NULL, OPT_KEEP},
-    {"junit", required_argument, NULL, OPT_JUNIT},
-    {"json", required_argument, NULL, OPT_JSON},
-    {"work-dir", required_argument, NULL, OPT_WORK},
-    {"vhdfold", required_argument, NULL, OPT_TOOL},
-    {"help", no_argument, NULL, OPT_HELP},
-    {"version", no_argument, NULL, OPT_VERSION},
-    {NULL, 0, NULL, 0},
+static const vf_opt_group vf_conform_groups[] = {
+    {vf_conform_table, 0},
+    {NULL, 0},
 };
 
-/* One option; returns -1 to go on, else the exit status. */
-static int vf_conform_opt(vf_conform_opts *o, int c, char *arg)
+const vf_cmd_spec vf_conform_spec = {
+    .name = "conform",
+    .summary = "judge another merge command or reader on generated cases",
+    .synopsis = "[--impl 'CMD' [--result P] | --reader 'CMD'] [options]",
+    .description = "Generates seeded chains and judges a merge command (default: our merger) "
+                   "or a reader on each. Case N of a suite is reproducible from (--seed, N). "
+                   "docs/conform.md is the guide.",
+    .positionals = NULL,
+    .groups = vf_conform_groups,
+    .exit_status = "0 all passed (known divergences included), 1 some failed, 2 usage, 4 the "
+                   "runner itself failed.",
+};
+
+/* The parsed options into c->o; -1 to go on, else the exit status. */
+static int vf_conform_parse(int argc, char **argv, vf_conform_cli *c)
 {
-    uint64_t a, b;
-    char *end;
-    switch (c) {
-    case OPT_IMPL:
-        o->impl = arg;
-        return -1;
-    case OPT_READER:
-        o->reader = arg;
-        return -1;
-    case OPT_RESULT:
-        o->result = arg;
-        return -1;
-    case OPT_CASES:
-        if (!vf_parse_u(arg, 10000000, &o->cases))
-            return vf_usage_error("conform", "--cases '%s': want 0..10000000", arg);
-        return -1;
-    case OPT_SEED:
-        if (!vf_parse_u(arg, UINT64_MAX, &o->seed))
-            return vf_usage_error("conform", "--seed '%s': want an unsigned 64-bit number", arg);
-        return -1;
-    case OPT_FORMAT:
-        if (strcmp(arg, "vhd") && strcmp(arg, "vhdx"))
-            return vf_usage_error("conform", "--format '%s': want vhd or vhdx", arg);
-        o->format = arg;
-        return -1;
-    case OPT_PROFILE: {
-        int rc = vf_set_profiles(o, arg);
-        return rc ? rc : -1;
-    }
-    case OPT_DEPTH:
-        if (!vf_parse_pair(arg, false, &a, &b) || a < 1 || b < a || b > 64)
-            return vf_usage_error("conform", "--depth '%s': want MIN..MAX within 1..64", arg);
-        o->depth_min = (unsigned)a;
-        o->depth_max = (unsigned)b;
-        return -1;
-    case OPT_DEST:
-        if (!strcmp(arg, "parent"))
-            o->dest = VF_CONFORM_DEST_PARENT;
-        else if (!strcmp(arg, "any"))
-            o->dest = VF_CONFORM_DEST_ANY;
-        else if (!strcmp(arg, "base"))
-            o->dest = VF_CONFORM_DEST_BASE;
-        else
-            return vf_usage_error("conform", "--dest '%s': want parent, any or base", arg);
-        return -1;
-    case OPT_BASE:
-        if (!strcmp(arg, "any"))
-            o->base = VF_CONFORM_BASE_ANY;
-        else if (!strcmp(arg, "dynamic"))
-            o->base = VF_CONFORM_BASE_DYNAMIC;
-        else if (!strcmp(arg, "fixed"))
-            o->base = VF_CONFORM_BASE_FIXED;
-        else
-            return vf_usage_error("conform", "--base '%s': want any, dynamic or fixed", arg);
-        return -1;
-    case OPT_SIZE:
-        if (!vf_parse_pair(arg, true, &a, &b) || a < (1u << 20) || b < a)
-            return vf_usage_error("conform", "--size '%s': want SIZE or MIN..MAX, at least 1M",
-                                  arg);
-        o->size_min = a;
-        o->size_max = b;
-        return -1;
-    case OPT_DENSITY:
-        o->density = arg;
-        return -1;
-    case OPT_BLOCK:
-        o->block_size = arg;
-        return -1;
-    case OPT_TIMEOUT:
-        errno = 0;
-        o->timeout_s = strtod(arg, &end);
-        if (errno || *end || !(o->timeout_s > 0) || o->timeout_s > 86400)
-            return vf_usage_error("conform", "--timeout '%s': want seconds in (0, 86400]", arg);
-        return -1;
-    case OPT_JOBS:
-        if (!vf_parse_u(arg, 256, &a) || a < 1)
-            return vf_usage_error("conform", "--jobs '%s': want 1..256", arg);
-        o->jobs = (unsigned)a;
-        return -1;
-    case OPT_SHARD: {
-        char *slash = strchr(arg, '/');
-        if (!slash)
-            return vf_usage_error("conform", "--shard '%s': want K/N", arg);
-        *slash = '\0';
-        bool ok = vf_parse_u(arg, 100000, &a) && vf_parse_u(slash + 1, 100000, &b);
-        *slash = '/';
-        if (!ok || a < 1 || b < 1 || a > b)
-            return vf_usage_error("conform", "--shard '%s': want K/N with 1 <= K <= N", arg);
-        o->shard_k = (unsigned)a;
-        o->shard_n = (unsigned)b;
-        return -1;
-    }
-    case OPT_EXPECT:
-        o->expect = arg;
-        return -1;
-    case OPT_KEEP:
-        o->keep_failures = arg;
-        return -1;
-    case OPT_JUNIT:
-        o->junit = arg;
-        return -1;
-    case OPT_JSON:
-        o->json = arg;
-        return -1;
-    case OPT_WORK:
-        o->work_dir = arg;
-        return -1;
-    case OPT_TOOL:
-        o->tool = arg;
-        return -1;
-    case OPT_HELP:
-        vf_conform_usage(stdout);
-        return VF_EXIT_OK;
-    case OPT_VERSION:
-        vf_print_version("conform");
-        return VF_EXIT_OK;
-    default:
-        return vf_usage_error("conform", "unknown option");
-    }
+    vf_conform_opts_init(&c->o);
+    int rc = vf_opts_parse(&vf_conform_spec, argc, argv, c, NULL, 0);
+    if (rc >= 0)
+        return rc;
+    c->o.format = c->format ? "vhdx" : "vhd";
+    c->o.dest = (vf_conform_dest)c->dest;
+    c->o.base = (vf_conform_base)c->base;
+    c->o.jobs = (unsigned)c->jobs;
+    c->o.depth_min = (unsigned)c->depth.lo;
+    c->o.depth_max = (unsigned)c->depth.hi;
+    c->o.size_min = c->size.lo;
+    c->o.size_max = c->size.hi;
+    c->o.shard_k = (unsigned)c->shard.lo;
+    c->o.shard_n = (unsigned)c->shard.hi;
+    if ((rc = vf_conform_profiles(c)) >= 0)
+        return rc;
+    if (c->o.impl && c->o.reader)
+        return vf_usage_error("conform", "--impl and --reader exclude each other");
+    if (c->o.reader && c->o.result)
+        return vf_usage_error("conform", "--result applies to --impl only");
+    return -1;
 }
 
 int vf_cmd_conform(int argc, char **argv)
 {
-    vf_conform_opts o;
-    vf_conform_opts_init(&o);
-    o.density = "0.6";
-    for (size_t i = 0; i < 4; i++)
-        o.profiles[o.nprofiles++] = vf_all_profiles[i];
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", vf_conform_longopts, NULL)) != -1) {
-        if (c == '?')
-            return vf_usage_error("conform", "unknown option or missing value near '%s'",
-                                  argv[optind - 1]);
-        int rc = vf_conform_opt(&o, c, optarg);
-        if (rc >= 0)
-            return rc;
-    }
-    if (optind < argc)
-        return vf_usage_error("conform", "unexpected argument '%s'", argv[optind]);
-    if (o.impl && o.reader)
-        return vf_usage_error("conform", "--impl and --reader exclude each other");
-    if (o.reader && o.result)
-        return vf_usage_error("conform", "--result applies to --impl only");
+    vf_conform_cli c;
+    memset(&c, 0, sizeof c);
+    int rc = vf_conform_parse(argc, argv, &c);
+    if (rc >= 0)
+        return rc;
+    vf_conform_opts o = c.o;
     char self[PATH_MAX];
     if (!o.tool) {
         ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);

@@ -1,62 +1,68 @@
-/* cmd_digest.c - 'vhdfold digest FILE [--mode flat|tree] [--raw] [--json]': the SHA-256 of
+/* cmd_digest.c - 'vhdfold digest [options] FILE': the SHA-256 of
  * the flattened disk seen from FILE. Flat equals sha256sum of the raw export; tree is the
  * sparse-aware digest of docs/tree-digest.md. Layer: cli; the work is in verify/ (walk.c,
  * tree.c). */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "output.h"
 
-static const char vf_digest_usage[] =
-    "usage: vhdfold digest FILE [--mode flat|tree] [--raw] [--json] [--progress=MODE]\n"
-    "\n"
-    "Print the SHA-256 digest of the flattened disk seen from FILE, as 'HEX  FILE'.\n"
-    "\n"
-    "  --mode flat      SHA-256 of the whole disk; equals sha256sum of 'vhdfold export' (default)\n"
-    "  --mode tree      tree digest (docs/tree-digest.md): sparse-aware, uses every core\n"
-    "  --raw            FILE is a raw disk image: hash its bytes, do not parse it\n"
-    "  --json           print {\"schema\":1,...} on stdout instead\n"
-    "  --progress=MODE  auto (default), bar, plain or none; drawn on stderr\n"
-    "  --help, --version\n"
-    "\n"
-    "exit status: 0 digest printed, 2 usage, 3 corrupt or unsupported image, 4 system error\n";
-
-enum { VF_OPT_MODE = VF_OPT_FIRST_OWN, VF_OPT_RAW };
-
 typedef struct vf_digest_args {
     vf_cli_common co;
-    bool tree, raw;
+    int tree; /* --mode: 0 flat, 1 tree */
+    bool raw;
     const char *file;
 } vf_digest_args;
+
+static const vf_opt_choice vf_digest_modes[] = {{"flat", 0}, {"tree", 1}, {NULL, 0}};
+
+static const vf_opt vf_digest_opts[] = {
+    {.name = "mode",
+     .type = VF_OPT_ENUM,
+     .offset = offsetof(vf_digest_args, tree),
+     .choices = vf_digest_modes,
+     .def = "flat",
+     .help = "flat: SHA-256 of the whole disk, equal to sha256sum of 'vhdfold export'; tree: "
+             "the sparse-aware tree digest of docs/tree-digest.md, using every core"},
+    {.name = "raw",
+     .type = VF_OPT_FLAG,
+     .offset = offsetof(vf_digest_args, raw),
+     .help = "FILE is a raw disk image: hash its bytes, do not parse it"},
+    {.name = NULL},
+};
+
+static const vf_opt_positional vf_digest_positionals[] = {
+    {"FILE", "the VHD or VHDX image (its chain is followed), or a raw image with --raw"},
+    {NULL, NULL},
+};
+
+static const vf_opt_group vf_digest_groups[] = {
+    {vf_digest_opts, 0},
+    {vf_cli_output_opts, offsetof(vf_digest_args, co)},
+    {vf_cli_chain_opts, offsetof(vf_digest_args, co)},
+    {NULL, 0},
+};
+
+const vf_cmd_spec vf_digest_spec = {
+    .name = "digest",
+    .summary = "SHA-256 of the flattened disk (flat or tree)",
+    .synopsis = "[options] FILE",
+    .description = "Print the SHA-256 digest of the flattened disk seen from FILE, as sha256sum "
+                   "does (HEX, two spaces, FILE).",
+    .positionals = vf_digest_positionals,
+    .groups = vf_digest_groups,
+    .exit_status = "0 digest printed, 2 usage, 3 corrupt or unsupported image, 4 system error.",
+};
 
 /* Returns -1 to go on, else the exit status. */
 static int vf_digest_parse(int argc, char **argv, vf_digest_args *a)
 {
-    static const struct option longopts[] = {VF_CLI_COMMON_LONGOPTS,
-                                             {"mode", required_argument, NULL, VF_OPT_MODE},
-                                             {"raw", no_argument, NULL, VF_OPT_RAW},
-                                             {NULL, 0, NULL, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        int r = vf_cli_common_opt("digest", vf_digest_usage, c, optarg, &a->co);
-        if (r > 0)
-            return r - 1;
-        if (r == 0)
-            continue;
-        if (c == VF_OPT_RAW) {
-            a->raw = true;
-        } else if (c == VF_OPT_MODE && (!strcmp(optarg, "flat") || !strcmp(optarg, "tree"))) {
-            a->tree = !strcmp(optarg, "tree");
-        } else {
-            return vf_usage_error("digest", "--mode takes flat or tree, not '%s'", optarg);
-        }
-    }
-    if (argc - optind != 1)
-        return vf_usage_error("digest", "expected one FILE, got %d arguments", argc - optind);
-    a->file = argv[optind];
-    return -1;
+    char *pos[1];
+    int r = vf_opts_parse(&vf_digest_spec, argc, argv, a, pos, 1);
+    if (r < 0)
+        a->file = pos[0];
+    return r;
 }
 
 static void vf_digest_print(const vf_digest_args *a, vf_source *src,

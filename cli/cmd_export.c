@@ -3,7 +3,6 @@
  * streams every byte to stdout. Layer: cli; the ordered walk is vf_verify_walk (verify/walk.c).
  * The chain is opened and validated before OUT is created, so bad input writes nothing. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,17 +10,29 @@
 
 #include "output.h"
 
-static const char vf_export_usage[] =
-    "usage: vhdfold export FILE OUT [--json] [--progress=MODE]\n"
-    "\n"
-    "Write the flattened disk seen from FILE to OUT as a raw image (virtual size bytes).\n"
-    "Zero runs are left as holes. OUT is replaced if it exists; '-' writes to stdout.\n"
-    "\n"
-    "  --json           print a summary {\"schema\":1,...} on stdout (not with OUT '-')\n"
-    "  --progress=MODE  auto (default), bar, plain or none; drawn on stderr\n"
-    "  --help, --version\n"
-    "\n"
-    "exit status: 0 written, 2 usage, 3 corrupt or unsupported image, 4 system error\n";
+static const vf_opt_positional vf_export_args[] = {
+    {"FILE", "the VHD or VHDX image whose flattened disk is written"},
+    {"OUT", "the raw image to write (replaced if it exists); '-' writes to stdout"},
+    {NULL, NULL},
+};
+
+static const vf_opt_group vf_export_groups[] = {
+    {vf_cli_output_opts, 0},
+    {vf_cli_chain_opts, 0},
+    {NULL, 0},
+};
+
+const vf_cmd_spec vf_export_spec = {
+    .name = "export",
+    .summary = "write the flattened disk as a raw image",
+    .synopsis = "[options] FILE OUT",
+    .description = "Write the flattened disk seen from FILE to OUT as a raw image (virtual size "
+                   "bytes). Zero runs are left as holes. With --json a summary is printed on "
+                   "stdout (not with OUT '-').",
+    .positionals = vf_export_args,
+    .groups = vf_export_groups,
+    .exit_status = "0 written, 2 usage, 3 corrupt or unsupported image, 4 system error.",
+};
 
 #define VF_EXPORT_PIECE (64u << 10)
 
@@ -108,18 +119,12 @@ static vf_status vf_export_sink_fn(void *ctx, uint64_t voff, const void *data, u
 static int vf_export_parse(int argc, char **argv, vf_cli_common *co, const char **file,
                            const char **out)
 {
-    static const struct option longopts[] = {VF_CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        int r = vf_cli_common_opt("export", vf_export_usage, c, optarg, co);
-        if (r > 0)
-            return r - 1;
-    }
-    if (argc - optind != 2)
-        return vf_usage_error("export", "expected FILE and OUT, got %d arguments", argc - optind);
-    *file = argv[optind];
-    *out = argv[optind + 1];
+    char *pos[2];
+    int r = vf_opts_parse(&vf_export_spec, argc, argv, co, pos, 2);
+    if (r >= 0)
+        return r;
+    *file = pos[0];
+    *out = pos[1];
     if (co->json && !strcmp(*out, "-"))
         return vf_usage_error("export", "--json cannot be used when OUT is '-'");
     return -1;
@@ -170,7 +175,7 @@ static void vf_export_summary(const char *file, const char *out, vf_source *src,
 
 int vf_cmd_export(int argc, char **argv)
 {
-    vf_cli_common co = {false, VF_PROGRESS_AUTO};
+    vf_cli_common co = {0};
     const char *file = NULL, *out = NULL;
     int r = vf_export_parse(argc, argv, &co, &file, &out);
     if (r >= 0)

@@ -2,7 +2,7 @@
  * OUTDIR, runs the generator (gen/vf_gen.h) and prints the chain (text or the manifest).
  * Layer: cli. All generation logic lives in gen/. */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,172 +10,145 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "output.h"
 #include "progress.h"
 #include <vhdfold/vf_gen.h>
 #include <vhdfold/vf_sha256.h>
 
-static const char vf_gen_usage_text[] =
-    "usage: vhdfold gen [options] OUTDIR\n"
-    "Generate a seeded random differencing chain in OUTDIR (created if missing): the level\n"
-    "files, base first (00-base.vhd, 01-diff.vhd, ...), and OUTDIR/manifest.json.\n"
-    "\n"
-    "  --format vhd|vhdx     image format (default vhd)\n"
-    "  --seed N              seed (0 .. 2^63-1); drawn and printed when omitted\n"
-    "  --depth D             differencing levels above the base, 0..64 (default 3)\n"
-    "  --size SIZE           virtual size, K/M/G/T suffixes (default 64M)\n"
-    "  --block-size SIZE     block size, a power of two from 512K (default 2M)\n"
-    "  --base fixed|dynamic  base image type (default: drawn from the seed)\n"
-    "  --density F           fraction of blocks each level touches, 0..1 (default 0.1)\n"
-    "  --profile NAME        mixed (default), aligned, sector or blocks\n"
-    "  --sector-size N       VHDX logical sector, 512 or 4096 (default: drawn by the mixed\n"
-    "                        profile, else 512)\n"
-    "  --dirty top|all|none  VHDX: leave the top (or every) level with pending log entries\n"
-    "  --flat-limit SIZE     compute the flat sha256 only up to this virtual size (64G)\n"
-    "  --progress MODE       auto (default), bar, plain or none\n"
-    "  --json                print the manifest on stdout\n"
-    "  --help, --version\n";
-
-enum {
-    OPT_FORMAT = 0x200,
-    OPT_SEED,
-    OPT_DEPTH,
-    OPT_SIZE,
-    OPT_BLOCK,
-    OPT_BASE,
-    OPT_DENSITY,
-    OPT_PROFILE,
-    OPT_SECTOR,
-    OPT_DIRTY,
-    OPT_FLAT,
-    OPT_JSON,
-    OPT_PROGRESS,
-    OPT_VERSION,
-};
-
-static const struct option vf_gen_longopts[] = {
-    {"format", required_argument, NULL, OPT_FORMAT},
-    {"seed", required_argument, NULL, OPT_SEED},
-    {"depth", required_argument, NULL, OPT_DEPTH},
-    {"size", required_argument, NULL, OPT_SIZE},
-    {"block-size", required_argument, NULL, OPT_BLOCK},
-    {"base", required_argument, NULL, OPT_BASE},
-    {"density", required_argument, NULL, OPT_DENSITY},
-    {"profile", required_argument, NULL, OPT_PROFILE},
-    {"sector-size", required_argument, NULL, OPT_SECTOR},
-    {"dirty", required_argument, NULL, OPT_DIRTY},
-    {"flat-limit", required_argument, NULL, OPT_FLAT},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"progress", required_argument, NULL, OPT_PROGRESS},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, OPT_VERSION},
-    {NULL, 0, NULL, 0},
-};
-
+/* What the options say; copied into a vf_gen_opts once parsed. */
 typedef struct vf_gen_cli {
-    vf_gen_opts opts;
-    bool have_seed, json;
-    vf_progress_mode progress;
+    vf_cli_common out; /* --json, --progress */
+    uint64_t seed;     /* UINT64_MAX: not given, draw one */
+    uint64_t depth, size, block, flat_limit;
+    int format, base, sector, dirty, profile;
+    uint32_t density_ppm;
 } vf_gen_cli;
 
-static bool vf_gen_parse_u64(const char *text, unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    if (!text || *text < '0' || *text > '9')
-        return false;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno || *end || v > max)
-        return false;
-    *out = v;
-    return true;
-}
+#define VF_GEN_OPT(field) offsetof(vf_gen_cli, field)
 
-/* One option; returns -1 to continue, else the exit status. */
-static int vf_gen_option(vf_gen_cli *g, int c, const char *arg)
+static const vf_opt_choice vf_gen_formats[] = {
+    {"vhd", VF_FORMAT_VHD}, {"vhdx", VF_FORMAT_VHDX}, {NULL, 0}};
+static const vf_opt_choice vf_gen_bases[] = {
+    {"fixed", VF_GEN_BASE_FIXED}, {"dynamic", VF_GEN_BASE_DYNAMIC}, {NULL, 0}};
+static const vf_opt_choice vf_gen_profiles[] = {{"mixed", VF_GEN_PROFILE_MIXED},
+                                                {"aligned", VF_GEN_PROFILE_ALIGNED},
+                                                {"sector", VF_GEN_PROFILE_SECTOR},
+                                                {"blocks", VF_GEN_PROFILE_BLOCKS},
+                                                {NULL, 0}};
+static const vf_opt_choice vf_gen_sectors[] = {{"512", 512}, {"4096", 4096}, {NULL, 0}};
+static const vf_opt_choice vf_gen_dirties[] = {
+    {"top", VF_GEN_DIRTY_TOP}, {"all", VF_GEN_DIRTY_ALL}, {"none", VF_GEN_DIRTY_NONE}, {NULL, 0}};
+
+static const vf_opt vf_gen_table[] = {
+    {.name = "format",
+     .type = VF_OPT_ENUM,
+     .offset = VF_GEN_OPT(format),
+     .choices = vf_gen_formats,
+     .def = "vhd",
+     .help = "image format"},
+    {.name = "seed",
+     .type = VF_OPT_UINT,
+     .offset = VF_GEN_OPT(seed),
+     .arg = "N",
+     .max = VF_GEN_MAX_SEED,
+     .help = "seed (manifests hold it as a signed 64-bit JSON integer); drawn and printed when "
+             "omitted"},
+    {.name = "depth",
+     .type = VF_OPT_UINT,
+     .offset = VF_GEN_OPT(depth),
+     .arg = "D",
+     .max = VF_GEN_MAX_DEPTH,
+     .def = "3",
+     .help = "differencing levels above the base"},
+    {.name = "size",
+     .type = VF_OPT_SIZE,
+     .offset = VF_GEN_OPT(size),
+     .arg = "SIZE",
+     .def = "64M",
+     .help = "virtual size"},
+    {.name = "block-size",
+     .type = VF_OPT_SIZE,
+     .offset = VF_GEN_OPT(block),
+     .arg = "SIZE",
+     .max = UINT32_MAX,
+     .def = "2M",
+     .help = "block size, a power of two from 512K"},
+    {.name = "base",
+     .type = VF_OPT_ENUM,
+     .offset = VF_GEN_OPT(base),
+     .choices = vf_gen_bases,
+     .help = "base image type (default: drawn from the seed)"},
+    {.name = "density",
+     .type = VF_OPT_FRACTION,
+     .offset = VF_GEN_OPT(density_ppm),
+     .arg = "F",
+     .def = "0.1",
+     .help = "fraction of blocks each level touches, 0..1, as a decimal (0.3, .05) or a "
+             "percentage (25%)"},
+    {.name = "profile",
+     .type = VF_OPT_ENUM,
+     .offset = VF_GEN_OPT(profile),
+     .choices = vf_gen_profiles,
+     .def = "mixed",
+     .help = "the shape of the writes"},
+    {.name = "sector-size",
+     .type = VF_OPT_ENUM,
+     .offset = VF_GEN_OPT(sector),
+     .choices = vf_gen_sectors,
+     .help = "VHDX logical sector (default: drawn by the mixed profile, else 512)"},
+    {.name = "dirty",
+     .type = VF_OPT_ENUM,
+     .offset = VF_GEN_OPT(dirty),
+     .choices = vf_gen_dirties,
+     .def = "none",
+     .help = "VHDX: leave the top (or every) level with pending log entries"},
+    {.name = "flat-limit",
+     .type = VF_OPT_SIZE,
+     .offset = VF_GEN_OPT(flat_limit),
+     .arg = "SIZE",
+     .def = "64G",
+     .help = "compute the flat sha256 only up to this virtual size"},
+    {.name = NULL},
+};
+
+static const vf_opt_positional vf_gen_positionals[] = {
+    {"OUTDIR", "the folder to write the chain into (created if missing; never overwritten)"},
+    {NULL, NULL},
+};
+
+static const vf_opt_group vf_gen_groups[] = {
+    {vf_gen_table, 0},
+    {vf_cli_output_opts, offsetof(vf_gen_cli, out)},
+    {NULL, 0},
+};
+
+const vf_cmd_spec vf_gen_spec = {
+    .name = "gen",
+    .summary = "generate a seeded random differencing chain",
+    .synopsis = "[options] OUTDIR",
+    .description = "Generate a seeded random differencing chain in OUTDIR: the level files, base "
+                   "first (00-base.vhd, 01-diff.vhd, ...), and OUTDIR/manifest.json. --json "
+                   "prints the manifest on stdout. docs/gen.md describes the generator.",
+    .positionals = vf_gen_positionals,
+    .groups = vf_gen_groups,
+    .exit_status = "0 generated, 2 usage or invalid option, 4 system error.",
+};
+
+/* The parsed options into the generator's. */
+static void vf_gen_to_opts(const vf_gen_cli *g, vf_gen_opts *o)
 {
-    unsigned long long v;
-    switch (c) {
-    case OPT_FORMAT:
-        if (!strcmp(arg, "vhd"))
-            g->opts.format = VF_FORMAT_VHD;
-        else if (!strcmp(arg, "vhdx"))
-            g->opts.format = VF_FORMAT_VHDX;
-        else
-            return vf_usage_error("gen", "--format '%s': expected vhd or vhdx", arg);
-        return -1;
-    case OPT_SEED:
-        if (!vf_gen_parse_u64(arg, VF_GEN_MAX_SEED, &v))
-            return vf_usage_error("gen", "--seed '%s': expected an integer 0..%llu", arg,
-                                  (unsigned long long)VF_GEN_MAX_SEED);
-        g->opts.seed = v;
-        g->have_seed = true;
-        return -1;
-    case OPT_DEPTH:
-        if (!vf_gen_parse_u64(arg, 1000000, &v))
-            return vf_usage_error("gen", "--depth '%s': expected an integer 0..%d", arg,
-                                  VF_GEN_MAX_DEPTH);
-        g->opts.depth = (unsigned)v;
-        return -1;
-    case OPT_SIZE:
-    case OPT_BLOCK:
-    case OPT_FLAT:
-        if (!vf_parse_size(arg, &v) || (c == OPT_BLOCK && v > UINT32_MAX))
-            return vf_usage_error("gen", "%s '%s': expected a size such as 64M or 2G",
-                                  c == OPT_SIZE    ? "--size"
-                                  : c == OPT_BLOCK ? "--block-size"
-                                                   : "--flat-limit",
-                                  arg);
-        if (c == OPT_SIZE)
-            g->opts.virtual_size = v;
-        else if (c == OPT_BLOCK)
-            g->opts.block_size = (uint32_t)v;
-        else
-            g->opts.flat_limit = v;
-        return -1;
-    case OPT_BASE:
-        if (!strcmp(arg, "fixed"))
-            g->opts.base = VF_GEN_BASE_FIXED;
-        else if (!strcmp(arg, "dynamic"))
-            g->opts.base = VF_GEN_BASE_DYNAMIC;
-        else
-            return vf_usage_error("gen", "--base '%s': expected fixed or dynamic", arg);
-        return -1;
-    case OPT_DENSITY:
-        if (!vf_gen_parse_density(arg, &g->opts.density_ppm))
-            return vf_usage_error("gen", "--density '%s': expected a fraction from 0 to 1", arg);
-        return -1;
-    case OPT_PROFILE:
-        if (!vf_gen_parse_profile(arg, &g->opts.profile))
-            return vf_usage_error("gen",
-                                  "--profile '%s': expected mixed, aligned, sector or "
-                                  "blocks",
-                                  arg);
-        return -1;
-    case OPT_SECTOR:
-        if (!vf_gen_parse_u64(arg, 4096, &v) || (v != 512 && v != 4096))
-            return vf_usage_error("gen", "--sector-size '%s': expected 512 or 4096", arg);
-        g->opts.sector_size = (uint32_t)v;
-        return -1;
-    case OPT_DIRTY:
-        if (!vf_gen_parse_dirty(arg, &g->opts.dirty))
-            return vf_usage_error("gen", "--dirty '%s': expected top, all or none", arg);
-        return -1;
-    case OPT_JSON:
-        g->json = true;
-        return -1;
-    case OPT_PROGRESS:
-        if (!vf_progress_parse(arg, &g->progress))
-            return vf_usage_error("gen", "--progress '%s': expected auto, bar, plain or none", arg);
-        return -1;
-    case 'h':
-        fputs(vf_gen_usage_text, stdout);
-        return VF_EXIT_OK;
-    case OPT_VERSION:
-        vf_print_version("gen");
-        return VF_EXIT_OK;
-    default:
-        return vf_usage_error("gen", "unknown option");
-    }
+    vf_gen_opts_init(o);
+    o->format = (vf_format_kind)g->format;
+    o->seed = g->seed;
+    o->depth = (unsigned)g->depth;
+    o->virtual_size = g->size;
+    o->block_size = (uint32_t)g->block;
+    o->base = (vf_gen_base)g->base;
+    o->density_ppm = g->density_ppm;
+    o->profile = (vf_gen_profile)g->profile;
+    o->flat_limit = g->flat_limit;
+    o->sector_size = (uint32_t)g->sector;
+    o->dirty = (vf_gen_dirty)g->dirty;
 }
 
 static void vf_gen_print_text(const vf_gen_result *res, const char *outdir)
@@ -215,26 +188,23 @@ static int vf_gen_mkdirs(const char *dir)
 
 int vf_cmd_gen(int argc, char **argv)
 {
-    vf_gen_cli g = {.progress = VF_PROGRESS_AUTO};
-    vf_gen_opts_init(&g.opts);
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", vf_gen_longopts, NULL)) != -1) {
-        int rc = vf_gen_option(&g, c, optarg);
-        if (rc >= 0)
-            return rc;
-    }
-    if (optind != argc - 1)
-        return vf_usage_error("gen", "expected one OUTDIR");
-    const char *outdir = argv[optind];
+    vf_gen_cli g = {.seed = UINT64_MAX, .base = VF_GEN_BASE_AUTO};
+    char *pos[1];
+    int rc = vf_opts_parse(&vf_gen_spec, argc, argv, &g, pos, 1);
+    if (rc >= 0)
+        return rc;
+    const char *outdir = pos[0];
+    bool have_seed = g.seed != UINT64_MAX;
+    vf_gen_opts opts;
+    vf_gen_to_opts(&g, &opts);
     vf_error err = {0};
-    if (!g.have_seed && vf_gen_draw_seed(&g.opts.seed, &err) != VF_OK)
+    if (!have_seed && vf_gen_draw_seed(&opts.seed, &err) != VF_OK)
         return vf_report_error(&err);
-    if (vf_gen_validate(&g.opts, &err) != VF_OK)
+    if (vf_gen_validate(&opts, &err) != VF_OK)
         return vf_usage_error("gen", "%s", err.msg);
-    if (!g.have_seed)
+    if (!have_seed)
         fprintf(stderr, "vhdfold gen: seed %llu (repeat with --seed %llu)\n",
-                (unsigned long long)g.opts.seed, (unsigned long long)g.opts.seed);
+                (unsigned long long)opts.seed, (unsigned long long)opts.seed);
     bool made_dir = vf_gen_mkdirs(outdir) == 0;
     if (!made_dir && errno != EEXIST) {
         fprintf(stderr, "vhdfold: cannot create output directory '%s': %s\n", outdir,
@@ -242,18 +212,18 @@ int vf_cmd_gen(int argc, char **argv)
         return VF_EXIT_SYSTEM;
     }
     vf_progress_bar bar;
-    vf_progress_init(&bar, g.progress, "gen");
-    g.opts.progress = vf_progress_update;
-    g.opts.progress_ctx = &bar;
+    vf_progress_init(&bar, g.out.progress, "gen");
+    opts.progress = vf_progress_update;
+    opts.progress_ctx = &bar;
     vf_gen_result res;
-    vf_status st = vf_gen_run(&g.opts, NULL, outdir, &res, &err);
+    vf_status st = vf_gen_run(&opts, NULL, outdir, &res, &err);
     vf_progress_end(&bar);
     if (st != VF_OK) {
         if (made_dir)
             rmdir(outdir); /* only when still empty: the library removed its files */
         return vf_report_error(&err);
     }
-    if (g.json)
+    if (g.out.json)
         fputs(res.manifest, stdout);
     else
         vf_gen_print_text(&res, outdir);

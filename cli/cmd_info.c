@@ -1,26 +1,36 @@
-/* cmd_info.c - 'vhdfold info FILE [--json]': format, type, sizes, identity, parent linkage and
+/* cmd_info.c - 'vhdfold info [options] FILE': format, type, sizes, identity, parent linkage and
  * locators of FILE, then the chain below it level by level. When the chain cannot be opened
  * (a parent is missing or broken) FILE is still described, the chain error is printed, and
  * the exit status is the error's (3 for a broken chain). Layer: cli; reads vf_image_info. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "output.h"
 
-static const char vf_info_usage[] =
-    "usage: vhdfold info FILE [--json]\n"
-    "\n"
-    "Describe FILE (format, type, virtual size, block and sector sizes, identity, parent\n"
-    "linkage and locators) and the chain below it, level by level.\n"
-    "\n"
-    "  --json           print {\"schema\":1,...} on stdout\n"
-    "  --help, --version\n"
-    "\n"
-    "exit status: 0 described, 2 usage, 3 corrupt or unsupported image or broken chain\n"
-    "(FILE is still described when it opens), 4 system error\n";
+static const vf_opt_positional vf_info_args[] = {
+    {"FILE", "the VHD or VHDX image to describe; its parents are found from it"},
+    {NULL, NULL},
+};
+
+static const vf_opt_group vf_info_groups[] = {
+    {vf_cli_output_opts, 0},
+    {vf_cli_chain_opts, 0},
+    {NULL, 0},
+};
+
+const vf_cmd_spec vf_info_spec = {
+    .name = "info",
+    .summary = "describe an image and the chain below it",
+    .synopsis = "[options] FILE",
+    .description = "Describe FILE (format, type, virtual size, block and sector sizes, identity, "
+                   "parent linkage and locators) and the chain below it, level by level.",
+    .positionals = vf_info_args,
+    .groups = vf_info_groups,
+    .exit_status = "0 described, 2 usage, 3 corrupt or unsupported image or broken chain (FILE is "
+                   "still described when it opens), 4 system error.",
+};
 
 #define VF_INFO_MAX_LOCATORS 16
 
@@ -205,18 +215,11 @@ static void vf_info_print_text(const vf_info_level *lv, size_t n, const vf_error
 
 static int vf_info_parse(int argc, char **argv, vf_cli_common *co, const char **file)
 {
-    static const struct option longopts[] = {VF_CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        int r = vf_cli_common_opt("info", vf_info_usage, c, optarg, co);
-        if (r > 0)
-            return r - 1;
-    }
-    if (argc - optind != 1)
-        return vf_usage_error("info", "expected one FILE, got %d arguments", argc - optind);
-    *file = argv[optind];
-    return -1;
+    char *pos[1];
+    int r = vf_opts_parse(&vf_info_spec, argc, argv, co, pos, 1);
+    if (r < 0)
+        *file = pos[0];
+    return r;
 }
 
 /* Describe FILE alone after its chain failed to open; the exit status is the chain's. */
@@ -238,7 +241,7 @@ static int vf_info_alone(const char *file, const vf_cli_common *co, const vf_err
 
 int vf_cmd_info(int argc, char **argv)
 {
-    vf_cli_common co = {false, VF_PROGRESS_AUTO};
+    vf_cli_common co = {0};
     const char *file = NULL;
     int r = vf_info_parse(argc, argv, &co, &file);
     if (r >= 0)

@@ -2,48 +2,91 @@
  * runs the merger (merger/vf_merge.h) and prints the plan, progress and summary as text or
  * JSON. Layer: cli. Exit codes per docs/design.md "The CLI contract" via vf_exit_code; a
  * verification mismatch is 1. */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
-#include "cli.h"
+#include "output.h"
 #include <vhdfold/vf_merge.h>
-
-enum { VF_PROGRESS_NONE, VF_PROGRESS_PLAIN, VF_PROGRESS_BAR };
 
 typedef struct vf_merge_cli {
     vf_merge_opts opts;
-    const char **children;
-    bool json;
-    int progress;
+    vf_cli_common co; /* --json, --progress (auto resolved to bar or none) */
+    int verify;       /* vf_merge_verify */
+    vf_opt_list children;
+    uint64_t batch;
     unsigned last_pct;
 } vf_merge_cli;
 
-static void vf_merge_usage(FILE *to)
-{
-    fprintf(to,
-            "usage: vhdfold merge SOURCE DESTINATION [options]\n"
-            "Fold SOURCE and every disk between it and DESTINATION (an ancestor of SOURCE)\n"
-            "into DESTINATION. An interrupted merge is finished by running it again.\n\n"
-            "  --verify[=flat|tree]   digest the view from SOURCE before and from DESTINATION\n"
-            "                         after (tree by default); a mismatch exits 1\n"
-            "  --json                 print the result as JSON on stdout\n"
-            "  --progress=MODE        auto (bar on a terminal), bar, plain ('N%% completed'\n"
-            "                         lines), none\n"
-            "  --dry-run              print the plan; write nothing\n"
-            "  --resume               finish an interrupted merge (fails when there is none)\n"
-            "  --child FILE           re-point FILE, a child of SOURCE, at DESTINATION\n"
-            "                         (repeatable); its view is verified unchanged\n"
-            "  --remove-merged        delete SOURCE and the intermediates after success\n"
-            "  --batch-size SIZE      flush and journal every SIZE bytes (default 256M)\n"
-            "  --help, --version\n\n"
-            "exit status: 0 merged, 1 verification mismatch, 2 invalid parameter or state,\n"
-            "3 corrupt or unsupported image, 4 system error (not found, access denied, in use,\n"
-            "no space, I/O)\n");
-}
+#define VF_MERGE_OPT(field) offsetof(vf_merge_cli, field)
+
+static const vf_opt_choice vf_merge_verify_modes[] = {
+    {"flat", VF_MERGE_VERIFY_FLAT}, {"tree", VF_MERGE_VERIFY_TREE}, {NULL, 0}};
+
+static const vf_opt vf_merge_table[] = {
+    {.name = "verify",
+     .type = VF_OPT_ENUM,
+     .offset = VF_MERGE_OPT(verify),
+     .choices = vf_merge_verify_modes,
+     .flags = VF_OPTF_OPTIONAL,
+     .implied = VF_MERGE_VERIFY_TREE,
+     .help = "digest the view from SOURCE before and from DESTINATION after (tree when no "
+             "mode is given); a mismatch exits 1"},
+    {.name = "dry-run",
+     .type = VF_OPT_FLAG,
+     .offset = VF_MERGE_OPT(opts.dry_run),
+     .help = "print the plan; write nothing"},
+    {.name = "resume",
+     .type = VF_OPT_FLAG,
+     .offset = VF_MERGE_OPT(opts.resume),
+     .help = "finish an interrupted merge (fails when there is none)"},
+    {.name = "child",
+     .type = VF_OPT_LIST,
+     .offset = VF_MERGE_OPT(children),
+     .arg = "FILE",
+     .help = "re-point FILE, a child of SOURCE, at DESTINATION; its view is verified unchanged"},
+    {.name = "remove-merged",
+     .type = VF_OPT_FLAG,
+     .offset = VF_MERGE_OPT(opts.remove_merged),
+     .help = "delete SOURCE and the intermediates after success"},
+    {.name = "batch-size",
+     .type = VF_OPT_SIZE,
+     .offset = VF_MERGE_OPT(batch),
+     .arg = "SIZE",
+     .min = 1,
+     .help = "flush and journal every SIZE bytes, rounded up to a MiB (default 256M)"},
+    {.name = NULL},
+};
+
+static const vf_opt_positional vf_merge_positionals[] = {
+    {"SOURCE", "the top of the part of the chain to fold"},
+    {"DESTINATION", "an ancestor of SOURCE that receives the data"},
+    {NULL, NULL},
+};
+
+static const vf_opt_group vf_merge_groups[] = {
+    {vf_merge_table, 0},
+    {vf_cli_output_opts, VF_MERGE_OPT(co)},
+    {vf_cli_chain_opts, VF_MERGE_OPT(co)},
+    {NULL, 0},
+};
+
+const vf_cmd_spec vf_merge_spec = {
+    .name = "merge",
+    .summary = "merge SOURCE and the disks between into DESTINATION",
+    .synopsis = "[options] SOURCE DESTINATION",
+    .description = "Fold SOURCE and every disk between it and DESTINATION (an ancestor of "
+                   "SOURCE) into DESTINATION. An interrupted merge is finished by running it "
+                   "again. docs/merge.md describes the steps.",
+    .positionals = vf_merge_positionals,
+    .groups = vf_merge_groups,
+    .exit_status = "0 merged, 1 verification mismatch, 2 invalid parameter or state, 3 corrupt "
+                   "or unsupported image, 4 system error (not found, access denied, in use, no "
+                   "space, I/O).",
+};
 
 static void vf_merge_on_progress(void *user, unsigned pct, uint64_t done, uint64_t total)
 {
@@ -53,9 +96,9 @@ static void vf_merge_on_progress(void *user, unsigned pct, uint64_t done, uint64
     if (pct == c->last_pct)
         return;
     c->last_pct = pct;
-    if (c->progress == VF_PROGRESS_PLAIN) {
+    if (c->co.progress == VF_PROGRESS_PLAIN) {
         fprintf(stderr, "%u%% completed\n", pct);
-    } else if (c->progress == VF_PROGRESS_BAR) {
+    } else if (c->co.progress == VF_PROGRESS_BAR) {
         char bar[41];
         unsigned fill = pct * 40u / 100u;
         memset(bar, '#', fill);
@@ -68,110 +111,21 @@ static void vf_merge_on_progress(void *user, unsigned pct, uint64_t done, uint64
     fflush(stderr);
 }
 
-static int vf_merge_parse_mode(const char *arg, vf_merge_cli *c)
-{
-    if (!arg || !strcmp(arg, "tree"))
-        c->opts.verify = VF_MERGE_VERIFY_TREE;
-    else if (!strcmp(arg, "flat"))
-        c->opts.verify = VF_MERGE_VERIFY_FLAT;
-    else
-        return vf_usage_error("merge", "--verify takes 'flat' or 'tree', not '%s'", arg);
-    return VF_EXIT_OK;
-}
-
-static int vf_merge_parse_progress(const char *arg, vf_merge_cli *c)
-{
-    if (!strcmp(arg, "auto"))
-        c->progress = isatty(STDERR_FILENO) ? VF_PROGRESS_BAR : VF_PROGRESS_NONE;
-    else if (!strcmp(arg, "bar"))
-        c->progress = VF_PROGRESS_BAR;
-    else if (!strcmp(arg, "plain"))
-        c->progress = VF_PROGRESS_PLAIN;
-    else if (!strcmp(arg, "none"))
-        c->progress = VF_PROGRESS_NONE;
-    else
-        return vf_usage_error("merge", "--progress takes auto, bar, plain or none, not '%s'", arg);
-    return VF_EXIT_OK;
-}
-
-static int vf_merge_add_child(const char *arg, vf_merge_cli *c)
-{
-    const char **grown = realloc(c->children, (c->opts.nchildren + 1) * sizeof *grown);
-    if (!grown) {
-        fprintf(stderr, "vhdfold: merge: out of memory\n");
-        return VF_EXIT_SYSTEM;
-    }
-    c->children = grown;
-    c->children[c->opts.nchildren++] = arg;
-    c->opts.children = c->children;
-    return VF_EXIT_OK;
-}
-
 /* Returns -1 to go on, else the exit code. */
 static int vf_merge_parse(int argc, char **argv, vf_merge_cli *c)
 {
-    static const struct option longopts[] = {
-        {"verify", optional_argument, NULL, 'V'},
-        {"json", no_argument, NULL, 'j'},
-        {"progress", required_argument, NULL, 'p'},
-        {"dry-run", no_argument, NULL, 'n'},
-        {"resume", no_argument, NULL, 'r'},
-        {"child", required_argument, NULL, 'c'},
-        {"remove-merged", no_argument, NULL, 'R'},
-        {"batch-size", required_argument, NULL, 'b'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'v'},
-        {NULL, 0, NULL, 0},
-    };
-    c->progress = isatty(STDERR_FILENO) ? VF_PROGRESS_BAR : VF_PROGRESS_NONE;
-    int ch, rc = VF_EXIT_OK;
-    unsigned long long size;
-    opterr = 0;
-    while (rc == VF_EXIT_OK && (ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (ch) {
-        case 'V':
-            rc = vf_merge_parse_mode(optarg, c);
-            break;
-        case 'j':
-            c->json = true;
-            break;
-        case 'p':
-            rc = vf_merge_parse_progress(optarg, c);
-            break;
-        case 'n':
-            c->opts.dry_run = true;
-            break;
-        case 'r':
-            c->opts.resume = true;
-            break;
-        case 'c':
-            rc = vf_merge_add_child(optarg, c);
-            break;
-        case 'R':
-            c->opts.remove_merged = true;
-            break;
-        case 'b':
-            if (!vf_parse_size(optarg, &size) || size == 0)
-                return vf_usage_error("merge", "--batch-size: bad size '%s'", optarg);
-            c->opts.batch_bytes = size;
-            break;
-        case 'h':
-            vf_merge_usage(stdout);
-            return VF_EXIT_OK;
-        case 'v':
-            vf_print_version("merge");
-            return VF_EXIT_OK;
-        default:
-            return vf_usage_error("merge", "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    }
-    if (rc != VF_EXIT_OK)
+    char *pos[2];
+    int rc = vf_opts_parse(&vf_merge_spec, argc, argv, c, pos, 2);
+    if (rc >= 0)
         return rc;
-    if (argc - optind != 2)
-        return vf_usage_error("merge", "expected SOURCE and DESTINATION, got %d argument%s",
-                              argc - optind, argc - optind == 1 ? "" : "s");
-    c->opts.source = argv[optind];
-    c->opts.destination = argv[optind + 1];
+    if (c->co.progress == VF_PROGRESS_AUTO)
+        c->co.progress = isatty(STDERR_FILENO) ? VF_PROGRESS_BAR : VF_PROGRESS_NONE;
+    c->opts.verify = (vf_merge_verify)c->verify;
+    c->opts.children = c->children.items;
+    c->opts.nchildren = c->children.count;
+    c->opts.batch_bytes = c->batch;
+    c->opts.source = pos[0];
+    c->opts.destination = pos[1];
     return -1;
 }
 
@@ -269,22 +223,22 @@ int vf_cmd_merge(int argc, char **argv)
     c.last_pct = 101;
     int rc = vf_merge_parse(argc, argv, &c);
     if (rc >= 0) {
-        free(c.children);
+        vf_opt_list_free(&c.children);
         return rc;
     }
-    if (c.progress != VF_PROGRESS_NONE && !c.opts.dry_run) {
+    if (c.co.progress != VF_PROGRESS_NONE && !c.opts.dry_run) {
         c.opts.progress = vf_merge_on_progress;
         c.opts.progress_user = &c;
     }
     vf_merge_result r;
     vf_merge_run(&c.opts, &r);
-    if (c.progress == VF_PROGRESS_BAR && c.last_pct <= 100 && c.last_pct != 100)
+    if (c.co.progress == VF_PROGRESS_BAR && c.last_pct <= 100 && c.last_pct != 100)
         fputc('\n', stderr);
     if (r.status != VF_MERGE_COMPLETED)
         fprintf(stderr, "vhdfold: merge: %s (status %d, %s)\n",
                 r.err.msg[0] ? r.err.msg : vf_status_text(r.err.code), r.status,
                 vf_merge_status_name(r.status));
-    if (c.json) {
+    if (c.co.json) {
         json_t *o = vf_merge_json(&c, &r);
         json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
@@ -296,6 +250,6 @@ int vf_cmd_merge(int argc, char **argv)
     }
     rc = vf_merge_exit(&r);
     vf_merge_result_free(&r);
-    free(c.children);
+    vf_opt_list_free(&c.children);
     return rc;
 }

@@ -1,8 +1,6 @@
 /* main.c - the vhdfold entry point: the subcommand table, --help/--version, and the single
  * mapping from library statuses to the exit codes fixed in docs/design.md "The CLI contract".
- * Layer: cli. Each command lives in its own cmd_<name>.c and parses its own options. */
-#include <errno.h>
-#include <limits.h>
+ * Layer: cli. Each command lives in its own cmd_<name>.c with its option tables (options.h). */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,20 +8,17 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 
 static const struct {
     const char *name;
     vf_cmd_fn run;
-    const char *summary;
+    const vf_cmd_spec *spec; /* options, help, man page (summary: spec->summary) */
 } vf_commands[] = {
-    {"info", vf_cmd_info, "describe an image and the chain below it"},
-    {"check", vf_cmd_check, "validate the structure of an image and its chain"},
-    {"digest", vf_cmd_digest, "SHA-256 of the flattened disk (flat or tree)"},
-    {"export", vf_cmd_export, "write the flattened disk as a raw image"},
-    {"compare", vf_cmd_compare, "compare two flattened disks (chains or raw files)"},
-    {"gen", vf_cmd_gen, "generate a seeded random differencing chain"},
-    {"merge", vf_cmd_merge, "merge SOURCE and the disks between into DESTINATION"},
-    {"conform", vf_cmd_conform, "judge another merge command or reader on generated cases"},
+    {"info", vf_cmd_info, &vf_info_spec},          {"check", vf_cmd_check, &vf_check_spec},
+    {"digest", vf_cmd_digest, &vf_digest_spec},    {"export", vf_cmd_export, &vf_export_spec},
+    {"compare", vf_cmd_compare, &vf_compare_spec}, {"gen", vf_cmd_gen, &vf_gen_spec},
+    {"merge", vf_cmd_merge, &vf_merge_spec},       {"conform", vf_cmd_conform, &vf_conform_spec},
 };
 #define VF_NCOMMANDS (sizeof vf_commands / sizeof vf_commands[0])
 
@@ -68,36 +63,6 @@ int vf_usage_error(const char *cmd, const char *fmt, ...)
     return VF_EXIT_USAGE;
 }
 
-bool vf_parse_size(const char *text, unsigned long long *out)
-{
-    if (!text || !*text || *text == '-')
-        return false;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno || end == text)
-        return false;
-    unsigned shift = 0;
-    if (*end) {
-        const char *units = "KMGTP";
-        const char *u = strchr(units, *end >= 'a' ? *end - 32 : *end);
-        if (!u || !*u)
-            return false;
-        shift = 10u * (unsigned)(u - units + 1);
-        end++;
-        if (*end == 'i' && end[1] == 'B')
-            end += 2;
-        else if (*end == 'B')
-            end++;
-        if (*end)
-            return false;
-    }
-    if (shift && v > (ULLONG_MAX >> shift))
-        return false;
-    *out = v << shift;
-    return true;
-}
-
 void vf_print_version(const char *cmd)
 {
     printf("vhdfold%s%s %s\n", cmd ? " " : "", cmd ? cmd : "", vf_version());
@@ -107,10 +72,57 @@ static void vf_main_usage(FILE *to)
 {
     fprintf(to, "usage: vhdfold COMMAND [options] ...\n\ncommands:\n");
     for (size_t i = 0; i < VF_NCOMMANDS; i++)
-        fprintf(to, "  %-8s %s\n", vf_commands[i].name, vf_commands[i].summary);
-    fprintf(to, "\n'vhdfold COMMAND --help' describes a command.\n"
+        fprintf(to, "  %-8s %s\n", vf_commands[i].name, vf_commands[i].spec->summary);
+    fprintf(to, "\n'vhdfold COMMAND --help' (or 'vhdfold help COMMAND') describes a command.\n"
                 "exit status: 0 success, 1 the answer is no, 2 usage, 3 corrupt or unsupported "
                 "image, 4 system error\n");
+}
+
+static const vf_cmd_spec *vf_find_spec(const char *name)
+{
+    for (size_t i = 0; i < VF_NCOMMANDS; i++)
+        if (!strcmp(name, vf_commands[i].name))
+            return vf_commands[i].spec;
+    return NULL;
+}
+
+static int vf_unknown_command(const char *name)
+{
+    fprintf(stderr, "vhdfold: unknown command '%s' (see 'vhdfold --help')\n", name);
+    return VF_EXIT_USAGE;
+}
+
+/* `vhdfold help [CMD]`: the command's --help, or the command list. */
+static int vf_help(int argc, char **argv)
+{
+    if (argc < 3) {
+        vf_main_usage(stdout);
+        return VF_EXIT_OK;
+    }
+    const vf_cmd_spec *spec = vf_find_spec(argv[2]);
+    if (!spec)
+        return vf_unknown_command(argv[2]);
+    vf_opts_print_help(spec, stdout);
+    return VF_EXIT_OK;
+}
+
+/* Hidden, for the build: `--dump-man` (vhdfold.1), `--dump-man CMD`, `--dump-completion`. */
+static int vf_dump(int argc, char **argv)
+{
+    const vf_cmd_spec *specs[VF_NCOMMANDS];
+    for (size_t i = 0; i < VF_NCOMMANDS; i++)
+        specs[i] = vf_commands[i].spec;
+    if (!strcmp(argv[1], "--dump-completion")) {
+        vf_opts_print_completion(specs, VF_NCOMMANDS, stdout);
+    } else if (argc < 3) {
+        vf_opts_print_man_index(specs, VF_NCOMMANDS, vf_version(), stdout);
+    } else {
+        const vf_cmd_spec *spec = vf_find_spec(argv[2]);
+        if (!spec)
+            return vf_unknown_command(argv[2]);
+        vf_opts_print_man(spec, vf_version(), stdout);
+    }
+    return fflush(stdout) == 0 && !ferror(stdout) ? VF_EXIT_OK : VF_EXIT_SYSTEM;
 }
 
 int main(int argc, char **argv)
@@ -119,17 +131,20 @@ int main(int argc, char **argv)
         vf_main_usage(stderr);
         return VF_EXIT_USAGE;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         vf_main_usage(stdout);
         return VF_EXIT_OK;
     }
-    if (!strcmp(argv[1], "--version")) {
+    if (!strcmp(argv[1], "help"))
+        return vf_help(argc, argv);
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         vf_print_version(NULL);
         return VF_EXIT_OK;
     }
+    if (!strcmp(argv[1], "--dump-man") || !strcmp(argv[1], "--dump-completion"))
+        return vf_dump(argc, argv);
     for (size_t i = 0; i < VF_NCOMMANDS; i++)
         if (!strcmp(argv[1], vf_commands[i].name))
             return vf_commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "vhdfold: unknown command '%s' (see 'vhdfold --help')\n", argv[1]);
-    return VF_EXIT_USAGE;
+    return vf_unknown_command(argv[1]);
 }

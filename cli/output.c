@@ -1,4 +1,4 @@
-/* output.c - shared plumbing of the read-side commands: common options, chain opening, JSON
+/* output.c - shared plumbing of the read-side commands: chain opening, JSON
  * and error output, and the Ctrl-C flag the engines poll.
  * Layer: cli. Used by cmd_info.c, cmd_check.c, cmd_digest.c, cmd_export.c, cmd_compare.c. */
 #include <limits.h>
@@ -7,32 +7,6 @@
 #include <string.h>
 
 #include "output.h"
-
-int vf_cli_common_opt(const char *cmd, const char *usage, int c, const char *arg, vf_cli_common *co)
-{
-    switch (c) {
-    case VF_OPT_HELP:
-        fputs(usage, stdout);
-        return VF_EXIT_OK + 1;
-    case VF_OPT_VERSION:
-        vf_print_version(cmd);
-        return VF_EXIT_OK + 1;
-    case VF_OPT_JSON:
-        co->json = true;
-        return 0;
-    case VF_OPT_PROGRESS:
-        if (!vf_progress_parse(arg, &co->progress))
-            return vf_usage_error(cmd, "--progress takes auto, bar, plain or none, not '%s'", arg) +
-                   1;
-        return 0;
-    case '?':
-        /* getopt_long already said what was wrong. */
-        fprintf(stderr, "(see 'vhdfold %s --help')\n", cmd);
-        return VF_EXIT_USAGE + 1;
-    default:
-        return -1;
-    }
-}
 
 vf_status vf_cli_open_chain(const char *path, vf_chain **out, vf_error *err)
 {

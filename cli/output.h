@@ -13,38 +13,18 @@
 #include <vhdfold/vf_error.h>
 
 #include "cli.h"
+#include "options.h"
 #include "progress.h"
 #include <vhdfold/vf_verify.h>
 
 #define VF_JSON_SCHEMA 1
 
-/* Options every read-side command shares, filled by vf_cli_common_opt. */
+/* Options every command that opens a chain shares, filled by the parser from the tables
+ * vf_cli_output_opts and vf_cli_chain_opts (options.c; how to add one: options.h). */
 typedef struct vf_cli_common {
     bool json;
-    vf_progress_mode progress;
+    int progress; /* vf_progress_mode */
 } vf_cli_common;
-
-/* getopt_long codes of the shared options. */
-enum {
-    VF_OPT_HELP = 'h',
-    VF_OPT_VERSION = 0x100,
-    VF_OPT_JSON,
-    VF_OPT_PROGRESS,
-    VF_OPT_FIRST_OWN, /* commands number their own long options from here */
-};
-
-/* The shared long options, to be copied at the head of a command's table. */
-#define VF_CLI_COMMON_LONGOPTS                                                                     \
-    {"help", no_argument, NULL, VF_OPT_HELP}, {"version", no_argument, NULL, VF_OPT_VERSION},      \
-        {"json", no_argument, NULL, VF_OPT_JSON},                                                  \
-    {                                                                                              \
-        "progress", required_argument, NULL, VF_OPT_PROGRESS                                       \
-    }
-
-/* Handle one shared option: returns -1 when c is not one of them (the command handles it),
- * else 0 to keep parsing, or exit status + 1 to stop (help, version, or a usage error). */
-int vf_cli_common_opt(const char *cmd, const char *usage, int c, const char *arg,
-                      vf_cli_common *co);
 
 /* Open path and its ancestors through the POSIX file system with shared locks. */
 vf_status vf_cli_open_chain(const char *path, vf_chain **out, vf_error *err);

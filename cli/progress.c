@@ -12,18 +12,6 @@
 #define VF_PROGRESS_REDRAW_MS 100
 #define VF_PROGRESS_WIDTH 30
 
-bool vf_progress_parse(const char *text, vf_progress_mode *out)
-{
-    static const char *const names[] = {"auto", "bar", "plain", "none"};
-    for (int i = 0; i < 4; i++) {
-        if (!strcmp(text, names[i])) {
-            *out = (vf_progress_mode)i;
-            return true;
-        }
-    }
-    return false;
-}
-
 static long long vf_ms_between(const struct timespec *a, const struct timespec *b)
 {
     return (long long)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;

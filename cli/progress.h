@@ -24,8 +24,7 @@ typedef struct vf_progress_bar {
     struct timespec start, last_draw;
 } vf_progress_bar;
 
-/* "auto", "bar", "plain", "none"; false on anything else. */
-bool vf_progress_parse(const char *text, vf_progress_mode *out);
+/* --progress auto|bar|plain|none is parsed from the option tables (options.c). */
 void vf_progress_init(vf_progress_bar *bar, vf_progress_mode mode, const char *label);
 /* A vf_progress_fn: ctx is the vf_progress_bar. */
 void vf_progress_update(void *ctx, uint64_t done_bytes, uint64_t total_bytes);

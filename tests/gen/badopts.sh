@@ -30,21 +30,22 @@ expect 2 "--size 1000" --size 1000
 expect 2 "--size" --size 4M7
 expect 2 "power of two" --block-size 3M
 expect 2 "--block-size" --block-size 64K
-expect 2 "--depth 65" --depth 65
+expect 2 "--depth: '65' is out of range (0..64)" --depth 65
 expect 2 "--depth" --depth -1
 expect 2 "--density" --density 1.5
 expect 2 "--density" --density abc
-expect 2 "--profile 'fast'" --profile fast
-expect 2 "--format 'qcow2'" --format qcow2
-expect 2 "--base 'thin'" --base thin
+expect 2 "--profile: 'fast' is not one of" --profile fast
+expect 2 "--format: 'qcow2' is not one of vhd, vhdx" --format qcow2
+expect 2 "--base: 'thin' is not one of" --base thin
 expect 2 "--seed" --seed -5
-expect 2 "--seed" --seed 9223372036854775808
+expect 2 "--seed: '9223372036854775808' is out of range" --seed 9223372036854775808
+expect 2 "--seed: '0x1g' is not a number" --seed 0x1g
 expect 2 "--size" --size 2041G
 expect 2 "multiple of 4096" --format vhdx --size 2097664
 expect 2 "multiple of 8192" --format vhdx --size 2101248 --sector-size 4096
-expect 2 "--sector-size '1024'" --format vhdx --sector-size 1024
+expect 2 "--sector-size: '1024' is not one of 512, 4096" --format vhdx --sector-size 1024
 expect 2 "--sector-size 4096" --format vhd --sector-size 4096
-expect 2 "--dirty 'some'" --format vhdx --dirty some
+expect 2 "--dirty: 'some' is not one of" --format vhdx --dirty some
 expect 2 "--dirty top" --format vhd --dirty top
 expect 2 "unknown option" --frobnicate
 expect 2 "OUTDIR" --seed 1 "$tmp/second-outdir"

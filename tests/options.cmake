@@ -1,0 +1,10 @@
+# tests/options.cmake - the declarative option parser of the CLI (cli/options.c, options.h):
+# unit tests of the parser and number parsers against a test table, and a script running every
+# command's help, usage errors, the generated man pages and the bash completion.
+vf_add_unit_test(options
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_options.c ${PROJECT_SOURCE_DIR}/cli/options.c
+    ${PROJECT_SOURCE_DIR}/cli/options_doc.c
+  LIBS vf_gen vf_verify PkgConfig::JANSSON)
+target_include_directories(test_options PRIVATE ${PROJECT_SOURCE_DIR}/cli)
+vf_add_script_test(cli_options ${CMAKE_CURRENT_LIST_DIR}/cli/options.sh
+  ARGS ${PROJECT_BINARY_DIR}/cli/docs)
