@@ -41,4 +41,21 @@ bool vf_parse_size(const char *text, unsigned long long *out);
 /* Prints the version line for --version. */
 void vf_print_version(const char *cmd);
 
+/* getopt_long codes of the parent-search options (clear of every command's own codes). */
+enum { VF_OPT_ALLOW_ABSOLUTE_PARENTS = 0x180, VF_OPT_PARENT_DIR };
+
+/* The parent-search options: one table entry each, one usage paragraph, one parser shared
+ * by every command that opens a chain (cmd_merge.c too). */
+#define VF_CLI_PARENT_LONGOPTS                                                                     \
+    {"allow-absolute-parents", no_argument, NULL, VF_OPT_ALLOW_ABSOLUTE_PARENTS},                  \
+    {                                                                                              \
+        "parent-dir", required_argument, NULL, VF_OPT_PARENT_DIR                                   \
+    }
+#define VF_CLI_PARENT_USAGE                                                                        \
+    "  --allow-absolute-parents  follow parent locators holding absolute paths (/...)\n"           \
+    "  --parent-dir DIR  look for parents only inside DIR (no '..' out, no symlinks)\n"
+
+/* Handle a parent-search option: true when c was one of them (*allow or *dir set). */
+bool vf_cli_parent_opt(int c, const char *arg, bool *allow, const char **dir);
+
 #endif

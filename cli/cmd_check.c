@@ -15,7 +15,7 @@ static const char vf_check_usage[] =
     "Validate the structure of FILE and of every image in its chain (checksums, overlaps,\n"
     "tables past the end of the file, orphan blocks, parent linkage) and list every finding.\n"
     "\n"
-    "  --json           print {\"schema\":1,...} on stdout\n"
+    "  --json           print {\"schema\":1,...} on stdout\n" VF_CLI_PARENT_USAGE
     "  --help, --version\n"
     "\n"
     "exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage,\n"
@@ -104,7 +104,7 @@ static vf_status vf_check_alone(const char *file, const vf_error *chain_err, vf_
 
 int vf_cmd_check(int argc, char **argv)
 {
-    vf_cli_common co = {false, VF_PROGRESS_AUTO};
+    vf_cli_common co = {.json = false, .progress = VF_PROGRESS_AUTO};
     const char *file = NULL;
     int r = vf_check_parse(argc, argv, &co, &file);
     if (r >= 0)
@@ -117,7 +117,7 @@ int vf_cmd_check(int argc, char **argv)
     vf_chain *c;
     size_t levels = 1;
     vf_status st;
-    if (vf_cli_open_chain(file, &c, &chain_err) == VF_OK) {
+    if (vf_cli_open_chain(file, &co, &c, &chain_err) == VF_OK) {
         levels = vf_chain_depth(c);
         st = vf_verify_check_chain(c, &rep, &err);
         vf_chain_close(c);

@@ -15,7 +15,7 @@ static const char vf_compare_usage[] =
     "\n"
     "  --raw            read A and B as raw bytes even when they look like images\n"
     "  --json           print {\"schema\":1,...} on stdout\n"
-    "  --progress=MODE  auto (default), bar, plain or none; drawn on stderr\n"
+    "  --progress=MODE  auto (default), bar, plain or none; drawn on stderr\n" VF_CLI_PARENT_USAGE
     "  --help, --version\n"
     "\n"
     "exit status: 0 identical, 1 different, 2 usage, 3 corrupt or unsupported image,\n"
@@ -97,8 +97,7 @@ int vf_cmd_compare(int argc, char **argv)
     vf_error err;
     vf_error_clear(&err);
     vf_chain_opts copts;
-    memset(&copts, 0, sizeof copts);
-    copts.lock = true;
+    vf_cli_chain_opts(&a.co, &copts);
     vf_source *src[2] = {NULL, NULL};
     vf_status st = VF_OK;
     int failed = 0;

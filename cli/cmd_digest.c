@@ -17,7 +17,7 @@ static const char vf_digest_usage[] =
     "  --mode tree      tree digest (docs/tree-digest.md): sparse-aware, uses every core\n"
     "  --raw            FILE is a raw disk image: hash its bytes, do not parse it\n"
     "  --json           print {\"schema\":1,...} on stdout instead\n"
-    "  --progress=MODE  auto (default), bar, plain or none; drawn on stderr\n"
+    "  --progress=MODE  auto (default), bar, plain or none; drawn on stderr\n" VF_CLI_PARENT_USAGE
     "  --help, --version\n"
     "\n"
     "exit status: 0 digest printed, 2 usage, 3 corrupt or unsupported image, 4 system error\n";
@@ -90,8 +90,7 @@ int vf_cmd_digest(int argc, char **argv)
     vf_error_clear(&err);
     vf_source *src;
     vf_chain_opts copts;
-    memset(&copts, 0, sizeof copts);
-    copts.lock = true;
+    vf_cli_chain_opts(&a.co, &copts);
     vf_status st =
         vf_source_open(a.file, a.raw ? VF_SOURCE_RAW : VF_SOURCE_CHAIN, &copts, &src, &err);
     if (st != VF_OK)

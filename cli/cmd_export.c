@@ -18,7 +18,7 @@ static const char vf_export_usage[] =
     "Zero runs are left as holes. OUT is replaced if it exists; '-' writes to stdout.\n"
     "\n"
     "  --json           print a summary {\"schema\":1,...} on stdout (not with OUT '-')\n"
-    "  --progress=MODE  auto (default), bar, plain or none; drawn on stderr\n"
+    "  --progress=MODE  auto (default), bar, plain or none; drawn on stderr\n" VF_CLI_PARENT_USAGE
     "  --help, --version\n"
     "\n"
     "exit status: 0 written, 2 usage, 3 corrupt or unsupported image, 4 system error\n";
@@ -170,7 +170,7 @@ static void vf_export_summary(const char *file, const char *out, vf_source *src,
 
 int vf_cmd_export(int argc, char **argv)
 {
-    vf_cli_common co = {false, VF_PROGRESS_AUTO};
+    vf_cli_common co = {.json = false, .progress = VF_PROGRESS_AUTO};
     const char *file = NULL, *out = NULL;
     int r = vf_export_parse(argc, argv, &co, &file, &out);
     if (r >= 0)
@@ -181,7 +181,7 @@ int vf_cmd_export(int argc, char **argv)
     vf_source *src = NULL;
     vf_export_sink sink = {NULL, 0};
     bool to_stdout = !strcmp(out, "-");
-    vf_status st = vf_cli_open_chain(file, &c, &err);
+    vf_status st = vf_cli_open_chain(file, &co, &c, &err);
     if (st == VF_OK)
         st = vf_source_from_chain(c, true, &src, &err);
     if (st != VF_OK)

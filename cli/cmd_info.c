@@ -16,7 +16,7 @@ static const char vf_info_usage[] =
     "Describe FILE (format, type, virtual size, block and sector sizes, identity, parent\n"
     "linkage and locators) and the chain below it, level by level.\n"
     "\n"
-    "  --json           print {\"schema\":1,...} on stdout\n"
+    "  --json           print {\"schema\":1,...} on stdout\n" VF_CLI_PARENT_USAGE
     "  --help, --version\n"
     "\n"
     "exit status: 0 described, 2 usage, 3 corrupt or unsupported image or broken chain\n"
@@ -238,7 +238,7 @@ static int vf_info_alone(const char *file, const vf_cli_common *co, const vf_err
 
 int vf_cmd_info(int argc, char **argv)
 {
-    vf_cli_common co = {false, VF_PROGRESS_AUTO};
+    vf_cli_common co = {.json = false, .progress = VF_PROGRESS_AUTO};
     const char *file = NULL;
     int r = vf_info_parse(argc, argv, &co, &file);
     if (r >= 0)
@@ -246,7 +246,7 @@ int vf_cmd_info(int argc, char **argv)
     vf_error err;
     vf_error_clear(&err);
     vf_chain *c;
-    if (vf_cli_open_chain(file, &c, &err) != VF_OK)
+    if (vf_cli_open_chain(file, &co, &c, &err) != VF_OK)
         return vf_info_alone(file, &co, &err);
     size_t n = vf_chain_depth(c);
     vf_info_level *lv = calloc(n, sizeof *lv);

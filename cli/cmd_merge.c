@@ -37,7 +37,9 @@ static void vf_merge_usage(FILE *to)
             "  --child FILE           re-point FILE, a child of SOURCE, at DESTINATION\n"
             "                         (repeatable); its view is verified unchanged\n"
             "  --remove-merged        delete SOURCE and the intermediates after success\n"
-            "  --batch-size SIZE      flush and journal every SIZE bytes (default 256M)\n"
+            "  --batch-size SIZE      flush and journal every SIZE bytes (default "
+            "256M)\n" VF_CLI_PARENT_USAGE
+            "                         (SOURCE and DESTINATION are always accepted as parents)\n"
             "  --help, --version\n\n"
             "exit status: 0 merged, 1 verification mismatch, 2 invalid parameter or state,\n"
             "3 corrupt or unsupported image, 4 system error (not found, access denied, in use,\n"
@@ -118,6 +120,7 @@ static int vf_merge_parse(int argc, char **argv, vf_merge_cli *c)
         {"child", required_argument, NULL, 'c'},
         {"remove-merged", no_argument, NULL, 'R'},
         {"batch-size", required_argument, NULL, 'b'},
+        VF_CLI_PARENT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
@@ -161,6 +164,8 @@ static int vf_merge_parse(int argc, char **argv, vf_merge_cli *c)
             vf_print_version("merge");
             return VF_EXIT_OK;
         default:
+            if (vf_cli_parent_opt(ch, optarg, &c->opts.allow_absolute_parents, &c->opts.parent_dir))
+                break;
             return vf_usage_error("merge", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }

@@ -25,6 +25,10 @@ int vf_cli_common_opt(const char *cmd, const char *usage, int c, const char *arg
             return vf_usage_error(cmd, "--progress takes auto, bar, plain or none, not '%s'", arg) +
                    1;
         return 0;
+    case VF_OPT_ALLOW_ABSOLUTE_PARENTS:
+    case VF_OPT_PARENT_DIR:
+        vf_cli_parent_opt(c, arg, &co->allow_absolute_parents, &co->parent_dir);
+        return 0;
     case '?':
         /* getopt_long already said what was wrong. */
         fprintf(stderr, "(see 'vhdfold %s --help')\n", cmd);
@@ -34,12 +38,31 @@ int vf_cli_common_opt(const char *cmd, const char *usage, int c, const char *arg
     }
 }
 
-vf_status vf_cli_open_chain(const char *path, vf_chain **out, vf_error *err)
+bool vf_cli_parent_opt(int c, const char *arg, bool *allow, const char **dir)
+{
+    if (c == VF_OPT_ALLOW_ABSOLUTE_PARENTS)
+        *allow = true;
+    else if (c == VF_OPT_PARENT_DIR)
+        *dir = arg;
+    else
+        return false;
+    return true;
+}
+
+void vf_cli_chain_opts(const vf_cli_common *co, vf_chain_opts *opts)
+{
+    vf_chain_opts_init(opts);
+    opts->fs = vf_fs_posix();
+    opts->lock = true;
+    opts->allow_absolute_parents = co->allow_absolute_parents;
+    opts->parent_dir = co->parent_dir;
+}
+
+vf_status vf_cli_open_chain(const char *path, const vf_cli_common *co, vf_chain **out,
+                            vf_error *err)
 {
     vf_chain_opts opts;
-    memset(&opts, 0, sizeof opts);
-    opts.fs = vf_fs_posix();
-    opts.lock = true;
+    vf_cli_chain_opts(co, &opts);
     return vf_chain_open(path, &opts, out, err);
 }
 

@@ -22,6 +22,10 @@
 typedef struct vf_cli_common {
     bool json;
     vf_progress_mode progress;
+    /* where parents may be looked for (docs/chain.md): --allow-absolute-parents,
+     * --parent-dir DIR */
+    bool allow_absolute_parents;
+    const char *parent_dir;
 } vf_cli_common;
 
 /* getopt_long codes of the shared options. */
@@ -37,17 +41,20 @@ enum {
 #define VF_CLI_COMMON_LONGOPTS                                                                     \
     {"help", no_argument, NULL, VF_OPT_HELP}, {"version", no_argument, NULL, VF_OPT_VERSION},      \
         {"json", no_argument, NULL, VF_OPT_JSON},                                                  \
-    {                                                                                              \
-        "progress", required_argument, NULL, VF_OPT_PROGRESS                                       \
-    }
+        {"progress", required_argument, NULL, VF_OPT_PROGRESS}, VF_CLI_PARENT_LONGOPTS
 
 /* Handle one shared option: returns -1 when c is not one of them (the command handles it),
  * else 0 to keep parsing, or exit status + 1 to stop (help, version, or a usage error). */
 int vf_cli_common_opt(const char *cmd, const char *usage, int c, const char *arg,
                       vf_cli_common *co);
 
-/* Open path and its ancestors through the POSIX file system with shared locks. */
-vf_status vf_cli_open_chain(const char *path, vf_chain **out, vf_error *err);
+/* Chain options for a command: shared locks, the parent policy of co. */
+void vf_cli_chain_opts(const vf_cli_common *co, vf_chain_opts *opts);
+
+/* Open path and its ancestors through the POSIX file system with shared locks and the
+ * parent policy of co. */
+vf_status vf_cli_open_chain(const char *path, const vf_cli_common *co, vf_chain **out,
+                            vf_error *err);
 
 /* Open one image alone (no parents), read-only, for describing a file whose chain is broken. */
 vf_status vf_cli_open_image(const char *path, vf_image **out, vf_error *err);
