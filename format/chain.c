@@ -152,13 +152,18 @@ typedef struct vf_search {
     const char *rel_dir; /* with parent_dir: the child's directory below it ("" = parent_dir) */
 } vf_search;
 
-/* rel (normalised, inside parent_dir) as a candidate opened below parent_dir. */
+/* rel (normalised, taken over) as a candidate opened below parent_dir; one that leaves the
+ * folder ("..", absolute) is listed as refused, never opened. */
 static vf_status vf_cands_beneath(vf_cands *cs, const vf_search *q, char *rel, const char *tag,
                                   vf_error *err)
 {
     if (!rel)
         return vf_cands_add(cs, NULL, NULL, tag, VF_CAND_UNTRIED, err);
-    return vf_cands_add(cs, vf_path_join(q->opts->parent_dir, rel), rel, tag, VF_CAND_UNTRIED, err);
+    char *path = vf_path_join(q->opts->parent_dir, rel);
+    if (!vf_path_escapes(rel))
+        return vf_cands_add(cs, path, rel, tag, VF_CAND_UNTRIED, err);
+    free(rel);
+    return vf_cands_add(cs, path, NULL, tag, VF_CAND_OUTSIDE, err);
 }
 
 /* A file name looked for in the search folder: parent_dir, or the child's directory. */
@@ -179,13 +184,7 @@ static vf_status vf_cands_relative(vf_cands *cs, const vf_search *q, const char 
         s += 2;
     if (!q->opts->parent_dir)
         return vf_cands_add(cs, vf_path_join(q->dir, s), NULL, tag, VF_CAND_UNTRIED, err);
-    char *rel = vf_path_join(q->rel_dir, s);
-    if (rel && vf_path_escapes(rel)) {
-        char *shown = vf_path_join(q->opts->parent_dir, rel);
-        free(rel);
-        return vf_cands_add(cs, shown, NULL, tag, VF_CAND_OUTSIDE, err);
-    }
-    return vf_cands_beneath(cs, q, rel, tag, err);
+    return vf_cands_beneath(cs, q, vf_path_join(q->rel_dir, s), tag, err);
 }
 
 /* A POSIX absolute locator: followed only when allowed (and inside parent_dir when given);
