@@ -52,8 +52,10 @@ enum { VF_OPT_ALLOW_ABSOLUTE_PARENTS = 0x180, VF_OPT_PARENT_DIR };
         "parent-dir", required_argument, NULL, VF_OPT_PARENT_DIR                                   \
     }
 #define VF_CLI_PARENT_USAGE                                                                        \
-    "  --allow-absolute-parents  follow parent locators holding absolute paths (/...)\n"           \
-    "  --parent-dir DIR  look for parents only inside DIR (no '..' out, no symlinks)\n"
+    "  --allow-absolute-parents\n"                                                                 \
+    "                         follow parent locators holding absolute paths (/...)\n"              \
+    "  --parent-dir DIR       look for parents only inside DIR (no '..' out of it, no\n"           \
+    "                         symbolic links below it)\n"
 
 /* Handle a parent-search option: true when c was one of them (*allow or *dir set). */
 bool vf_cli_parent_opt(int c, const char *arg, bool *allow, const char **dir);

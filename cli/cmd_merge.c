@@ -37,13 +37,14 @@ static void vf_merge_usage(FILE *to)
             "  --child FILE           re-point FILE, a child of SOURCE, at DESTINATION\n"
             "                         (repeatable); its view is verified unchanged\n"
             "  --remove-merged        delete SOURCE and the intermediates after success\n"
-            "  --batch-size SIZE      flush and journal every SIZE bytes (default "
-            "256M)\n" VF_CLI_PARENT_USAGE
+            "  --batch-size SIZE      flush and journal every SIZE bytes (default 256M)\n"
+            "%s" /* the parent-search options (cli.h) */
             "                         (SOURCE and DESTINATION are always accepted as parents)\n"
             "  --help, --version\n\n"
             "exit status: 0 merged, 1 verification mismatch, 2 invalid parameter or state,\n"
             "3 corrupt or unsupported image, 4 system error (not found, access denied, in use,\n"
-            "no space, I/O)\n");
+            "no space, I/O)\n",
+            VF_CLI_PARENT_USAGE);
 }
 
 static void vf_merge_on_progress(void *user, unsigned pct, uint64_t done, uint64_t total)
