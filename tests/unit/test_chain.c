@@ -999,38 +999,46 @@ static void test_parent_dir(void **state)
 }
 
 /* A locator longer than any old fixed buffer (3000 bytes) resolves to the whole path; a decoy
- * with the right identity waits at the path cut to 1023 bytes and must not be used. */
-static void test_long_locator_is_whole(void **state)
+ * with the right identity waits at the path cut to 1023 bytes and must not be used. VHDX
+ * (relative_path) and VHD (W2ru). */
+static void long_locator_case(vf_format_kind fmt, const char *ext, unsigned locators)
 {
-    (void)state;
     vf_error e;
     vf_fs *fs;
     check(vf_fs_mem_new(&fs, &e), &e, "fs");
     char rel[3100] = "";
     while (strlen(rel) < 2980)
         strcat(rel, "abcdefghijklmn/"); /* 15 bytes a component: the cut lands mid-name */
-    strcat(rel, "parent.vhdx");
+    strcat(rel, "parent");
+    strcat(rel, ext);
     assert_true(strlen(rel) > 2990);
-    char full[3200], cut[1100];
+    char full[3200], cut[1100], top_name[32];
     snprintf(full, sizeof full, "vm/%s", rel);
     snprintf(cut, sizeof cut, "vm/%.*s", 1023, rel);
+    snprintf(top_name, sizeof top_name, "vm/t%s", ext);
     assert_true(cut[strlen(cut) - 1] != '/');
-    layer_spec base = {full, VF_FORMAT_VHDX, 4 * MIB, 40, 0, NULL, NULL, 0, 0};
-    layer_spec decoy = {cut, VF_FORMAT_VHDX, 4 * MIB, 40, 0, NULL, NULL, 0, 0};
-    layer_spec top = {"vm/t.vhdx", VF_FORMAT_VHDX,     4 * MIB, 41, 40, rel,
-                      NULL,        VF_LOCATE_RELATIVE, 0};
+    layer_spec base = {full, fmt, 4 * MIB, 40, 0, NULL, NULL, 0, 0};
+    layer_spec decoy = {cut, fmt, 4 * MIB, 40, 0, NULL, NULL, 0, 0};
+    layer_spec top = {top_name, fmt, 4 * MIB, 41, 40, rel, NULL, locators, 0};
     create_closed(fs, &base);
     create_closed(fs, &decoy);
     create_closed(fs, &top);
     vf_chain_opts o = opts_of(fs, 0, 0, false);
     vf_chain *c;
-    check(vf_chain_open("vm/t.vhdx", &o, &c, &e), &e, "long locator");
+    check(vf_chain_open(top_name, &o, &c, &e), &e, "long locator");
     assert_int_equal(vf_chain_depth(c), 2);
     if (strcmp(vf_chain_path(c, 1), full) != 0)
-        fail_msg("resolved to a %zu-byte path, not the %zu-byte locator",
+        fail_msg("%s: resolved to a %zu-byte path, not the %zu-byte locator", ext,
                  strlen(vf_chain_path(c, 1)), strlen(full));
     vf_chain_close(c);
     vf_fs_mem_free(fs);
+}
+
+static void test_long_locator_is_whole(void **state)
+{
+    (void)state;
+    long_locator_case(VF_FORMAT_VHDX, ".vhdx", VF_LOCATE_RELATIVE);
+    long_locator_case(VF_FORMAT_VHD, ".vhd", VF_LOCATE_W2RU);
 }
 
 /* --- real images (../shared/corpus/real, digests from its README) --- */
