@@ -121,7 +121,7 @@ int vf_cmd_check(int argc, char **argv)
     vf_chain *c;
     size_t levels = 1;
     vf_status st;
-    if (vf_cli_open_chain(file, &c, &chain_err) == VF_OK) {
+    if (vf_cli_open_chain(file, &co, &c, &chain_err) == VF_OK) {
         levels = vf_chain_depth(c);
         st = vf_verify_check_chain(c, &rep, &err);
         vf_chain_close(c);

@@ -105,8 +105,7 @@ int vf_cmd_compare(int argc, char **argv)
     vf_error err;
     vf_error_clear(&err);
     vf_chain_opts copts;
-    memset(&copts, 0, sizeof copts);
-    copts.lock = true;
+    vf_cli_fill_chain_opts(&a.co, &copts);
     vf_source *src[2] = {NULL, NULL};
     vf_status st = VF_OK;
     int failed = 0;

@@ -96,8 +96,7 @@ int vf_cmd_digest(int argc, char **argv)
     vf_error_clear(&err);
     vf_source *src;
     vf_chain_opts copts;
-    memset(&copts, 0, sizeof copts);
-    copts.lock = true;
+    vf_cli_fill_chain_opts(&a.co, &copts);
     vf_status st =
         vf_source_open(a.file, a.raw ? VF_SOURCE_RAW : VF_SOURCE_CHAIN, &copts, &src, &err);
     if (st != VF_OK)

@@ -186,7 +186,7 @@ int vf_cmd_export(int argc, char **argv)
     vf_source *src = NULL;
     vf_export_sink sink = {NULL, 0};
     bool to_stdout = !strcmp(out, "-");
-    vf_status st = vf_cli_open_chain(file, &c, &err);
+    vf_status st = vf_cli_open_chain(file, &co, &c, &err);
     if (st == VF_OK)
         st = vf_source_from_chain(c, true, &src, &err);
     if (st != VF_OK)

@@ -249,7 +249,7 @@ int vf_cmd_info(int argc, char **argv)
     vf_error err;
     vf_error_clear(&err);
     vf_chain *c;
-    if (vf_cli_open_chain(file, &c, &err) != VF_OK)
+    if (vf_cli_open_chain(file, &co, &c, &err) != VF_OK)
         return vf_info_alone(file, &co, &err);
     size_t n = vf_chain_depth(c);
     vf_info_level *lv = calloc(n, sizeof *lv);

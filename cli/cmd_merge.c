@@ -226,6 +226,8 @@ int vf_cmd_merge(int argc, char **argv)
         vf_opt_list_free(&c.children);
         return rc;
     }
+    c.opts.allow_absolute_parents = c.co.allow_absolute_parents;
+    c.opts.parent_dir = c.co.parent_dir;
     if (c.co.progress != VF_PROGRESS_NONE && !c.opts.dry_run) {
         c.opts.progress = vf_merge_on_progress;
         c.opts.progress_user = &c;

@@ -38,6 +38,15 @@ const vf_opt vf_cli_output_opts[] = {
 
 /* Add a row per chain-opening option here (see options.h). */
 const vf_opt vf_cli_chain_opts[] = {
+    {.name = "allow-absolute-parents",
+     .type = VF_OPT_FLAG,
+     .offset = offsetof(vf_cli_common, allow_absolute_parents),
+     .help = "also follow parent locators that hold absolute POSIX paths (docs/chain.md)"},
+    {.name = "parent-dir",
+     .type = VF_OPT_PATH,
+     .arg = "DIR",
+     .offset = offsetof(vf_cli_common, parent_dir),
+     .help = "look for parents only inside DIR (no '..' or symbolic link out of it)"},
     {.name = NULL},
 };
 

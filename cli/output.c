@@ -8,12 +8,20 @@
 
 #include "output.h"
 
-vf_status vf_cli_open_chain(const char *path, vf_chain **out, vf_error *err)
+void vf_cli_fill_chain_opts(const vf_cli_common *co, vf_chain_opts *opts)
+{
+    vf_chain_opts_init(opts);
+    opts->fs = vf_fs_posix();
+    opts->lock = true;
+    opts->allow_absolute_parents = co->allow_absolute_parents;
+    opts->parent_dir = co->parent_dir;
+}
+
+vf_status vf_cli_open_chain(const char *path, const vf_cli_common *co, vf_chain **out,
+                            vf_error *err)
 {
     vf_chain_opts opts;
-    memset(&opts, 0, sizeof opts);
-    opts.fs = vf_fs_posix();
-    opts.lock = true;
+    vf_cli_fill_chain_opts(co, &opts);
     return vf_chain_open(path, &opts, out, err);
 }
 

@@ -24,10 +24,19 @@
 typedef struct vf_cli_common {
     bool json;
     int progress; /* vf_progress_mode */
+    /* where parents may be looked for (docs/chain.md): --allow-absolute-parents,
+     * --parent-dir DIR */
+    bool allow_absolute_parents;
+    const char *parent_dir;
 } vf_cli_common;
 
-/* Open path and its ancestors through the POSIX file system with shared locks. */
-vf_status vf_cli_open_chain(const char *path, vf_chain **out, vf_error *err);
+/* Chain options for a command: the POSIX file system, shared locks, the parent policy of co. */
+void vf_cli_fill_chain_opts(const vf_cli_common *co, vf_chain_opts *opts);
+
+/* Open path and its ancestors through the POSIX file system with shared locks and the
+ * parent policy of co. */
+vf_status vf_cli_open_chain(const char *path, const vf_cli_common *co, vf_chain **out,
+                            vf_error *err);
 
 /* Open one image alone (no parents), read-only, for describing a file whose chain is broken. */
 vf_status vf_cli_open_image(const char *path, vf_image **out, vf_error *err);

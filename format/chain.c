@@ -16,14 +16,17 @@
 
 typedef struct vf_level {
     vf_image *img;
-    char *path; /* as given (level 0) or as resolved */
-    char *key;  /* lexically normalised path, for loop detection */
+    char *path;   /* as given (level 0) or as resolved */
+    char *key;    /* lexically normalised path, for loop detection */
+    char *rel;    /* found inside opts.parent_dir: the path below it (reopened that way), or NULL */
+    bool trusted; /* named by the caller (the top, opts.named): full errors, block devices */
     char via[24];
     uint64_t virtual_size;
 } vf_level;
 
 struct vf_chain {
-    vf_chain_opts opts; /* fs and max_depth filled in */
+    vf_chain_opts opts; /* fs and max_depth filled in; parent_dir is dir_copy; named cleared */
+    char *dir_copy;
     vf_level *lv;
     size_t depth, cap;
     bool broken; /* a failed reopen could not restore a level: only close is allowed */
@@ -31,10 +34,19 @@ struct vf_chain {
 
 /* --- candidate parents --- */
 
-enum { VF_CAND_UNTRIED, VF_CAND_MISSING, VF_CAND_MISMATCH, VF_CAND_FAILED };
+enum {
+    VF_CAND_UNTRIED,
+    VF_CAND_MISSING,
+    VF_CAND_MISMATCH,
+    VF_CAND_FAILED,
+    VF_CAND_ABSOLUTE, /* refused by policy: a POSIX absolute path (never opened) */
+    VF_CAND_OUTSIDE,  /* refused by policy: outside opts.parent_dir (never opened) */
+};
 
 typedef struct vf_cand {
     char *path;
+    char *rel;     /* non-NULL: opened as this path inside opts.parent_dir */
+    bool trusted;  /* from opts.named */
     char tag[24];  /* the first locator that gave this path */
     char tags[96]; /* every locator that gave it, for messages */
     int result;
@@ -48,24 +60,37 @@ typedef struct vf_cands {
 
 static void vf_cands_free(vf_cands *cs)
 {
-    for (size_t i = 0; i < cs->n; i++)
+    for (size_t i = 0; i < cs->n; i++) {
         free(cs->v[i].path);
+        free(cs->v[i].rel);
+    }
     free(cs->v);
     memset(cs, 0, sizeof *cs);
 }
 
-/* Takes path (malloc'd, may be NULL after a failed allocation). Duplicates are dropped: the
- * first locator that yields a path names it. */
-static vf_status vf_cands_add(vf_cands *cs, char *path, const char *tag, vf_error *err)
+static bool vf_cand_refused(int result)
 {
-    if (!path)
+    return result == VF_CAND_ABSOLUTE || result == VF_CAND_OUTSIDE;
+}
+
+/* Takes path and rel (malloc'd; path NULL after a failed allocation). Duplicates are dropped:
+ * the first locator that yields a path names it. result: VF_CAND_UNTRIED (to be tried) or a
+ * refusal, listed in the message but never opened. */
+static vf_status vf_cands_add(vf_cands *cs, char *path, char *rel, const char *tag, int result,
+                              vf_error *err)
+{
+    if (!path) {
+        free(rel);
         return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "building parent candidates");
+    }
     for (size_t i = 0; i < cs->n; i++) {
-        if (strcmp(cs->v[i].path, path) == 0) {
+        if (strcmp(cs->v[i].path, path) == 0 &&
+            vf_cand_refused(cs->v[i].result) == vf_cand_refused(result)) {
             size_t used = strlen(cs->v[i].tags);
             if (!strstr(cs->v[i].tags, tag))
                 snprintf(cs->v[i].tags + used, sizeof cs->v[i].tags - used, ", %s", tag);
             free(path);
+            free(rel);
             return VF_OK;
         }
     }
@@ -74,6 +99,7 @@ static vf_status vf_cands_add(vf_cands *cs, char *path, const char *tag, vf_erro
         vf_cand *v = realloc(cs->v, cap * sizeof *v);
         if (!v) {
             free(path);
+            free(rel);
             return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "building parent candidates");
         }
         cs->v = v;
@@ -82,6 +108,8 @@ static vf_status vf_cands_add(vf_cands *cs, char *path, const char *tag, vf_erro
     vf_cand *c = &cs->v[cs->n++];
     memset(c, 0, sizeof *c);
     c->path = path;
+    c->rel = rel;
+    c->result = result;
     snprintf(c->tag, sizeof c->tag, "%s", tag);
     snprintf(c->tags, sizeof c->tags, "%s", tag);
     return VF_OK;
@@ -117,36 +145,116 @@ static void vf_locator_decode(char *s, bool url)
         memmove(s, s + 9, strlen(s + 9) + 1);
 }
 
-/* Windows absolute paths (drive, UNC, volume) cannot name a file here: try the base name in
- * the child's directory. POSIX absolute paths are used as they are; relative ones (a leading
- * "./" stripped) are resolved against the child's directory. */
-static char *vf_locator_path(const char *dir, const char *s)
+/* Where the parents of one child are looked for (docs/chain.md, "Policy"). */
+typedef struct vf_search {
+    const vf_chain_opts *opts;
+    const char *dir;     /* the child's directory, lexically */
+    const char *rel_dir; /* with parent_dir: the child's directory below it ("" = parent_dir) */
+} vf_search;
+
+/* rel (normalised, taken over) as a candidate opened below parent_dir; one that leaves the
+ * folder ("..", absolute) is listed as refused, never opened. */
+static vf_status vf_cands_beneath(vf_cands *cs, const vf_search *q, char *rel, const char *tag,
+                                  vf_error *err)
 {
-    if (vf_path_is_windows_absolute(s))
-        return vf_path_join(dir, vf_path_basename(s));
-    while (s[0] == '.' && s[1] == '/')
-        s += 2;
-    return vf_path_join(dir, s);
+    if (!rel)
+        return vf_cands_add(cs, NULL, NULL, tag, VF_CAND_UNTRIED, err);
+    char *path = vf_path_join(q->opts->parent_dir, rel);
+    if (!vf_path_escapes(rel))
+        return vf_cands_add(cs, path, rel, tag, VF_CAND_UNTRIED, err);
+    free(rel);
+    return vf_cands_add(cs, path, NULL, tag, VF_CAND_OUTSIDE, err);
 }
 
-static vf_status vf_cands_from_locator(vf_cands *cs, const char *dir, const vf_locator *loc,
+/* A file name looked for in the search folder: parent_dir, or the child's directory. */
+static vf_status vf_cands_name(vf_cands *cs, const vf_search *q, const char *name, const char *tag,
+                               vf_error *err)
+{
+    if (q->opts->parent_dir)
+        return vf_cands_beneath(cs, q, vf_path_normalize(name), tag, err);
+    return vf_cands_add(cs, vf_path_join(q->dir, name), NULL, tag, VF_CAND_UNTRIED, err);
+}
+
+/* A relative locator: against the child's directory; with parent_dir, only when the result
+ * stays inside it. */
+static vf_status vf_cands_relative(vf_cands *cs, const vf_search *q, const char *s, const char *tag,
+                                   vf_error *err)
+{
+    while (s[0] == '.' && s[1] == '/')
+        s += 2;
+    if (!q->opts->parent_dir)
+        return vf_cands_add(cs, vf_path_join(q->dir, s), NULL, tag, VF_CAND_UNTRIED, err);
+    return vf_cands_beneath(cs, q, vf_path_join(q->rel_dir, s), tag, err);
+}
+
+/* A POSIX absolute locator: followed only when allowed (and inside parent_dir when given);
+ * otherwise listed as refused, never opened. */
+static vf_status vf_cands_absolute(vf_cands *cs, const vf_search *q, const char *s, const char *tag,
+                                   vf_error *err)
+{
+    if (!q->opts->allow_absolute_parents)
+        return vf_cands_add(cs, vf_path_normalize(s), NULL, tag, VF_CAND_ABSOLUTE, err);
+    if (!q->opts->parent_dir)
+        return vf_cands_add(cs, vf_path_normalize(s), NULL, tag, VF_CAND_UNTRIED, err);
+    char *rel;
+    int in = vf_path_under(q->opts->parent_dir, s, &rel);
+    if (in < 0)
+        return vf_cands_add(cs, NULL, NULL, tag, VF_CAND_UNTRIED, err);
+    if (in == 0)
+        return vf_cands_add(cs, vf_path_normalize(s), NULL, tag, VF_CAND_OUTSIDE, err);
+    return vf_cands_beneath(cs, q, rel, tag, err);
+}
+
+static vf_status vf_cands_from_locator(vf_cands *cs, const vf_search *q, const vf_locator *loc,
                                        vf_error *err)
 {
-    char s[sizeof loc->path];
-    memcpy(s, loc->path, sizeof s);
-    s[sizeof s - 1] = '\0';
+    char *s = loc->path ? strdup(loc->path) : NULL;
+    if (!s)
+        return loc->path ? VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "building parent candidates")
+                         : VF_OK;
     vf_locator_decode(s, loc->kind == VF_LOC_URL);
     const char *base = vf_path_basename(s);
-    if (!s[0] || !base[0])
+    vf_status st = VF_OK;
+    if (!s[0] || !base[0]) {
+        free(s);
         return VF_OK; /* an empty locator or a directory names nothing */
-    vf_status st = vf_cands_add(cs, vf_locator_path(dir, s), loc->tag, err);
-    /* The VHD parent name: a path relative to the child, then its base name there. */
-    if (st == VF_OK && loc->kind == VF_LOC_NAME && base != s)
-        st = vf_cands_add(cs, vf_path_join(dir, base), loc->tag, err);
+    }
+    /* Windows absolute paths (drive, UNC, volume) cannot name a file here: the base name is
+     * looked for in the search folder. */
+    if (vf_path_is_windows_absolute(s))
+        st = vf_cands_name(cs, q, base, loc->tag, err);
+    else if (s[0] == '/')
+        st = vf_cands_absolute(cs, q, s, loc->tag, err);
+    else
+        st = vf_cands_relative(cs, q, s, loc->tag, err);
+    /* The base name in the search folder: the VHD parent name's second reading (the vhd-lib
+     * convention), after a refused absolute path, and for every locator with parent_dir. */
+    bool refused = cs->n && vf_cand_refused(cs->v[cs->n - 1].result);
+    if (st == VF_OK && base != s && (loc->kind == VF_LOC_NAME || refused || q->opts->parent_dir))
+        st = vf_cands_name(cs, q, base, loc->tag, err);
+    free(s);
     return st;
 }
 
-static vf_status vf_chain_candidates(const vf_level *child, vf_cands *cs, vf_error *err)
+/* The files the caller named, last: accepted only when one binds by identity. */
+static vf_status vf_cands_named(vf_cands *cs, const vf_chain_opts *o, vf_error *err)
+{
+    for (size_t i = 0; i < o->nnamed; i++) {
+        if (!o->named[i])
+            continue;
+        size_t before = cs->n;
+        vf_status st =
+            vf_cands_add(cs, vf_path_normalize(o->named[i]), NULL, "named", VF_CAND_UNTRIED, err);
+        if (st != VF_OK)
+            return st;
+        if (cs->n > before)
+            cs->v[cs->n - 1].trusted = true;
+    }
+    return VF_OK;
+}
+
+static vf_status vf_chain_candidates(const vf_chain *c, const vf_level *child, vf_cands *cs,
+                                     vf_error *err)
 {
     size_t n = 0, max = 8;
     vf_locator *locs = NULL;
@@ -162,11 +270,30 @@ static vf_status vf_chain_candidates(const vf_level *child, vf_cands *cs, vf_err
             break;
         max = n; /* the driver has more: ask again with room for all */
     }
+    vf_search q = {&c->opts, NULL, ""};
     char *dir = st == VF_OK ? vf_path_dirname(child->path) : NULL;
-    if (st == VF_OK && !dir)
+    char *rel_dir = NULL;
+    if (st == VF_OK && dir && c->opts.parent_dir) {
+        /* The child's place below parent_dir: known for a level found there, else lexical
+         * (a top outside it, or not provably inside, searches parent_dir itself). */
+        char *below = NULL;
+        int in = child->rel ? 1 : vf_path_under(c->opts.parent_dir, child->path, &below);
+        if (in > 0)
+            rel_dir = vf_path_dirname(child->rel ? child->rel : below);
+        else if (in == 0)
+            rel_dir = strdup("");
+        free(below);
+    }
+    if (st == VF_OK && (!dir || (c->opts.parent_dir && !rel_dir)))
         st = VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "reading parent locators");
+    q.dir = dir;
+    if (rel_dir)
+        q.rel_dir = strcmp(rel_dir, ".") == 0 ? "" : rel_dir;
     for (size_t i = 0; st == VF_OK && i < n; i++)
-        st = vf_cands_from_locator(cs, dir, &locs[i], err);
+        st = vf_cands_from_locator(cs, &q, &locs[i], err);
+    if (st == VF_OK)
+        st = vf_cands_named(cs, &c->opts, err);
+    free(rel_dir);
     free(dir);
     free(locs);
     return st;
@@ -206,6 +333,10 @@ static const char *vf_cand_note(int result)
         return ", different id";
     case VF_CAND_FAILED:
         return ", unreadable";
+    case VF_CAND_ABSOLUTE:
+        return ", absolute path not followed unless absolute parents are allowed";
+    case VF_CAND_OUTSIDE:
+        return ", outside the parent folder, not followed";
     }
     return ", not tried";
 }
@@ -217,7 +348,7 @@ static vf_status vf_chain_not_found(const vf_level *child, const vf_cands *cs, v
     m.buf[0] = '\0';
     const vf_cand *mis = NULL;
     for (size_t i = 0; i < cs->n && !mis; i++)
-        if (cs->v[i].result == VF_CAND_MISMATCH)
+        if (cs->v[i].result == VF_CAND_MISMATCH && !cs->v[i].trusted)
             mis = &cs->v[i];
     if (mis) {
         char want[VF_GUID_TEXT_LEN], got[VF_GUID_TEXT_LEN];
@@ -228,10 +359,15 @@ static vf_status vf_chain_not_found(const vf_level *child, const vf_cands *cs, v
     } else {
         vf_msg_add(&m, "cannot find parent of '%s'", child->path);
     }
-    vf_msg_add(&m, cs->n ? ": tried " : ": it has no usable parent locator");
-    for (size_t i = 0; i < cs->n; i++)
-        vf_msg_add(&m, "%s'%s' (%s%s)", i ? ", " : "", cs->v[i].path, cs->v[i].tags,
+    size_t listed = 0;
+    for (size_t i = 0; i < cs->n; i++) {
+        if (cs->v[i].trusted && cs->v[i].result != VF_CAND_FAILED)
+            continue; /* a named file that is not this parent says nothing about the search */
+        vf_msg_add(&m, "%s'%s' (%s%s)", listed++ ? ", " : ": tried ", cs->v[i].path, cs->v[i].tags,
                    vf_cand_note(cs->v[i].result));
+    }
+    if (!listed)
+        vf_msg_add(&m, ": it has no usable parent locator");
     return VF_FAIL(err, VF_E_CHAIN, VF_OFF_NONE, "%s", m.buf);
 }
 
@@ -248,21 +384,57 @@ static bool vf_is_missing(const vf_error *e)
     return e->code == VF_E_IO && (e->sys_errno == ENOENT || e->sys_errno == ENOTDIR);
 }
 
+/* How one file of the chain is reached: its path, the part below parent_dir (opened there,
+ * no symbolic link followed), and whether the caller named it. */
+typedef struct vf_where {
+    const char *path, *rel;
+    bool trusted;
+} vf_where;
+
+static vf_status vf_chain_open_io(const vf_chain *c, const vf_where *w, bool rw, vf_io **io,
+                                  vf_error *err)
+{
+    /* A file reached through a locator must be a regular file: no device, FIFO or socket. */
+    unsigned fl = (rw ? VF_IO_RDWR : VF_IO_RDONLY) | (w->trusted ? 0u : (unsigned)VF_IO_REGULAR);
+    if (w->rel)
+        return vf_fs_open_beneath(c->opts.fs, c->opts.parent_dir, w->rel, fl, io, err);
+    return vf_fs_open(c->opts.fs, w->path, fl, io, err);
+}
+
+/* An open that failed before the file proved to be a virtual disk says only that, when the
+ * file was reached through a locator: nothing of its size, bytes or fields. */
+static vf_status vf_chain_quiet(const vf_where *w, vf_status st, vf_error *err)
+{
+    if (!err)
+        return st;
+    if (st == VF_E_IO) {
+        int errnum = err->sys_errno;
+        VF_FAIL_ERRNO(err, errnum, VF_OFF_NONE, "'%s' could not be read as a virtual disk",
+                      w->path);
+        return st;
+    }
+    return VF_FAIL(err, VF_E_FORMAT, VF_OFF_NONE, "'%s' is not a virtual disk", w->path);
+}
+
 /* Open one file of the chain through the fs, lock it when asked, and validate it. */
-static vf_status vf_chain_open_image(const vf_chain *c, const char *path, unsigned flags,
+static vf_status vf_chain_open_image(const vf_chain *c, const vf_where *w, unsigned flags,
                                      vf_image **out, vf_error *err)
 {
     *out = NULL;
     bool rw = (flags & VF_OPEN_RDWR) != 0;
     vf_io *io;
-    vf_status st = vf_fs_open(c->opts.fs, path, rw ? VF_IO_RDWR : VF_IO_RDONLY, &io, err);
+    vf_status st = vf_chain_open_io(c, w, rw, &io, err);
     if (st != VF_OK)
         return st;
     if (c->opts.lock && (st = vf_io_lock(io, rw, err)) != VF_OK) {
         vf_io_close(io);
         return st;
     }
-    return vf_image_open(io, path, flags, out, err);
+    bool recognised = false;
+    st = vf_image_open_probe(io, w->path, flags, &recognised, out, err);
+    if (st != VF_OK && !w->trusted && !recognised && st != VF_E_NOMEM)
+        return vf_chain_quiet(w, st, err);
+    return st;
 }
 
 static unsigned vf_ancestor_flags(const vf_chain *c)
@@ -270,8 +442,9 @@ static unsigned vf_ancestor_flags(const vf_chain *c)
     return c->opts.open_flags & VF_OPEN_NO_CHECKSUMS;
 }
 
-static vf_status vf_chain_push(vf_chain *c, vf_image *img, char *path, const char *via,
-                               vf_error *err)
+/* Takes path and rel (malloc'd; rel may be NULL). */
+static vf_status vf_chain_push(vf_chain *c, vf_image *img, char *path, char *rel, bool trusted,
+                               const char *via, vf_error *err)
 {
     char *key = path ? vf_path_normalize(path) : NULL;
     if (c->depth == c->cap && key) {
@@ -285,6 +458,7 @@ static vf_status vf_chain_push(vf_chain *c, vf_image *img, char *path, const cha
     if (!key || c->depth == c->cap) {
         free(key);
         free(path);
+        free(rel);
         vf_image_close(img);
         return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "growing the chain");
     }
@@ -293,6 +467,8 @@ static vf_status vf_chain_push(vf_chain *c, vf_image *img, char *path, const cha
     l->img = img;
     l->path = path;
     l->key = key;
+    l->rel = rel;
+    l->trusted = trusted;
     snprintf(l->via, sizeof l->via, "%s", via);
     l->virtual_size = vf_image_info_get(img)->virtual_size;
     return VF_OK;
@@ -347,6 +523,8 @@ static vf_status vf_chain_try(vf_chain *c, const vf_level *child, vf_cand *cand,
 {
     const vf_image_info *ci = vf_image_info_get(child->img);
     *out = NULL;
+    if (vf_cand_refused(cand->result))
+        return VF_OK; /* refused by policy: listed, never opened */
     char *key = vf_path_normalize(cand->path);
     if (!key)
         return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "resolving the parent of '%s'", child->path);
@@ -363,7 +541,8 @@ static vf_status vf_chain_try(vf_chain *c, const vf_level *child, vf_cand *cand,
     vf_error e;
     vf_error_clear(&e);
     vf_image *img;
-    vf_status st = vf_chain_open_image(c, cand->path, vf_ancestor_flags(c), &img, &e);
+    vf_where w = {cand->path, cand->rel, cand->trusted};
+    vf_status st = vf_chain_open_image(c, &w, vf_ancestor_flags(c), &img, &e);
     if (st == VF_E_BUSY || st == VF_E_NOMEM) {
         if (err)
             *err = e;
@@ -405,7 +584,7 @@ static vf_status vf_chain_add_parent(vf_chain *c, vf_error *err)
     vf_error hard;
     vf_error_clear(&hard);
     vf_image *img = NULL;
-    vf_status st = vf_chain_candidates(child, &cs, err);
+    vf_status st = vf_chain_candidates(c, child, &cs, err);
     size_t i = 0;
     for (; st == VF_OK && i < cs.n; i++) {
         st = vf_chain_try(c, child, &cs.v[i], &img, &hard, err);
@@ -413,12 +592,13 @@ static vf_status vf_chain_add_parent(vf_chain *c, vf_error *err)
             break;
     }
     if (st == VF_OK && img) {
-        char *path = cs.v[i].path;
-        cs.v[i].path = NULL;
+        char *path = cs.v[i].path, *rel = cs.v[i].rel;
+        bool trusted = cs.v[i].trusted;
+        cs.v[i].path = cs.v[i].rel = NULL;
         char via[24];
         snprintf(via, sizeof via, "%s", cs.v[i].tag);
         vf_cands_free(&cs);
-        return vf_chain_push(c, img, path, via, err);
+        return vf_chain_push(c, img, path, rel, trusted, via, err);
     }
     if (st == VF_OK && hard.code != VF_OK) {
         st = hard.code;
@@ -440,15 +620,22 @@ static vf_status vf_chain_open_n(const char *path, const vf_chain_opts *opts, si
         return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "opening the chain of '%s'", path);
     if (opts)
         c->opts = *opts;
+    else
+        vf_chain_opts_init(&c->opts);
     if (!c->opts.fs)
         c->opts.fs = vf_fs_posix();
     if (!c->opts.max_depth)
         c->opts.max_depth = VF_CHAIN_DEFAULT_MAX_DEPTH;
+    if (c->opts.parent_dir && !(c->opts.parent_dir = c->dir_copy = strdup(c->opts.parent_dir))) {
+        free(c);
+        return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "opening the chain of '%s'", path);
+    }
     vf_image *img;
-    vf_status st = vf_chain_open_image(c, path, c->opts.open_flags, &img, err);
+    vf_where w = {path, NULL, true};
+    vf_status st = vf_chain_open_image(c, &w, c->opts.open_flags, &img, err);
     if (st == VF_OK) {
         char *copy = strdup(path);
-        st = copy ? vf_chain_push(c, img, copy, "", err)
+        st = copy ? vf_chain_push(c, img, copy, NULL, true, "", err)
                   : (vf_image_close(img),
                      VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "opening '%s'", path));
     }
@@ -463,6 +650,8 @@ static vf_status vf_chain_open_n(const char *path, const vf_chain_opts *opts, si
         else
             st = vf_chain_add_parent(c, err);
     }
+    c->opts.named = NULL; /* borrowed for the open only */
+    c->opts.nnamed = 0;
     if (st != VF_OK) {
         vf_chain_close(c);
         return st;
@@ -486,6 +675,11 @@ vf_status vf_chain_open_upper(const char *path, const vf_chain_opts *opts, size_
     return vf_chain_open_n(path, opts, levels, out, err);
 }
 
+void vf_chain_opts_init(vf_chain_opts *o)
+{
+    memset(o, 0, sizeof *o);
+}
+
 void vf_chain_close(vf_chain *c)
 {
     if (!c)
@@ -494,8 +688,10 @@ void vf_chain_close(vf_chain *c)
         vf_image_close(c->lv[i].img);
         free(c->lv[i].path);
         free(c->lv[i].key);
+        free(c->lv[i].rel);
     }
     free(c->lv);
+    free(c->dir_copy);
     free(c);
 }
 
@@ -534,7 +730,8 @@ static void vf_chain_restore(vf_chain *c, size_t level, const vf_image_info *old
     vf_level *l = &c->lv[level];
     unsigned flags = level == 0 ? c->opts.open_flags : vf_ancestor_flags(c);
     vf_image *img;
-    if (vf_chain_open_image(c, l->path, flags & ~(unsigned)VF_OPEN_RDWR, &img, NULL) != VF_OK) {
+    vf_where w = {l->path, l->rel, l->trusted};
+    if (vf_chain_open_image(c, &w, flags & ~(unsigned)VF_OPEN_RDWR, &img, NULL) != VF_OK) {
         c->broken = true;
         return;
     }
@@ -573,7 +770,8 @@ vf_status vf_chain_reopen_rw(vf_chain *c, size_t level, vf_error *err)
     vf_image_info old = *vf_image_info_get(l->img);
     vf_io *io;
     /* Opening read-write first: a read-only file fails here (EACCES), the chain untouched. */
-    if ((st = vf_fs_open(c->opts.fs, l->path, VF_IO_RDWR, &io, err)) != VF_OK)
+    vf_where w = {l->path, l->rel, l->trusted};
+    if ((st = vf_chain_open_io(c, &w, true, &io, err)) != VF_OK)
         return st;
     if (c->opts.lock) {
         vf_image_close(l->img);

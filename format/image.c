@@ -70,7 +70,15 @@ static vf_status vf_named(const vf_image *img, vf_status st, vf_error *err)
 
 vf_status vf_image_open(vf_io *io, const char *name, unsigned flags, vf_image **out, vf_error *err)
 {
+    return vf_image_open_probe(io, name, flags, NULL, out, err);
+}
+
+vf_status vf_image_open_probe(vf_io *io, const char *name, unsigned flags, bool *recognised,
+                              vf_image **out, vf_error *err)
+{
     *out = NULL;
+    if (recognised)
+        *recognised = false;
     const char *nm = name ? name : io->name;
 #ifndef VF_FUZZ_SKIP_CHECKSUMS
     if (flags & VF_OPEN_NO_CHECKSUMS) {
@@ -96,6 +104,8 @@ vf_status vf_image_open(vf_io *io, const char *name, unsigned flags, vf_image **
     img->drv = drv;
     img->info.format = drv->format;
     st = drv->open(img, flags, err);
+    if (recognised)
+        *recognised = st == VF_OK || img->recognised;
     if (st != VF_OK) {
         vf_named(img, st, err);
         img->priv = NULL;

@@ -61,9 +61,19 @@ struct vf_image {
     unsigned flags;
     bool writable;
     bool failed; /* a write path failed: every later write is refused (VF_E_STATE) */
+    /* Set by the driver's open once the file proved to be of its format (VHD: a footer with
+     * a valid checksum; VHDX: the file identifier and a header with a valid CRC). Errors
+     * before that describe a file that is not a virtual disk (see vf_image_open_probe). */
+    bool recognised;
     vf_image_info info;
     void *priv;
 };
+
+/* vf_image_open, also telling whether a failed open had recognised the format first, so a
+ * caller that must not reveal anything of a file that is not a virtual disk (chain.c, for
+ * parents reached through locators) can replace the error. recognised may be NULL. */
+vf_status vf_image_open_probe(vf_io *io, const char *name, unsigned flags, bool *recognised,
+                              vf_image **out, vf_error *err);
 
 extern const vf_driver vf_vhd_driver;
 extern const vf_driver vf_vhdx_driver;

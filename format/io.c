@@ -143,6 +143,48 @@ vf_status vf_fs_open(const vf_fs *fs, const char *path, unsigned flags, vf_io **
     return fs->ops->open(fs->self, path, flags, out, err);
 }
 
+/* A relative path whose components are neither empty-rooted nor "..". */
+static bool vf_rel_inside(const char *rel)
+{
+    if (!rel[0] || rel[0] == '/')
+        return false;
+    for (const char *p = rel; *p;) {
+        const char *s = p;
+        while (*p && *p != '/')
+            p++;
+        if (p - s == 2 && s[0] == '.' && s[1] == '.')
+            return false;
+        while (*p == '/')
+            p++;
+    }
+    return true;
+}
+
+vf_status vf_fs_open_beneath(const vf_fs *fs, const char *dir, const char *rel, unsigned flags,
+                             vf_io **out, vf_error *err)
+{
+    *out = NULL;
+    if (!fs)
+        fs = vf_fs_posix();
+    if (!vf_rel_inside(rel))
+        return VF_FAIL_ERRNO(err, EXDEV, VF_OFF_NONE, "'%s' is not a path inside '%s'", rel, dir);
+    if ((flags & (VF_IO_CREATE | VF_IO_TRUNC)) && !(flags & VF_IO_RDWR))
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                       "cannot open '%s': create and truncate need read-write access", rel);
+    if (fs->ops->open_beneath)
+        return fs->ops->open_beneath(fs->self, dir, rel, flags, out, err);
+    size_t dn = strlen(dir), rn = strlen(rel);
+    char *path = malloc(dn + rn + 2);
+    if (!path)
+        return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "opening '%s'", rel);
+    memcpy(path, dir, dn);
+    path[dn] = '/';
+    memcpy(path + dn + 1, rel, rn + 1);
+    vf_status st = fs->ops->open(fs->self, path, flags, out, err);
+    free(path);
+    return st;
+}
+
 vf_status vf_fs_remove(const vf_fs *fs, const char *path, vf_error *err)
 {
     if (!fs)

@@ -311,7 +311,8 @@ static const vf_io_ops vf_file_ops = {
 
 static int vf_file_oflags(unsigned flags)
 {
-    int o = O_CLOEXEC | ((flags & VF_IO_RDWR) ? O_RDWR : O_RDONLY);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused right after). */
+    int o = O_CLOEXEC | O_NONBLOCK | ((flags & VF_IO_RDWR) ? O_RDWR : O_RDONLY);
     if (flags & VF_IO_CREATE)
         o |= O_CREAT;
     if ((flags & VF_IO_CREATE) && (flags & VF_IO_EXCL))
@@ -323,47 +324,205 @@ static int vf_file_oflags(unsigned flags)
     return o;
 }
 
-vf_status vf_io_file_open(const char *path, unsigned flags, vf_io **out, vf_error *err)
+static const char *vf_file_kind(mode_t m)
 {
-    *out = NULL;
-    if ((flags & (VF_IO_CREATE | VF_IO_TRUNC)) && !(flags & VF_IO_RDWR))
-        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
-                       "cannot open '%s': create and truncate need read-write access", path);
+    if (S_ISDIR(m))
+        return "a directory";
+    if (S_ISFIFO(m))
+        return "a FIFO";
+    if (S_ISSOCK(m))
+        return "a socket";
+    if (S_ISCHR(m))
+        return "a character device";
+    if (S_ISBLK(m))
+        return "a block device";
+    if (S_ISLNK(m))
+        return "a symbolic link";
+    return "not a regular file";
+}
+
+/* A private file (VF_IO_OWNED): regular and owned by the effective uid, else EPERM (ELOOP for a
+ * symbolic link seen before the open). */
+static vf_status vf_file_owned_ok(const struct stat *sb, const char *name, vf_error *err)
+{
+    if (S_ISLNK(sb->st_mode))
+        return VF_FAIL_ERRNO(err, ELOOP, VF_OFF_NONE, "cannot open '%s': it is a symbolic link",
+                             name);
+    if (!S_ISREG(sb->st_mode))
+        return VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE, "cannot open '%s': it is %s, not a regular file",
+                             name, vf_file_kind(sb->st_mode));
+    if (sb->st_uid != geteuid())
+        return VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE,
+                             "cannot open '%s': owned by uid %lu, not by this user (uid %lu)", name,
+                             (unsigned long)sb->st_uid, (unsigned long)geteuid());
+    return VF_OK;
+}
+
+/* Regular files always; block devices unless VF_IO_REGULAR; private files as above. */
+static vf_status vf_file_type_ok(const struct stat *sb, unsigned flags, const char *name,
+                                 vf_error *err)
+{
+    if (flags & VF_IO_OWNED)
+        return vf_file_owned_ok(sb, name, err);
+    if (S_ISREG(sb->st_mode) || (S_ISBLK(sb->st_mode) && !(flags & VF_IO_REGULAR)))
+        return VF_OK;
+    int errnum = S_ISDIR(sb->st_mode) ? EISDIR : S_ISLNK(sb->st_mode) ? ELOOP : EINVAL;
+    return VF_FAIL_ERRNO(err, errnum, VF_OFF_NONE, "cannot open '%s': it is %s, not %s", name,
+                         vf_file_kind(sb->st_mode),
+                         (flags & VF_IO_REGULAR) ? "a regular file"
+                                                 : "a regular file or block device");
+}
+
+/* The descriptor fd of name (opened by the caller, or -1 with errno set): checks its type,
+ * drops O_NONBLOCK and wraps it. Closes fd on failure. */
+static vf_status vf_file_wrap(int fd, const char *name, unsigned flags, vf_io **out, vf_error *err)
+{
+    if (fd < 0 && errno == ELOOP && (flags & VF_IO_NOFOLLOW))
+        return VF_FAIL_ERRNO(err, ELOOP, VF_OFF_NONE, "cannot open '%s': it is a symbolic link",
+                             name);
+    if (fd < 0)
+        return VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "cannot open '%s'", name);
     vf_file *f = calloc(1, sizeof *f);
-    if (!f || !(f->path = strdup(path))) {
+    if (!f || !(f->path = strdup(name))) {
         free(f);
-        return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "opening '%s'", path);
+        close(fd);
+        return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "opening '%s'", name);
     }
-    int fd;
-    do
-        fd = open(path, vf_file_oflags(flags), 0666);
-    while (fd < 0 && errno == EINTR);
     f->fd = fd;
     vf_status st = VF_OK;
     struct stat sb;
-    if (fd < 0 && errno == ELOOP && (flags & VF_IO_NOFOLLOW))
-        st =
-            VF_FAIL_ERRNO(err, ELOOP, VF_OFF_NONE, "cannot open '%s': it is a symbolic link", path);
-    else if (fd < 0)
-        st = VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "cannot open '%s'", path);
-    else if (fstat(fd, &sb) != 0)
-        st = VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "fstat of '%s'", path);
-    else if ((flags & VF_IO_OWNED) && !S_ISREG(sb.st_mode))
-        st = VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE, "cannot open '%s': not a regular file", path);
-    else if (!S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode))
-        st = VF_FAIL_ERRNO(err, S_ISDIR(sb.st_mode) ? EISDIR : EINVAL, VF_OFF_NONE,
-                           "cannot open '%s': not a regular file or block device", path);
-    else if ((flags & VF_IO_OWNED) && sb.st_uid != geteuid())
-        st = VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE,
-                           "cannot open '%s': owned by uid %lu, not by this user (uid %lu)", path,
-                           (unsigned long)sb.st_uid, (unsigned long)geteuid());
+    int fl;
+    if (fstat(fd, &sb) != 0)
+        st = VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "fstat of '%s'", name);
+    else if ((st = vf_file_type_ok(&sb, flags, name, err)) != VF_OK)
+        ;
+    else if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+        st = VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "fcntl of '%s'", name);
     if (st != VF_OK) {
         vf_file_close(f);
         return st;
     }
     f->dev = sb.st_dev;
     f->ino = sb.st_ino;
-    return vf_io_new(&vf_file_ops, f, path, (flags & VF_IO_RDWR) != 0, out, err);
+    return vf_io_new(&vf_file_ops, f, name, (flags & VF_IO_RDWR) != 0, out, err);
+}
+
+/* Refuse a path that exists and has the wrong type without opening it at all (opening a
+ * device can have effects of its own); the descriptor is checked again after the open. */
+static vf_status vf_file_precheck(int dirfd, const char *path, int at_flags, unsigned flags,
+                                  const char *name, vf_error *err)
+{
+    struct stat sb;
+    if (fstatat(dirfd, path, &sb, at_flags) != 0)
+        return VF_OK; /* missing (or unreadable): the open says why */
+    return vf_file_type_ok(&sb, flags, name, err);
+}
+
+vf_status vf_io_file_open(const char *path, unsigned flags, vf_io **out, vf_error *err)
+{
+    *out = NULL;
+    if ((flags & (VF_IO_CREATE | VF_IO_TRUNC)) && !(flags & VF_IO_RDWR))
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                       "cannot open '%s': create and truncate need read-write access", path);
+    int at_flags = (flags & VF_IO_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0;
+    vf_status st = vf_file_precheck(AT_FDCWD, path, at_flags, flags, path, err);
+    if (st != VF_OK)
+        return st;
+    int fd;
+    do
+        fd = open(path, vf_file_oflags(flags), 0666);
+    while (fd < 0 && errno == EINTR);
+    return vf_file_wrap(fd, path, flags, out, err);
+}
+
+/* openat that retries EINTR. */
+static int vf_file_openat(int dirfd, const char *path, int oflags, mode_t mode)
+{
+    int fd;
+    do
+        fd = openat(dirfd, path, oflags, mode);
+    while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+/* The directories of rel below dirfd, one component at a time, none a symbolic link. Returns
+ * the descriptor of the last directory (dirfd itself when rel has one component) and points
+ * *last at the final component; -1 with errno set on failure. */
+static int vf_file_walk(int dirfd, const char *rel, char *buf, const char **last)
+{
+    int fd = dirfd;
+    char *p = buf;
+    strcpy(buf, rel);
+    for (;;) {
+        while (*p == '/')
+            p++;
+        char *slash = strchr(p, '/');
+        if (!slash) {
+            *last = p;
+            return fd;
+        }
+        *slash = '\0';
+        int next = strcmp(p, ".") == 0
+                       ? dup(fd)
+                       : vf_file_openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+        int saved = errno;
+        if (fd != dirfd)
+            close(fd);
+        if (next < 0) {
+            errno = saved == ENOTDIR ? ELOOP : saved; /* O_NOFOLLOW on a link to a folder */
+            return -1;
+        }
+        fd = next;
+        p = slash + 1;
+    }
+}
+
+static vf_status vf_posix_open_beneath(void *self, const char *dir, const char *rel, unsigned flags,
+                                       vf_io **out, vf_error *e)
+{
+    (void)self;
+    *out = NULL;
+    size_t dn = strlen(dir), rn = strlen(rel);
+    char *name = malloc(dn + rn + 2), *buf = malloc(rn + 1);
+    if (!name || !buf) {
+        free(name);
+        free(buf);
+        return VF_FAIL_ERRNO(e, ENOMEM, VF_OFF_NONE, "opening '%s'", rel);
+    }
+    memcpy(name, dir, dn);
+    name[dn] = '/';
+    memcpy(name + dn + 1, rel, rn + 1);
+    vf_status st = VF_OK;
+    int dfd = vf_file_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    const char *last = NULL;
+    int pfd = dfd < 0 ? -1 : vf_file_walk(dfd, rel, buf, &last);
+    if (dfd < 0)
+        st = VF_FAIL_ERRNO(e, errno, VF_OFF_NONE, "cannot open directory '%s'", dir);
+    else if (pfd < 0 && errno == ELOOP)
+        st = VF_FAIL_ERRNO(e, ELOOP, VF_OFF_NONE,
+                           "cannot open '%s': a symbolic link inside '%s' is not followed", name,
+                           dir);
+    else if (pfd < 0)
+        st = VF_FAIL_ERRNO(e, errno, VF_OFF_NONE, "cannot open '%s'", name);
+    else if ((st = vf_file_precheck(pfd, last, AT_SYMLINK_NOFOLLOW, flags, name, e)) == VF_OK) {
+        int fd = vf_file_openat(pfd, last, vf_file_oflags(flags) | O_NOFOLLOW, 0666);
+        if (fd < 0 && errno == ELOOP)
+            st = VF_FAIL_ERRNO(e, ELOOP, VF_OFF_NONE,
+                               "cannot open '%s': a symbolic link inside '%s' is not followed",
+                               name, dir);
+        else
+            st = vf_file_wrap(fd, name, flags, out, e);
+    } else if (e && e->sys_errno == ELOOP) {
+        VF_FAIL_ERRNO(e, ELOOP, VF_OFF_NONE,
+                      "cannot open '%s': a symbolic link inside '%s' is not followed", name, dir);
+    }
+    if (pfd >= 0 && pfd != dfd)
+        close(pfd);
+    if (dfd >= 0)
+        close(dfd);
+    free(name);
+    free(buf);
+    return st;
 }
 
 /* --- the POSIX file system --- */
@@ -443,6 +602,7 @@ static const vf_fs_ops vf_posix_fs_ops = {
     .remove = vf_posix_remove,
     .free_space = vf_posix_free_space,
     .sync_dir = vf_posix_sync_dir,
+    .open_beneath = vf_posix_open_beneath,
 };
 
 static const vf_fs vf_posix_fs = {&vf_posix_fs_ops, NULL};

@@ -110,3 +110,33 @@ bool vf_path_is_windows_absolute(const char *path)
         return true;
     return (path[0] == '\\' && path[1] == '\\') || (path[0] == '/' && path[1] == '/');
 }
+
+bool vf_path_escapes(const char *n)
+{
+    return n[0] == '/' || (n[0] == '.' && n[1] == '.' && (n[2] == '\0' || n[2] == '/'));
+}
+
+/* rel of path below the normalised dir nd, or NULL (not below it). Borrowed from np. */
+static const char *vf_path_below(const char *nd, const char *np)
+{
+    if (strcmp(nd, ".") == 0)
+        return vf_path_escapes(np) || strcmp(np, ".") == 0 ? NULL : np;
+    if (strcmp(nd, "/") == 0)
+        return np[0] == '/' && np[1] ? np + 1 : NULL;
+    size_t n = strlen(nd);
+    return strncmp(np, nd, n) == 0 && np[n] == '/' && np[n + 1] ? np + n + 1 : NULL;
+}
+
+int vf_path_under(const char *dir, const char *path, char **rel)
+{
+    *rel = NULL;
+    char *nd = vf_path_normalize(dir), *np = vf_path_normalize(path);
+    int r = -1;
+    if (nd && np) {
+        const char *below = vf_path_below(nd, np);
+        r = below ? ((*rel = strdup(below)) ? 1 : -1) : 0;
+    }
+    free(nd);
+    free(np);
+    return r;
+}

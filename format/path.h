@@ -23,6 +23,15 @@ const char *vf_path_basename(const char *path);
  * malloc'd, NULL when out of memory. */
 char *vf_path_join(const char *dir, const char *rel);
 
+/* Is path (lexically normalised) inside dir? 1: yes, *rel = the part below dir (malloc'd,
+ * never "" or ".."-led); 0: no (path is dir itself, outside it, or one is absolute and the
+ * other not); -1: out of memory. */
+int vf_path_under(const char *dir, const char *path, char **rel);
+
+/* True when the normalised relative path leaves its starting folder: absolute, "..", or
+ * "../..." (normalised paths keep ".." only at their start). */
+bool vf_path_escapes(const char *normalised);
+
 /* True for "C:\..." / "C:/..." and UNC or device paths ("\\server\...", "\\?\Volume{...}"),
  * in either separator. */
 bool vf_path_is_windows_absolute(const char *path);

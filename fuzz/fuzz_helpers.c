@@ -759,8 +759,8 @@ static void vf_fuzz_locators(vf_image *img)
     if (st != VF_OK)
         return;
     for (size_t i = 0; i < n && i < 8; i++) {
-        VF_FUZZ_CHECK(memchr(locs[i].path, 0, sizeof locs[i].path) != NULL,
-                      "locator %zu path is not terminated", i);
+        VF_FUZZ_CHECK(locs[i].path && strlen(locs[i].path) < (size_t)1 << 20,
+                      "locator %zu path is missing or longer than any metadata item", i);
         VF_FUZZ_CHECK(memchr(locs[i].tag, 0, sizeof locs[i].tag) != NULL,
                       "locator %zu tag is not terminated", i);
     }

@@ -473,12 +473,31 @@ static void vf_merge_hex(const uint8_t md[VF_SHA256_LEN], char out[65])
     vf_sha256_hex(md, out);
 }
 
+/* Options of every chain the merge opens: the caller's parent policy, SOURCE and
+ * DESTINATION named (a parent reached through a locator the policy refuses is still found
+ * when it is one of them). names must outlive the vf_chain_open call. */
+static vf_chain_opts vf_merge_chain_opts(const vf_merge_ctx *x, bool lock, const char *names[2])
+{
+    vf_chain_opts co;
+    vf_chain_opts_init(&co);
+    co.fs = x->fs;
+    co.lock = lock;
+    co.allow_absolute_parents = x->o->allow_absolute_parents;
+    co.parent_dir = x->o->parent_dir;
+    names[0] = x->o->source;
+    names[1] = x->o->destination;
+    co.named = names;
+    co.nnamed = 2;
+    return co;
+}
+
 /* Digest the view from DESTINATION (a chain of its own, no locks: we hold them) and compare
  * with expect; on a mismatch find the first differing byte when SOURCE's chain is open. */
 static vf_status vf_merge_verify_dest(vf_merge_ctx *x, vf_merge_verify mode,
                                       const uint8_t expect[VF_SHA256_LEN])
 {
-    vf_chain_opts co = {x->fs, 0, 0, false};
+    const char *names[2];
+    vf_chain_opts co = vf_merge_chain_opts(x, false, names);
     vf_chain *dc;
     vf_status st = vf_chain_open(x->o->destination, &co, &dc, x->err);
     if (st != VF_OK)
@@ -515,7 +534,8 @@ static vf_status vf_merge_verify_dest(vf_merge_ctx *x, vf_merge_verify mode,
 static vf_status vf_merge_child_digest(vf_merge_ctx *x, const char *path, bool check_parent,
                                        uint8_t md[VF_SHA256_LEN])
 {
-    vf_chain_opts co = {x->fs, 0, 0, false};
+    const char *names[2];
+    vf_chain_opts co = vf_merge_chain_opts(x, false, names);
     vf_chain *cc;
     vf_status st = vf_chain_open(path, &co, &cc, x->err);
     if (st != VF_OK)
@@ -654,7 +674,8 @@ static vf_status vf_merge_journal_new(vf_merge_ctx *x)
 
 static vf_status vf_merge_open_chain(vf_merge_ctx *x)
 {
-    vf_chain_opts co = {x->fs, 0, 0, true};
+    const char *names[2];
+    vf_chain_opts co = vf_merge_chain_opts(x, true, names);
     vf_status st = vf_chain_open(x->o->source, &co, &x->chain, x->err);
     if (st == VF_OK)
         st = vf_merge_validate(x);
@@ -983,7 +1004,8 @@ static void vf_merge_open_upper(vf_merge_ctx *x)
 {
     size_t k = x->j.nlevels - 1;
     size_t least = x->j.phase == VF_MERGE_PHASE_REMOVING ? 1 : k;
-    vf_chain_opts co = {x->fs, 0, 0, true};
+    const char *names[2];
+    vf_chain_opts co = vf_merge_chain_opts(x, true, names);
     for (size_t d = k; d >= least && !x->upper; d--)
         if (vf_chain_open_upper(x->o->source, &co, d, &x->upper, NULL) != VF_OK)
             x->upper = NULL;

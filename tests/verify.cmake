@@ -4,7 +4,7 @@
 vf_add_unit_test(digest SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_digest.c LIBS vf_verify)
 vf_add_unit_test(compare SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_compare.c LIBS vf_verify)
 
-foreach(_vf_cli_case info check digest export compare corpus qemu)
+foreach(_vf_cli_case info check digest export compare corpus qemu parents)
   vf_add_script_test(cli_verify_${_vf_cli_case}
     ${CMAKE_CURRENT_LIST_DIR}/cli/verify_${_vf_cli_case}.sh)
 endforeach()

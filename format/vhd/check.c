@@ -120,11 +120,7 @@ static void vhd_check_locators(vf_image *img, const vf_vhd *v, vf_report *rep)
                 "parent locator %zu ('%s'): 'platform data length' %u exceeds its space %u", i, nm,
                 l->len, l->space);
         const char *t = v->loc_text[i];
-        if (t && strlen(t) >= sizeof(((vf_locator *)0)->path))
-            ADD(VF_SEV_WARNING, VF_E_LIMIT, l->off,
-                "parent locator %zu ('%s'): a path of %zu bytes is too long to be used", i, nm,
-                strlen(t));
-        else if (t && *t)
+        if (t && *t)
             usable = true;
     }
     if (v->footer.disk_type == VF_DISK_DIFF && !usable)

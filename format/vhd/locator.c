@@ -93,15 +93,15 @@ vf_status vf_vhd_locator_decode(uint32_t code, const uint8_t *data, size_t len, 
 static void vhd_loc_add(vf_locator *out, size_t max, size_t *n, vf_locator_kind kind,
                         const char *tag, const char *path)
 {
-    /* A path that cannot be handed over whole is skipped, never truncated (check reports it). */
-    if (!path || !*path || strlen(path) >= sizeof out->path)
+    /* The text is handed over whole (borrowed from the handle, which owns it). */
+    if (!path || !*path)
         return;
     if (*n < max) {
         vf_locator *l = &out[*n];
         memset(l, 0, sizeof *l);
         l->kind = kind;
         snprintf(l->tag, sizeof l->tag, "%s", tag);
-        memcpy(l->path, path, strlen(path) + 1);
+        l->path = path;
     }
     (*n)++;
 }

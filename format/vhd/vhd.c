@@ -368,6 +368,7 @@ vf_status vf_vhd_open(vf_image *img, unsigned flags, vf_error *err)
     vf_status st = vhd_find_footer(v, raw, err);
     if (st != VF_OK)
         goto fail;
+    img->recognised = !vhd_skip_csum(flags); /* the footer's cookie and checksum hold */
     v->bad_footer_csum =
         vf_vhd_checksum(raw, VHD_FOOTER_SIZE, VHD_FOOTER_OFF_CHECKSUM) != v->footer.checksum;
     if ((st = vhd_check_footer_fields(v, err)) != VF_OK)

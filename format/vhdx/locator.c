@@ -12,7 +12,7 @@
 #include "utf16.h"
 #include "vhdx_int.h"
 
-enum { VX_LOC_HDR = 20, VX_KV_SIZE = 12 };
+enum { VX_LOC_HDR = 20, VX_KV_SIZE = 12, VX_LOC_TEXT_MAX = 32767 };
 
 /* One key or value (UTF-16LE, no NUL: checked by the caller) as malloc'd UTF-8 in *out. */
 static vf_status vx_text(const uint8_t *p, size_t bytes, char **out, uint64_t where, vf_error *err)
@@ -46,9 +46,14 @@ static bool vx_has_nul(const uint8_t *p, size_t bytes)
     return false;
 }
 
-/* One key/value entry: both ranges inside the item, even non-zero lengths, no NULs. */
+/* Key comparisons made by the duplicate check, for the test that bounds them. */
+unsigned long long vf_vhdx_locator_key_compares;
+
+/* One key/value entry: both ranges inside the item, even non-zero lengths, no NULs; the
+ * bytes of every entry together within the item's size (*budget), so overlapping ranges
+ * cannot make decoding cost more than the item itself. */
 static vf_status vx_kv_parse(vx_state *st, const uint8_t *buf, uint32_t len, uint32_t i,
-                             uint64_t where, vf_error *err)
+                             uint64_t *budget, uint64_t where, vf_error *err)
 {
     const uint8_t *e = buf + VX_LOC_HDR + (size_t)VX_KV_SIZE * i;
     uint32_t koff = (uint32_t)vf_get_le(e, 4), voff = (uint32_t)vf_get_le(e + 4, 4);
@@ -59,6 +64,13 @@ static vf_status vx_kv_parse(vx_state *st, const uint8_t *buf, uint32_t len, uin
                        "parent locator entry %" PRIu32 ": key (%" PRIu32 "+%u) or value (%" PRIu32
                        "+%u) is empty, odd or outside the %" PRIu32 "-byte item",
                        i, koff, klen, voff, vlen, len);
+    if ((uint64_t)klen + vlen > *budget)
+        return VF_FAIL(err, VF_E_FORMAT, where,
+                       "parent locator entry %" PRIu32
+                       ": the keys and values of entries 0..%" PRIu32
+                       " together are longer than the %" PRIu32 "-byte item (ranges overlap)",
+                       i, i, len);
+    *budget -= (uint64_t)klen + vlen;
     if (vx_has_nul(buf + koff, klen) || vx_has_nul(buf + voff, vlen))
         return VF_FAIL(err, VF_E_FORMAT, where,
                        "parent locator entry %" PRIu32 " has an embedded NUL", i);
@@ -69,13 +81,53 @@ static vf_status vx_kv_parse(vx_state *st, const uint8_t *buf, uint32_t len, uin
         s = vx_text(buf + voff, vlen, &kv->value, where, err);
     if (s != VF_OK)
         vf_error_prefix(err, "parent locator entry %" PRIu32, i);
-    if (s != VF_OK)
-        return s;
-    for (uint32_t j = 0; j < i; j++)
-        if (!strcmp(st->kv[j].key, kv->key))
-            return VF_FAIL(err, VF_E_CORRUPT, where, "parent locator key '%s' appears twice",
-                           kv->key);
-    return VF_OK;
+    return s;
+}
+
+static int vx_key_cmp(const vx_state *st, uint32_t a, uint32_t b)
+{
+    vf_vhdx_locator_key_compares++;
+    return strcmp(st->kv[a].key, st->kv[b].key);
+}
+
+/* Bottom-up merge sort of the entry numbers by key: at most n * ceil(log2 n) comparisons
+ * whatever the input (a library qsort promises no bound). tmp has room for n. */
+static void vx_sort_keys(const vx_state *st, uint32_t *idx, uint32_t *tmp, uint32_t n)
+{
+    for (uint64_t w = 1; w < n; w *= 2) {
+        for (uint64_t lo = 0; lo < n; lo += 2 * w) {
+            uint64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            uint64_t a = lo, b = mid, o = lo;
+            while (a < mid && b < hi)
+                tmp[o++] = vx_key_cmp(st, idx[a], idx[b]) <= 0 ? idx[a++] : idx[b++];
+            while (a < mid)
+                tmp[o++] = idx[a++];
+            while (b < hi)
+                tmp[o++] = idx[b++];
+        }
+        memcpy(idx, tmp, (size_t)n * sizeof *idx);
+    }
+}
+
+/* Every key once: sort the entry numbers by key and compare neighbours, O(n log n). */
+static vf_status vx_keys_unique(const vx_state *st, uint64_t where, vf_error *err)
+{
+    uint32_t n = st->nkv;
+    if (n < 2)
+        return VF_OK;
+    uint32_t *idx = malloc((size_t)n * 2 * sizeof *idx); /* n < 65536 */
+    if (!idx)
+        return VF_FAIL_ERRNO(err, ENOMEM, where, "checking the parent locator keys");
+    for (uint32_t i = 0; i < n; i++)
+        idx[i] = i;
+    vx_sort_keys(st, idx, idx + n, n);
+    vf_status s = VF_OK;
+    for (uint32_t i = 1; i < n && s == VF_OK; i++)
+        if (vx_key_cmp(st, idx[i - 1], idx[i]) == 0)
+            s = VF_FAIL(err, VF_E_CORRUPT, where, "parent locator key '%s' appears twice",
+                        st->kv[idx[i]].key);
+    free(idx);
+    return s;
 }
 
 vf_status vf_vhdx_locator_parse(vx_state *st, const uint8_t *buf, uint32_t len, vf_error *err)
@@ -96,11 +148,16 @@ vf_status vf_vhdx_locator_parse(vx_state *st, const uint8_t *buf, uint32_t len, 
     st->kv = calloc(count ? count : 1, sizeof *st->kv); /* count < 65536 */
     if (!st->kv)
         return VF_FAIL_ERRNO(err, ENOMEM, where, "allocating the parent locator");
+    uint64_t budget = len; /* bytes of keys and values all entries may decode together */
     for (uint32_t i = 0; i < count; i++) {
-        vf_status s = vx_kv_parse(st, buf, len, i, where + VX_LOC_HDR + VX_KV_SIZE * i, err);
+        vf_status s =
+            vx_kv_parse(st, buf, len, i, &budget, where + VX_LOC_HDR + VX_KV_SIZE * i, err);
         if (s)
             return s;
     }
+    vf_status s = vx_keys_unique(st, where, err);
+    if (s)
+        return s;
     const char *link = vf_vhdx_locator_get(st, "parent_linkage");
     uint8_t g[16];
     if (!link || !vf_vhdx_guid_parse(link, g))
@@ -167,10 +224,13 @@ vf_status vf_vhdx_locator_encode(const char *const *keys, const char *const *val
 {
     size_t total = VX_LOC_HDR + VX_KV_SIZE * n;
     for (size_t i = 0; i < n; i++) {
+        /* A length field holds 65534 bytes of UTF-16 at most: 32767 units, which any UTF-8
+         * text of 32767 bytes fits (one byte never makes more than one unit). */
         size_t kl = strlen(keys[i]), vl = strlen(values[i]);
-        if (!kl || !vl || kl > 16000 || vl > 16000)
+        if (!kl || !vl || kl > VX_LOC_TEXT_MAX || vl > VX_LOC_TEXT_MAX)
             return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
-                           "parent locator key or value '%s' is empty or too long", keys[i]);
+                           "parent locator key or value '%s' is empty or longer than %u bytes",
+                           keys[i], VX_LOC_TEXT_MAX);
         total += 2 * (kl + vl);
     }
     uint8_t *b = calloc(1, total);
@@ -222,7 +282,7 @@ vf_status vf_vhdx_locators(const vf_image *img, vf_locator *out, size_t max, siz
             memset(l, 0, sizeof *l);
             l->kind = order[k].kind;
             snprintf(l->tag, sizeof l->tag, "%s", order[k].key);
-            snprintf(l->path, sizeof l->path, "%s", v);
+            l->path = v; /* borrowed from st->kv, whole */
         }
         (*n)++;
     }

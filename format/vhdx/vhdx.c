@@ -250,6 +250,7 @@ vf_status vf_vhdx_open_state(vf_image *img, unsigned flags, vf_error *err)
         s = vf_vhdx_fileid_check(st, img->info.creator, sizeof img->info.creator, err);
     if (!s)
         s = vf_vhdx_header_read(st, err);
+    img->recognised = !s && !st->skip_checksums; /* file identifier and a header CRC hold */
     if (!s)
         s = vf_vhdx_region_read(st, err);
     if (!s)

@@ -240,6 +240,9 @@ vf_status vf_vhdx_metadata_read(vx_state *st, vf_error *err);
 
 /* locator.c */
 vf_status vf_vhdx_locator_parse(vx_state *st, const uint8_t *buf, uint32_t len, vf_error *err);
+/* Key comparisons made by vf_vhdx_locator_parse's duplicate check since start (tests read it
+ * to bound the work: at most n * ceil(log2 n) + n for n keys). */
+extern unsigned long long vf_vhdx_locator_key_compares;
 const char *vf_vhdx_locator_get(const vx_state *st, const char *key);
 bool vf_vhdx_guid_parse(const char *text, uint8_t out[16]);
 /* Encode a locator item from key/value pairs (UTF-8); *out is malloc'd. */

@@ -293,7 +293,7 @@ vf_status vf_vhdx_set_id(vf_image *img, const uint8_t id[16], vf_error *err)
 vf_status vf_vhdx_link_encode(const vf_parent_link *link, uint8_t **item, uint32_t *len,
                               vf_error *err)
 {
-    char guid[VF_GUID_TEXT_LEN], rel[1024];
+    char guid[VF_GUID_TEXT_LEN], *rel = NULL;
     vf_guid_text(VF_FORMAT_VHDX, link->id, guid);
     const char *keys[3], *vals[3];
     size_t n = 0;
@@ -301,9 +301,9 @@ vf_status vf_vhdx_link_encode(const vf_parent_link *link, uint8_t **item, uint32
     vals[n++] = guid;
     unsigned mask = link->locators ? link->locators : VF_LOCATE_RELATIVE | VF_LOCATE_ABSOLUTE;
     if ((mask & VF_LOCATE_RELATIVE) && link->relative) {
-        size_t l = strlen(link->relative);
-        if (l >= sizeof rel)
-            return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "relative parent path is too long");
+        size_t l = strlen(link->relative); /* the encoder refuses what the format cannot hold */
+        if (!(rel = malloc(l + 1)))
+            return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "encoding the parent locator");
         for (size_t i = 0; i <= l; i++)
             rel[i] = link->relative[i] == '/' ? '\\' : link->relative[i];
         keys[n] = "relative_path";
@@ -313,10 +313,11 @@ vf_status vf_vhdx_link_encode(const vf_parent_link *link, uint8_t **item, uint32
         keys[n] = "absolute_win32_path";
         vals[n++] = link->absolute;
     }
-    if (n == 1)
-        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
-                       "a VHDX parent link needs a relative or an absolute path");
-    return vf_vhdx_locator_encode(keys, vals, n, item, len, err);
+    vf_status st = n == 1 ? VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                                    "a VHDX parent link needs a relative or an absolute path")
+                          : vf_vhdx_locator_encode(keys, vals, n, item, len, err);
+    free(rel);
+    return st;
 }
 
 /* Room the locator item may use: up to the next item or the region end, at most the 1 MiB

@@ -18,12 +18,32 @@ extern "C" {
 
 #define VF_CHAIN_DEFAULT_MAX_DEPTH 1024
 
+/* How to open a chain. Fill it with vf_chain_opts_init() (or zero it), then set the fields
+ * you need: new fields are only ever added at the end, and zero always means the default
+ * (for the parent policy: the safe one), so a caller written against an older version keeps
+ * compiling and keeps its meaning. Do not use positional initialisers. */
 typedef struct vf_chain_opts {
     const vf_fs *fs;     /* NULL = vf_fs_posix() */
     unsigned max_depth;  /* images in the chain at most; 0 = VF_CHAIN_DEFAULT_MAX_DEPTH */
     unsigned open_flags; /* VF_OPEN_* for the top image; ancestors are opened read-only */
     bool lock;           /* take shared OFD locks (exclusive on a writable top) */
+    /* --- where parents may be looked for (docs/chain.md, "Policy") --- */
+    /* Follow locators holding POSIX absolute paths ("/srv/p.vhd") as they are. false: such a
+     * path is never opened; its base name is looked for in the search folder instead. */
+    bool allow_absolute_parents;
+    /* Non-NULL: parents are looked for only inside this directory (copied): relative paths
+     * that stay inside it and file names, opened without following any symbolic link below
+     * it. NULL: beside each child, as its locators say. */
+    const char *parent_dir;
+    /* Files the caller names itself (the merge DESTINATION, say): when no locator finds a
+     * parent, each is tried and taken when its identity binds, whatever the policy. Borrowed
+     * during vf_chain_open only. */
+    const char *const *named;
+    size_t nnamed;
 } vf_chain_opts;
+
+/* Every field at its default (all zero). */
+VF_API void vf_chain_opts_init(vf_chain_opts *o);
 
 typedef struct vf_chain vf_chain;
 
@@ -41,7 +61,8 @@ VF_API size_t vf_chain_depth(const vf_chain *c);
 /* Borrowed until close. */
 VF_API vf_image *vf_chain_image(const vf_chain *c, size_t level);
 VF_API const char *vf_chain_path(const vf_chain *c, size_t level); /* as resolved */
-/* Which locator resolved level (level >= 1), e.g. "W2ru"; "" for level 0. */
+/* Which locator resolved level (level >= 1), e.g. "W2ru", or "named" for a file of
+ * opts.named; "" for level 0. */
 VF_API const char *vf_chain_via(const vf_chain *c, size_t level);
 VF_API uint64_t vf_chain_virtual_size(const vf_chain *c); /* the top's virtual size */
 
@@ -50,8 +71,7 @@ VF_API uint64_t vf_chain_virtual_size(const vf_chain *c); /* the top's virtual s
 VF_API vf_status vf_chain_reopen_rw(vf_chain *c, size_t level, vf_error *err);
 
 /* The flattened disk from the top: reads the top-most level defining each sector. */
-VF_API vf_status vf_chain_read(vf_chain *c, uint64_t voff, void *buf, size_t len,
-                               vf_error *err);
+VF_API vf_status vf_chain_read(vf_chain *c, uint64_t voff, void *buf, size_t len, vf_error *err);
 
 /* The flattened view restricted to levels [from, to] (inclusive): the run starting at voff
  * (at most len long) and the top-most level in range that defines it. ABSENT means no level
@@ -63,8 +83,8 @@ typedef struct vf_chain_extent {
     uint64_t file_off;   /* PRESENT from file data: offset in that level's file */
 } vf_chain_extent;
 
-VF_API vf_status vf_chain_map(vf_chain *c, size_t from, size_t to, uint64_t voff,
-                              uint64_t len, vf_chain_extent *ext, vf_error *err);
+VF_API vf_status vf_chain_map(vf_chain *c, size_t from, size_t to, uint64_t voff, uint64_t len,
+                              vf_chain_extent *ext, vf_error *err);
 
 #ifdef __cplusplus
 }

@@ -147,8 +147,11 @@ typedef enum vf_locator_kind {
 
 typedef struct vf_locator {
     vf_locator_kind kind;
-    char tag[24];    /* where it came from: "W2ru", "W2ku", "parent-name", "relative_path" ... */
-    char path[1024]; /* UTF-8, as stored (backslashes kept) */
+    char tag[24]; /* where it came from: "W2ru", "W2ku", "parent-name", "relative_path" ... */
+    /* UTF-8, as stored (backslashes kept), whole: never cut to fit a buffer. Borrowed from
+     * the image: valid until vf_image_close or a call that rewrites its parent link
+     * (vf_image_set_parent, vf_image_set_parent_id2); copy it to keep it longer. */
+    const char *path;
 } vf_locator;
 
 /* Fill up to max locators; *n is how many exist (may exceed max). */

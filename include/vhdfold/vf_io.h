@@ -27,6 +27,10 @@ enum {
      * links or owners (the memory fs) ignore both. */
     VF_IO_NOFOLLOW = 1u << 4,
     VF_IO_OWNED = 1u << 5,
+    /* Refuse anything but a regular file (block devices too), before any byte is read. Without
+     * it a block device is accepted; FIFOs, sockets, character devices and directories are
+     * always refused, and the open never waits for a FIFO's writer. */
+    VF_IO_REGULAR = 1u << 6,
 };
 
 typedef struct vf_io_ops {
@@ -93,6 +97,11 @@ typedef struct vf_fs_ops {
     vf_status (*free_space)(void *self, const char *path, uint64_t *bytes, vf_error *e);
     /* Make a directory entry change (create, remove) durable. */
     vf_status (*sync_dir)(void *self, const char *path, vf_error *e);
+    /* Optional (NULL: vf_fs_open_beneath opens dir + "/" + rel with open): open rel, a
+     * relative path without ".." components, inside the directory dir, following no
+     * symbolic link below dir (dir itself may be one). A link met is ELOOP. Added last. */
+    vf_status (*open_beneath)(void *self, const char *dir, const char *rel, unsigned flags,
+                              vf_io **out, vf_error *e);
 } vf_fs_ops;
 
 typedef struct vf_fs {
@@ -117,6 +126,9 @@ VF_API void vf_fs_mem_free(vf_fs *fs);
 VF_API vf_status vf_fs_open(const vf_fs *fs, const char *path, unsigned flags, vf_io **out,
                             vf_error *err);
 VF_API vf_status vf_fs_remove(const vf_fs *fs, const char *path, vf_error *err);
+/* Open rel inside dir (see vf_fs_ops.open_beneath); rel must be relative, without "..". */
+VF_API vf_status vf_fs_open_beneath(const vf_fs *fs, const char *dir, const char *rel,
+                                    unsigned flags, vf_io **out, vf_error *err);
 
 #ifdef __cplusplus
 }

@@ -75,6 +75,10 @@ typedef struct vf_merge_opts {
     vf_merge_progress_fn progress;
     void *progress_user;
     uint64_t batch_bytes; /* flush + journal every this many bytes; 0 = 64 MiB */
+    /* Parent policy of every chain the merge opens (vf_chain_opts, docs/chain.md); SOURCE
+     * and DESTINATION count as named by the caller. */
+    bool allow_absolute_parents;
+    const char *parent_dir; /* NULL: beside each child */
 } vf_merge_opts;
 
 /* What comes from one merged level (0 = source). */

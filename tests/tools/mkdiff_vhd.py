@@ -8,8 +8,12 @@ footer copy at 0, dynamic header at 512, BAT at 1536, one W2ru locator, blocks w
 bitmap, footer at the end. Only the standard library.
 
 usage: mkdiff_vhd.py PARENT CHILD [--write OFF:LEN:BYTE]... [--bad-parent-id] [--bad-timestamp]
+                     [--w2ru TEXT | --no-w2ru] [--w2ku TEXT] [--name TEXT]
   OFF and LEN are sector aligned (bytes); BYTE is the fill value (0-255).
-  The locator holds PARENT's path relative to CHILD's folder.
+  The W2ru locator holds PARENT's path relative to CHILD's folder unless --w2ru gives its
+  text (stored as given) or --no-w2ru leaves it out; --w2ku adds an absolute locator with
+  TEXT; --name sets the parent unicode name (default: PARENT's file name). A locator's data
+  takes as many sectors as it needs.
 """
 import argparse
 import os
@@ -51,15 +55,18 @@ def footer(size, geom, uid, ts):
     return bytes(f)
 
 
-def dyn_header(entries, parent_uid, parent_ts, name, loc_off, loc_len):
+def dyn_header(entries, parent_uid, parent_ts, name, locs):
+    """locs: (code, offset, data) for each parent locator entry, at most 8."""
     h = bytearray(1024)
     h[0:8] = b"cxsparse"
     struct.pack_into(">QQIII", h, 8, 0xFFFFFFFFFFFFFFFF, 1536, 0x00010000, entries, BS)
     h[40:56] = parent_uid
     struct.pack_into(">I", h, 56, parent_ts)
-    uname = name.encode("utf-16-be")[:512]
+    uname = name.encode("utf-16-be")[:510]
     h[64:64 + len(uname)] = uname
-    struct.pack_into(">4sIIIQ", h, 576, b"W2ru", 512, loc_len, 0, loc_off)
+    for i, (code, off, data) in enumerate(locs):
+        space = (len(data) + 511) // 512 * 512
+        struct.pack_into(">4sIIIQ", h, 576 + 24 * i, code, space, len(data), 0, off)
     struct.pack_into(">I", h, 36, checksum(h))
     return bytes(h)
 
@@ -71,6 +78,10 @@ def main():
     ap.add_argument("--write", action="append", default=[])
     ap.add_argument("--bad-parent-id", action="store_true")
     ap.add_argument("--bad-timestamp", action="store_true")
+    ap.add_argument("--w2ru")
+    ap.add_argument("--no-w2ru", action="store_true")
+    ap.add_argument("--w2ku")
+    ap.add_argument("--name")
     a = ap.parse_args()
     pts, size, geom, puid = read_parent_footer(a.parent)
     if a.bad_parent_id:
@@ -78,11 +89,20 @@ def main():
     if a.bad_timestamp:
         pts = (pts + 12345) & 0xFFFFFFFF
     rel = os.path.relpath(os.path.abspath(a.parent), os.path.dirname(os.path.abspath(a.child)))
-    w2ru = (".\\" + rel.replace("/", "\\")).encode("utf-16-le")
+    texts = []
+    if not a.no_w2ru:
+        w2ru = a.w2ru if a.w2ru is not None else ".\\" + rel.replace("/", "\\")
+        texts.append((b"W2ru", w2ru.encode("utf-16-le")))
+    if a.w2ku is not None:
+        texts.append((b"W2ku", a.w2ku.encode("utf-16-le")))
     entries = (size + BS - 1) // BS
     bat_bytes = (entries * 4 + 511) // 512 * 512
-    loc_off = 1536 + bat_bytes
-    data_off = loc_off + 512
+    locs = []
+    pos = 1536 + bat_bytes
+    for code, data in texts:
+        locs.append((code, pos, data))
+        pos += (len(data) + 511) // 512 * 512
+    data_off = max(pos, 1536 + bat_bytes + 512)
 
     # Sector contents per block: {block: {sector_in_block: byte}}
     blocks = {}
@@ -113,9 +133,12 @@ def main():
     bat_raw += b"\xff" * (bat_bytes - len(bat_raw))
     with open(a.child, "wb") as f:
         f.write(foot)
-        f.write(dyn_header(entries, puid, pts, os.path.basename(a.parent), loc_off, len(w2ru)))
+        name = a.name if a.name is not None else os.path.basename(a.parent)
+        f.write(dyn_header(entries, puid, pts, name, locs))
         f.write(bat_raw)
-        f.write(w2ru + bytes(512 - len(w2ru)))
+        for _, _, data in locs:
+            f.write(data + bytes((len(data) + 511) // 512 * 512 - len(data)))
+        f.write(bytes(data_off - f.tell()))
         f.write(body)
         f.write(foot)
 

@@ -46,6 +46,18 @@ static void check(vf_status st, const vf_error *e, const char *what)
         fail_msg("%s: %s: %s", what, vf_status_name(st), e->msg);
 }
 
+/* Chain options with every newer field at its default. */
+static vf_chain_opts opts_of(const vf_fs *fs, unsigned max_depth, unsigned open_flags, bool lock)
+{
+    vf_chain_opts o;
+    vf_chain_opts_init(&o);
+    o.fs = fs;
+    o.max_depth = max_depth;
+    o.open_flags = open_flags;
+    o.lock = lock;
+    return o;
+}
+
 static void assert_msg_has(const vf_error *e, const char *needle)
 {
     if (!strstr(e->msg, needle))
@@ -178,7 +190,7 @@ static void test_depths_read_model(void **state)
     for (unsigned d = 1; d <= 8; d++) {
         built b;
         build_chain(&b, d, d);
-        vf_chain_opts o = {b.fs, 0, 0, false};
+        vf_chain_opts o = opts_of(b.fs, 0, 0, false);
         vf_chain *c;
         vf_error e;
         check(vf_chain_open(b.names[d - 1], &o, &c, &e), &e, "chain open");
@@ -255,7 +267,7 @@ static void test_map_runs_are_long(void **state)
     vf_image_close(img);
     create_closed(fs, &top);
     vf_chain *c;
-    vf_chain_opts o = {fs, 0, 0, false};
+    vf_chain_opts o = opts_of(fs, 0, 0, false);
     check(vf_chain_open("t.vhd", &o, &c, &e), &e, "open");
     unsigned runs = 0;
     for (uint64_t off = 0; off < 2 * MIB; runs++) {
@@ -383,7 +395,7 @@ static void test_map_walk_big_sparse_chain(void **state)
     vf_image_close(img);
 
     vf_chain *c;
-    vf_chain_opts o = {fs, 0, 0, false};
+    vf_chain_opts o = opts_of(fs, 0, 0, false);
     check(vf_chain_open("top.vhd", &o, &c, &e), &e, "chain open");
     assert_int_equal(vf_chain_depth(c), 3);
     /* Runs of the full view, by hand (block: sectors): gap | base 10: 0-99, mid 10: 100-163,
@@ -426,7 +438,7 @@ static void test_parent_smaller_than_child(void **state)
     scribble(img, model, w, 2 * MIB, 77, 10);
     vf_image_close(img);
     vf_chain *c;
-    vf_chain_opts o = {fs, 0, 0, false};
+    vf_chain_opts o = opts_of(fs, 0, 0, false);
     check(vf_chain_open("t.vhd", &o, &c, &e), &e, "open");
     uint8_t *got = malloc(2 * MIB);
     check(vf_chain_read(c, 0, got, 2 * MIB, &e), &e, "read");
@@ -461,7 +473,7 @@ static void test_missing_parent_lists_all(void **state)
                       0};
     create_closed(fs, &top);
     vf_chain *c = (vf_chain *)&e; /* must be reset to NULL */
-    vf_chain_opts o = {fs, 0, 0, false};
+    vf_chain_opts o = opts_of(fs, 0, 0, false);
     assert_int_equal(vf_chain_open("vm/t.vhd", &o, &c, &e), VF_E_CHAIN);
     assert_null(c);
     assert_msg_has(&e, "cannot find parent of 'vm/t.vhd'");
@@ -482,7 +494,7 @@ static void test_identity_mismatch(void **state)
     create_closed(fs, &wrong);
     create_closed(fs, &top);
     vf_chain *c;
-    vf_chain_opts o = {fs, 0, 0, false};
+    vf_chain_opts o = opts_of(fs, 0, 0, false);
     assert_int_equal(vf_chain_open("t.vhd", &o, &c, &e), VF_E_CHAIN);
     uint8_t want[16], got[16];
     char want_t[VF_GUID_TEXT_LEN], got_t[VF_GUID_TEXT_LEN];
@@ -509,6 +521,7 @@ static void test_identity_mismatch(void **state)
                        0};
     create_closed(fs, &right);
     create_closed(fs, &top2);
+    o.allow_absolute_parents = true; /* the POSIX absolute locator is followed only so */
     check(vf_chain_open("t2.vhd", &o, &c, &e), &e, "open t2");
     assert_int_equal(vf_chain_depth(c), 2);
     assert_string_equal(vf_chain_path(c, 1), "/store/b.vhd");
@@ -523,7 +536,7 @@ static void test_relative_and_absolute(void **state)
     vf_error e;
     vf_fs *fs;
     check(vf_fs_mem_new(&fs, &e), &e, "fs");
-    vf_chain_opts o = {fs, 0, 0, false};
+    vf_chain_opts o = opts_of(fs, 0, 0, false);
     vf_chain *c;
     /* Relative with "..": resolved against the child's directory. */
     layer_spec base = {"vms/base/b.vhd", VF_FORMAT_VHD, MIB, 1, 0, NULL, NULL, 0, 0};
@@ -561,7 +574,7 @@ static void test_loops(void **state)
     vf_error e;
     vf_fs *fs;
     check(vf_fs_mem_new(&fs, &e), &e, "fs");
-    vf_chain_opts o = {fs, 0, 0, false};
+    vf_chain_opts o = opts_of(fs, 0, 0, false);
     vf_chain *c;
     /* Its own parent. */
     layer_spec self = {"s.vhd", VF_FORMAT_VHD, MIB, 4, 4, "s.vhd", NULL, 0, 0};
@@ -589,7 +602,7 @@ static void test_depth_limit(void **state)
     build_chain(&b, 4, 9);
     vf_error e;
     vf_chain *c;
-    vf_chain_opts o = {b.fs, 3, 0, false};
+    vf_chain_opts o = opts_of(b.fs, 3, 0, false);
     assert_int_equal(vf_chain_open(b.names[3], &o, &c, &e), VF_E_CHAIN);
     assert_msg_has(&e, "deeper than 3");
     o.max_depth = 4;
@@ -604,7 +617,7 @@ static void test_mixed_formats_and_sectors(void **state)
     vf_error e;
     vf_fs *fs;
     check(vf_fs_mem_new(&fs, &e), &e, "fs");
-    vf_chain_opts o = {fs, 0, 0, false};
+    vf_chain_opts o = opts_of(fs, 0, 0, false);
     vf_chain *c;
     /* A VHD child bound (by id) to a VHDX parent. */
     layer_spec xbase = {"x.vhdx", VF_FORMAT_VHDX, 4 * MIB, 20, 0, NULL, NULL, 0, 0};
@@ -630,8 +643,8 @@ static void test_locks(void **state)
     build_chain(&b, 3, 5);
     vf_error e;
     vf_chain *c1, *c2;
-    vf_chain_opts ro = {b.fs, 0, 0, true};
-    vf_chain_opts rw = {b.fs, 0, VF_OPEN_RDWR, true};
+    vf_chain_opts ro = opts_of(b.fs, 0, 0, true);
+    vf_chain_opts rw = opts_of(b.fs, 0, VF_OPEN_RDWR, true);
     /* Two readers share. */
     check(vf_chain_open(b.names[2], &ro, &c1, &e), &e, "reader 1");
     check(vf_chain_open(b.names[2], &ro, &c2, &e), &e, "reader 2");
@@ -678,7 +691,7 @@ static void test_reopen_identity(void **state)
     create_closed(fs, &base);
     create_closed(fs, &top);
     vf_chain *c;
-    vf_chain_opts o = {fs, 0, 0, false};
+    vf_chain_opts o = opts_of(fs, 0, 0, false);
     check(vf_chain_open("t.vhd", &o, &c, &e), &e, "open");
     size_t len;
     const uint8_t *orig = vf_fs_mem_get(fs, "b.vhd", &len);
@@ -737,7 +750,7 @@ static void test_reopen_read_only_file(void **state)
     build_chain(&b, 2, 3);
     static const vf_fs_ops ops = {.open = ro_open, .remove = ro_remove};
     ro_fs r = {{&ops, &r}, b.fs};
-    vf_chain_opts o = {&r.fs, 0, 0, true};
+    vf_chain_opts o = opts_of(&r.fs, 0, 0, true);
     vf_chain *c;
     vf_error e;
     check(vf_chain_open(b.names[1], &o, &c, &e), &e, "open");
@@ -767,13 +780,265 @@ static void test_corrupt_parent(void **state)
     memset(junk, 0x5c, sizeof junk);
     check(vf_fs_mem_put(fs, "b.vhd", junk, sizeof junk, &e), &e, "put");
     vf_chain *c;
-    vf_chain_opts o = {fs, 0, 0, false};
+    vf_chain_opts o = opts_of(fs, 0, 0, false);
     vf_status st = vf_chain_open("t.vhd", &o, &c, &e);
     if (st != VF_E_FORMAT)
         fail_msg("got %s: %s", vf_status_name(st), e.msg);
     assert_msg_has(&e, "parent of 't.vhd' ('b.vhd', W2ru)");
     assert_msg_has(&e, "not a virtual disk");
     vf_fs_mem_free(fs);
+}
+
+/* --- parent policy: absolute locators, parent_dir, named files, quiet errors --- */
+
+/* A file system over a memory one that records every path opened (plain or beneath). */
+typedef struct rec_fs {
+    vf_fs fs;
+    vf_fs *inner;
+    char opened[32][64];
+    unsigned n;
+} rec_fs;
+
+static void rec_note(rec_fs *r, const char *a, const char *b)
+{
+    if (r->n < 32)
+        snprintf(r->opened[r->n++], sizeof r->opened[0], "%s%s%s", a, b ? "/" : "", b ? b : "");
+}
+
+static vf_status rec_open(void *self, const char *path, unsigned flags, vf_io **out, vf_error *e)
+{
+    rec_fs *r = self;
+    rec_note(r, path, NULL);
+    return vf_fs_open(r->inner, path, flags, out, e);
+}
+
+static vf_status rec_open_beneath(void *self, const char *dir, const char *rel, unsigned flags,
+                                  vf_io **out, vf_error *e)
+{
+    rec_fs *r = self;
+    rec_note(r, dir, rel);
+    return vf_fs_open_beneath(r->inner, dir, rel, flags, out, e);
+}
+
+static vf_status rec_remove(void *self, const char *path, vf_error *e)
+{
+    return vf_fs_remove(((rec_fs *)self)->inner, path, e);
+}
+
+static const vf_fs_ops rec_ops = {
+    .open = rec_open, .remove = rec_remove, .open_beneath = rec_open_beneath};
+
+static bool rec_saw(const rec_fs *r, const char *needle)
+{
+    for (unsigned i = 0; i < r->n; i++)
+        if (strstr(r->opened[i], needle))
+            return true;
+    return false;
+}
+
+#define SECRET_TEXT "TOPSECRET-swordfish-"
+#define SECRET_SIZE 4321u
+
+static void put_secret(vf_fs *fs, const char *path)
+{
+    vf_error e;
+    char *buf = malloc(SECRET_SIZE);
+    assert_non_null(buf);
+    for (size_t i = 0; i < SECRET_SIZE; i++)
+        buf[i] = SECRET_TEXT[i % (sizeof SECRET_TEXT - 1)];
+    memcpy(buf + SECRET_SIZE - 8, "conectix", 8); /* looks like a VHD footer cookie, is not one */
+    check(vf_fs_mem_put(fs, path, buf, SECRET_SIZE, &e), &e, "secret");
+    free(buf);
+}
+
+static void assert_no_secret(const vf_error *e)
+{
+    if (strstr(e->msg, "4321") || strstr(e->msg, "TOPSECRET") || strstr(e->msg, "swordfish") ||
+        strstr(e->msg, "0x"))
+        fail_msg("the error tells something of the secret file: '%s'", e->msg);
+}
+
+/* A POSIX absolute locator is not followed by default: the file is never opened and its base
+ * name is looked for beside the child. Allowed, a file that is not a disk is only "not a
+ * virtual disk": no size, no bytes, no field. A real parent there is found. */
+static void test_absolute_locator_policy(void **state)
+{
+    (void)state;
+    vf_error e;
+    vf_fs *mem;
+    check(vf_fs_mem_new(&mem, &e), &e, "fs");
+    rec_fs r = {{&rec_ops, &r}, mem, {{0}}, 0};
+    put_secret(mem, "/etc/secret/shadow");
+    layer_spec top = {"vm/t.vhd",           VF_FORMAT_VHD,  MIB, 2, 1, NULL,
+                      "/etc/secret/shadow", VF_LOCATE_W2KU, 0};
+    create_closed(mem, &top);
+    vf_chain_opts o = opts_of(&r.fs, 0, 0, false);
+    vf_chain *c;
+    assert_int_equal(vf_chain_open("vm/t.vhd", &o, &c, &e), VF_E_CHAIN);
+    assert_msg_has(&e, "'/etc/secret/shadow' (W2ku, parent-name, absolute path not followed");
+    assert_msg_has(&e, "'vm/shadow' (W2ku, parent-name)");
+    assert_no_secret(&e);
+    if (rec_saw(&r, "secret"))
+        fail_msg("the absolute locator's file was opened: '%s'", r.opened[r.n - 1]);
+
+    o.allow_absolute_parents = true;
+    vf_status st = vf_chain_open("vm/t.vhd", &o, &c, &e);
+    if (st != VF_E_FORMAT)
+        fail_msg("allowed, on a file that is no disk: %s: %s", vf_status_name(st), e.msg);
+    assert_msg_has(&e, "'/etc/secret/shadow' is not a virtual disk");
+    assert_no_secret(&e);
+    assert_true(rec_saw(&r, "/etc/secret/shadow"));
+
+    layer_spec base = {"/srv/disks/b.vhd", VF_FORMAT_VHD, MIB, 1, 0, NULL, NULL, 0, 0};
+    layer_spec top2 = {"vm/t2.vhd",        VF_FORMAT_VHD,  MIB, 3, 1, NULL,
+                       "/srv/disks/b.vhd", VF_LOCATE_W2KU, 0};
+    create_closed(mem, &base);
+    create_closed(mem, &top2);
+    check(vf_chain_open("vm/t2.vhd", &o, &c, &e), &e, "allowed absolute");
+    assert_string_equal(vf_chain_path(c, 1), "/srv/disks/b.vhd");
+    vf_chain_close(c);
+    o.allow_absolute_parents = false;
+    assert_int_equal(vf_chain_open("vm/t2.vhd", &o, &c, &e), VF_E_CHAIN);
+    /* Named by the caller (the merge DESTINATION): found whatever the policy. */
+    const char *named[] = {"/srv/disks/b.vhd"};
+    o.named = named;
+    o.nnamed = 1;
+    check(vf_chain_open("vm/t2.vhd", &o, &c, &e), &e, "named");
+    assert_string_equal(vf_chain_path(c, 1), "/srv/disks/b.vhd");
+    assert_string_equal(vf_chain_via(c, 1), "named");
+    vf_chain_close(c);
+    vf_fs_mem_free(mem);
+}
+
+/* A locator reaching a file that is not a disk (relative, so followed by default): only
+ * "not a virtual disk", nothing of its size or content. */
+static void test_not_a_disk_says_nothing(void **state)
+{
+    (void)state;
+    vf_error e;
+    vf_fs *fs;
+    check(vf_fs_mem_new(&fs, &e), &e, "fs");
+    put_secret(fs, "notes.txt");
+    layer_spec top = {"t.vhd", VF_FORMAT_VHD, MIB, 2, 1, "notes.txt", NULL, VF_LOCATE_W2RU, 0};
+    create_closed(fs, &top);
+    vf_chain_opts o = opts_of(fs, 0, 0, false);
+    vf_chain *c;
+    assert_int_equal(vf_chain_open("t.vhd", &o, &c, &e), VF_E_FORMAT);
+    assert_msg_has(&e, "parent of 't.vhd' ('notes.txt', W2ru): 'notes.txt' is not a virtual disk");
+    assert_no_secret(&e);
+    /* Tiny, and empty: the same words. */
+    check(vf_fs_mem_put(fs, "notes.txt", "abc", 3, &e), &e, "tiny");
+    assert_int_equal(vf_chain_open("t.vhd", &o, &c, &e), VF_E_FORMAT);
+    assert_msg_has(&e, "'notes.txt' is not a virtual disk");
+    if (strstr(e.msg, "3 bytes") || strstr(e.msg, "size"))
+        fail_msg("size told: '%s'", e.msg);
+    vf_fs_mem_free(fs);
+}
+
+/* parent_dir: parents only inside it; relative paths resolved from the child's place there,
+ * ".." escapes refused without opening, file names looked for in it. */
+static void test_parent_dir(void **state)
+{
+    (void)state;
+    vf_error e;
+    vf_fs *mem;
+    check(vf_fs_mem_new(&mem, &e), &e, "fs");
+    rec_fs r = {{&rec_ops, &r}, mem, {{0}}, 0};
+    layer_spec base = {"pd/base/b.vhd", VF_FORMAT_VHD, MIB, 1, 0, NULL, NULL, 0, 0};
+    layer_spec top = {
+        "pd/snap/t.vhd", VF_FORMAT_VHD, MIB, 2, 1, "../base/b.vhd", NULL, VF_LOCATE_W2RU, 0};
+    create_closed(mem, &base);
+    create_closed(mem, &top);
+    vf_chain_opts o = opts_of(&r.fs, 0, 0, false);
+    o.parent_dir = "pd";
+    vf_chain *c;
+    check(vf_chain_open("pd/snap/t.vhd", &o, &c, &e), &e, "inside");
+    assert_string_equal(vf_chain_path(c, 1), "pd/base/b.vhd");
+    assert_true(rec_saw(&r, "pd/base/b.vhd")); /* opened beneath pd */
+    vf_chain_close(c);
+
+    /* Escaping with "..": refused, never opened, even though a valid parent is there. */
+    layer_spec out = {"outside/b.vhd", VF_FORMAT_VHD, MIB, 1, 0, NULL, NULL, 0, 0};
+    layer_spec esc = {
+        "pd/snap/e.vhd", VF_FORMAT_VHD, MIB, 4, 1, "../../outside/b.vhd", NULL, VF_LOCATE_W2RU, 0};
+    create_closed(mem, &out);
+    create_closed(mem, &esc);
+    r.n = 0;
+    assert_int_equal(vf_chain_open("pd/snap/e.vhd", &o, &c, &e), VF_E_CHAIN);
+    assert_msg_has(&e, "'outside/b.vhd' (W2ru, parent-name, outside the parent folder");
+    assert_msg_has(&e, "'pd/b.vhd' (W2ru, parent-name)"); /* the file name, in pd */
+    if (rec_saw(&r, "outside"))
+        fail_msg("a path outside the parent folder was opened");
+    /* Without parent_dir the same chain opens (".." is normal in relative locators). */
+    o.parent_dir = NULL;
+    check(vf_chain_open("pd/snap/e.vhd", &o, &c, &e), &e, "no parent_dir");
+    vf_chain_close(c);
+
+    /* A top outside the folder: relative locators are read from the folder itself. */
+    layer_spec t3 = {"else/t3.vhd", VF_FORMAT_VHD, MIB, 5, 1, "b.vhd", NULL, VF_LOCATE_W2RU, 0};
+    create_closed(mem, &t3);
+    o.parent_dir = "pd/base";
+    check(vf_chain_open("else/t3.vhd", &o, &c, &e), &e, "top outside");
+    assert_string_equal(vf_chain_path(c, 1), "pd/base/b.vhd");
+    vf_chain_close(c);
+    /* An absolute locator, allowed: followed only inside the folder. */
+    layer_spec t4 = {"else/t4.vhd", VF_FORMAT_VHD,  MIB, 6, 1, NULL,
+                     "/abs/b.vhd",  VF_LOCATE_W2KU, 0};
+    layer_spec abs_base = {"/abs/b.vhd", VF_FORMAT_VHD, MIB, 1, 0, NULL, NULL, 0, 0};
+    create_closed(mem, &t4);
+    create_closed(mem, &abs_base);
+    o.allow_absolute_parents = true;
+    o.parent_dir = "/abs";
+    check(vf_chain_open("else/t4.vhd", &o, &c, &e), &e, "absolute inside");
+    assert_string_equal(vf_chain_path(c, 1), "/abs/b.vhd");
+    vf_chain_close(c);
+    o.parent_dir = "/elsewhere";
+    assert_int_equal(vf_chain_open("else/t4.vhd", &o, &c, &e), VF_E_CHAIN);
+    assert_msg_has(&e, "'/abs/b.vhd' (W2ku, parent-name, outside the parent folder");
+    vf_fs_mem_free(mem);
+}
+
+/* A locator longer than any old fixed buffer (3000 bytes) resolves to the whole path; a decoy
+ * with the right identity waits at the path cut to 1023 bytes and must not be used. VHDX
+ * (relative_path) and VHD (W2ru). */
+static void long_locator_case(vf_format_kind fmt, const char *ext, unsigned locators)
+{
+    vf_error e;
+    vf_fs *fs;
+    check(vf_fs_mem_new(&fs, &e), &e, "fs");
+    char rel[3100] = "";
+    while (strlen(rel) < 2980)
+        strcat(rel, "abcdefghijklmn/"); /* 15 bytes a component: the cut lands mid-name */
+    strcat(rel, "parent");
+    strcat(rel, ext);
+    assert_true(strlen(rel) > 2990);
+    char full[3200], cut[1100], top_name[32];
+    snprintf(full, sizeof full, "vm/%s", rel);
+    snprintf(cut, sizeof cut, "vm/%.*s", 1023, rel);
+    snprintf(top_name, sizeof top_name, "vm/t%s", ext);
+    assert_true(cut[strlen(cut) - 1] != '/');
+    layer_spec base = {full, fmt, 4 * MIB, 40, 0, NULL, NULL, 0, 0};
+    layer_spec decoy = {cut, fmt, 4 * MIB, 40, 0, NULL, NULL, 0, 0};
+    layer_spec top = {top_name, fmt, 4 * MIB, 41, 40, rel, NULL, locators, 0};
+    create_closed(fs, &base);
+    create_closed(fs, &decoy);
+    create_closed(fs, &top);
+    vf_chain_opts o = opts_of(fs, 0, 0, false);
+    vf_chain *c;
+    check(vf_chain_open(top_name, &o, &c, &e), &e, "long locator");
+    assert_int_equal(vf_chain_depth(c), 2);
+    if (strcmp(vf_chain_path(c, 1), full) != 0)
+        fail_msg("%s: resolved to a %zu-byte path, not the %zu-byte locator", ext,
+                 strlen(vf_chain_path(c, 1)), strlen(full));
+    vf_chain_close(c);
+    vf_fs_mem_free(fs);
+}
+
+static void test_long_locator_is_whole(void **state)
+{
+    (void)state;
+    long_locator_case(VF_FORMAT_VHDX, ".vhdx", VF_LOCATE_RELATIVE);
+    long_locator_case(VF_FORMAT_VHD, ".vhd", VF_LOCATE_W2RU);
 }
 
 /* --- real images (../shared/corpus/real, digests from its README) --- */
@@ -828,7 +1093,7 @@ static void test_real_images_digest(void **state)
         char file[8192];
         if (!real_unpack(&r, cases[i].name, file, sizeof file))
             continue;
-        vf_chain_opts o = {NULL, 0, 0, true};
+        vf_chain_opts o = opts_of(NULL, 0, 0, true);
         vf_chain *c;
         vf_error e;
         check(vf_chain_open(file, &o, &c, &e), &e, cases[i].name);
@@ -873,7 +1138,7 @@ static void test_real_missing_parent(void **state)
     char file[8192];
     if (!real_unpack(&r, "differencing.avhdx", file, sizeof file))
         skip();
-    vf_chain_opts o = {NULL, 0, 0, false};
+    vf_chain_opts o = opts_of(NULL, 0, 0, false);
     vf_chain *c;
     vf_error e;
     vf_status st = vf_chain_open(file, &o, &c, &e);
@@ -904,6 +1169,10 @@ int main(void)
         cmocka_unit_test(test_reopen_identity),
         cmocka_unit_test(test_reopen_read_only_file),
         cmocka_unit_test(test_corrupt_parent),
+        cmocka_unit_test(test_absolute_locator_policy),
+        cmocka_unit_test(test_not_a_disk_says_nothing),
+        cmocka_unit_test(test_parent_dir),
+        cmocka_unit_test(test_long_locator_is_whole),
         cmocka_unit_test(test_real_images_digest),
         cmocka_unit_test(test_real_missing_parent),
     };

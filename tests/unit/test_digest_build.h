@@ -224,7 +224,10 @@ static inline vf_status td_cfs_sync_dir(void *self, const char *path, vf_error *
     const vf_fs *in = ((td_count_fs *)self)->inner;
     return in->ops->sync_dir(in->self, path, e);
 }
-static const vf_fs_ops td_count_fs_ops = {td_cfs_open, td_cfs_remove, td_cfs_free, td_cfs_sync_dir};
+static const vf_fs_ops td_count_fs_ops = {.open = td_cfs_open,
+                                          .remove = td_cfs_remove,
+                                          .free_space = td_cfs_free,
+                                          .sync_dir = td_cfs_sync_dir};
 
 static inline void td_count_fs_init(td_count_fs *cfs, const vf_fs *inner)
 {

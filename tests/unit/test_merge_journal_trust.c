@@ -64,7 +64,9 @@ static void fixture_free(fixture *fx)
 static void bound_journal(fixture *fx, vf_journal *j)
 {
     memset(j, 0, sizeof *j);
-    vf_chain_opts co = {fx->fs, 0, 0, false};
+    vf_chain_opts co;
+    vf_chain_opts_init(&co);
+    co.fs = fx->fs;
     vf_chain *c;
     assert_int_equal(vf_chain_open(fx->top, &co, &c, NULL), VF_OK);
     assert_int_equal(vf_chain_depth(c), 3);

@@ -55,7 +55,9 @@ void mt_path(char *out, size_t n, const char *dir, const vf_gen_result *g, unsig
 
 bool mt_flat(const vf_fs *fs, const char *path, uint8_t md[32])
 {
-    vf_chain_opts co = {fs, 0, 0, false};
+    vf_chain_opts co;
+    vf_chain_opts_init(&co);
+    co.fs = fs;
     vf_chain *c;
     vf_source *src;
     if (vf_chain_open(path, &co, &c, NULL) != VF_OK)
