@@ -46,8 +46,7 @@ VF_API uint64_t vf_chain_virtual_size(const vf_chain *c); /* the top's virtual s
 VF_API vf_status vf_chain_reopen_rw(vf_chain *c, size_t level, vf_error *err);
 
 /* The flattened disk from the top: reads the top-most level defining each sector. */
-VF_API vf_status vf_chain_read(vf_chain *c, uint64_t voff, void *buf, size_t len,
-                               vf_error *err);
+VF_API vf_status vf_chain_read(vf_chain *c, uint64_t voff, void *buf, size_t len, vf_error *err);
 
 /* The flattened view restricted to levels [from, to] (inclusive): the run starting at voff
  * (at most len long) and the top-most level in range that defines it. ABSENT means no level
@@ -57,10 +56,11 @@ typedef struct vf_chain_extent {
     vf_extent_kind kind; /* PRESENT: data in `level`; ZERO: `level` defines zeros; ABSENT */
     size_t level;        /* PRESENT/ZERO: which level defines the run */
     uint64_t file_off;   /* PRESENT from file data: offset in that level's file */
+    bool overlaid;       /* PRESENT, no file_off: read through vf_image_read (vf_extent) */
 } vf_chain_extent;
 
-VF_API vf_status vf_chain_map(vf_chain *c, size_t from, size_t to, uint64_t voff,
-                              uint64_t len, vf_chain_extent *ext, vf_error *err);
+VF_API vf_status vf_chain_map(vf_chain *c, size_t from, size_t to, uint64_t voff, uint64_t len,
+                              vf_chain_extent *ext, vf_error *err);
 
 #ifdef __cplusplus
 }
