@@ -280,14 +280,19 @@ static vf_status vx_replay_sequence(vx_log *L, uint32_t head_pos, const vx_entry
     }
 }
 
-/* Bytes writing the held replay would write (each overlaid byte once) or add to the file. */
+/* Bytes writing the held replay would write or add to the file: overlaid bytes inside the
+ * file once each, and the growth to LastFileOffset (zeros past the end come with it). */
 static uint64_t vx_replay_cost(const vx_state *st)
 {
-    uint64_t n = 0;
-    for (size_t i = 0; i < st->nseg; i++)
-        n += st->seg[i].end - st->seg[i].off;
+    uint64_t n = 0, d = st->disk_size;
+    for (size_t i = 0; i < st->nseg; i++) {
+        const vx_seg *g = &st->seg[i];
+        bool zeros = !st->ovl[g->rec].data && st->ovl[g->rec].src == VX_OVL_ZEROS;
+        uint64_t end = zeros && g->end > d ? (g->off > d ? g->off : d) : g->end;
+        n += end - g->off;
+    }
     uint64_t want = vx_align_up(st->replay_last, VX_MIB);
-    return n + (want > st->disk_size ? want - st->disk_size : 0);
+    return n + (want > d ? want - d : 0);
 }
 
 static vf_status vx_log_load(vx_state *st, vx_log *L, vf_error *err)
@@ -354,8 +359,12 @@ static vf_status vx_seg_write(vx_state *st, const vx_seg *g, uint8_t *buf, size_
                               vf_error *err)
 {
     vf_status s = VF_OK;
-    for (uint64_t at = g->off; !s && at < g->end;) {
-        size_t n = g->end - at < cap ? (size_t)(g->end - at) : cap;
+    const vx_ovl *o = &st->ovl[g->rec];
+    uint64_t end = g->end;
+    if (!o->data && o->src == VX_OVL_ZEROS && end > st->disk_size) /* the growth gives zeros */
+        end = g->off > st->disk_size ? g->off : st->disk_size;
+    for (uint64_t at = g->off; !s && at < end;) {
+        size_t n = end - at < cap ? (size_t)(end - at) : cap;
         s = vf_vhdx_overlay_apply(st, buf, n, at, err);
         if (!s)
             s = vf_vhdx_pwrite(st, buf, n, at, err);
