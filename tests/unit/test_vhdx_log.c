@@ -7,8 +7,10 @@
  * Layer: tests (format/vhdx, verify, merger). */
 #include <errno.h>
 #include <stdio.h>
+#include <sys/wait.h>
 
 #include "merge_test_util.h"
+#include "scratch_dir.h"
 #include "test_vhdx_support.h"
 #include "vf_sha256.h"
 #include "vf_verify.h"
@@ -160,6 +162,43 @@ static void t_all_readers(vf_fs *fs, const char *path, const uint8_t *model, siz
     vf_source_free(ref);
 }
 
+static bool t_have(const char *tool)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
+    return system(cmd) == 0;
+}
+
+/* The independent reference: qemu-img replays the log of a copy (check -r all), 7-Zip
+ * extracts the raw disk; its SHA-256 must be the model's. Skipped without the tools. */
+static void t_tool_reference(const uint8_t *d, size_t len, const uint8_t *model, size_t size)
+{
+    if (!t_have("qemu-img") || !t_have("7zz") || !t_have("sha256sum"))
+        return;
+    char dir[4096], cmd[12800], hex[65];
+    assert_int_equal(vf_scratch_make(dir, sizeof dir, "vf_vhdx_log"), 0);
+    snprintf(cmd, sizeof cmd, "%s/p.vhdx", dir);
+    FILE *f = fopen(cmd, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(d, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && cp p.vhdx q.vhdx && qemu-img check -q -r all -f vhdx q.vhdx >/dev/null "
+             "2>&1; 7zz x -so q.vhdx 2>/dev/null | sha256sum | cut -c1-64",
+             dir);
+    FILE *pp = popen(cmd, "r");
+    assert_non_null(pp);
+    assert_non_null(fgets(hex, sizeof hex, pp));
+    pclose(pp);
+    uint8_t md[32];
+    char want[65];
+    t_sha(model, size, md);
+    vf_sha256_hex(md, want);
+    if (strcmp(hex, want) != 0)
+        fail_msg("qemu-img replay + 7-Zip give %s, the model %s", hex, want);
+    assert_int_equal(vf_scratch_remove(dir), 0);
+}
+
 /* A standalone dynamic VHDX with four full blocks; the pending log of each kind. */
 static void test_pending_matrix(void **state)
 {
@@ -178,6 +217,18 @@ static void test_pending_matrix(void **state)
     assert_int_equal(vf_image_map(img, 0, MIB, &e0, &err), VF_OK);
     assert_int_equal(vf_image_map(img, 2u * MIB, MIB, &e2, &err), VF_OK);
     assert_int_equal(e0.kind, VF_EXTENT_PRESENT);
+    vf_image_close(img);
+    /* no log: the map keeps its file offsets and whole runs, the overlay is never asked */
+    assert_int_equal(tb_open(&t, 0, &img, &err), VF_OK);
+    vf_extent f;
+    assert_int_equal(vf_image_map(img, 0, 4u * MIB, &f, &err), VF_OK);
+    assert_true(f.kind == VF_EXTENT_PRESENT && !f.overlaid && f.file_off == e0.file_off);
+    assert_true(f.len >= MIB);
+    uint8_t *all = malloc(size);
+    assert_non_null(all);
+    assert_int_equal(vf_image_read(img, 0, all, size, &err), VF_OK);
+    assert_int_equal(vx_st(img)->log_stats.ovl_steps, 0);
+    free(all);
     vf_image_close(img);
     t_fill(page, sizeof page, 1, 99);
     t_fill(page2, sizeof page2, 2, 55);
@@ -217,6 +268,7 @@ static void test_pending_matrix(void **state)
         assert_true(!x.overlaid && x.file_off == e0.file_off);
         assert_true(c == 1 || x.len == 4096); /* cut where the overlay starts */
         vf_image_close(img);
+        t_tool_reference(u.d, u.len, model, size);
         /* every reader through the chain */
         vf_fs *fs;
         assert_int_equal(vf_fs_mem_new(&fs, NULL), VF_OK);
