@@ -213,8 +213,11 @@ static vf_status vx_rec_commit(vx_state *st, vf_error *err)
 vf_status vf_vhdx_overlay_add(vx_state *st, uint64_t off, uint64_t len, const uint8_t *data,
                               bool pending, vf_error *err)
 {
-    if (data && len == VX_PAGE && st->seg_ok) {
+    if (data && len == VX_PAGE) {
         /* the same page again, and nothing newer over it: rewrite it in place */
+        vf_status s0 = vf_vhdx_overlay_index(st, err);
+        if (s0)
+            return s0;
         size_t i = vf_vhdx_overlay_find(st, off);
         if (i < st->nseg && st->seg[i].off == off && st->seg[i].end == off + len) {
             vx_ovl *o = &st->ovl[st->seg[i].rec];
