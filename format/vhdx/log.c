@@ -1,6 +1,6 @@
 /* vhdx/log.c - the VHDX metadata log: find the active sequence, validate every entry and
- * descriptor of it, replay it (into the in-memory overlay for read-only opens, onto the file
- * before any write), and write new entries (the writer protocol of formats.md 3.6).
+ * descriptor of it, replay it (held in the in-memory overlay at open, written onto the file
+ * on the handle's first write), and write new entries (the writer protocol of formats.md 3.6).
  * Layer: format/vhdx. Called by vhdx.c (open) and write.c (flush).
  * Spec: MS-VHDX 2.3 (log) via formats.md 3.6. */
 #include <errno.h>

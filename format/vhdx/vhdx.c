@@ -1,6 +1,6 @@
 /* vhdx/vhdx.c - the VHDX driver glue: probe, open (file id, headers, region table, log replay,
  * metadata, BAT - everything validated before open returns), map and read with every payload
- * state, info, close; the I/O helpers and the log overlay shared by the other vhdx/ files.
+ * state, info, close; the I/O helpers shared by the other vhdx/ files (overlay: overlay.c).
  * Layer: format/vhdx. Listed in format/image.c as vf_vhdx_driver; knows nothing of chains.
  * Spec: MS-VHDX via formats.md 3. Read policy for states in docs/formats/vhdx.md. */
 #include <errno.h>
