@@ -297,6 +297,7 @@ vf_status vf_vhdx_overlay_apply(vx_state *st, uint8_t *buf, size_t len, uint64_t
     for (size_t i = s ? st->nseg : vf_vhdx_overlay_find(st, off);
          !s && i < st->nseg && st->seg[i].off < end; i++) {
         const vx_seg *g = &st->seg[i];
+        st->log_stats.ovl_steps++;
         uint64_t a = g->off > off ? g->off : off, b = g->end < end ? g->end : end;
         s = vx_rec_copy(st, &st->ovl[g->rec], a, b, buf + (a - off), err);
     }
