@@ -819,7 +819,7 @@ static vf_status vf_chain_resolve(vf_chain *c, size_t from, size_t to, uint64_t 
     for (size_t lvl = from; lvl <= to; lvl++) {
         const vf_level *l = &c->lv[lvl];
         if (voff >= l->virtual_size) {
-            *ext = (vf_chain_extent){voff, len, VF_EXTENT_ZERO, lvl, 0};
+            *ext = (vf_chain_extent){voff, len, VF_EXTENT_ZERO, lvl, 0, false};
             return VF_OK;
         }
         if (len > l->virtual_size - voff)
@@ -836,12 +836,16 @@ static vf_status vf_chain_resolve(vf_chain *c, size_t from, size_t to, uint64_t 
         if (e.len < len)
             len = e.len;
         if (e.kind != VF_EXTENT_ABSENT) {
-            *ext = (vf_chain_extent){voff, len, e.kind, lvl,
-                                     e.kind == VF_EXTENT_PRESENT ? e.file_off : 0};
+            *ext = (vf_chain_extent){voff,
+                                     len,
+                                     e.kind,
+                                     lvl,
+                                     e.kind == VF_EXTENT_PRESENT ? e.file_off : 0,
+                                     e.kind == VF_EXTENT_PRESENT && e.overlaid};
             return VF_OK;
         }
     }
-    *ext = (vf_chain_extent){voff, len, VF_EXTENT_ABSENT, to, 0};
+    *ext = (vf_chain_extent){voff, len, VF_EXTENT_ABSENT, to, 0, false};
     return VF_OK;
 }
 
@@ -890,7 +894,10 @@ vf_status vf_chain_read(vf_chain *c, uint64_t voff, void *buf, size_t len, vf_er
                            "'%s': level %zu mapped a run of %llu bytes at %llu", c->lv[0].path,
                            e.level, (unsigned long long)e.len, (unsigned long long)at);
         size_t n = (size_t)(run_end - pos);
-        if (e.kind == VF_EXTENT_PRESENT)
+        /* overlaid bytes (a VHDX log held in memory) only the driver's read shows */
+        if (e.kind == VF_EXTENT_PRESENT && e.overlaid)
+            st = vf_image_read(c->lv[e.level].img, pos, out, n, err);
+        else if (e.kind == VF_EXTENT_PRESENT)
             st = vf_io_read(vf_image_io(c->lv[e.level].img), out, n, e.file_off + (pos - at), err);
         else
             memset(out, 0, n);

@@ -203,6 +203,7 @@ vf_status vf_image_map(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ex
                        (unsigned long long)voff);
     if (len > img->info.virtual_size - voff)
         len = img->info.virtual_size - voff;
+    memset(ext, 0, sizeof *ext); /* drivers without an overlay leave 'overlaid' false */
     return vf_named(img, img->drv->map(img, voff, len, ext, err), err);
 }
 

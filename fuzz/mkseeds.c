@@ -155,6 +155,26 @@ static size_t vf_log_entry(uint8_t *out, const vf_fuzz_buf *t, const vf_fuzz_vhd
     return len;
 }
 
+/* Structured vhdx_log inputs (fuzz_vhdx_log.c): "LOG!", entries, start page, LastFileOffset
+ * excess, then 6 bytes per descriptor (kind, target page, zero pages, pattern). */
+static void vf_seed_log_structured(const vf_fuzz_buf *t, const vf_fuzz_vhdx_layout *lay)
+{
+    uint8_t in[4 + 3 + 6 * 4];
+    size_t bat_page = (size_t)(lay->bat_off / VF_LOG_SECTOR);
+    size_t end_page = (size_t)(t->len / VF_LOG_SECTOR) - 1; /* the last page of the file */
+    memcpy(in, "LOG!", 4);
+    in[4] = 0, in[5] = 0, in[6] = 0; /* one entry at log page 0, LastFileOffset = file size */
+    uint8_t *dsc = in + 7;
+    /* zero the BAT's first page (every block NOT_PRESENT) */
+    dsc[0] = 1, dsc[1] = (uint8_t)bat_page, dsc[2] = (uint8_t)(bat_page >> 8), dsc[3] = 0;
+    vf_write("vhdx_log", "structured-zero-bat", in, 7 + 6);
+    /* and a data page over the file's last page, two entries, starting at log page 3 */
+    in[4] = 1, in[5] = 3, in[6] = 1;
+    dsc[6] = 0, dsc[7] = (uint8_t)end_page, dsc[8] = (uint8_t)(end_page >> 8), dsc[9] = 0;
+    dsc[10] = 0x5a, dsc[11] = 0xa5;
+    vf_write("vhdx_log", "structured-mixed", in, 7 + 12);
+}
+
 static void vf_seed_vhdx(void)
 {
     const vf_fuzz_buf *d = vf_fuzz_template(VF_FUZZ_TPL_VHDX_DYNAMIC);
@@ -192,6 +212,7 @@ static void vf_seed_vhdx(void)
     vf_write("vhdx_log", "two-entries", log, n);
     n = vf_log_entry(log, d, &lay, 7, 0, 2);
     vf_write("vhdx_log", "zero-block", log, n);
+    vf_seed_log_structured(d, &lay);
 
     /* Metadata: the table entries, then the items area up to its last item's end. */
     const uint8_t *meta = c->p + clay.meta_off;

@@ -320,6 +320,12 @@ static vf_status vf_merge_plan(vf_merge_ctx *x, uint64_t cursor)
     x->res->blocks_merged = t.blocks;
     x->res->blocks_to_allocate = t.allocs;
     x->res->space_needed = t.allocs * vf_merge_block_cost(di) + 2u * VF_JOURNAL_SLOT_BYTES + 512u;
+    /* a VHDX log held in memory is written on the first write: DESTINATION's, and level
+     * k-1's (it receives parent_linkage2) */
+    x->res->space_needed += di->log_replay_bytes;
+    if (x->k >= 1)
+        x->res->space_needed +=
+            vf_image_info_get(vf_chain_image(x->chain, x->k - 1))->log_replay_bytes;
     return st;
 }
 
@@ -386,13 +392,11 @@ static vf_status vf_merge_span_add(vf_merge_ctx *x, const vf_chain_extent *e)
 }
 
 /* A long PRESENT run moves from its level's file straight into DESTINATION (no user-space
- * buffer when both are POSIX files). Not from a level whose log was replayed in memory: its
- * file may not hold what the level reads. */
-static bool vf_merge_direct_ok(vf_merge_ctx *x, const vf_chain_extent *e)
+ * buffer when both are POSIX files). Not a run the map calls overlaid (a VHDX log replayed in
+ * memory overrides its file bytes): it has no file offset and goes through vf_image_read. */
+static bool vf_merge_direct_ok(const vf_chain_extent *e)
 {
-    if (e->kind != VF_EXTENT_PRESENT || e->len < VF_MERGE_DIRECT_MIN)
-        return false;
-    return !vf_image_info_get(vf_chain_image(x->chain, e->level))->log_replayed;
+    return e->kind == VF_EXTENT_PRESENT && !e->overlaid && e->len >= VF_MERGE_DIRECT_MIN;
 }
 
 /* In chunks, so cancel and progress keep the pace of the buffered path. */
@@ -426,7 +430,7 @@ static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t en
         bool small_zero =
             e.kind == VF_EXTENT_ZERO &&
             (fixed || (e.len <= VF_MERGE_SMALL_ZERO && x->res->format != VF_FORMAT_VHDX));
-        if (vf_merge_direct_ok(x, &e)) {
+        if (vf_merge_direct_ok(&e)) {
             st = vf_merge_direct(x, &e);
         } else if (e.kind == VF_EXTENT_PRESENT || small_zero) {
             st = vf_merge_span_add(x, &e);

@@ -9,3 +9,8 @@ set_property(TEST vhdx_interop APPEND PROPERTY ENVIRONMENT "VF_SHARED_DIR=${VF_S
 vf_add_unit_test(vhdx_crash SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhdx_crash.c
   LABELS unit fault)
 vf_add_unit_test(vhdx_map SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhdx_map.c)
+vf_add_unit_test(vhdx_log
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhdx_log.c
+          ${CMAKE_CURRENT_LIST_DIR}/unit/test_merge_util.c
+  LIBS vf_merger vf_gen vf_verify)
+target_include_directories(test_vhdx_log PRIVATE ${CMAKE_CURRENT_LIST_DIR}/merge)

@@ -1,6 +1,6 @@
 /* vhdx/vhdx.c - the VHDX driver glue: probe, open (file id, headers, region table, log replay,
  * metadata, BAT - everything validated before open returns), map and read with every payload
- * state, info, close; the I/O helpers and the log overlay shared by the other vhdx/ files.
+ * state, info, close; the I/O helpers shared by the other vhdx/ files (overlay: overlay.c).
  * Layer: format/vhdx. Listed in format/image.c as vf_vhdx_driver; knows nothing of chains.
  * Spec: MS-VHDX; docs/formats/vhdx.md "On-disk structures". Read policy for states in
  * docs/formats/vhdx.md. */
@@ -52,19 +52,7 @@ vf_status vf_vhdx_pread(vx_state *st, void *buf, size_t len, uint64_t off, vf_er
     if (have && (s = vf_io_read(st->io, buf, have, off, err)))
         return s;
     memset((uint8_t *)buf + have, 0, len - have);
-    for (size_t i = 0; i < st->novl; i++) {
-        const vx_ovl *o = &st->ovl[i];
-        if (!vf_ranges_overlap(o->off, o->len, off, len))
-            continue;
-        uint64_t a = o->off > off ? o->off : off;
-        uint64_t b = o->off + o->len < off + len ? o->off + o->len : off + len;
-        uint8_t *dst = (uint8_t *)buf + (a - off);
-        if (o->data)
-            memcpy(dst, o->data + (a - o->off), (size_t)(b - a));
-        else
-            memset(dst, 0, (size_t)(b - a));
-    }
-    return VF_OK;
+    return vf_vhdx_overlay_apply(st, buf, len, off, err);
 }
 
 vf_status vf_vhdx_pwrite(vx_state *st, const void *buf, size_t len, uint64_t off, vf_error *err)
@@ -75,52 +63,6 @@ vf_status vf_vhdx_pwrite(vx_state *st, const void *buf, size_t len, uint64_t off
 vf_status vf_vhdx_sync(vx_state *st, vf_error *err)
 {
     return vf_io_sync(st->io, err);
-}
-
-vf_status vf_vhdx_overlay_add(vx_state *st, uint64_t off, uint64_t len, const uint8_t *data,
-                              bool pending, vf_error *err)
-{
-    if (data && len == VX_PAGE)
-        for (size_t i = 0; i < st->novl; i++)
-            if (st->ovl[i].off == off && st->ovl[i].len == len && st->ovl[i].data) {
-                memcpy(st->ovl[i].data, data, VX_PAGE);
-                st->ovl[i].pending |= pending;
-                /* later runs override earlier ones: move it to the end */
-                vx_ovl keep = st->ovl[i];
-                memmove(&st->ovl[i], &st->ovl[i + 1], (st->novl - i - 1) * sizeof keep);
-                st->ovl[st->novl - 1] = keep;
-                return VF_OK;
-            }
-    if (st->novl == st->ovl_cap) {
-        size_t cap = st->ovl_cap ? 2 * st->ovl_cap : 16;
-        vx_ovl *n = realloc(st->ovl, cap * sizeof *n);
-        if (!n)
-            return VF_FAIL_ERRNO(err, ENOMEM, off, "growing the log overlay");
-        st->ovl = n;
-        st->ovl_cap = cap;
-    }
-    vx_ovl *o = &st->ovl[st->novl];
-    o->off = off;
-    o->len = len;
-    o->pending = pending;
-    o->data = NULL;
-    if (data) {
-        o->data = malloc((size_t)len); /* data runs are single 4 KiB pages */
-        if (!o->data)
-            return VF_FAIL_ERRNO(err, ENOMEM, off, "allocating a log overlay page");
-        memcpy(o->data, data, (size_t)len);
-    }
-    st->novl++;
-    return VF_OK;
-}
-
-void vf_vhdx_overlay_free(vx_state *st)
-{
-    for (size_t i = 0; i < st->novl; i++)
-        free(st->ovl[i].data);
-    free(st->ovl);
-    st->ovl = NULL;
-    st->novl = st->ovl_cap = 0;
 }
 
 /* --- probe, open, close --- */
@@ -185,6 +127,7 @@ void vf_vhdx_fill_info(vf_image *img)
     }
     in->allocated_blocks = alloc;
     st->nalloc = alloc;
+    in->log_replay_bytes = st->held ? st->replay_bytes : 0;
     in->header_sequence = st->hdr.seq;
     memcpy(in->file_write_guid, st->hdr.fwg, 16);
     memcpy(in->page83, st->page83, 16);
@@ -199,31 +142,13 @@ static vf_status vx_parse_tables(vx_state *st, vf_error *err)
     return s;
 }
 
-/* A read-write open replays on disk, but only after the overlay replay proved the whole file
- * (log, metadata, BAT) valid: bad input never gets a byte written. */
-static vf_status vx_open_rw_replay(vf_image *img, vx_state *st, vf_error *err)
+/* A writable open holds a replay in memory like a read-only one; vf_vhdx_settle writes it on
+ * the first write, so every refusal before that (here or in a caller) writes nothing. */
+static vf_status vx_open_rw_check(const vx_state *st, vf_error *err)
 {
     if (st->hdr.seq >= UINT64_MAX - 2)
         return VF_FAIL(err, VF_E_FORMAT, VX_HEADER_SLOT_OFF(st->cur_slot) + VX_HDR_OFF_SEQ,
                        "header 'SequenceNumber' %" PRIu64 " would overflow on update", st->hdr.seq);
-    if (!img->info.log_replayed)
-        return VF_OK;
-    uint64_t real;
-    bool again;
-    vf_status s = vf_io_size(st->io, &real, err);
-    if (s)
-        return s;
-    vf_vhdx_overlay_free(st);
-    st->file_size = real;
-    if ((s = vf_vhdx_log_replay(st, true, &again, err)))
-        return s;
-    vx_header h = st->hdr;
-    if ((s = vf_random_id(h.fwg, err)))
-        return s;
-    memset(h.log_guid, 0, 16);
-    if ((s = vf_vhdx_header_update(st, &h, err)))
-        return s;
-    st->fwg_done = true;
     return VF_OK;
 }
 
@@ -241,6 +166,7 @@ vf_status vf_vhdx_open_state(vf_image *img, unsigned flags, vf_error *err)
     st->skip_checksums = (flags & VF_OPEN_NO_CHECKSUMS) != 0;
 #endif
     vf_status s = vf_io_size(st->io, &st->file_size, err);
+    st->disk_size = st->file_size;
     if (!s && st->file_size < VX_HEADER_AREA)
         s = VF_FAIL(err, VF_E_TRUNCATED, 0,
                     "file of %" PRIu64 " bytes is shorter than the 1 MiB VHDX header area",
@@ -254,12 +180,12 @@ vf_status vf_vhdx_open_state(vf_image *img, unsigned flags, vf_error *err)
     if (!s)
         s = vf_vhdx_region_read(st, err);
     if (!s)
-        s = vf_vhdx_log_replay(st, false, &replayed, err);
+        s = vf_vhdx_log_replay(st, &replayed, err);
     img->info.log_replayed = replayed;
     if (!s)
         s = vx_parse_tables(st, err);
     if (!s && (flags & VF_OPEN_RDWR))
-        s = vx_open_rw_replay(img, st, err);
+        s = vx_open_rw_check(st, err);
     if (s) {
         vx_close(img);
         return s;
@@ -334,9 +260,37 @@ static vf_status vx_segment(vx_state *st, uint64_t voff, uint64_t end, vf_extent
     return VF_OK;
 }
 
-vf_status vf_vhdx_map(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext, vf_error *err)
+/* A PRESENT run whose file bytes a held replay (or an unpublished write) overrides, or that
+ * lies past the real end of the file, is cut where that changes and reported overlaid with no
+ * file offset: only vx_read shows its bytes. Without an overlay this costs one test. */
+static vf_status vx_map_overlay(vx_state *st, vf_extent *ext, vf_error *err)
 {
-    vx_state *st = vx_st(img);
+    uint64_t fo = ext->file_off, len = ext->len;
+    bool covered = false;
+    uint64_t on_disk = !st->held            ? UINT64_MAX
+                       : fo < st->disk_size ? (st->disk_size - fo) / st->lss * st->lss
+                                            : 0;
+    if (st->held && on_disk == 0) {
+        covered = true; /* past the real end: zeros until the replay is written */
+    } else {
+        if (on_disk < len)
+            len = on_disk;
+        vf_status s = vf_vhdx_overlay_clip(st, fo, &len, &covered, err);
+        if (s)
+            return s;
+    }
+    ext->len = len;
+    if (covered) {
+        ext->overlaid = true;
+        ext->file_off = 0;
+    }
+    return VF_OK;
+}
+
+/* The run at voff as the BAT and bitmaps describe it (file_off even where overlaid). */
+static vf_status vx_map_raw(vx_state *st, uint64_t voff, uint64_t len, vf_extent *ext,
+                            vf_error *err)
+{
     uint64_t end = voff + vx_align_up(len, st->lss);
     if (end > st->vsize)
         end = st->vsize;
@@ -362,7 +316,17 @@ vf_status vf_vhdx_map(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext
         cur = seg_end;
     }
     ext->len = cur - voff;
+    ext->overlaid = false;
     return VF_OK;
+}
+
+vf_status vf_vhdx_map(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext, vf_error *err)
+{
+    vx_state *st = vx_st(img);
+    vf_status s = vx_map_raw(st, voff, len, ext, err);
+    if (!s && ext->kind == VF_EXTENT_PRESENT)
+        s = vx_map_overlay(st, ext, err);
+    return s;
 }
 
 static vf_status vx_read(vf_image *img, uint64_t voff, void *buf, size_t len, vf_error *err)
@@ -373,7 +337,7 @@ static vf_status vx_read(vf_image *img, uint64_t voff, void *buf, size_t len, vf
     while (cur < end) {
         uint64_t a = cur - cur % st->lss;
         vf_extent ext;
-        vf_status s = vf_vhdx_map(img, a, end - a, &ext, err);
+        vf_status s = vx_map_raw(st, a, end - a, &ext, err);
         if (s)
             return s;
         uint64_t stop = a + ext.len < end ? a + ext.len : end;

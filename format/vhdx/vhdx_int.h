@@ -27,8 +27,12 @@
 #define VX_MAX_VSIZE (64ull << 40) /* 64 TiB */
 #define VX_MIN_BLOCK VX_MIB
 #define VX_MAX_BLOCK (256u * VX_MIB)
-#define VX_LOG_MAX (64u * VX_MIB) /* larger logs are refused (memory bound) */
-#define VX_SB_BITS (1ull << 23)   /* sectors one 1 MiB sector-bitmap block covers */
+#define VX_LOG_MAX (32u * VX_MIB) /* larger logs needing replay are refused (memory bound) */
+#define VX_LOG_MAX_DESC 65536u    /* descriptors of one active sequence (memory bound) */
+/* Replay may not write or grow the file past the end of what it holds (the file size, the
+ * regions and the payload blocks) by more than this (docs/formats/vhdx.md "The log"). */
+#define VX_REPLAY_SLACK (256ull * VX_MIB)
+#define VX_SB_BITS (1ull << 23) /* sectors one 1 MiB sector-bitmap block covers */
 #define VX_DEFAULT_BLOCK (32u * VX_MIB)
 
 /* Header field offsets (docs/formats/vhdx.md "Headers"). */
@@ -113,14 +117,34 @@ typedef struct vx_kv {
     char *value; /* UTF-8 */
 } vx_kv;
 
-/* One overlay run: bytes that the file holds after log replay but not (yet) on disk.
- * data NULL means zeros. Later runs override earlier ones. pending: written by this handle
- * and not yet published through the log. */
+/* One overlay record: bytes that the file holds after log replay but not (yet) on disk.
+ * data: a 4 KiB page held in memory; else src is VX_OVL_ZEROS (the run reads as zeros) or the
+ * file offset of the log data sector holding bytes 8..4092 of a replayed page, whose first 8
+ * and last 4 bytes came from its descriptor (lead, trail). Later records override earlier
+ * ones. pending: written by this handle and not yet published through the log. */
+#define VX_OVL_ZEROS UINT64_MAX
 typedef struct vx_ovl {
     uint64_t off, len;
     uint8_t *data;
+    uint64_t src;
+    uint8_t lead[8], trail[4];
     bool pending;
 } vx_ovl;
+
+/* One segment of the overlay index: [off, end) reads from record rec (overlay.c). */
+typedef struct vx_seg {
+    uint64_t off, end;
+    size_t rec;
+} vx_seg;
+
+/* Work counters of the log and the overlay (tests assert bounds on them; never timed). */
+typedef struct vx_log_stats {
+    uint64_t crc_bytes; /* bytes run through CRC-32C while reading the log */
+    uint64_t entries;   /* log positions whose entry header passed the cheap checks */
+    uint64_t descs;     /* descriptors looked at */
+    uint64_t ovl_steps; /* overlay index steps: comparisons, heap moves, segments moved */
+    uint64_t written;   /* bytes a replay wrote to the file */
+} vx_log_stats;
 
 /* The sector bitmap of one payload block, cached for map(). */
 typedef struct vx_sbcache {
@@ -158,6 +182,16 @@ typedef struct vx_state {
     uint64_t nalloc;    /* payload blocks in state 6 or 7 */
     vx_ovl *ovl;
     size_t novl, ovl_cap;
+    vx_seg *seg; /* the overlay index: sorted, disjoint (valid when seg_ok) */
+    size_t nseg, seg_cap;
+    bool seg_ok;
+    /* A replay held in memory: read-only opens keep it; a writable open writes it to the
+     * file on the first write (vf_vhdx_settle), so refusals before that write nothing. */
+    bool held;
+    uint64_t disk_size;    /* real file size at open (bytes past it read as zeros when held) */
+    uint64_t replay_last;  /* the held replay's LastFileOffset (the file grows to it) */
+    uint64_t replay_bytes; /* bytes writing the held replay would write or add to the file */
+    vx_log_stats log_stats;
     vx_sbcache sb;
     /* write side */
     uint64_t alloc_next; /* next free 1 MiB-aligned offset for new blocks */
@@ -195,6 +229,8 @@ static inline bool vx_guid_is_zero(const uint8_t g[16])
 uint32_t vf_vhdx_crc32c(uint32_t crc, const void *buf, size_t len);
 /* CRC of buf with the 4 bytes at crc_off read as zero (the caller's buffer is not edited). */
 uint32_t vf_vhdx_crc_skip(const uint8_t *buf, size_t len, size_t crc_off);
+/* crc(A || B) == vf_vhdx_crc32c_shift(crc(A), |B|) ^ crc(B) for the values crc32c returns. */
+uint32_t vf_vhdx_crc32c_shift(uint32_t crc, uint64_t len);
 /* Store the CRC of buf (computed with the field zeroed) at crc_off. */
 void vf_vhdx_crc_store(uint8_t *buf, size_t len, size_t crc_off);
 
@@ -203,8 +239,23 @@ vf_status vf_vhdx_pread_raw(vx_state *st, void *buf, size_t len, uint64_t off, v
 vf_status vf_vhdx_pread(vx_state *st, void *buf, size_t len, uint64_t off, vf_error *err);
 vf_status vf_vhdx_pwrite(vx_state *st, const void *buf, size_t len, uint64_t off, vf_error *err);
 vf_status vf_vhdx_sync(vx_state *st, vf_error *err);
+
+/* overlay.c */
 vf_status vf_vhdx_overlay_add(vx_state *st, uint64_t off, uint64_t len, const uint8_t *data,
                               bool pending, vf_error *err);
+/* A replayed data page whose bytes 8..4092 sit at file offset src (a log data sector). */
+vf_status vf_vhdx_overlay_add_log(vx_state *st, uint64_t off, uint64_t src, const uint8_t lead[8],
+                                  const uint8_t trail[4], vf_error *err);
+/* Build the index if records were added without it (O(n log n)). */
+vf_status vf_vhdx_overlay_index(vx_state *st, vf_error *err);
+/* First index segment ending past off (index built). */
+size_t vf_vhdx_overlay_find(vx_state *st, uint64_t off);
+/* Copy the overlay's bytes over buf, which holds len file bytes from off. */
+vf_status vf_vhdx_overlay_apply(vx_state *st, uint8_t *buf, size_t len, uint64_t off,
+                                vf_error *err);
+/* File run [fo, fo+*len): *covered when its start is overlaid; *len is cut where that changes. */
+vf_status vf_vhdx_overlay_clip(vx_state *st, uint64_t fo, uint64_t *len, bool *covered,
+                               vf_error *err);
 void vf_vhdx_overlay_free(vx_state *st);
 
 /* header.c */
@@ -223,7 +274,12 @@ vf_status vf_vhdx_region_parse(vx_state *st, const uint8_t *buf, uint64_t where,
                                uint32_t *n, vf_error *err);
 
 /* log.c */
-vf_status vf_vhdx_log_replay(vx_state *st, bool to_disk, bool *replayed, vf_error *err);
+/* Find and validate the active sequence and hold its replay in the overlay (nothing is
+ * written); *replayed when there was one. */
+vf_status vf_vhdx_log_replay(vx_state *st, bool *replayed, vf_error *err);
+/* Write a held replay to the file (the overlay's segments, each byte once), grow the file to
+ * its LastFileOffset, sync, and drop the overlay. */
+vf_status vf_vhdx_log_write_replay(vx_state *st, vf_error *err);
 /* One log entry holding the given 4 KiB pages; applied and drained unless leave_dirty. */
 typedef struct vx_page {
     uint64_t off;
@@ -290,6 +346,9 @@ void vf_vhdx_state_free(vx_state *st);
 vf_status vf_vhdx_open_state(vf_image *img, unsigned flags, vf_error *err);
 
 /* write.c */
+/* Before the first write of a handle: a held replay goes to the file, the header gets a new
+ * FileWriteGuid and no LogGuid. No-op otherwise. */
+vf_status vf_vhdx_settle(vf_image *img, vf_error *err);
 vf_status vf_vhdx_write(vf_image *img, uint64_t voff, const void *buf, size_t len, vf_error *err);
 vf_status vf_vhdx_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err);
 vf_status vf_vhdx_write_from(vf_image *img, uint64_t voff, vf_io *src, uint64_t src_off, size_t len,

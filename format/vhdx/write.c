@@ -13,8 +13,33 @@
 
 #include "vhdx_int.h"
 
+vf_status vf_vhdx_settle(vf_image *img, vf_error *err)
+{
+    vx_state *st = vx_st(img);
+    if (!st->held)
+        return VF_OK;
+    vx_header h = st->hdr;
+    vf_status s = vf_random_id(h.fwg, err);
+    if (!s)
+        s = vf_vhdx_log_write_replay(st, err);
+    memset(h.log_guid, 0, 16);
+    if (!s)
+        s = vf_vhdx_header_update(st, &h, err);
+    if (s)
+        return s;
+    st->fwg_done = true;
+    img->info.log_replay_bytes = 0;
+    img->info.file_size = st->file_size;
+    memcpy(img->info.file_write_guid, st->hdr.fwg, 16);
+    img->info.header_sequence = st->hdr.seq;
+    return VF_OK;
+}
+
 vf_status vf_vhdx_begin_modify(vx_state *st, bool user_visible, vf_image *img, vf_error *err)
 {
+    vf_status s0 = vf_vhdx_settle(img, err); /* the held replay goes first */
+    if (s0)
+        return s0;
     bool new_dwg = user_visible && !st->dwg_done;
     if (st->fwg_done && !new_dwg)
         return VF_OK;
@@ -247,6 +272,7 @@ static void vx_published(vx_state *st)
         st->ovl[w++] = st->ovl[i];
     }
     st->novl = w;
+    st->seg_ok = false; /* records moved: the index is rebuilt on the next lookup */
     st->any_dirty = false;
 }
 
@@ -274,7 +300,9 @@ vf_status vf_vhdx_flush(vf_image *img, vf_error *err)
 vf_status vf_vhdx_set_id(vf_image *img, const uint8_t id[16], vf_error *err)
 {
     vx_state *st = vx_st(img);
-    vf_status s = vf_vhdx_flush(img, err);
+    vf_status s = vf_vhdx_settle(img, err);
+    if (!s)
+        s = vf_vhdx_flush(img, err);
     if (s)
         return s;
     vx_header h = st->hdr;

@@ -81,6 +81,7 @@ typedef struct vf_chain_extent {
     vf_extent_kind kind; /* PRESENT: data in `level`; ZERO: `level` defines zeros; ABSENT */
     size_t level;        /* PRESENT/ZERO: which level defines the run */
     uint64_t file_off;   /* PRESENT from file data: offset in that level's file */
+    bool overlaid;       /* PRESENT, no file_off: read through vf_image_read (vf_extent) */
 } vf_chain_extent;
 
 VF_API vf_status vf_chain_map(vf_chain *c, size_t from, size_t to, uint64_t voff, uint64_t len,

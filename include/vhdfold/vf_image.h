@@ -59,7 +59,8 @@ typedef struct vf_image_info {
     uint64_t allocated_blocks; /* blocks with data in this file */
     /* VHDX only */
     uint64_t header_sequence;
-    bool log_replayed; /* a pending log was replayed (in memory for read-only opens) */
+    bool log_replayed; /* a pending log was replayed in memory (written on the first write) */
+    uint64_t log_replay_bytes; /* bytes writing that replay would write to or add to the file */
     uint8_t file_write_guid[16];
     uint8_t page83[16];
 } vf_image_info;
@@ -75,7 +76,11 @@ typedef struct vf_extent {
     uint64_t voff; /* virtual byte offset of the run's start */
     uint64_t len;  /* bytes, > 0, a multiple of the logical sector size */
     vf_extent_kind kind;
-    uint64_t file_off; /* PRESENT only: file offset of voff's data */
+    uint64_t file_off; /* PRESENT only: file offset of voff's data (0 when overlaid) */
+    /* PRESENT only: the file does not hold these bytes as the image reads them (a VHDX log
+     * replayed in memory overrides them, or they lie past the real end of the file). There
+     * is no file offset to copy from: read them with vf_image_read. */
+    bool overlaid;
 } vf_extent;
 
 typedef struct vf_image vf_image;
