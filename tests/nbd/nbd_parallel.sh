@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # nbd_parallel.sh - parallel readers: nbdcopy --connections=4 and three nbdcopy processes at
-# once against one server (each connection has its own chain handle) all get the manifest's
-# bytes. Run by ctest (tests/nbd.cmake, label nbd).
+# once against one server all get the manifest's bytes. The thread model of docs/nbd.md is
+# checked where it shows: nbdkit runs the read-only plugin under serialize_requests, and four
+# open connections hold four chain handles of their own (TOP open five times in the server:
+# the chain kept from the start plus one per connection). Run by ctest (tests/nbd.cmake).
 . "$(dirname "$0")/nbd_lib.sh"
 
 for c in "vhdx mixed 5 31" "vhd sector 4 32"; do
@@ -23,6 +25,23 @@ for c in "vhdx mixed 5 31" "vhd sector 4 32"; do
   done
   opened=$(grep -c 'vhdfold: open readonly=' "$T/$name.log" || true)
   [ "$opened" -ge 7 ] || fail "$name: expected at least 7 connections, the log shows $opened"
+  grep -q 'using thread model: serialize_requests$' "$T/$name.log" ||
+    fail "$name: read-only is not served under serialize_requests"
+  "$NBDSH_PY" - "$URI" "$PID" "$TOP" <<'PY' || fail "$name: connections share a chain handle"
+import os, sys
+import nbd
+uri, pid, top = sys.argv[1], sys.argv[2], os.path.realpath(sys.argv[3])
+handles = []
+for i in range(4):
+    h = nbd.NBD()
+    h.connect_uri(uri)
+    h.pread(4096, 0)
+    handles.append(h)
+fds = "/proc/%s/fd" % pid
+n = sum(1 for fd in os.listdir(fds) if os.path.realpath(os.path.join(fds, fd)) == top)
+if n < 5:
+    sys.exit("4 connections open, but the server has TOP open %d times (expected 5)" % n)
+PY
   stop "$PID"
   rm -f "$T/$name".*.raw
   echo "ok $name: 7 connections read the same bytes"

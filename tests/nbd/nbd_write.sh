@@ -16,6 +16,8 @@ for c in "vhdx mixed 3 41" "vhd aligned 2 42" "vhdx sector 2 43"; do
 
   serve "$name" file="$TOP" writable=true || fail "$name: writable refused: $(cat "$T/$name.log")"
   wpid=$PID wuri=$URI
+  grep -q 'using thread model: serialize_all_requests$' "$T/$name.log" ||
+    fail "$name: writable is not served under serialize_all_requests"
   # The exclusive lock keeps a second server, writable or not, away.
   if serve "$name-2" file="$TOP" writable=true; then fail "$name: a second writer was served"; fi
   grep -q 'VF_E_BUSY' "$T/$name-2.log" || fail "$name: no VF_E_BUSY in: $(cat "$T/$name-2.log")"
