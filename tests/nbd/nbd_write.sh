@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # nbd_write.sh - writable=true: a random nbdsh workload (pwrite aligned and not, zero, trim)
-# against a raw model, on a VHD and a VHDX chain; afterwards vhdfold digest and 7-Zip read the
-# model's sha256 from TOP, vhdfold check is clean and every level below TOP is byte-identical.
-# Refusals: a pending merge journal beside a level, a second server while the first holds the
-# exclusive lock. Run by ctest (tests/nbd.cmake, label nbd).
+# against a raw model, on a VHD and two VHDX chains, its last write left to the clean shutdown
+# (SIGTERM) to flush; afterwards vhdfold digest and 7-Zip read the model's sha256 from TOP,
+# vhdfold check is clean and every level below TOP is byte-identical. Refusals: a pending
+# merge journal beside a level, a second server while the first holds the exclusive lock.
+# Run by ctest (tests/nbd.cmake, label nbd).
 . "$(dirname "$0")/nbd_lib.sh"
 
 for c in "vhdx mixed 3 41" "vhd aligned 2 42" "vhdx sector 2 43"; do
