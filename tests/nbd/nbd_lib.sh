@@ -1,6 +1,7 @@
 # nbd_lib.sh - shared by the nbdkit plugin tests (tests/nbd.cmake): a scratch folder, nbdkit
 # servers on Unix sockets in it (always stopped by the EXIT trap), chain generation and small
-# assertions. Sourced as: . nbd_lib.sh PLUGIN CHAIN_MAP (VHDFOLD comes from ctest).
+# assertions. Sourced as: . nbd_lib.sh PLUGIN CHAIN_MAP (VHDFOLD comes from ctest;
+# NBD_PRELOAD, set in sanitizer builds, lists the runtimes nbdkit must preload).
 set -euo pipefail
 PLUGIN=${1:?usage: test PLUGIN CHAIN_MAP}
 CHAIN_MAP=${2:?usage: test PLUGIN CHAIN_MAP}
@@ -33,12 +34,20 @@ nbdsh() { "$NBDSH_PY" -m nbd "$@"; } # what /usr/bin/nbdsh runs
 T=$(mktemp -d)
 SERVERS=()
 nbd_cleanup() {
-  local p
+  local p rc=$? bad
   for p in "${SERVERS[@]}"; do
     kill -9 "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
   done
+  # A sanitizer report in any server's log fails the test (sanitizer builds).
+  bad=$(grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/*.log 2>/dev/null || true)
+  if [ -n "$bad" ]; then
+    echo "FAIL: sanitizer report in nbdkit's log:" >&2
+    grep -h -A20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' $bad >&2
+    rc=1
+  fi
   rm -rf "$T"
+  exit "$rc"
 }
 trap nbd_cleanup EXIT
 
@@ -67,7 +76,7 @@ serve() {
   local name=$1 i
   shift
   rm -f "$T/$name.pid"
-  nbdkit -f -v --log=stderr -U "$T/$name.sock" -P "$T/$name.pid" "$PLUGIN" "$@" \
+  env ${NBD_PRELOAD:+LD_PRELOAD="$NBD_PRELOAD"} nbdkit -f -v --log=stderr -U "$T/$name.sock" -P "$T/$name.pid" "$PLUGIN" "$@" \
     2>"$T/$name.log" &
   PID=$!
   SERVERS+=("$PID")
@@ -83,9 +92,22 @@ serve() {
   fail "nbdkit $name did not start within 30 s"
 }
 
-# stop PID: a clean shutdown (SIGTERM: the plugin's unload flushes a writable top).
+# stop PID: a clean shutdown (SIGTERM: the plugin's unload flushes a writable top). With the
+# sanitizer runtimes preloaded, nbdkit can deadlock in libp11-kit's exit handler (freelocale)
+# after the plugin is unloaded; there it gets 30 s, then SIGKILL.
 stop() {
+  local i
   kill "$1"
+  if [ -n "${NBD_PRELOAD:-}" ]; then
+    for i in $(seq 1 600); do
+      kill -0 "$1" 2>/dev/null || break
+      sleep 0.05
+    done
+    if kill -0 "$1" 2>/dev/null; then
+      echo "note: nbdkit $1 did not exit within 30 s of SIGTERM (sanitizer build); killed" >&2
+      kill -9 "$1" 2>/dev/null || true
+    fi
+  fi
   wait "$1" 2>/dev/null || true
 }
 
