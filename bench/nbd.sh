@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     *) echo "nbd.sh: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
-for cand in "$HERE"/../build*/; do
+for cand in "$HERE/../build" "$HERE"/../build-*; do # build/ first: not a sanitizer build
     [ -z "$VHDFOLD" ] && [ -x "$cand/cli/vhdfold" ] && VHDFOLD=$cand/cli/vhdfold
     [ -z "$PLUGIN" ] && [ -f "$cand/plugin/nbdkit-vhdfold-plugin.so" ] &&
         PLUGIN=$cand/plugin/nbdkit-vhdfold-plugin.so
