@@ -42,7 +42,9 @@ expect_eq() { # expect_eq GOT WANT WHAT
 
 expect_match() { # expect_match TEXT REGEX WHAT
     CHECKS=$((CHECKS + 1))
-    if ! printf '%s\n' "$1" | grep -Eq -- "$2"; then
+    # a here-string, not a pipe: under pipefail a grep -q that stops reading early can make
+    # the writer's SIGPIPE fail the match
+    if ! grep -Eq -- "$2" <<<"$1"; then
         fail "$3: '$1' does not match /$2/"
     fi
 }

@@ -15,7 +15,7 @@ mkdir vm store secret pd pd/base pd/snap outside
 SECRET_SIZE=4321
 expect_quiet() {
     CHECKS=$((CHECKS + 1))
-    if printf '%s%s' "$OUT" "$ERR" | grep -Eq "TOPSECRET|swordfish|$SECRET_SIZE"; then
+    if grep -Eq "TOPSECRET|swordfish|$SECRET_SIZE" <<<"$OUT$ERR"; then
         fail "$1: the output tells something of the secret file: $ERR"
     fi
 }
