@@ -141,11 +141,12 @@ static void test_vhd_max_entries_small_file(void **state)
     counted c;
     vf_image *img = NULL;
     vf_error err = {0};
-    assert_int_equal(open_counted(&t, &c, "t.vhd", &img, &err), VF_E_TRUNCATED);
-    assert_non_null(strstr(err.msg, "max table entries"));
+    vf_status st = open_counted(&t, &c, "t.vhd", &img, &err);
     print_message("vhd max entries: refused after %llu bytes read: %s\n",
                   (unsigned long long)c.read_bytes, err.msg);
     assert_true(c.read_bytes <= 4096);
+    assert_int_equal(st, VF_E_TRUNCATED);
+    assert_non_null(strstr(err.msg, "max table entries"));
     tb_free(&t);
     vhd_build_free(&b);
 }
@@ -229,11 +230,12 @@ static void test_vhdx_bat_region_max(void **state)
     counted c;
     vf_image *img = NULL;
     vf_error err = {0};
-    assert_int_equal(open_counted(&t, &c, "t.vhdx", &img, &err), VF_E_TRUNCATED);
+    vf_status st = open_counted(&t, &c, "t.vhdx", &img, &err);
     print_message("vhdx BAT region of 4095 MiB in %zu bytes: refused after %llu bytes read: %s\n",
                   t.len, (unsigned long long)c.read_bytes, err.msg);
-    assert_non_null(strstr(err.msg, "BAT region"));
     assert_true(c.read_bytes <= VX_HEADER_AREA + VX_META_TABLE_SIZE + 64u * 1024u);
+    assert_int_equal(st, VF_E_TRUNCATED);
+    assert_non_null(strstr(err.msg, "BAT region"));
     tb_free(&t);
 }
 
