@@ -93,23 +93,39 @@ static void vhd_restore_bat_sector(vf_vhd *v, uint32_t s, size_t n)
     vf_io_write(v->io, sec, n, v->hdr.table_offset + (uint64_t)s * VHD_SECTOR, NULL);
 }
 
-/* Publish: data durable, then BAT sectors and bitmaps, durable; then footers. trim (explicit
- * flushes only) gives back unused reserved space; an automatic publish keeps it. */
+/* The bitmaps of the pending blocks that are new (is_new) or not, as asked, whose bits changed
+ * since they were last written. */
+static vf_status vhd_put_bitmaps(vf_vhd *v, bool is_new, vf_error *err)
+{
+    for (size_t i = 0; i < v->npend; i++) {
+        vf_vhd_pending *p = &v->pend[i];
+        if (p->is_new != is_new || !p->bits_dirty)
+            continue;
+        vf_status st = vf_io_write(v->io, p->bitmap, v->bitmap_bytes,
+                                   (uint64_t)vf_vhd_bat_get(&v->bat, p->block) * VHD_SECTOR, err);
+        if (st != VF_OK)
+            return st;
+        if (is_new)
+            p->bits_dirty = false;
+    }
+    return VF_OK;
+}
+
+/* Publish: data and the final bitmaps of new blocks durable, then BAT sectors and bitmaps of
+ * existing blocks, durable; then footers. trim (explicit flushes only) gives back unused
+ * reserved space; an automatic publish keeps it. */
 static vf_status vhd_publish(vf_vhd *v, bool trim, vf_error *err)
 {
-    vf_status st = vf_io_sync(v->io, err);
+    /* New blocks: their final bitmaps are durable with their data, before any BAT entry
+     * points at them. */
+    vf_status st = vhd_put_bitmaps(v, true, err);
+    if (st == VF_OK)
+        st = vf_io_sync(v->io, err);
     if (st != VF_OK || v->footer.disk_type == VF_DISK_FIXED)
         return st;
     if (v->npend) {
-        for (size_t i = 0; i < v->npend; i++) {
-            const vf_vhd_pending *p = &v->pend[i];
-            if (p->is_new || !p->bits_dirty)
-                continue;
-            st = vf_io_write(v->io, p->bitmap, v->bitmap_bytes,
-                             (uint64_t)vf_vhd_bat_get(&v->bat, p->block) * VHD_SECTOR, err);
-            if (st != VF_OK)
-                return st;
-        }
+        if ((st = vhd_put_bitmaps(v, false, err)) != VF_OK)
+            return st;
         uint64_t bat_raw = (uint64_t)v->entries * 4;
         for (uint32_t s = 0; s < v->bat_sectors; s++) {
             if (!v->bat_dirty[s])
@@ -251,9 +267,10 @@ static vf_status vhd_old_block(vf_vhd *v, uint32_t b, uint32_t inb, const vf_wsr
     if (p) {
         if (vhd_all_set(p->bitmap, k, cnt))
             return VF_OK;
+        /* New or not, the bitmap goes to disk once, when the batch is published: writing a
+         * new block's bitmap on every write would cost a bitmap per run (docs/bounds.md
+         * "What a merge writes"). */
         vf_vhd_bitmap_set(p->bitmap, k, cnt);
-        if (p->is_new) /* unpublished block: its bitmap can go straight to disk */
-            return vf_io_write(v->io, p->bitmap, v->bitmap_bytes, boff, err);
         p->bits_dirty = true;
         return VF_OK;
     }

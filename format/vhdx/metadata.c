@@ -52,6 +52,33 @@ static vf_status vx_item_check(const vx_state *st, const vx_item *it, uint32_t i
     return VF_OK;
 }
 
+/* Items repeated (same id, both user or both system), then items sharing bytes. */
+static vf_status vx_table_clash(const vx_state *st, vf_error *err)
+{
+    uint32_t n = st->nitems;
+    vx_tkey *k = malloc((n ? n : 1) * sizeof *k); /* n <= 2047 */
+    if (!k)
+        return VF_FAIL_ERRNO(err, ENOMEM, st->meta_off, "checking the metadata table");
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(k[i].id, st->items[i].id, 16);
+        k[i].tag = st->items[i].flags & VX_MD_IS_USER;
+        k[i].idx = i;
+        k[i].off = st->items[i].off;
+        k[i].len = st->items[i].len;
+    }
+    uint32_t a = 0, b = 0;
+    int c = vf_vhdx_table_clash(k, n, &a, &b);
+    free(k);
+    uint64_t where = st->meta_off + VX_MT_ENTRY0 + 32ull * b;
+    if (c == VX_CLASH_ID)
+        return VF_FAIL(err, VF_E_CORRUPT, where,
+                       "metadata entry %" PRIu32 " repeats the item of entry %" PRIu32, b, a);
+    if (c == VX_CLASH_RANGE)
+        return VF_FAIL(err, VF_E_CORRUPT, where,
+                       "metadata entry %" PRIu32 " overlaps entry %" PRIu32, b, a);
+    return VF_OK;
+}
+
 static vf_status vx_table_parse(vx_state *st, const uint8_t *t, vf_error *err)
 {
     if (memcmp(t, "metadata", 8) != 0)
@@ -79,19 +106,8 @@ static vf_status vx_table_parse(vx_state *st, const uint8_t *t, vf_error *err)
         vf_status s = vx_item_check(st, it, i, where, err);
         if (s)
             return s;
-        for (uint32_t j = 0; j < i; j++) {
-            const vx_item *o = &st->items[j];
-            if (!memcmp(o->id, it->id, 16) &&
-                (o->flags & VX_MD_IS_USER) == (it->flags & VX_MD_IS_USER))
-                return VF_FAIL(err, VF_E_CORRUPT, where,
-                               "metadata entry %" PRIu32 " repeats the item of entry %" PRIu32, i,
-                               j);
-            if (vf_ranges_overlap(o->off, o->len, it->off, it->len))
-                return VF_FAIL(err, VF_E_CORRUPT, where,
-                               "metadata entry %" PRIu32 " overlaps entry %" PRIu32, i, j);
-        }
     }
-    return VF_OK;
+    return vx_table_clash(st, err);
 }
 
 static const vx_item *vx_find(const vx_state *st, const uint8_t *id, uint32_t *index)

@@ -269,6 +269,19 @@ vf_status vf_vhdx_fileid_check(vx_state *st, char *creator, size_t creator_len, 
 /* region.c */
 vf_status vf_vhdx_region_read(vx_state *st, vf_error *err);
 void vf_vhdx_region_encode(const vx_region *r, uint32_t n, uint8_t buf[VX_RT_SIZE]);
+/* One entry of a region or metadata table for the clash check: a GUID with a tag (entries
+ * clash by id only when their tags are equal too) and a byte range (len 0: none). */
+typedef struct vx_tkey {
+    uint8_t id[16];
+    uint32_t tag, idx;
+    uint64_t off, len;
+} vx_tkey;
+enum { VX_CLASH_NONE = 0, VX_CLASH_ID, VX_CLASH_RANGE };
+/* Two of the n keys (reordered) with the same id and tag, else two whose ranges overlap:
+ * *a < *b their idx. O(n log n) comparisons, counted in vf_vhdx_table_steps. */
+int vf_vhdx_table_clash(vx_tkey *k, uint32_t n, uint32_t *a, uint32_t *b);
+/* Comparisons and sweep steps of vf_vhdx_table_clash since start (tests bound the work). */
+extern unsigned long long vf_vhdx_table_steps;
 /* Validate a parsed table (no I/O): entry limits, duplicates, alignment, overlaps. */
 vf_status vf_vhdx_region_parse(vx_state *st, const uint8_t *buf, uint64_t where, vx_region **out,
                                uint32_t *n, vf_error *err);
