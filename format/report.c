@@ -15,6 +15,8 @@ void vf_report_free(vf_report *rep)
 {
     if (!rep)
         return;
+    for (size_t i = 0; i < rep->count; i++)
+        free(rep->items[i].file);
     free(rep->items);
     memset(rep, 0, sizeof *rep);
 }
@@ -39,7 +41,8 @@ static int vf_report_grow(vf_report *rep)
 void vf_report_add(vf_report *rep, vf_severity sev, vf_status code, uint64_t off,
                    const char *file, const char *fmt, ...)
 {
-    if (vf_report_grow(rep) != 0) {
+    char *name = vf_report_grow(rep) == 0 ? strdup(file ? file : "") : NULL;
+    if (!name) {
         rep->dropped++;
         return;
     }
@@ -48,8 +51,7 @@ void vf_report_add(vf_report *rep, vf_severity sev, vf_status code, uint64_t off
     f->severity = sev;
     f->code = code;
     f->off = off;
-    if (file)
-        snprintf(f->file, sizeof f->file, "%s", file);
+    f->file = name;
     va_list ap;
     va_start(ap, fmt);
     if (vsnprintf(f->msg, sizeof f->msg, fmt, ap) < 0)

@@ -22,7 +22,7 @@ typedef struct vf_finding {
     vf_severity severity;
     vf_status code;
     uint64_t off;       /* file offset, or VF_OFF_NONE */
-    char file[256];     /* which file (name as opened), may be empty */
+    char *file;         /* which file (name as opened, whole), "" when none; owned by the report */
     char msg[256];
 } vf_finding;
 
@@ -34,9 +34,12 @@ typedef struct vf_report {
 
 #define VF_REPORT_MAX 10000
 
+/* An empty report (no allocation). */
 VF_API void vf_report_init(vf_report *rep);
+/* Release the findings and their strings; leaves an empty report. NULL is fine. */
 VF_API void vf_report_free(vf_report *rep);
-/* Append a finding; never fails (a finding that cannot be stored is counted in dropped). */
+/* Append a finding (file copied whole; NULL for none); never fails: a finding that cannot be
+ * stored (past VF_REPORT_MAX, or out of memory) is counted in dropped. */
 VF_API void vf_report_add(vf_report *rep, vf_severity sev, vf_status code, uint64_t off,
                           const char *file, const char *fmt, ...) VF_PRINTF(6, 7);
 /* Number of findings with at least the given severity (dropped ones count as errors). */
