@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <vhdfold/vf_image.h>
 
 #include "cli.h"
 #include "conform.h"
@@ -119,7 +120,6 @@ static int vf_conform_profiles(vf_conform_cli *c)
     return -1;
 }
 
-static const vf_opt_choice vf_conform_formats[] = {{"vhd", 0}, {"vhdx", 1}, {NULL, 0}};
 static const vf_opt_choice vf_conform_dests[] = {{"parent", VF_CONFORM_DEST_PARENT},
                                                  {"any", VF_CONFORM_DEST_ANY},
                                                  {"base", VF_CONFORM_DEST_BASE},
@@ -162,7 +162,7 @@ static const vf_opt vf_conform_table[] = {
     {.name = "format",
      .type = VF_OPT_ENUM,
      .offset = VF_CONFORM_OPT(format),
-     .choices = vf_conform_formats,
+     .choices = vf_opt_formats,
      .def = "vhd",
      .help = "image format"},
     {.name = "profile",
@@ -291,7 +291,7 @@ static int vf_conform_parse(int argc, char **argv, vf_conform_cli *c)
     int rc = vf_opts_parse(&vf_conform_spec, argc, argv, c, NULL, 0);
     if (rc >= 0)
         return rc;
-    c->o.format = c->format ? "vhdx" : "vhd";
+    c->o.format = vf_format_name((vf_format_kind)c->format);
     c->o.dest = (vf_conform_dest)c->dest;
     c->o.base = (vf_conform_base)c->base;
     c->o.jobs = (unsigned)c->jobs;

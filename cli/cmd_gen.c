@@ -26,8 +26,6 @@ typedef struct vf_gen_cli {
 
 #define VF_GEN_OPT(field) offsetof(vf_gen_cli, field)
 
-static const vf_opt_choice vf_gen_formats[] = {
-    {"vhd", VF_FORMAT_VHD}, {"vhdx", VF_FORMAT_VHDX}, {NULL, 0}};
 static const vf_opt_choice vf_gen_bases[] = {
     {"fixed", VF_GEN_BASE_FIXED}, {"dynamic", VF_GEN_BASE_DYNAMIC}, {NULL, 0}};
 static const vf_opt_choice vf_gen_profiles[] = {{"mixed", VF_GEN_PROFILE_MIXED},
@@ -43,7 +41,7 @@ static const vf_opt vf_gen_table[] = {
     {.name = "format",
      .type = VF_OPT_ENUM,
      .offset = VF_GEN_OPT(format),
-     .choices = vf_gen_formats,
+     .choices = vf_opt_formats,
      .def = "vhd",
      .help = "image format"},
     {.name = "seed",

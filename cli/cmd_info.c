@@ -89,8 +89,8 @@ static json_t *vf_info_parent_json(const vf_image *img, const vf_image_info *in)
     json_object_set_new(
         p, "id2", in->has_parent_id2 ? vf_info_guid(in->format, in->parent_id2) : json_null());
     json_object_set_new(p, "timestamp",
-                        in->format == VF_FORMAT_VHD ? json_integer(in->parent_timestamp)
-                                                    : json_null());
+                        (in->fields & VF_INFO_TIMESTAMPS) ? json_integer(in->parent_timestamp)
+                                                          : json_null());
     json_object_set_new(p, "locators", vf_info_locators_json(img));
     return p;
 }
@@ -98,17 +98,23 @@ static json_t *vf_info_parent_json(const vf_image *img, const vf_image_info *in)
 static json_t *vf_info_format_json(const vf_image_info *in)
 {
     json_t *o = json_object();
-    if (in->format == VF_FORMAT_VHD) {
+    if (in->fields & VF_INFO_TIMESTAMPS)
         json_object_set_new(o, "timestamp", json_integer(in->timestamp));
+    if (in->fields & VF_INFO_CREATOR_HOST) {
         json_object_set_new(o, "creator_version", json_integer(in->creator_version));
         json_object_set_new(o, "creator_os", json_integer(in->creator_os));
         json_object_set_new(o, "original_size", vf_json_u64(in->original_size));
+    }
+    if (in->fields & VF_INFO_CHS) {
         json_object_set_new(o, "cylinders", json_integer(in->cylinders));
         json_object_set_new(o, "heads", json_integer(in->heads));
         json_object_set_new(o, "sectors_per_track", json_integer(in->sectors_per_track));
-    } else {
+    }
+    if (in->fields & VF_INFO_LOG) {
         json_object_set_new(o, "header_sequence", vf_json_u64(in->header_sequence));
         json_object_set_new(o, "log_replayed", json_boolean(in->log_replayed));
+    }
+    if (in->fields & VF_INFO_WRITE_GUIDS) {
         json_object_set_new(o, "file_write_guid", vf_info_guid(in->format, in->file_write_guid));
         json_object_set_new(o, "page83", vf_info_guid(in->format, in->page83));
     }
@@ -161,7 +167,7 @@ static void vf_info_print_parent(const vf_image *img, const vf_image_info *in)
         vf_guid_text(in->format, in->parent_id2, id);
         printf("parent identity 2:   %s\n", id);
     }
-    if (in->format == VF_FORMAT_VHD)
+    if (in->fields & VF_INFO_TIMESTAMPS)
         printf("parent time stamp:   %lu\n", (unsigned long)in->parent_timestamp);
     vf_locator locs[VF_INFO_MAX_LOCATORS];
     size_t n = 0;
@@ -190,7 +196,7 @@ static void vf_info_print_top(const vf_info_level *lv)
     printf("file size:           %llu\n", (unsigned long long)in->file_size);
     printf("allocated blocks:    %llu of %llu\n", (unsigned long long)in->allocated_blocks,
            (unsigned long long)in->total_blocks);
-    if (in->format == VF_FORMAT_VHD)
+    if (in->fields & VF_INFO_TIMESTAMPS)
         printf("time stamp:          %lu\n", (unsigned long)in->timestamp);
     if (in->has_parent)
         vf_info_print_parent(lv->img, in);

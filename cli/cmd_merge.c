@@ -220,6 +220,7 @@ int vf_cmd_merge(int argc, char **argv)
 {
     vf_merge_cli c;
     memset(&c, 0, sizeof c);
+    vf_merge_opts_init(&c.opts); /* before parsing: the option rows fill it */
     c.last_pct = 101;
     int rc = vf_merge_parse(argc, argv, &c);
     if (rc >= 0) {

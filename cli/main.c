@@ -127,6 +127,7 @@ static int vf_dump(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    vf_opt_formats_init();
     if (argc < 2) {
         vf_main_usage(stderr);
         return VF_EXIT_USAGE;

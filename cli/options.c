@@ -579,3 +579,16 @@ size_t vf_opts_rows(const vf_cmd_spec *spec, const vf_opt **rows, size_t max)
             rows[n++] = f.row[i];
     return n;
 }
+
+vf_opt_choice vf_opt_formats[VF_OPT_MAX_FORMATS + 1];
+
+void vf_opt_formats_init(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < vf_format_count() && n < VF_OPT_MAX_FORMATS; i++) {
+        vf_format_kind f = vf_format_at(i);
+        vf_opt_formats[n].name = vf_format_name(f);
+        vf_opt_formats[n++].value = (int)f;
+    }
+    vf_opt_formats[n].name = NULL;
+}

@@ -135,4 +135,11 @@ void vf_opts_print_man_index(const vf_cmd_spec *const *specs, size_t n, const ch
                              FILE *to);
 void vf_opts_print_completion(const vf_cmd_spec *const *specs, size_t n, FILE *to);
 
+/* The library's image formats as ENUM choices (name: vf_format_name, value: the
+ * vf_format_kind), in vf_format_at order: --format rows point here, so the CLI names no format
+ * itself. Filled by vf_opt_formats_init, which main calls before any table is used. */
+#define VF_OPT_MAX_FORMATS 8
+extern vf_opt_choice vf_opt_formats[VF_OPT_MAX_FORMATS + 1];
+void vf_opt_formats_init(void);
+
 #endif

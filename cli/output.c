@@ -109,7 +109,7 @@ const atomic_int *vf_cli_cancel_flag(void)
 
 void vf_cli_verify_opts(vf_verify_opts *opts, vf_progress_bar *bar)
 {
-    memset(opts, 0, sizeof *opts);
+    vf_verify_opts_init(opts);
     if (bar) {
         opts->progress = vf_progress_update;
         opts->progress_ctx = bar;

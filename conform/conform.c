@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "conform_int.h"
+#include "vf_image.h" /* vf_format_parse */
 
 static const char *const vf_kind_names[VF_CK_COUNT] = {
     "setup", "exit", "timeout", "result", "digest", "check", "touched", "output",
@@ -289,8 +290,9 @@ static vf_status vf_check_opts(const vf_conform_opts *o, vf_error *err)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--size: want at least 1M and MIN <= MAX");
     if (!(o->timeout_s > 0))
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--timeout: want a positive number");
-    if (strcmp(o->format, "vhd") && strcmp(o->format, "vhdx"))
-        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--format '%s': want vhd or vhdx", o->format);
+    if (vf_format_parse(o->format) == VF_FORMAT_NONE)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--format '%s': not an image format",
+                       o->format);
     return VF_OK;
 }
 

@@ -34,7 +34,7 @@ typedef struct vf_conform_opts {
     const char *impl;   /* merge command template; NULL = "TOOL merge {source} {dest}" */
     const char *reader; /* reader command template (exclusive with impl) */
     const char *result; /* where the merged disk ends up; NULL = "{dest}" */
-    const char *format; /* "vhd" or "vhdx" */
+    const char *format; /* a format name (vf_format_parse) */
     /* Generator profiles to draw from; none = let the generator pick its default. */
     const char *profiles[VF_CONFORM_MAX_PROFILES];
     size_t nprofiles;

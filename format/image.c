@@ -103,6 +103,7 @@ vf_status vf_image_open_probe(vf_io *io, const char *name, unsigned flags, bool 
     }
     img->drv = drv;
     img->info.format = drv->format;
+    img->info.fields = drv->info_fields;
     st = drv->open(img, flags, err);
     if (recognised)
         *recognised = st == VF_OK || img->recognised;
@@ -114,6 +115,11 @@ vf_status vf_image_open_probe(vf_io *io, const char *name, unsigned flags, bool 
     }
     *out = img;
     return VF_OK;
+}
+
+void vf_create_opts_init(vf_create_opts *o)
+{
+    memset(o, 0, sizeof *o);
 }
 
 vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *opts, vf_image **out,
@@ -135,6 +141,13 @@ vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *opt
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "cannot create '%s': %s",
                        name ? name : "(image)", drv ? "not opened for writing" : "unknown format");
     }
+    if (opts->flags & ~(unsigned)VF_CREATE_LEAVE_DIRTY ||
+        ((opts->flags & VF_CREATE_LEAVE_DIRTY) && !(drv->limits->features & VF_FEATURE_LOG))) {
+        vf_io_close(io);
+        return VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE,
+                       "cannot create '%s': create flags 0x%x are not supported for %s images",
+                       name ? name : "(image)", opts->flags, drv->name);
+    }
     vf_image *img = NULL;
     vf_status st = vf_image_alloc(io, name, VF_OPEN_RDWR, &img, err);
     if (st != VF_OK) {
@@ -143,6 +156,7 @@ vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *opt
     }
     img->drv = drv;
     img->info.format = drv->format;
+    img->info.fields = drv->info_fields;
     if ((st = drv->create(img, opts, err)) != VF_OK) {
         vf_named(img, st, err);
         img->priv = NULL;
@@ -394,20 +408,27 @@ vf_status vf_image_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error
     return vf_write_result(img, img->drv->set_parent_id2(img, id2, err), err);
 }
 
+static const vf_driver *vf_driver_of(vf_format_kind f)
+{
+    for (size_t i = 0; i < VF_NDRIVERS; i++)
+        if (vf_drivers[i]->format == f)
+            return vf_drivers[i];
+    return NULL;
+}
+
 void vf_guid_text(vf_format_kind format, const uint8_t id[16], char out[VF_GUID_TEXT_LEN])
 {
-    /* VHDX stores Data1..Data3 little-endian (MS-VHDX); VHD keeps RFC 4122 byte order. */
-    static const int vhd_order[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    static const int vhdx_order[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
-    const int *order = format == VF_FORMAT_VHDX ? vhdx_order : vhd_order;
+    const vf_driver *drv = vf_driver_of(format);
+    const uint8_t *order = drv ? drv->guid_order : NULL;
     static const char hex[] = "0123456789abcdef";
     size_t p = 0;
     out[p++] = '{';
     for (int i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10)
             out[p++] = '-';
-        out[p++] = hex[id[order[i]] >> 4];
-        out[p++] = hex[id[order[i]] & 15];
+        uint8_t b = id[order ? order[i] : i];
+        out[p++] = hex[b >> 4];
+        out[p++] = hex[b & 15];
     }
     out[p++] = '}';
     out[p] = '\0';
@@ -432,7 +453,71 @@ vf_status vf_random_id(uint8_t id[16], vf_error *err)
 
 const char *vf_format_name(vf_format_kind f)
 {
-    return f == VF_FORMAT_VHD ? "vhd" : f == VF_FORMAT_VHDX ? "vhdx" : "none";
+    const vf_driver *drv = vf_driver_of(f);
+    return drv ? drv->name : "none";
+}
+
+vf_format_kind vf_format_parse(const char *name)
+{
+    for (size_t i = 0; name && i < VF_NDRIVERS; i++)
+        if (!strcmp(vf_drivers[i]->name, name))
+            return vf_drivers[i]->format;
+    return VF_FORMAT_NONE;
+}
+
+size_t vf_format_count(void)
+{
+    return VF_NDRIVERS;
+}
+
+/* In enum order (the order help and option tables list them), not probe order. */
+vf_format_kind vf_format_at(size_t i)
+{
+    size_t seen = 0;
+    for (int f = VF_FORMAT_NONE + 1; f < VF_FORMAT_NONE + 64; f++)
+        if (vf_driver_of((vf_format_kind)f) && seen++ == i)
+            return (vf_format_kind)f;
+    return VF_FORMAT_NONE;
+}
+
+vf_status vf_format_get_limits(vf_format_kind f, vf_format_limits *out, vf_error *err)
+{
+    const vf_driver *drv = vf_driver_of(f);
+    if (!drv)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "unknown image format %d", (int)f);
+    *out = *drv->limits;
+    return VF_OK;
+}
+
+uint64_t vf_image_block_cost(const vf_image *img)
+{
+    if (!img->info.block_size)
+        return 0;
+    return img->drv->block_cost(&img->info);
+}
+
+vf_status vf_image_merge_link(vf_image *dest, vf_image *above, const uint8_t link_id[16],
+                              vf_error *err)
+{
+    if (!dest->drv->merge_link)
+        return VF_OK;
+    vf_status st = vf_writable(dest, err);
+    if (st == VF_OK)
+        st = vf_writable(above, err);
+    if (st != VF_OK)
+        return st;
+    if (above->drv != dest->drv)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "'%s' and '%s' are of different formats",
+                       above->name, dest->name);
+    return dest->drv->merge_link(dest, above, link_id, err);
+}
+
+vf_status vf_image_merge_unlink(vf_image *dest, const uint8_t old_id[16], vf_error *err)
+{
+    if (!dest->drv->merge_link)
+        return VF_OK;
+    vf_status st = vf_image_set_id(dest, old_id, err);
+    return st == VF_OK ? vf_image_flush(dest, err) : st;
 }
 
 const char *vf_disk_type_name(vf_disk_type t)

@@ -52,6 +52,15 @@ typedef struct vf_driver {
      * reads them into a buffer and calls write. */
     vf_status (*write_from)(vf_image *img, uint64_t voff, vf_io *src, uint64_t src_off, size_t len,
                             vf_error *err);
+    /* What callers ask of a format without naming it (vf_format_get_limits and friends): */
+    const vf_format_limits *limits; /* required; features must agree with the hooks */
+    unsigned info_fields;           /* VF_INFO_* bits the driver fills in vf_image_info */
+    const uint8_t *guid_order;      /* 16 byte indices for vf_guid_text; NULL: as stored */
+    /* File bytes one new block costs (vf_image_block_cost), block_size > 0. */
+    uint64_t (*block_cost)(const vf_image_info *in);
+    /* vf_image_merge_link for VF_FEATURE_MERGE_LINK formats; NULL otherwise. */
+    vf_status (*merge_link)(vf_image *dest, vf_image *above, const uint8_t link_id[16],
+                            vf_error *err);
 } vf_driver;
 
 struct vf_image {

@@ -421,7 +421,7 @@ static vf_status vf_fuzz_try_create(const vf_fuzz_tpl_spec *s, unsigned idx, uin
                                     vf_fuzz_buf *out, vf_error *err)
 {
     vf_create_opts o;
-    memset(&o, 0, sizeof o);
+    vf_create_opts_init(&o);
     o.format = s->format;
     o.type = s->type;
     o.virtual_size = s->virtual_size;

@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         goto done;
 
     vf_merge_opts mo;
-    memset(&mo, 0, sizeof mo);
+    vf_merge_opts_init(&mo);
     mo.source = top;
     mo.destination = dest;
     mo.fs = fs;

@@ -10,8 +10,6 @@
 #include <unistd.h>
 
 #include "gen_int.h"
-#include "image_int.h"     /* only to learn whether a format's driver can create images */
-#include "vhdx/vhdx_int.h" /* vf_vhdx_set_leave_dirty (--dirty) */
 
 #define VF_GEN_WRITE_CHUNK (4u << 20)
 
@@ -123,35 +121,82 @@ vf_status vf_gen_draw_seed(uint64_t *seed, vf_error *err)
     return VF_OK;
 }
 
-vf_status vf_gen_validate(const vf_gen_opts *o, vf_error *err)
+/* The size rules: the driver's limits, and only sizes every known reader of the format
+ * accepts (7-Zip 26.02 refuses VHDX sizes that are an odd number of logical sectors, or not a
+ * multiple of 4096 bytes, qemu-img's files as much as ours; docs/gen.md). */
+static vf_status vf_gen_validate_size(const vf_gen_opts *o, const vf_format_limits *lim,
+                                      vf_error *err)
 {
-    if (o->format != VF_FORMAT_VHD && o->format != VF_FORMAT_VHDX)
-        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--format must be vhd or vhdx");
-    uint64_t max = o->format == VF_FORMAT_VHDX ? VF_GEN_VHDX_MAX_SIZE : VF_GEN_VHD_MAX_SIZE;
+    const char *fmt = vf_format_name(o->format);
     if (o->virtual_size == 0)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--size 0: the virtual size must be > 0");
-    if (o->virtual_size < (1u << 20) || o->virtual_size > max || o->virtual_size % 512)
+    if (o->virtual_size < (1u << 20) || o->virtual_size > lim->max_virtual_size ||
+        o->virtual_size % 512)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
                        "--size %llu: the virtual size must be a multiple of 512 bytes from "
                        "1 MiB to %llu bytes for %s",
-                       (unsigned long long)o->virtual_size, (unsigned long long)max,
-                       vf_format_name(o->format));
-    /* 7-Zip (26.02) refuses VHDX sizes that are an odd number of logical sectors (qemu-img's
-     * files as much as ours; docs/gen.md): generated cases keep to sizes every reader accepts. */
-    if (o->format == VF_FORMAT_VHDX && o->virtual_size % 4096)
+                       (unsigned long long)o->virtual_size,
+                       (unsigned long long)lim->max_virtual_size, fmt);
+    if (o->virtual_size % lim->portable_align)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
-                       "--size %llu: VHDX virtual sizes must be a multiple of 4096 bytes here",
-                       (unsigned long long)o->virtual_size);
+                       "--size %llu: %s virtual sizes must be a multiple of %lu bytes here",
+                       (unsigned long long)o->virtual_size, fmt,
+                       (unsigned long)lim->portable_align);
+    return VF_OK;
+}
+
+static vf_status vf_gen_validate_block(const vf_gen_opts *o, const vf_format_limits *lim,
+                                       vf_error *err)
+{
     if (!o->block_size || (o->block_size & (o->block_size - 1)))
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
                        "--block-size %lu: the block size must be a power of two",
                        (unsigned long)o->block_size);
-    uint32_t min_bs = o->format == VF_FORMAT_VHDX ? (1u << 20) : VF_GEN_MIN_BLOCK;
-    if (o->block_size < min_bs || o->block_size > VF_GEN_MAX_BLOCK)
+    uint32_t min_bs =
+        lim->min_block_size > VF_GEN_MIN_BLOCK ? lim->min_block_size : VF_GEN_MIN_BLOCK;
+    uint32_t max_bs =
+        lim->max_block_size < VF_GEN_MAX_BLOCK ? lim->max_block_size : VF_GEN_MAX_BLOCK;
+    if (o->block_size < min_bs || o->block_size > max_bs)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
                        "--block-size %lu: the block size must be from %lu to %lu bytes for %s",
-                       (unsigned long)o->block_size, (unsigned long)min_bs,
-                       (unsigned long)VF_GEN_MAX_BLOCK, vf_format_name(o->format));
+                       (unsigned long)o->block_size, (unsigned long)min_bs, (unsigned long)max_bs,
+                       vf_format_name(o->format));
+    return VF_OK;
+}
+
+static vf_status vf_gen_validate_sector(const vf_gen_opts *o, const vf_format_limits *lim,
+                                        vf_error *err)
+{
+    unsigned bit = o->sector_size == 512    ? VF_SECTOR_512
+                   : o->sector_size == 4096 ? VF_SECTOR_4096
+                                            : 0;
+    char others[32] = "";
+    if (!(lim->sector_sizes & VF_SECTOR_4096))
+        snprintf(others, sizeof others, " for %s", vf_format_name(o->format));
+    if (o->sector_size != 0 && !(bit & lim->sector_sizes))
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--sector-size %lu: expected 512%s%s",
+                       (unsigned long)o->sector_size,
+                       (lim->sector_sizes & VF_SECTOR_4096) ? " or 4096" : "", others);
+    uint64_t two = (uint64_t)lim->portable_sectors * o->sector_size;
+    if (o->sector_size > 512 && two && o->virtual_size % two)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                       "--size %llu: with --sector-size %lu, %s virtual sizes must be a "
+                       "multiple of %llu bytes here",
+                       (unsigned long long)o->virtual_size, (unsigned long)o->sector_size,
+                       vf_format_name(o->format), (unsigned long long)two);
+    return VF_OK;
+}
+
+vf_status vf_gen_validate(const vf_gen_opts *o, vf_error *err)
+{
+    vf_format_limits lim;
+    if (vf_format_get_limits(o->format, &lim, NULL) != VF_OK)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--format: unknown image format");
+    vf_status st = vf_gen_validate_size(o, &lim, err);
+    if (st == VF_OK)
+        st = vf_gen_validate_block(o, &lim, err);
+    if (st != VF_OK)
+        return st;
     if (o->depth > VF_GEN_MAX_DEPTH)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--depth %u: at most %d differencing levels",
                        o->depth, VF_GEN_MAX_DEPTH);
@@ -159,23 +204,14 @@ vf_status vf_gen_validate(const vf_gen_opts *o, vf_error *err)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--density must be between 0 and 1");
     if ((unsigned)o->profile > VF_GEN_PROFILE_BLOCKS || (unsigned)o->base > VF_GEN_BASE_DYNAMIC)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "unknown profile or base type");
-    if (o->sector_size != 0 && o->sector_size != 512 &&
-        (o->format != VF_FORMAT_VHDX || o->sector_size != 4096))
-        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--sector-size %lu: expected 512%s",
-                       (unsigned long)o->sector_size,
-                       o->format == VF_FORMAT_VHDX ? " or 4096" : " for vhd");
-    /* 7-Zip also refuses an odd number of 4096-byte sectors: a multiple of two sectors. */
-    if (o->format == VF_FORMAT_VHDX && o->sector_size == 4096 && o->virtual_size % 8192)
-        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
-                       "--size %llu: with --sector-size 4096, VHDX virtual sizes must be a "
-                       "multiple of 8192 bytes here",
-                       (unsigned long long)o->virtual_size);
+    if ((st = vf_gen_validate_sector(o, &lim, err)) != VF_OK)
+        return st;
     if ((unsigned)o->dirty > VF_GEN_DIRTY_ALL)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--dirty: expected none, top or all");
-    if (o->dirty != VF_GEN_DIRTY_NONE && o->format != VF_FORMAT_VHDX)
+    if (o->dirty != VF_GEN_DIRTY_NONE && !(lim.features & VF_FEATURE_LOG))
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
-                       "--dirty %s: only VHDX images have a log to leave pending",
-                       vf_gen_dirty_name(o->dirty));
+                       "--dirty %s: %s images have no log to leave pending",
+                       vf_gen_dirty_name(o->dirty), vf_format_name(o->format));
     if (o->seed > VF_GEN_MAX_SEED)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--seed must be at most %llu",
                        (unsigned long long)VF_GEN_MAX_SEED);
@@ -185,8 +221,10 @@ vf_status vf_gen_validate(const vf_gen_opts *o, vf_error *err)
 /* The drivers are the authority on what can be created: refuse early and clearly. */
 static vf_status vf_gen_can_create(vf_format_kind f, vf_error *err)
 {
-    const vf_driver *drv = f == VF_FORMAT_VHDX ? &vf_vhdx_driver : &vf_vhd_driver;
-    if (!drv->create)
+    vf_format_limits lim;
+    if (vf_format_get_limits(f, &lim, err) != VF_OK)
+        return VF_E_INVAL;
+    if (!(lim.features & VF_FEATURE_CREATE))
         return VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE,
                        "gen --format %s: creating %s images is not supported yet",
                        vf_format_name(f), vf_format_name(f));
@@ -414,8 +452,8 @@ static const vf_io_ops vf_gen_lazy_ops = {
 };
 
 /* Create path and wrap it; *inner borrows the real handle (for the final sync). */
-static vf_status vf_gen_lazy_open(vf_gen_writer *w, const char *path, vf_io **out,
-                                  vf_io **inner, vf_error *err)
+static vf_status vf_gen_lazy_open(vf_gen_writer *w, const char *path, vf_io **out, vf_io **inner,
+                                  vf_error *err)
 {
     vf_io *raw;
     vf_status st = vf_fs_open(w->fs, path, VF_IO_RDWR | VF_IO_CREATE | VF_IO_EXCL, &raw, err);
@@ -441,16 +479,18 @@ static vf_status vf_gen_write_level(vf_gen_writer *w, const vf_gen_result *res, 
     vf_status st = vf_gen_path(w, res->levels[level].file, path, sizeof path, err);
     if (st != VF_OK)
         return st;
-    vf_create_opts co = {.format = o->format,
-                         .type = pl->type,
-                         .virtual_size = o->virtual_size,
-                         .block_size = o->block_size,
-                         .logical_sector_size = o->sector_size,
-                         .physical_sector_size = o->sector_size,
-                         .timestamp = pl->timestamp,
-                         .creator = cr->app,
-                         .creator_version = cr->version,
-                         .creator_os = cr->os};
+    vf_create_opts co;
+    vf_create_opts_init(&co);
+    co.format = o->format;
+    co.type = pl->type;
+    co.virtual_size = o->virtual_size;
+    co.block_size = o->block_size;
+    co.logical_sector_size = o->sector_size;
+    co.physical_sector_size = o->sector_size;
+    co.timestamp = pl->timestamp;
+    co.creator = cr->app;
+    co.creator_version = cr->version;
+    co.creator_os = cr->os;
     memcpy(co.id, pl->id, 16);
     /* VHDX's other identities are derived from the level's identity, never random. */
     for (unsigned i = 0; i < 16; i++) {
@@ -478,13 +518,12 @@ static vf_status vf_gen_write_level(vf_gen_writer *w, const vf_gen_result *res, 
     if ((st = vf_gen_lazy_open(w, path, &io, &inner, err)) != VF_OK)
         return st;
     w->created = level + 1;
+    if (res->levels[level].dirty)
+        co.flags |= VF_CREATE_LEAVE_DIRTY;
     vf_image *img;
     if ((st = vf_image_create(io, path, &co, &img, err)) != VF_OK)
         return st;
-    if (res->levels[level].dirty)
-        st = vf_vhdx_set_leave_dirty(img, true, err);
-    if (st == VF_OK)
-        st = vf_gen_apply(w, img, level, err);
+    st = vf_gen_apply(w, img, level, err);
     if (st == VF_OK)
         st = vf_io_sync(inner, err); /* the file is complete: make it durable once */
     vf_image_close(img);

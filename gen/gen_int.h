@@ -125,6 +125,8 @@ typedef struct vf_gen_locmode {
 } vf_gen_locmode;
 
 const vf_gen_creator *vf_gen_creator_get(vf_format_kind f, unsigned idx);
+/* Does format f have feature (VF_FEATURE_*)? false for an unknown format. */
+bool vf_gen_has(vf_format_kind f, unsigned feature);
 const vf_gen_locmode *vf_gen_locmode_get(vf_format_kind f, unsigned idx);
 /* True when the spec's CHS algorithm describes exactly size bytes (docs/formats/vhd.md "CHS
  * geometry"). */

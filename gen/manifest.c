@@ -38,10 +38,12 @@ static json_t *vf_gen_level_json(const vf_gen_result *res, unsigned l)
     json_object_set_new(o, "zero_writes", json_integer(lv->zero_writes));
     json_object_set_new(o, "written_bytes", json_integer((json_int_t)lv->written_bytes));
     json_object_set_new(o, "zeroed_bytes", json_integer((json_int_t)lv->zeroed_bytes));
-    if (res->opts.format == VF_FORMAT_VHDX) {
+    /* formats with ZERO blocks trim, formats with a log can be left dirty (VHDX); VHD
+     * manifests keep their pinned bytes */
+    if (vf_gen_has(res->opts.format, VF_FEATURE_ZERO_BLOCKS))
         json_object_set_new(o, "trims", json_integer(lv->trims));
+    if (vf_gen_has(res->opts.format, VF_FEATURE_LOG))
         json_object_set_new(o, "dirty", json_boolean(lv->dirty));
-    }
     json_object_set_new(o, "sha256", lv->has_sha256 ? vf_gen_hex(lv->sha256) : json_null());
     json_object_set_new(o, "tree", vf_gen_hex(lv->tree));
     return o;
@@ -64,7 +66,9 @@ vf_status vf_gen_manifest(const vf_gen_result *res, char **out, vf_error *err)
     json_object_set_new(root, "base", json_string(vf_gen_base_name(o->base)));
     json_object_set_new(root, "profile", json_string(vf_gen_profile_name(o->profile)));
     json_object_set_new(root, "density", json_string(density));
-    if (o->format == VF_FORMAT_VHDX) { /* VHD manifests keep their pinned bytes */
+    /* formats with a log (VHDX) record the sector size and the dirty mode; VHD manifests
+     * keep their pinned bytes */
+    if (vf_gen_has(o->format, VF_FEATURE_LOG)) {
         json_object_set_new(root, "sector_size", json_integer(o->sector_size));
         json_object_set_new(root, "dirty", json_string(vf_gen_dirty_name(o->dirty)));
     }

@@ -136,16 +136,48 @@ static const vf_gen_locmode vf_gen_vhdx_locmodes[] = {
     {"relative", VF_LOCATE_RELATIVE, false},
 };
 
+/* The generator's sample of each format's producers: one row per format (the one place a
+ * new format adds rows in gen/; everything else asks vf_format_get_limits). */
+typedef struct vf_gen_samples {
+    vf_format_kind format;
+    const vf_gen_creator *creators;
+    size_t ncreators;
+    const vf_gen_locmode *locmodes;
+    size_t nlocmodes;
+} vf_gen_samples;
+
+static const vf_gen_samples vf_gen_sample_rows[] = {
+    {VF_FORMAT_VHD, vf_gen_vhd_creators, VF_N(vf_gen_vhd_creators), vf_gen_vhd_locmodes,
+     VF_N(vf_gen_vhd_locmodes)},
+    {VF_FORMAT_VHDX, vf_gen_vhdx_creators, VF_N(vf_gen_vhdx_creators), vf_gen_vhdx_locmodes,
+     VF_N(vf_gen_vhdx_locmodes)},
+};
+
+/* Validated options name a format with a row; anything else gets the first row. */
+static const vf_gen_samples *vf_gen_samples_of(vf_format_kind f)
+{
+    for (size_t i = 0; i < VF_N(vf_gen_sample_rows); i++)
+        if (vf_gen_sample_rows[i].format == f)
+            return &vf_gen_sample_rows[i];
+    return &vf_gen_sample_rows[0];
+}
+
 const vf_gen_creator *vf_gen_creator_get(vf_format_kind f, unsigned idx)
 {
-    return f == VF_FORMAT_VHDX ? &vf_gen_vhdx_creators[idx % VF_N(vf_gen_vhdx_creators)]
-                               : &vf_gen_vhd_creators[idx % VF_N(vf_gen_vhd_creators)];
+    const vf_gen_samples *r = vf_gen_samples_of(f);
+    return &r->creators[idx % r->ncreators];
 }
 
 const vf_gen_locmode *vf_gen_locmode_get(vf_format_kind f, unsigned idx)
 {
-    return f == VF_FORMAT_VHDX ? &vf_gen_vhdx_locmodes[idx % VF_N(vf_gen_vhdx_locmodes)]
-                               : &vf_gen_vhd_locmodes[idx % VF_N(vf_gen_vhd_locmodes)];
+    const vf_gen_samples *r = vf_gen_samples_of(f);
+    return &r->locmodes[idx % r->nlocmodes];
+}
+
+bool vf_gen_has(vf_format_kind f, unsigned feature)
+{
+    vf_format_limits lim;
+    return vf_format_get_limits(f, &lim, NULL) == VF_OK && (lim.features & feature);
 }
 
 bool vf_gen_chs_exact(uint64_t size)
@@ -337,14 +369,12 @@ static void vf_gen_level_meta(vf_gen_ctx *c, uint32_t parent_ts)
         lv->timestamp = parent_ts + 1 + (uint32_t)vf_gen_below(&c->r, 2592000u);
     unsigned eligible[16], ne = 0;
     bool chs_ok = vf_gen_chs_exact(o->virtual_size);
-    size_t ncreators =
-        o->format == VF_FORMAT_VHDX ? VF_N(vf_gen_vhdx_creators) : VF_N(vf_gen_vhd_creators);
+    size_t ncreators = vf_gen_samples_of(o->format)->ncreators;
     for (unsigned i = 0; i < ncreators; i++)
         if (chs_ok || !vf_gen_creator_get(o->format, i)->chs_sized)
             eligible[ne++] = i;
     lv->creator = eligible[vf_gen_below(&c->r, ne)];
-    size_t nmodes =
-        o->format == VF_FORMAT_VHDX ? VF_N(vf_gen_vhdx_locmodes) : VF_N(vf_gen_vhd_locmodes);
+    size_t nmodes = vf_gen_samples_of(o->format)->nlocmodes;
     lv->locmode = (unsigned)vf_gen_below(&c->r, nmodes);
 }
 
@@ -397,7 +427,7 @@ static vf_status vf_gen_plan_level_build(vf_gen_plan *plan, unsigned level, vf_e
         if (st != VF_OK)
             return st;
     }
-    if (plan->opts.format == VF_FORMAT_VHDX && level > 0)
+    if (vf_gen_has(plan->opts.format, VF_FEATURE_ZERO_BLOCKS) && level > 0)
         return vf_gen_trims(&c, err);
     return VF_OK;
 }
@@ -416,8 +446,12 @@ vf_status vf_gen_plan_build(const vf_gen_opts *opts, vf_gen_plan *plan, vf_error
      * sizes that are a multiple of 8192 (an even number of 4 KiB sectors, for 7-Zip). */
     if (plan->opts.sector_size == 0) {
         uint64_t k = vf_gen_key(opts->seed, VF_GEN_LEVEL_GLOBAL, VF_GEN_WRITE_PLAN);
-        bool big = opts->format == VF_FORMAT_VHDX && opts->profile == VF_GEN_PROFILE_MIXED &&
-                   opts->virtual_size % 8192 == 0 && (vf_gen_at(k, 1) & 1u);
+        vf_format_limits lim = {0};
+        (void)vf_format_get_limits(opts->format, &lim, NULL);
+        bool big = (lim.sector_sizes & VF_SECTOR_4096) && opts->profile == VF_GEN_PROFILE_MIXED &&
+                   lim.portable_sectors &&
+                   opts->virtual_size % (4096ull * lim.portable_sectors) == 0 &&
+                   (vf_gen_at(k, 1) & 1u);
         plan->opts.sector_size = big ? 4096u : 512u;
     }
     plan->nlevels = opts->depth + 1;

@@ -97,7 +97,7 @@ vf_status vf_merge_digest(vf_chain *c, vf_merge_verify mode, uint64_t size,
     if (st != VF_OK)
         return st;
     vf_verify_opts vo;
-    memset(&vo, 0, sizeof vo); /* threads 0: one worker per online core */
+    vf_verify_opts_init(&vo); /* threads 0: one worker per online core */
     st = mode == VF_MERGE_VERIFY_FLAT ? vf_digest_flat(src, &vo, md, err)
                                       : vf_digest_tree(src, &vo, md, err);
     vf_source_free(src);
@@ -114,7 +114,7 @@ vf_status vf_merge_first_diff(vf_chain *a, vf_chain *b, uint64_t size, bool *fou
     if (st == VF_OK)
         st = vf_merge_source(b, size, &sb, err);
     vf_verify_opts vo;
-    memset(&vo, 0, sizeof vo);
+    vf_verify_opts_init(&vo);
     vf_compare_result cr;
     if (st == VF_OK && (st = vf_compare(sa, sb, &vo, &cr, err)) == VF_OK && !cr.identical) {
         *found = true;

@@ -20,6 +20,11 @@ struct vf_merge_job {
     vf_merge_result res;
 };
 
+void vf_merge_opts_init(vf_merge_opts *o)
+{
+    memset(o, 0, sizeof *o);
+}
+
 static void vf_job_free_copy(vf_merge_job *job)
 {
     for (size_t i = 0; job->children && i < job->opts.nchildren; i++)

@@ -5,6 +5,7 @@
  * A torn slot fails its digest, so the other slot (the previous record) stays authoritative.
  * The body holds fixed-size fields only (no paths): its length follows from its two counts,
  * and the parser checks that before it allocates anything. */
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,7 @@ static bool vf_journal_get_fixed(vf_cur *c, vf_journal *j)
     uint32_t phase = vf_cur_le32(c), format = vf_cur_le32(c), mode = vf_cur_le32(c);
     uint32_t flags = vf_cur_le32(c), nlevels = vf_cur_le32(c), nchildren = vf_cur_le32(c);
     uint32_t extras = vf_cur_le32(c);
+    vf_format_limits lim = {0};
     j->cursor = vf_cur_le64(c);
     j->virtual_size = vf_cur_le64(c);
     j->dest_size = vf_cur_le64(c);
@@ -167,9 +169,11 @@ static bool vf_journal_get_fixed(vf_cur *c, vf_journal *j)
         vf_cur_bytes(c, j->link_id, 16);
     if (c->overrun || version != VF_JOURNAL_VERSION || extras > VF_JOURNAL_EXTRA_LINK_ID ||
         phase < VF_MERGE_PHASE_COPYING || phase > VF_MERGE_PHASE_REMOVING ||
-        mode > VF_MERGE_VERIFY_TREE || (format != VF_FORMAT_VHD && format != VF_FORMAT_VHDX) ||
+        mode > VF_MERGE_VERIFY_TREE || format > INT_MAX ||
+        vf_format_get_limits((vf_format_kind)format, &lim, NULL) != VF_OK ||
         flags > VF_JOURNAL_FLAG_REMOVE || nlevels < 2 || nlevels > VF_JOURNAL_MAX_LEVELS ||
-        nchildren > VF_JOURNAL_MAX_CHILDREN || j->has_link_id != (format == VF_FORMAT_VHDX) ||
+        nchildren > VF_JOURNAL_MAX_CHILDREN ||
+        j->has_link_id != ((lim.features & VF_FEATURE_MERGE_LINK) != 0) ||
         j->cursor > j->virtual_size || j->virtual_size == 0)
         return false;
     uint64_t need =

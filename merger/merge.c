@@ -83,13 +83,12 @@ static uint64_t vf_merge_unit(const vf_image_info *di)
     return di->block_size ? di->block_size : VF_MERGE_FIXED_UNIT;
 }
 
-static uint64_t vf_merge_block_cost(const vf_image_info *di)
+/* Does the format of the merge have feature f (VF_FEATURE_*)? The merger asks the drivers
+ * what it must do, never which format it has. */
+static bool vf_merge_has(const vf_merge_ctx *x, unsigned f)
 {
-    uint64_t bs = di->block_size;
-    if (di->format == VF_FORMAT_VHD) /* sector bitmap, rounded to a sector (docs/formats/vhd.md
-                                        "Sector bitmap") */
-        return bs + ((bs / 512u / 8u) + 511u) / 512u * 512u;
-    return bs + 1024u * 1024u; /* VHDX: 1 MiB alignment / sector-bitmap slack */
+    vf_format_limits lim;
+    return vf_format_get_limits(x->res->format, &lim, NULL) == VF_OK && (lim.features & f);
 }
 
 /* A file's size now (0 when it cannot be read: never proves a journal's cursor). */
@@ -319,9 +318,10 @@ static vf_status vf_merge_plan(vf_merge_ctx *x, uint64_t cursor)
     x->res->bytes_merged = x->total_bytes;
     x->res->blocks_merged = t.blocks;
     x->res->blocks_to_allocate = t.allocs;
-    x->res->space_needed = t.allocs * vf_merge_block_cost(di) + 2u * VF_JOURNAL_SLOT_BYTES + 512u;
-    /* a VHDX log held in memory is written on the first write: DESTINATION's, and level
-     * k-1's (it receives parent_linkage2) */
+    x->res->space_needed =
+        t.allocs * vf_image_block_cost(x->dest) + 2u * VF_JOURNAL_SLOT_BYTES + 512u;
+    /* a log held in memory is written on the first write: DESTINATION's, and level k-1's
+     * (the merge link writes it: VF_FEATURE_MERGE_LINK) */
     x->res->space_needed += di->log_replay_bytes;
     if (x->k >= 1)
         x->res->space_needed +=
@@ -422,14 +422,14 @@ static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t en
         vf_chain_extent e;
         if ((st = vf_merge_map(x, voff, end - voff, &e)) != VF_OK)
             break;
-        /* VHDX: zeros go through write_zeroes, so whole blocks become ZERO entries and a
-         * dynamic DESTINATION allocates nothing for them; a fixed DESTINATION gets them
-         * written in place (docs/formats/vhdx.md "Metadata table and items": its blocks stay
-         * allocated) */
+        /* VF_FEATURE_ZERO_BLOCKS (VHDX): zeros go through write_zeroes, so whole blocks become
+         * ZERO entries and a dynamic DESTINATION allocates nothing for them; a fixed
+         * DESTINATION gets them written in place (docs/formats/vhdx.md "Metadata table and
+         * items": its blocks stay allocated) */
         bool fixed = vf_image_info_get(x->dest)->type == VF_DISK_FIXED;
         bool small_zero =
             e.kind == VF_EXTENT_ZERO &&
-            (fixed || (e.len <= VF_MERGE_SMALL_ZERO && x->res->format != VF_FORMAT_VHDX));
+            (fixed || (e.len <= VF_MERGE_SMALL_ZERO && !vf_merge_has(x, VF_FEATURE_ZERO_BLOCKS)));
         if (vf_merge_direct_ok(&e)) {
             st = vf_merge_direct(x, &e);
         } else if (e.kind == VF_EXTENT_PRESENT || small_zero) {
@@ -666,7 +666,7 @@ static vf_status vf_merge_journal_new(vf_merge_ctx *x)
             return st;
     }
     vf_status st = vf_random_id(j->merge_id, x->err);
-    j->has_link_id = j->format == VF_FORMAT_VHDX;
+    j->has_link_id = vf_merge_has(x, VF_FEATURE_MERGE_LINK);
     if (st == VF_OK && j->has_link_id)
         st = vf_random_id(j->link_id, x->err);
     if (st == VF_OK)
@@ -700,33 +700,23 @@ static vf_status vf_merge_digest_before(vf_merge_ctx *x)
     return st;
 }
 
-/* VHDX protocol (docs/merge.md "VHDX: the identity protocol"): G' (journaled) goes into level k-1
- * as parent_linkage2, then becomes DESTINATION's DataWriteGuid, so SOURCE's chain opens
- * through DESTINATION during the whole copy while the spec's "new DataWriteGuid before the
- * first user-visible write" holds. Redone on every resume (each step is idempotent); that
- * also matters for the driver: a reopened handle rotates the DataWriteGuid on its first data
- * write unless set_id already gave it its new one, which would cut level k-1 off. */
-static vf_status vf_merge_vhdx_link(vf_merge_ctx *x)
+/* The format's link (VF_FEATURE_MERGE_LINK, e.g. VHDX: docs/merge.md "VHDX: the identity
+ * protocol"): the journaled link id binds level k-1 to DESTINATION and becomes DESTINATION's
+ * identity before the first data write. Redone on every resume (the driver makes it
+ * idempotent). */
+static vf_status vf_merge_link(vf_merge_ctx *x)
 {
-    if (x->res->format != VF_FORMAT_VHDX)
+    if (!vf_merge_has(x, VF_FEATURE_MERGE_LINK))
         return VF_OK;
     vf_image *lk = vf_chain_image(x->chain, x->k - 1);
-    vf_status st = vf_image_set_parent_id2(lk, x->j.link_id, x->err);
-    if (st == VF_OK)
-        st = vf_image_flush(lk, x->err);
-    if (st != VF_OK) {
-        vf_error_prefix(x->err, "'%s': ", vf_chain_path(x->chain, x->k - 1));
-        /* refused before writing (e.g. its locator has no room for the entry): no merge
-         * began, so no journal stays behind to demand one */
-        if (st == VF_E_UNSUPPORTED) {
-            vf_error e2;
-            (void)vf_journal_remove(&x->jf, &e2); /* closes it even when the removal fails */
-            x->jf_open = false;
-        }
-        return st;
+    vf_status st = vf_image_merge_link(x->dest, lk, x->j.link_id, x->err);
+    /* refused before writing (e.g. level k-1's locator has no room for the entry): no merge
+     * began, so no journal stays behind to demand one */
+    if (st == VF_E_UNSUPPORTED) {
+        vf_error e2;
+        (void)vf_journal_remove(&x->jf, &e2); /* closes it even when the removal fails */
+        x->jf_open = false;
     }
-    if ((st = vf_image_set_id(x->dest, x->j.link_id, x->err)) == VF_OK)
-        st = vf_image_flush(x->dest, x->err);
     return st;
 }
 
@@ -744,23 +734,22 @@ static vf_status vf_merge_grow(vf_merge_ctx *x)
     return st;
 }
 
-/* VHDX: the resize comes after G' (a resize is a user-visible change, and it must not draw a
- * DataWriteGuid of its own). Its refusals were checked before the journal
- * (vf_image_resize_check); should the driver still refuse, nothing of the data was touched:
- * DESTINATION gets its old DataWriteGuid back (siblings of level k-1 open again; level k-1
- * keeps a harmless parent_linkage2) and the journal goes, so the refusal leaves no merge
- * behind. */
-static vf_status vf_merge_grow_vhdx(vf_merge_ctx *x)
+/* Formats with a merge link: the resize comes after the link (VHDX: a resize is a
+ * user-visible change, and it must not draw a DataWriteGuid of its own). Its refusals were
+ * checked before the journal (vf_image_resize_check); should the driver still refuse,
+ * nothing of the data was touched: vf_image_merge_unlink gives DESTINATION its old identity
+ * back (siblings of level k-1 open again; level k-1 keeps a harmless extra binding) and the
+ * journal goes, so the refusal leaves no merge behind. */
+static vf_status vf_merge_grow_linked(vf_merge_ctx *x)
 {
-    if (x->res->format != VF_FORMAT_VHDX)
+    if (!vf_merge_has(x, VF_FEATURE_MERGE_LINK))
         return VF_OK;
     vf_status st = vf_merge_grow(x);
     if (st != VF_E_UNSUPPORTED && st != VF_E_INVAL)
         return st;
     vf_error e2;
     vf_error_clear(&e2);
-    if (vf_image_set_id(x->dest, x->j.levels[x->k].id, &e2) == VF_OK &&
-        vf_image_flush(x->dest, &e2) == VF_OK) {
+    if (vf_image_merge_unlink(x->dest, x->j.levels[x->k].id, &e2) == VF_OK) {
         (void)vf_journal_remove(&x->jf, &e2); /* closes it even when the removal fails */
         x->jf_open = false;
     }
@@ -781,20 +770,20 @@ static vf_status vf_merge_copy_phase(vf_merge_ctx *x, bool resuming)
     /* locks and checks: all before the first byte is written anywhere */
     if ((st = vf_chain_reopen_rw(x->chain, x->k, x->err)) != VF_OK)
         return st;
-    /* VHDX: level k-1 receives parent_linkage2 */
-    if (x->res->format == VF_FORMAT_VHDX &&
-        (st = vf_chain_reopen_rw(x->chain, x->k - 1, x->err)) != VF_OK)
+    /* the merge link writes level k-1 too (VHDX: parent_linkage2) */
+    bool linked = vf_merge_has(x, VF_FEATURE_MERGE_LINK);
+    if (linked && (st = vf_chain_reopen_rw(x->chain, x->k - 1, x->err)) != VF_OK)
         return st;
     x->dest = vf_chain_image(x->chain, x->k);
     if ((st = vf_merge_lock_children(x)) != VF_OK || (st = vf_merge_check_space(x)) != VF_OK ||
         (st = vf_merge_digest_before(x)) != VF_OK)
         return st;
-    /* VHD: a driver that cannot grow DESTINATION refuses here, before any write; VHDX grows
-     * after G' (vf_merge_grow_vhdx), so its refusals are asked for now, writing nothing */
-    if (x->res->format != VF_FORMAT_VHDX && (st = vf_merge_grow(x)) != VF_OK)
+    /* without a link (VHD) a driver that cannot grow DESTINATION refuses here, before any
+     * write; with one, the growth comes after the link (vf_merge_grow_linked), so its refusals
+     * are asked for now, writing nothing */
+    if (!linked && (st = vf_merge_grow(x)) != VF_OK)
         return st;
-    if (x->res->format == VF_FORMAT_VHDX &&
-        vf_image_info_get(x->dest)->virtual_size < x->res->virtual_size &&
+    if (linked && vf_image_info_get(x->dest)->virtual_size < x->res->virtual_size &&
         (st = vf_image_resize_check(x->dest, x->res->virtual_size, x->err)) != VF_OK) {
         vf_error_prefix(x->err, "growing DESTINATION to SOURCE's size: ");
         return st;
@@ -804,7 +793,7 @@ static vf_status vf_merge_copy_phase(vf_merge_ctx *x, bool resuming)
         return st;
     x->jf_open = true;
     if ((st = vf_journal_store(&x->jf, &x->j, x->err)) != VF_OK ||
-        (st = vf_merge_vhdx_link(x)) != VF_OK || (st = vf_merge_grow_vhdx(x)) != VF_OK ||
+        (st = vf_merge_link(x)) != VF_OK || (st = vf_merge_grow_linked(x)) != VF_OK ||
         (st = vf_merge_copy(x)) != VF_OK || (st = vf_image_flush(x->dest, x->err)) != VF_OK)
         return st;
     if (x->j.digest_mode != VF_MERGE_VERIFY_NONE && x->o->verify != VF_MERGE_VERIFY_NONE)

@@ -99,10 +99,10 @@ static void vf_resume_in_chain(const vf_journal *j, const vf_resume_facts *f, vf
         snprintf(p->why, sizeof p->why, "it is in phase 'identity' with the copy unfinished");
         return;
     }
-    /* the cursor is proven when DESTINATION shows what the merge left there: VHDX carries
-     * the merge's G' (set before its first data write), and DESTINATION's file is at least as
-     * long as when the cursor was recorded */
-    bool proven = f->dest_size >= j->dest_size && (j->format != VF_FORMAT_VHDX || link);
+    /* the cursor is proven when DESTINATION shows what the merge left there: a format with a
+     * merge link (VHDX) carries the merge's link id (set before its first data write), and
+     * DESTINATION's file is at least as long as when the cursor was recorded */
+    bool proven = f->dest_size >= j->dest_size && (!j->has_link_id || link);
     if (j->cursor == 0)
         vf_resume_set(p, VF_RESUME_CONTINUE, VF_MERGE_PHASE_COPYING, "");
     else if (proven)

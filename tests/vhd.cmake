@@ -14,3 +14,5 @@ vf_add_unit_test(vhd_check SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_check
 vf_add_unit_test(vhd_fault SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_fault.c LABELS unit fault)
 # Map walk, reads and BAT memory of a 2040 GiB sparse image: counts, not times.
 vf_add_unit_test(vhd_map SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_map.c)
+# Both drivers' table entries (format/image.c): names, limits, features, block cost, fields.
+vf_add_unit_test(formats SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_formats.c)

@@ -21,11 +21,11 @@ static void vf_check_identity(vf_report *rep, const vf_image_info *child,
 }
 
 /* Producers disagree on what the VHD parent time stamp holds (docs/chain.md "What makes a candidate
- * the parent"): a warning. */
+ * the parent"): a warning, for formats whose images carry time stamps (VF_INFO_TIMESTAMPS). */
 static void vf_check_timestamp(vf_report *rep, const vf_image_info *child,
                                const vf_image_info *parent, const char *cname, const char *pname)
 {
-    if (child->format != VF_FORMAT_VHD || parent->format != VF_FORMAT_VHD)
+    if (!(child->fields & VF_INFO_TIMESTAMPS) || !(parent->fields & VF_INFO_TIMESTAMPS))
         return;
     if (child->parent_timestamp == parent->timestamp)
         return;

@@ -160,6 +160,11 @@ static void vf_walk_free_bufs(vf_walk *w)
         free(w->bufs[i]);
 }
 
+void vf_verify_opts_init(vf_verify_opts *o)
+{
+    memset(o, 0, sizeof *o);
+}
+
 vf_status vf_verify_walk(vf_source *src, const vf_verify_opts *opts, vf_walk_fn sink, void *ctx,
                          vf_error *err)
 {

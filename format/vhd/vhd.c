@@ -511,8 +511,31 @@ vf_status vf_vhd_read(vf_image *img, uint64_t voff, void *buf, size_t len, vf_er
     return VF_OK;
 }
 
+/* The sector bitmap in front of each block, rounded to a sector (docs/formats/vhd.md "Sector
+ * bitmap"). */
+static uint64_t vhd_block_cost(const vf_image_info *in)
+{
+    uint64_t bs = in->block_size;
+    return bs + ((bs / VHD_SECTOR / 8u) + VHD_SECTOR - 1u) / VHD_SECTOR * VHD_SECTOR;
+}
+
+static const vf_format_limits vhd_limits = {
+    .max_virtual_size = VHD_MAX_SECTORS * VHD_SECTOR,
+    .min_block_size = VHD_SECTOR,
+    .max_block_size = 1u << 31,
+    .default_block_size = VHD_DEFAULT_BLOCK,
+    .sector_sizes = VF_SECTOR_512,
+    .portable_align = VHD_SECTOR,
+    .portable_sectors = 1,
+    .features = VF_FEATURE_CREATE,
+};
+
 const vf_driver vf_vhd_driver = {
     .name = "vhd",
+    .limits = &vhd_limits,
+    .info_fields = VF_INFO_TIMESTAMPS | VF_INFO_CREATOR_HOST | VF_INFO_CHS,
+    .guid_order = NULL, /* unique ids are RFC 4122 bytes in order */
+    .block_cost = vhd_block_cost,
     .format = VF_FORMAT_VHD,
     .probe = vhd_probe,
     .open = vf_vhd_open,

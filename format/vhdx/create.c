@@ -193,5 +193,7 @@ vf_status vf_vhdx_create(vf_image *img, const vf_create_opts *opts, vf_error *er
     vx_st(img)->fwg_done = vx_st(img)->dwg_done = true;
     /* ... and everything it writes later is a function of its inputs (LogGuids derived). */
     vx_st(img)->derived_ids = true;
+    /* test support (VF_CREATE_LEAVE_DIRTY): later log entries stay pending at close */
+    vx_st(img)->leave_dirty = (opts->flags & VF_CREATE_LEAVE_DIRTY) != 0;
     return VF_OK;
 }

@@ -365,8 +365,57 @@ vf_status vf_vhdx_set_leave_dirty(vf_image *img, bool on, vf_error *err)
     return VF_OK;
 }
 
+/* 1 MiB alignment and sector-bitmap slack per block. */
+static uint64_t vx_block_cost(const vf_image_info *in)
+{
+    return (uint64_t)in->block_size + VX_MIB;
+}
+
+/* VHDX merge protocol (docs/merge.md "VHDX: the identity protocol"): G' goes into the level
+ * above as parent_linkage2, then becomes DESTINATION's DataWriteGuid, so the chain opens
+ * through DESTINATION during the whole copy while the spec's "new DataWriteGuid before the
+ * first user-visible write" holds. Each step is idempotent, and it matters on resume too: a
+ * reopened handle rotates the DataWriteGuid on its first data write unless set_id already
+ * gave it its new one, which would cut the level above off. */
+static vf_status vx_merge_link(vf_image *dest, vf_image *above, const uint8_t link_id[16],
+                               vf_error *err)
+{
+    vf_status st = vf_image_set_parent_id2(above, link_id, err);
+    if (st == VF_OK)
+        st = vf_image_flush(above, err);
+    if (st != VF_OK) {
+        vf_error_prefix(err, "'%s': ", above->name);
+        return st;
+    }
+    if ((st = vf_image_set_id(dest, link_id, err)) == VF_OK)
+        st = vf_image_flush(dest, err);
+    return st;
+}
+
+/* The byte order of the first three GUID fields is little-endian (MS-VHDX). */
+static const uint8_t vx_guid_order[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
+
+/* Sizes 7-Zip (26.02) reads: a multiple of 4096 bytes and of two logical sectors
+ * (docs/gen.md). */
+static const vf_format_limits vx_limits = {
+    .max_virtual_size = VX_MAX_VSIZE,
+    .min_block_size = VX_MIN_BLOCK,
+    .max_block_size = VX_MAX_BLOCK,
+    .default_block_size = VX_DEFAULT_BLOCK,
+    .sector_sizes = VF_SECTOR_512 | VF_SECTOR_4096,
+    .portable_align = 4096,
+    .portable_sectors = 2,
+    .features = VF_FEATURE_CREATE | VF_FEATURE_LOG | VF_FEATURE_ZERO_BLOCKS |
+                VF_FEATURE_MERGE_LINK | VF_FEATURE_RESIZE,
+};
+
 const vf_driver vf_vhdx_driver = {
     .name = "vhdx",
+    .limits = &vx_limits,
+    .info_fields = VF_INFO_LOG | VF_INFO_WRITE_GUIDS,
+    .guid_order = vx_guid_order,
+    .block_cost = vx_block_cost,
+    .merge_link = vx_merge_link,
     .format = VF_FORMAT_VHDX,
     .probe = vx_probe,
     .open = vf_vhdx_open_state,

@@ -51,7 +51,7 @@ typedef enum vf_gen_base {
 typedef void (*vf_gen_progress_fn)(void *ctx, uint64_t done_bytes, uint64_t total_bytes);
 
 typedef struct vf_gen_opts {
-    vf_format_kind format; /* VF_FORMAT_VHD or VF_FORMAT_VHDX */
+    vf_format_kind format; /* one with VF_FEATURE_CREATE (vf_format_get_limits) */
     uint64_t seed;         /* 0 .. VF_GEN_MAX_SEED */
     unsigned depth;        /* differencing levels above the base, 0 .. VF_GEN_MAX_DEPTH */
     uint64_t virtual_size; /* bytes, a multiple of 512, 1 MiB .. the format's limit */

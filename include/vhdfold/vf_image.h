@@ -63,7 +63,19 @@ typedef struct vf_image_info {
     uint64_t log_replay_bytes; /* bytes writing that replay would write to or add to the file */
     uint8_t file_write_guid[16];
     uint8_t page83[16];
+    /* Which of the format-specific fields above hold values for this image (VF_INFO_* bits,
+     * set from its driver): callers print or compare a field only when its bit is set. */
+    unsigned fields;
 } vf_image_info;
+
+/* vf_image_info.fields */
+enum {
+    VF_INFO_TIMESTAMPS = 1u << 0,   /* timestamp, parent_timestamp */
+    VF_INFO_CREATOR_HOST = 1u << 1, /* creator_version, creator_os, original_size */
+    VF_INFO_CHS = 1u << 2,          /* cylinders, heads, sectors_per_track */
+    VF_INFO_LOG = 1u << 3,          /* header_sequence, log_replayed, log_replay_bytes */
+    VF_INFO_WRITE_GUIDS = 1u << 4,  /* file_write_guid, page83 */
+};
 
 /* What one run of the virtual disk is in ONE image. */
 typedef enum vf_extent_kind {
@@ -181,6 +193,10 @@ typedef struct vf_parent_link {
     unsigned locators;    /* VF_LOCATE_* mask; 0 = the format's default set */
 } vf_parent_link;
 
+/* What to create. Fill it with vf_create_opts_init() first, then set the fields you need:
+ * new fields are only ever added at the end and get safe defaults from the init (zero means
+ * the default), so a caller written against an older version keeps compiling and keeps its
+ * meaning. Do not use positional initialisers. */
 typedef struct vf_create_opts {
     vf_format_kind format;
     vf_disk_type type;
@@ -197,7 +213,20 @@ typedef struct vf_create_opts {
     uint32_t creator_version;
     uint32_t creator_os;          /* 0 = "Wi2k" */
     const vf_parent_link *parent; /* required for VF_DISK_DIFF */
+    unsigned flags;               /* VF_CREATE_* */
 } vf_create_opts;
+
+/* vf_create_opts.flags */
+enum {
+    /* Test support: metadata updates stay pending in the log when the image is closed (a
+     * "dirty" image, as after a crash). Only formats with VF_FEATURE_LOG; others refuse the
+     * create with VF_E_UNSUPPORTED. */
+    VF_CREATE_LEAVE_DIRTY = 1u << 0,
+};
+
+/* Every field at its default (all zero: format VF_FORMAT_NONE, which must be set; random
+ * identities, the format's default block and sector sizes, no flags). Call it first. */
+VF_API void vf_create_opts_init(vf_create_opts *o);
 
 /* Create a new image in io (which must be empty and writable). Owns io, even on failure. */
 VF_API vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *opts,
@@ -229,7 +258,73 @@ VF_API void vf_guid_text(vf_format_kind format, const uint8_t id[16], char out[V
 /* Fill 16 bytes from the system's random source (version 4 UUID bits set). */
 VF_API vf_status vf_random_id(uint8_t id[16], vf_error *err);
 
-VF_API const char *vf_format_name(vf_format_kind f);  /* "vhd", "vhdx" */
+/* --- Formats: what each driver supports (docs/design.md "Adding a format") --- */
+
+/* The driver's name of a format ("vhd", "vhdx"); "none" for a value no driver has. Static. */
+VF_API const char *vf_format_name(vf_format_kind f);
+/* The format a name designates (as vf_format_name writes it, exact case); VF_FORMAT_NONE
+ * when no driver has that name (or name is NULL). */
+VF_API vf_format_kind vf_format_parse(const char *name);
+/* How many formats the library has, and the i-th of them (0 <= i < count, in a fixed order:
+ * the order option tables and help list them); VF_FORMAT_NONE past the end. */
+VF_API size_t vf_format_count(void);
+VF_API vf_format_kind vf_format_at(size_t i);
+
+/* vf_format_limits.sector_sizes */
+enum {
+    VF_SECTOR_512 = 1u << 0,
+    VF_SECTOR_4096 = 1u << 1,
+};
+
+/* vf_format_limits.features */
+enum {
+    VF_FEATURE_CREATE = 1u << 0, /* vf_image_create writes images of this format */
+    VF_FEATURE_LOG = 1u << 1,    /* metadata goes through a log (VF_CREATE_LEAVE_DIRTY) */
+    /* Zeros are a block state: vf_image_write_zeroes of any length allocates nothing, so a
+     * copy hands every zero run to it rather than writing zero bytes. */
+    VF_FEATURE_ZERO_BLOCKS = 1u << 2,
+    /* A merge into an image of this format binds the level above it first
+     * (vf_image_merge_link): that level is written too and must be open for writing. */
+    VF_FEATURE_MERGE_LINK = 1u << 3,
+    VF_FEATURE_RESIZE = 1u << 4, /* vf_image_resize can grow images of this format */
+};
+
+/* What vf_image_create accepts for a format, and what it can do. Filled by
+ * vf_format_get_limits; new fields may be added at the end (callers only read it). */
+typedef struct vf_format_limits {
+    uint64_t max_virtual_size; /* bytes */
+    uint32_t min_block_size;   /* bytes, powers of two */
+    uint32_t max_block_size;
+    uint32_t default_block_size; /* what block_size 0 means */
+    unsigned sector_sizes;       /* logical sector sizes: VF_SECTOR_* bits */
+    /* Virtual sizes every known reader of the format accepts: a multiple of portable_align
+     * bytes and of portable_sectors logical sectors (1 and 1: any whole sector). */
+    uint32_t portable_align;
+    uint32_t portable_sectors;
+    unsigned features; /* VF_FEATURE_* bits */
+} vf_format_limits;
+
+/* Fill *out for format f. VF_E_INVAL (message naming the value) for a format no driver has;
+ * err may be NULL. */
+VF_API vf_status vf_format_get_limits(vf_format_kind f, vf_format_limits *out, vf_error *err);
+
+/* File bytes one newly allocated block of this image costs at most (its data, plus the
+ * format's per-block bitmap or alignment slack): a merge plan multiplies it by the blocks it
+ * allocates. Fixed images (block_size 0) cost nothing per block. */
+VF_API uint64_t vf_image_block_cost(const vf_image *img);
+
+/* The format's part of a merge (docs/merge.md "VHDX: the identity protocol"), for formats
+ * with VF_FEATURE_MERGE_LINK; others: VF_OK, nothing done. Both images writable.
+ * vf_image_merge_link binds `above` (the level just above dest in the chain) to dest
+ * through link_id and gives dest link_id as its identity, each step flushed, so the chain
+ * keeps opening through dest during the copy. Idempotent (a resumed merge repeats it).
+ * VF_E_UNSUPPORTED: refused before anything was written (e.g. above has no room for the
+ * binding). vf_image_merge_unlink undoes the identity part: dest gets old_id back (above
+ * keeps a harmless extra binding); for a merge refused before its first data write. */
+VF_API vf_status vf_image_merge_link(vf_image *dest, vf_image *above, const uint8_t link_id[16],
+                                     vf_error *err);
+VF_API vf_status vf_image_merge_unlink(vf_image *dest, const uint8_t old_id[16], vf_error *err);
+
 VF_API const char *vf_disk_type_name(vf_disk_type t); /* "fixed", "dynamic", "differencing" */
 
 #ifdef __cplusplus

@@ -62,6 +62,10 @@ typedef enum vf_merge_phase {
 typedef void (*vf_merge_progress_fn)(void *user, unsigned percent, uint64_t done_bytes,
                                      uint64_t total_bytes);
 
+/* What to merge and how. Fill it with vf_merge_opts_init() first, then set the fields you
+ * need: new fields are only ever added at the end and get safe defaults from the init (zero
+ * means the default), so a caller written against an older version keeps compiling and keeps
+ * its meaning. Do not use positional initialisers. */
 typedef struct vf_merge_opts {
     const char *source;      /* the differencing disk on top of what is merged */
     const char *destination; /* an ancestor of source: the disk receiving the data */
@@ -80,6 +84,10 @@ typedef struct vf_merge_opts {
     bool allow_absolute_parents;
     const char *parent_dir; /* NULL: beside each child */
 } vf_merge_opts;
+
+/* Every field at its default (all zero: no verify, no children, 64 MiB batches, the safe
+ * parent policy). Call it first. */
+VF_API void vf_merge_opts_init(vf_merge_opts *o);
 
 /* What comes from one merged level (0 = source). */
 typedef struct vf_merge_layer {

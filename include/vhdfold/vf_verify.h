@@ -63,6 +63,9 @@ VF_API vf_chain *vf_source_chain(vf_source *src); /* NULL for a raw source; borr
 /* Called from the calling thread only, with bytes of the disk accounted for so far. */
 typedef void (*vf_progress_fn)(void *ctx, uint64_t done_bytes, uint64_t total_bytes);
 
+/* How an engine runs. Fill it with vf_verify_opts_init() first, then set the fields you need:
+ * new fields are only ever added at the end and get safe defaults from the init (zero means
+ * the default). Do not use positional initialisers. */
 typedef struct vf_verify_opts {
     vf_progress_fn progress; /* may be NULL */
     void *progress_ctx;
@@ -73,6 +76,10 @@ typedef struct vf_verify_opts {
     size_t request_bytes; /* flat walk read size; 0 = 4 MiB (rounded to 64 KiB, 64 KiB..64 MiB) */
     unsigned tree_batch;  /* tree digest: blocks with data per batch; 0 = 4096 (tests set less) */
 } vf_verify_opts;
+
+/* Every field at its default (all zero: no progress, no cancel flag, one worker per core,
+ * 4 MiB reads). Call it first. */
+VF_API void vf_verify_opts_init(vf_verify_opts *o);
 
 /* --- The ordered walk (flat digest, export) ----------------------------------------------- */
 

@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 
     progress_seen seen = {0, 0, 0};
     vf_merge_opts mo;
-    memset(&mo, 0, sizeof mo);
+    vf_merge_opts_init(&mo);
     mo.source = top;
     mo.destination = base;
     mo.verify = VF_MERGE_VERIFY_TREE;
