@@ -214,7 +214,7 @@ grep -q "bad.model' line 1: model term 'source' is not" "$T/err" || { cat "$T/er
 
 # 15. a long reason: whole in the reports and in the kept folder, shortened on the console at
 # a word boundary (never inside a UUID)
-long="$(printf 'w%.0s ' $(seq 1 300))id {0123abcd-4567-89ab-cdef-0123456789ab} at the end"
+long="$(printf 'w%.0s ' $(seq 1 170))id {0123abcd-4567-89ab-cdef-0123456789ab} at the end"
 echo "$long" >"$T/long.txt"
 conform "${FAKE[@]}" --cases 1 --impl "cat '$T/long.txt' >&2; exit 5" --json "$T/l.json" \
   --junit "$T/l.xml" --keep-failures "$T/lkeep"
@@ -242,7 +242,13 @@ conform "${FAKE[@]}" --cases 3 --junit "$T/no/such/dir/r.xml"
 conform "${FAKE[@]}" --cases 1 --json "$T/fresh.json"
 [ -s "$T/fresh.json" ] || fail "the probe removed a report it should have written"
 
-# 17. usage errors exit 2 and name the problem
+# 17. every committed expectation file parses (model lines included)
+for f in "$VF_SOURCE_DIR"/corpus/conform/*.expect; do
+  conform "${FAKE[@]}" --cases 0 --expect "$f"
+  expect_rc 0 "parsing $(basename "$f")"
+done
+
+# 18. usage errors exit 2 and name the problem
 for bad in "--shard 0/2" "--depth 3..1" "--jobs 0" "--dest sideways" "--size 1K" "--cases x"; do
   # shellcheck disable=SC2086
   conform "${FAKE[@]}" $bad
