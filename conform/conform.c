@@ -9,13 +9,50 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "conform_int.h"
 #include "vf_image.h" /* vf_format_parse */
 
 static const char *const vf_kind_names[VF_CK_COUNT] = {
-    "setup", "exit", "timeout", "result", "digest", "check", "touched", "output",
+    "setup", "exit", "timeout", "result", "digest", "check", "touched", "output", "damage", "model",
 };
+
+/* Worst first: a failure that loses the user's data outranks one that only refuses. damage
+ * (failed, and the chain it was given no longer reads as before), touched (wrote where it must
+ * not), digest (a wrong disk, silently), check (a result with structural faults), model (the
+ * files around the result are not as the implementation declares), result (no readable
+ * result), timeout, exit (a clean refusal), output, setup (the runner's own trouble). */
+static const unsigned vf_kind_order[VF_CK_COUNT] = {
+    VF_CK_DAMAGE, VF_CK_TOUCHED, VF_CK_DIGEST, VF_CK_CHECK,  VF_CK_MODEL,
+    VF_CK_RESULT, VF_CK_TIMEOUT, VF_CK_EXIT,   VF_CK_OUTPUT, VF_CK_SETUP,
+};
+
+unsigned vf_conform_kind_rank(unsigned bit)
+{
+    for (unsigned i = 0; i < VF_CK_COUNT; i++)
+        if (vf_kind_order[i] == bit)
+            return i + 1;
+    return VF_CK_COUNT + 1;
+}
+
+unsigned vf_conform_worst_kind(unsigned bits)
+{
+    for (unsigned i = 0; i < VF_CK_COUNT; i++)
+        if (bits & vf_kind_order[i])
+            return vf_kind_order[i];
+    return 0;
+}
+
+unsigned vf_conform_kind_at_rank(unsigned r)
+{
+    return r >= 1 && r <= VF_CK_COUNT ? vf_kind_order[r - 1] : 0;
+}
+
+const char *vf_fate_name(vf_fate f)
+{
+    return f == VF_FATE_KEPT ? "kept" : f == VF_FATE_REMOVED ? "removed" : "any";
+}
 
 const char *vf_conform_kind_name(unsigned bit)
 {
@@ -219,7 +256,9 @@ static void vf_apply_expectations(const vf_pool *pool, vf_conform_result *r)
         if (!vf_expect_matches(e, pool->ctx->o, &r->c))
             continue;
         e->matched++;
-        if (r->verdict == VF_VERDICT_FAIL && (r->kinds & e->kinds)) {
+        /* An expectation explains a failure only through its worst kind: a line for `exit`
+         * must not hide a failure that also damaged the chain. */
+        if (r->verdict == VF_VERDICT_FAIL && (vf_conform_worst_kind(r->kinds) & e->kinds)) {
             e->failed++;
             if (r->expect_line < 0) {
                 r->expect_line = (int)i;
@@ -227,6 +266,33 @@ static void vf_apply_expectations(const vf_pool *pool, vf_conform_result *r)
             }
         }
     }
+}
+
+/* The console gets at most this much of a reason; the reports and the kept case folder's
+ * reason.txt hold it whole. */
+#define VF_CONSOLE_REASON 400
+
+/* Where to shorten text to at most max bytes: at the last space before it, so that no word
+ * (a UUID, a path, a digest) is cut in the middle. */
+static size_t vf_cut_at_word(const char *text, size_t max)
+{
+    size_t cut = max;
+    while (cut > 0 && text[cut] != ' ')
+        cut--;
+    return cut ? cut : max;
+}
+
+static void vf_print_reason(FILE *out, const vf_conform_result *r)
+{
+    const char *reason = r->reason ? r->reason : "?";
+    size_t n = strlen(reason);
+    if (n <= VF_CONSOLE_REASON) {
+        fputs(reason, out);
+        return;
+    }
+    size_t cut = vf_cut_at_word(reason, VF_CONSOLE_REASON);
+    fprintf(out, "%.*s ... (%zu more bytes; whole reason in %s%s)", (int)cut, reason, n - cut,
+            r->kept ? r->kept : "the JSON and JUnit reports", r->kept ? "/reason.txt" : "");
 }
 
 static void vf_print_result(FILE *out, const vf_conform_result *r, const vf_expect_list *exp)
@@ -237,10 +303,15 @@ static void vf_print_result(FILE *out, const vf_conform_result *r, const vf_expe
         fprintf(out, "case %" PRIu64 " [%s]: pass (%.2f s)\n", r->c.index, text, r->seconds);
     } else if (r->verdict == VF_VERDICT_KNOWN) {
         const vf_expect *e = &exp->items[r->expect_line];
-        fprintf(out, "case %" PRIu64 " [%s]: known divergence (expectation line %u: %s): %s\n",
-                r->c.index, text, e->line, e->reason, r->reason);
+        fprintf(out,
+                "case %" PRIu64 " [%s]: known divergence (expectation line %u: %s): ", r->c.index,
+                text, e->line, e->reason);
+        vf_print_reason(out, r);
+        fputc('\n', out);
     } else {
-        fprintf(out, "case %" PRIu64 " [%s]: FAIL %s\n", r->c.index, text, r->reason);
+        fprintf(out, "case %" PRIu64 " [%s]: FAIL ", r->c.index, text);
+        vf_print_reason(out, r);
+        fputc('\n', out);
         if (r->repro)
             fprintf(out, "%s", r->repro);
     }
@@ -315,6 +386,23 @@ static vf_status vf_check_templates(const vf_conform_opts *o, const char *impl, 
         st = vf_conform_subst(o->result, mnames, mvalues, 4, false, &out, err);
     free(out);
     return st;
+}
+
+/* A report path that cannot be written is an error before the first case, not after the last.
+ * A file that did not exist before is removed again. */
+static vf_status vf_check_output(const char *path, vf_error *err)
+{
+    if (!path)
+        return VF_OK;
+    struct stat sb;
+    bool existed = stat(path, &sb) == 0;
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "cannot write the report '%s'", path);
+    fclose(f);
+    if (!existed)
+        unlink(path);
+    return VF_OK;
 }
 
 /* The work folder: the caller's (created when missing) or a new one under $TMPDIR. */
@@ -420,8 +508,11 @@ vf_status vf_conform_run(const vf_conform_opts *o, uint64_t *passed, uint64_t *f
     vf_status st = vf_check_opts(o, err);
     if (st)
         return st;
+    if ((st = vf_check_output(o->junit, err)) || (st = vf_check_output(o->json, err)))
+        return st;
     if (o->expect && (st = vf_expect_load(o->expect, &exp, err)))
         return st;
+    ctx.model = &exp.model;
     if (!o->reader && !o->impl && (st = vf_default_impl(o, &ctx.impl, err)))
         goto fail;
     if ((st = vf_check_templates(o, ctx.impl ? ctx.impl : o->impl, err)))
@@ -450,7 +541,7 @@ fail:
     if (owned && ctx.work)
         vf_rm_tree(ctx.work, NULL);
     for (uint64_t i = 0; res && i < o->cases; i++)
-        free(res[i].repro);
+        vf_conform_result_free(&res[i]);
     free(res);
     free(ctx.work);
     free(ctx.impl);

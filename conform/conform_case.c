@@ -39,22 +39,67 @@ typedef struct vf_case_run {
 static void vf_reason_add(vf_conform_result *r, unsigned kind, const char *fmt, ...)
     VF_PRINTF(3, 4);
 
-/* The first failure gives the reason; later ones are listed after it. */
+/* The first message of each kind is kept whole; vf_compose_reason orders them by severity. */
 static void vf_reason_add(vf_conform_result *r, unsigned kind, const char *fmt, ...)
 {
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    size_t len = strlen(r->reason);
-    if (!r->kinds)
-        snprintf(r->reason, sizeof r->reason, "%s: %s", vf_conform_kind_name(kind), msg);
-    else if (!(r->kinds & kind))
-        snprintf(r->reason + len, sizeof r->reason - len, "; also %s: %s",
-                 vf_conform_kind_name(kind), msg);
+    unsigned bit = 0;
+    while (bit < VF_CK_COUNT && kind != 1u << bit)
+        bit++;
+    if (bit < VF_CK_COUNT && !r->kind_msg[bit]) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&r->kind_msg[bit], fmt, ap) < 0)
+            r->kind_msg[bit] = NULL;
+        va_end(ap);
+    }
     r->kinds |= kind;
     r->verdict = VF_VERDICT_FAIL;
+}
+
+/* Append "; TEXT" to the message of the first of kinds seen (facts found later). */
+static void vf_reason_note(vf_conform_result *r, unsigned kinds, const char *fmt, ...)
+    VF_PRINTF(3, 4);
+
+static void vf_reason_note(vf_conform_result *r, unsigned kinds, const char *fmt, ...)
+{
+    unsigned bit = 0;
+    while (bit < VF_CK_COUNT && !((kinds & r->kinds) & (1u << bit) && r->kind_msg[bit]))
+        bit++;
+    if (bit == VF_CK_COUNT)
+        return;
+    char *note = NULL, *both = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&note, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && asprintf(&both, "%s; %s", r->kind_msg[bit], note) >= 0) {
+        free(r->kind_msg[bit]);
+        r->kind_msg[bit] = both;
+    }
+    if (n >= 0)
+        free(note);
+}
+
+/* "WORST: msg; also NEXT: msg ..." in severity order, whole (no length limit). */
+static void vf_compose_reason(vf_conform_result *r)
+{
+    size_t len = 1;
+    for (unsigned i = 0; i < VF_CK_COUNT; i++)
+        len += r->kind_msg[i] ? strlen(r->kind_msg[i]) + 32 : 0;
+    free(r->reason);
+    r->reason = calloc(1, len);
+    if (!r->reason)
+        return;
+    for (unsigned rank = 1; rank <= VF_CK_COUNT; rank++) {
+        unsigned kind = vf_conform_kind_at_rank(rank), bit = 0;
+        while (kind != 1u << bit)
+            bit++;
+        if (!(r->kinds & kind))
+            continue;
+        size_t at = strlen(r->reason);
+        snprintf(r->reason + at, len - at, "%s%s: %s", at ? "; also " : "",
+                 vf_conform_kind_name(kind), r->kind_msg[bit] ? r->kind_msg[bit] : "failed");
+    }
 }
 
 static void vf_setup_fail(vf_case_run *cr, const char *what, const vf_error *e)
@@ -217,7 +262,7 @@ static vf_status vf_make_case(vf_case_run *cr, vf_error *err)
     if ((st = vf_tool(cr, cr->gen_argv, "gen", &pr, err)))
         return st;
     if (pr.timed_out || pr.signaled || pr.code) {
-        char why[128], msg[300];
+        char why[128], msg[2048];
         vf_proc_describe(&pr, why, sizeof why);
         vf_tool_msg(cr, "gen", msg, sizeof msg);
         return VF_FAIL(err, VF_E_IO, VF_OFF_NONE, "'vhdfold gen' %s: %s", why, msg);
@@ -267,7 +312,7 @@ static void vf_judge_exit(vf_case_run *cr, const vf_proc_result *pr)
     cr->res->seconds = pr->seconds;
     if (!pr->timed_out && !pr->signaled && pr->code == 0)
         return;
-    char why[128], msg[300];
+    char why[128], msg[2048];
     vf_proc_describe(pr, why, sizeof why);
     char p[4300];
     snprintf(p, sizeof p, "%s/command.err", cr->dir);
@@ -368,7 +413,7 @@ static void vf_judge_result(vf_case_run *cr, const char *result, const char *wan
     }
     const char *dargv[] = {cr->ctx->o->tool, "digest", result, NULL};
     vf_proc_result pr;
-    char msg[300], got[65], *text = NULL, p[4300];
+    char msg[2048], got[65], *text = NULL, p[4300];
     if (vf_tool(cr, dargv, "digest", &pr, NULL) || pr.code || pr.signaled) {
         vf_tool_msg(cr, "digest", msg, sizeof msg);
         vf_reason_add(cr->res, VF_CK_RESULT, "'vhdfold digest' cannot read the result: %s", msg);
@@ -391,6 +436,122 @@ static void vf_judge_result(vf_case_run *cr, const char *result, const char *wan
         vf_tool_msg(cr, "check", msg, sizeof msg);
         vf_reason_add(cr->res, VF_CK_CHECK, "'vhdfold check' of the result is not clean: %s", msg);
     }
+}
+
+/* The flat digest of one file's view (its chain), or false with the tool's complaint. */
+static bool vf_view_digest(vf_case_run *cr, const char *file, char got[65], char *msg, size_t len)
+{
+    const char *argv[] = {cr->ctx->o->tool, "digest", file, NULL};
+    vf_proc_result pr;
+    char p[4300], *text = NULL;
+    msg[0] = '\0';
+    if (vf_tool(cr, argv, "view", &pr, NULL) || pr.code || pr.signaled || pr.timed_out) {
+        vf_tool_msg(cr, "view", msg, len);
+        return false;
+    }
+    snprintf(p, sizeof p, "%s/view.out", cr->dir);
+    bool ok = !vf_read_text(p, 1u << 16, &text, NULL) && vf_find_sha(text, got);
+    if (!ok)
+        snprintf(msg, len, "'vhdfold digest' printed no digest");
+    free(text);
+    return ok;
+}
+
+static const char *vf_base_name(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+/* The declared fate of level i (dest_level .. top) in the model in force. */
+static vf_fate vf_level_fate(const vf_case_run *cr, size_t i)
+{
+    const vf_model *m = cr->ctx->model;
+    if (i + 1 == cr->nlevels)
+        return m->source;
+    if (i == cr->res->c.dest_level)
+        return m->dest;
+    return m->intermediates;
+}
+
+static const char *vf_level_role(const vf_case_run *cr, size_t i)
+{
+    if (i + 1 == cr->nlevels)
+        return "SOURCE";
+    if (i == cr->res->c.dest_level)
+        return "DESTINATION";
+    return "intermediate";
+}
+
+/* After the command failed: SOURCE's view must read exactly as before, and every file the
+ * model keeps must be byte-for-byte the same; otherwise the failure damaged the chain. The
+ * facts listed: how SOURCE reads now and which of the files from DESTINATION up changed. */
+static void vf_judge_damage(vf_case_run *cr)
+{
+    const char *src = cr->file[cr->nlevels - 1];
+    const char *want = cr->sha[cr->nlevels - 1];
+    char got[65], msg[2048], view[2300] = "", files[2048] = "";
+    bool damaged = false;
+    if (access(src, F_OK) != 0) {
+        snprintf(view, sizeof view, "SOURCE '%s' gone", vf_base_name(src));
+        damaged = true;
+    } else if (!vf_view_digest(cr, src, got, msg, sizeof msg)) {
+        snprintf(view, sizeof view, "SOURCE's chain unreadable ('vhdfold digest %s': %s)",
+                 vf_base_name(src), msg);
+        damaged = true;
+    } else if (strcmp(got, want)) {
+        snprintf(view, sizeof view, "SOURCE's view changed (flat digest %s, before the command %s)",
+                 got, want);
+        damaged = true;
+    }
+    for (size_t i = cr->res->c.dest_level; i < cr->nlevels; i++) {
+        char now[65];
+        bool gone = vf_hash_file(cr->file[i], now, NULL) != VF_OK;
+        if (!gone && !strcmp(now, cr->before[i]))
+            continue;
+        damaged |= vf_level_fate(cr, i) == VF_FATE_KEPT;
+        size_t at = strlen(files);
+        snprintf(files + at, sizeof files - at, "%s%s '%s' %s", at ? ", " : "",
+                 vf_level_role(cr, i), vf_base_name(cr->file[i]), gone ? "gone" : "changed");
+    }
+    if (!damaged) {
+        vf_reason_note(cr->res, VF_CK_EXIT | VF_CK_TIMEOUT, "SOURCE's view intact%s%s",
+                       files[0] ? ", but " : "", files);
+        return;
+    }
+    vf_reason_add(cr->res, VF_CK_DAMAGE, "the failed command left %s%s%s%s",
+                  view[0] ? view : "SOURCE's view intact", files[0] ? "; " : "", files,
+                  files[0] ? "" : "; no file from DESTINATION up changed");
+}
+
+/* After a successful merge: each file from DESTINATION up, other than the result, is as the
+ * declared model says (kept: same bytes; removed: gone). */
+static void vf_judge_model(vf_case_run *cr, const char *result)
+{
+    const vf_model *m = cr->ctx->model;
+    if (!m->declared)
+        return;
+    char *rres = realpath(result, NULL);
+    for (size_t i = cr->res->c.dest_level; i < cr->nlevels; i++) {
+        vf_fate f = vf_level_fate(cr, i);
+        char *rf = realpath(cr->file[i], NULL);
+        bool is_result = rf && rres && !strcmp(rf, rres);
+        free(rf);
+        if (f == VF_FATE_ANY || is_result)
+            continue;
+        char now[65];
+        bool gone = vf_hash_file(cr->file[i], now, NULL) != VF_OK;
+        const char *role = vf_level_role(cr, i), *name = vf_base_name(cr->file[i]);
+        if (f == VF_FATE_REMOVED && !gone)
+            vf_reason_add(cr->res, VF_CK_MODEL,
+                          "%s '%s' still exists; the model (expectation line %u) says removed",
+                          role, name, m->line);
+        else if (f == VF_FATE_KEPT && (gone || strcmp(now, cr->before[i])))
+            vf_reason_add(cr->res, VF_CK_MODEL,
+                          "%s '%s' %s; the model (expectation line %u) says kept", role, name,
+                          gone ? "is gone" : "changed", m->line);
+    }
+    free(rres);
 }
 
 static void vf_judge_reader(vf_case_run *cr)
@@ -440,27 +601,74 @@ static vf_status vf_build_command(vf_case_run *cr, char **result, vf_error *err)
     return st;
 }
 
-static void vf_write_repro(vf_case_run *cr)
+/* s with every occurrence of from replaced by to (a copy of s when from is empty). */
+static char *vf_rebase(const char *s, const char *from, const char *to)
 {
+    size_t fl = strlen(from), tl = strlen(to), n = 0;
+    for (const char *p = fl ? strstr(s, from) : NULL; p; p = strstr(p + fl, from))
+        n++;
+    char *out = malloc(strlen(s) + n * (tl > fl ? tl - fl : 0) + 1);
+    if (!out)
+        return NULL;
+    char *w = out;
+    const char *p = s, *hit;
+    while (fl && (hit = strstr(p, from))) {
+        memcpy(w, p, (size_t)(hit - p));
+        w += hit - p;
+        memcpy(w, to, tl);
+        w += tl;
+        p = hit + fl;
+    }
+    strcpy(w, p);
+    return out;
+}
+
+/* The reproducer, naming the folder the case lives in afterwards (the kept one, if any):
+ * as text for the console and JUnit, and as argv, shell lines and cwd for the JSON report. */
+static void vf_write_repro(vf_case_run *cr, const char *home)
+{
+    vf_conform_result *r = cr->res;
     const char *cmd = cr->cmd ? cr->cmd : "(the command was not reached)";
-    char *q = vf_shell_quote(cr->chain);
-    size_t len = strlen(cr->gen_text) + strlen(cmd) + (q ? 3 * strlen(q) : 0) + 128;
-    cr->res->repro = q ? malloc(len) : NULL;
-    if (cr->res->repro)
-        snprintf(cr->res->repro, len,
+    size_t n = 0;
+    while (cr->gen_argv[n])
+        n++;
+    r->gen_argv = calloc(n + 1, sizeof *r->gen_argv);
+    for (size_t i = 0; r->gen_argv && i < n; i++)
+        r->gen_argv[i] = vf_rebase(cr->gen_argv[i], cr->dir, home);
+    r->gen_shell = vf_rebase(cr->gen_text, cr->dir, home);
+    r->cmd_shell = vf_rebase(cmd, cr->dir, home);
+    r->cwd = vf_rebase(cr->chain, cr->dir, home);
+    char *q = r->cwd ? vf_shell_quote(r->cwd) : NULL;
+    if (!q || !r->gen_shell || !r->cmd_shell)
+        goto done;
+    size_t len = strlen(r->gen_shell) + strlen(r->cmd_shell) + 3 * strlen(q) + 128;
+    r->repro = malloc(len);
+    if (r->repro)
+        snprintf(r->repro, len,
                  "  reproduce: rm -rf %s && mkdir -p %s && %s\n"
                  "             cd %s && %s\n",
-                 q, q, cr->gen_text, q, cmd);
+                 q, q, r->gen_shell, q, r->cmd_shell);
+done:
     free(q);
 }
 
+/* The whole reason and the reproducer, beside the case's files (kept with --keep-failures). */
+static void vf_write_reason_file(const vf_case_run *cr)
+{
+    char p[4300];
+    snprintf(p, sizeof p, "%s/reason.txt", cr->dir);
+    FILE *f = fopen(p, "w");
+    if (!f)
+        return;
+    fprintf(f, "%s\n%s", cr->res->reason ? cr->res->reason : "",
+            cr->res->repro ? cr->res->repro : "");
+    fclose(f);
+}
+
 /* Failing case folders go to --keep-failures (renamed, or copied across file systems). */
-static void vf_keep(vf_case_run *cr)
+static void vf_keep(vf_case_run *cr, const char *dst)
 {
     const vf_conform_opts *o = cr->ctx->o;
-    char dst[4300];
-    snprintf(dst, sizeof dst, "%s/seed-%" PRIu64 "-case-%06" PRIu64, o->keep_failures, o->seed,
-             cr->res->c.index);
     mkdir(o->keep_failures, 0755);
     vf_rm_tree(dst, NULL);
     if (rename(cr->dir, dst) == 0)
@@ -468,6 +676,20 @@ static void vf_keep(vf_case_run *cr)
     const char *argv[] = {"cp", "-a", cr->dir, dst, NULL};
     vf_proc_result pr;
     vf_proc_run(argv, NULL, NULL, NULL, VF_TOOL_TIMEOUT_S, &pr, NULL);
+}
+
+/* Where the kept copy of the case goes: absolute, so that reproducers work from anywhere. */
+static char *vf_kept_dir(const vf_case_run *cr)
+{
+    const vf_conform_opts *o = cr->ctx->o;
+    mkdir(o->keep_failures, 0755);
+    char *base = realpath(o->keep_failures, NULL);
+    char *dst = NULL;
+    if (asprintf(&dst, "%s/seed-%" PRIu64 "-case-%06" PRIu64, base ? base : o->keep_failures,
+                 o->seed, cr->res->c.index) < 0)
+        dst = NULL;
+    free(base);
+    return dst;
 }
 
 static void vf_case_body(vf_case_run *cr)
@@ -480,7 +702,9 @@ static void vf_case_body(vf_case_run *cr)
         return;
     }
     size_t keep = o->reader ? cr->nlevels : cr->res->c.dest_level;
-    if (vf_fingerprint(cr, keep, &e) || vf_build_command(cr, &result, &e)) {
+    /* Every level: those below DESTINATION must not change, the others are judged by the
+     * declared model and, after a failure, listed as facts. */
+    if (vf_fingerprint(cr, cr->nlevels, &e) || vf_build_command(cr, &result, &e)) {
         vf_setup_fail(cr, "preparing the case", &e);
         free(result);
         return;
@@ -493,10 +717,15 @@ static void vf_case_body(vf_case_run *cr)
     }
     vf_judge_exit(cr, &pr);
     vf_judge_untouched(cr, keep);
-    if (o->reader && !(cr->res->kinds & (VF_CK_EXIT | VF_CK_TIMEOUT)))
+    bool failed = cr->res->kinds & (VF_CK_EXIT | VF_CK_TIMEOUT);
+    if (o->reader && !failed)
         vf_judge_reader(cr);
-    else if (!o->reader && !(cr->res->kinds & (VF_CK_EXIT | VF_CK_TIMEOUT)))
+    else if (!o->reader && failed)
+        vf_judge_damage(cr);
+    else if (!o->reader) {
         vf_judge_result(cr, result, cr->sha[cr->nlevels - 1]);
+        vf_judge_model(cr, result);
+    }
     free(result);
 }
 
@@ -518,13 +747,31 @@ void vf_conform_case_run(const vf_conform_ctx *ctx, uint64_t index, vf_conform_r
     if (res->verdict != VF_VERDICT_PASS) {
         if (!cr->gen_text[0])
             vf_build_gen(cr, cr->chain);
-        vf_write_repro(cr);
-        if (ctx->o->keep_failures)
-            vf_keep(cr);
+        vf_compose_reason(res);
+        res->kept = ctx->o->keep_failures ? vf_kept_dir(cr) : NULL;
+        vf_write_repro(cr, res->kept ? res->kept : cr->dir);
+        vf_write_reason_file(cr);
+        if (res->kept)
+            vf_keep(cr, res->kept);
     }
     vf_rm_tree(cr->dir, NULL);
     for (size_t i = 0; i < VF_MAX_LEVELS; i++)
         free(cr->file[i]);
     free(cr->cmd);
     free(cr);
+}
+
+void vf_conform_result_free(vf_conform_result *r)
+{
+    free(r->reason);
+    free(r->kept);
+    free(r->repro);
+    free(r->gen_shell);
+    free(r->cmd_shell);
+    free(r->cwd);
+    for (size_t i = 0; r->gen_argv && r->gen_argv[i]; i++)
+        free(r->gen_argv[i]);
+    free(r->gen_argv);
+    for (unsigned i = 0; i < VF_CK_COUNT; i++)
+        free(r->kind_msg[i]);
 }

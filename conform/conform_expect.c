@@ -91,10 +91,11 @@ static vf_status vf_parse_line(const char *path, unsigned line, char *text, vf_e
     char *save = NULL;
     char *tok = strtok_r(text, " \t", &save);
     if (!tok || !vf_conform_kinds_parse(tok, &e->kinds))
-        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
-                       "'%s' line %u: unknown failure kind in '%s' (want any, or a comma list "
-                       "of setup, exit, timeout, result, digest, check, touched, output)",
-                       path, line, tok ? tok : "");
+        return VF_FAIL(
+            err, VF_E_INVAL, VF_OFF_NONE,
+            "'%s' line %u: unknown failure kind in '%s' (want any, or a comma list "
+            "of setup, exit, timeout, result, digest, check, touched, output, damage, model)",
+            path, line, tok ? tok : "");
     while ((tok = strtok_r(NULL, " \t", &save))) {
         if (e->nterms == sizeof e->terms / sizeof e->terms[0])
             return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "'%s' line %u: more than %zu filters",
@@ -106,10 +107,55 @@ static vf_status vf_parse_line(const char *path, unsigned line, char *text, vf_e
     return VF_OK;
 }
 
+static bool vf_parse_fate(const char *v, vf_fate *f)
+{
+    if (!strcmp(v, "kept"))
+        *f = VF_FATE_KEPT;
+    else if (!strcmp(v, "removed"))
+        *f = VF_FATE_REMOVED;
+    else if (!strcmp(v, "any"))
+        *f = VF_FATE_ANY;
+    else
+        return false;
+    return true;
+}
+
+/* "model source=F intermediates=F dest=F" (F: kept, removed, any): what the implementation
+ * does by design to the files from DESTINATION up besides its result. At most one per file. */
+static vf_status vf_parse_model(const char *path, unsigned line, char *text, vf_model *m,
+                                vf_error *err)
+{
+    if (m->declared)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                       "'%s' line %u: a second 'model' line (the first is line %u)", path, line,
+                       m->line);
+    m->declared = true;
+    m->line = line;
+    char *save = NULL;
+    for (char *tok = strtok_r(text, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+        char *eq = strchr(tok, '=');
+        vf_fate *slot = NULL;
+        if (eq) {
+            *eq = '\0';
+            slot = !strcmp(tok, "source")          ? &m->source
+                   : !strcmp(tok, "intermediates") ? &m->intermediates
+                   : !strcmp(tok, "dest")          ? &m->dest
+                                                   : NULL;
+        }
+        if (!slot || !vf_parse_fate(eq + 1, slot))
+            return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
+                           "'%s' line %u: model term '%s' is not source=, intermediates= or "
+                           "dest= with kept, removed or any",
+                           path, line, tok);
+    }
+    return VF_OK;
+}
+
 vf_status vf_expect_load(const char *path, vf_expect_list *list, vf_error *err)
 {
     list->items = NULL;
     list->count = 0;
+    memset(&list->model, 0, sizeof list->model);
     char *text = NULL;
     vf_status st = vf_read_text(path, 1u << 20, &text, err);
     if (st)
@@ -127,6 +173,11 @@ vf_status vf_expect_load(const char *path, vf_expect_list *list, vf_error *err)
         p = nl ? nl + 1 : NULL;
         if (!*s || *s == '#')
             continue;
+        if (!strncmp(s, "model", 5) && (s[5] == ' ' || s[5] == '\t')) {
+            if ((st = vf_parse_model(path, line, s + 6, &list->model, err)))
+                break;
+            continue;
+        }
         if (list->count == cap) {
             cap = cap ? cap * 2 : 8;
             vf_expect *n = realloc(list->items, cap * sizeof *n);

@@ -54,9 +54,17 @@ enum {
     VF_CK_CHECK = 1u << 5,   /* vhdfold check found problems in the result */
     VF_CK_TOUCHED = 1u << 6, /* a file that must not change did */
     VF_CK_OUTPUT = 1u << 7,  /* a reader printed no SHA-256 */
+    VF_CK_DAMAGE = 1u << 8, /* the command failed and left SOURCE's view (or a kept file) changed */
+    VF_CK_MODEL = 1u << 9,  /* the files around the result are not as the declared model says */
 };
-#define VF_CK_COUNT 8
+#define VF_CK_COUNT 10
 const char *vf_conform_kind_name(unsigned bit);
+/* Severity order, worst first (docs/conform.md "The judge"): rank 1 is damage. */
+unsigned vf_conform_kind_rank(unsigned bit);
+/* The worst kind among bits (0 when none). */
+unsigned vf_conform_worst_kind(unsigned bits);
+/* The kind at rank r (1-based), 0 past the last. */
+unsigned vf_conform_kind_at_rank(unsigned r);
 /* Parse "digest,check" or "any" into bits; false on an unknown name. */
 bool vf_conform_kinds_parse(const char *text, unsigned *bits);
 
@@ -70,24 +78,47 @@ typedef struct vf_conform_result {
     vf_conform_case c;
     bool ran; /* belongs to this shard and was run */
     vf_verdict verdict;
-    unsigned kinds;      /* VF_CK_* bits seen */
-    char reason[768];    /* one line: the first failure, with its details */
-    uint64_t first_diff; /* VF_OFF_NONE when unknown or not a digest failure */
-    double seconds;      /* the command under test */
-    char *repro;         /* reproducer lines (free()), NULL when passing */
-    int expect_line;     /* matched expectation (index), -1 when none */
+    unsigned kinds;              /* VF_CK_* bits seen */
+    char *reason;                /* one line, whole: every failure, worst first (free()) */
+    char *kind_msg[VF_CK_COUNT]; /* the first message of each kind seen (free()) */
+    char *kept;                  /* the kept case folder (--keep-failures), NULL when not kept */
+    uint64_t first_diff;         /* VF_OFF_NONE when unknown or not a digest failure */
+    double seconds;              /* the command under test */
+    char *repro;                 /* reproducer lines (free()), NULL when passing */
+    char *gen_shell;             /* the gen line of the reproducer (free()) */
+    char *cmd_shell;             /* the command under test, substituted (free()) */
+    char *cwd;                   /* where the command ran (free()) */
+    char **gen_argv; /* the gen command as argv, NULL-terminated (free each and the array) */
+    int expect_line; /* matched expectation (index), -1 when none */
 } vf_conform_result;
+
+/* What a merge implementation does, by design, to the files of the chain besides the result
+ * (a "model" line of the expectation file): checked after a successful merge, and kept files
+ * also after a failed one. */
+typedef enum vf_fate {
+    VF_FATE_ANY = 0, /* invalidated or changed: not checked */
+    VF_FATE_KEPT,    /* byte-for-byte as before */
+    VF_FATE_REMOVED, /* no longer exists */
+} vf_fate;
+
+typedef struct vf_model {
+    bool declared;
+    unsigned line;
+    vf_fate source, intermediates, dest; /* the result file itself is never judged here */
+} vf_model;
 
 /* The per-run context that the case workers share. */
 typedef struct vf_conform_ctx {
     const vf_conform_opts *o;
-    char *work; /* work folder */
-    char *impl; /* the merge template in force (ours when none given) */
+    const vf_model *model; /* never NULL (all ANY when none declared) */
+    char *work;            /* work folder */
+    char *impl;            /* the merge template in force (ours when none given) */
 } vf_conform_ctx;
 
 /* Build, run and judge one case (conform_case.c). Errors of the runner itself become a SETUP
  * failure of the case; the function does not fail. */
 void vf_conform_case_run(const vf_conform_ctx *ctx, uint64_t index, vf_conform_result *res);
+void vf_conform_result_free(vf_conform_result *r);
 
 /* --- expectation files (conform_expect.c) --- */
 
@@ -109,6 +140,7 @@ typedef struct vf_expect {
 typedef struct vf_expect_list {
     vf_expect *items;
     size_t count;
+    vf_model model;
 } vf_expect_list;
 
 vf_status vf_expect_load(const char *path, vf_expect_list *list, vf_error *err);
@@ -122,6 +154,7 @@ vf_status vf_conform_write_junit(const char *path, const vf_conform_opts *o,
 vf_status vf_conform_write_json(const char *path, const vf_conform_opts *o,
                                 const vf_conform_result *res, uint64_t n, const vf_expect_list *exp,
                                 uint64_t passed, uint64_t failed, vf_error *err);
+const char *vf_fate_name(vf_fate f);
 /* "seed=… depth=3 dest=1 base=dynamic size=6M profile=x" */
 void vf_conform_case_text(const vf_conform_case *c, char *buf, size_t len);
 

@@ -56,7 +56,11 @@ vf_status vf_conform_write_junit(const char *path, const vf_conform_opts *o,
             "\" skipped=\"%" PRIu64 "\">\n",
             total, failures, skipped);
     fprintf(f, "  <properties><property name=\"seed\" value=\"%" PRIu64 "\"/>", o->seed);
-    fprintf(f, "<property name=\"format\" value=\"%s\"/></properties>\n", o->format);
+    fprintf(f, "<property name=\"format\" value=\"%s\"/>", o->format);
+    fprintf(f, "<property name=\"severity_order\" value=\"");
+    for (unsigned r = 1; r <= VF_CK_COUNT; r++)
+        fprintf(f, "%s%s", r > 1 ? "," : "", vf_conform_kind_name(vf_conform_kind_at_rank(r)));
+    fprintf(f, "\"/></properties>\n");
     for (uint64_t i = 0; i < n; i++) {
         const vf_conform_result *r = &res[i];
         if (!r->ran)
@@ -70,8 +74,11 @@ vf_status vf_conform_write_junit(const char *path, const vf_conform_opts *o,
             fprintf(f, "/>\n");
             continue;
         }
-        fprintf(f, ">\n    <%s message=\"", r->verdict == VF_VERDICT_KNOWN ? "skipped" : "failure");
-        vf_xml_text(f, r->reason);
+        unsigned worst = vf_conform_worst_kind(r->kinds);
+        fprintf(f, ">\n    <%s type=\"%s\" severity=\"%u\" message=\"",
+                r->verdict == VF_VERDICT_KNOWN ? "skipped" : "failure", vf_conform_kind_name(worst),
+                vf_conform_kind_rank(worst));
+        vf_xml_text(f, r->reason ? r->reason : "");
         fprintf(f, "\">");
         if (r->repro)
             vf_xml_text(f, r->repro);
@@ -84,13 +91,27 @@ vf_status vf_conform_write_junit(const char *path, const vf_conform_opts *o,
     return VF_OK;
 }
 
+/* The reproducer as data: the gen argv, the command's argv and folder, and the shell text. */
+static json_t *vf_repro_json(const vf_conform_result *r)
+{
+    if (!r->gen_argv || !r->cmd_shell || !r->cwd)
+        return NULL;
+    json_t *gen = json_array();
+    for (size_t i = 0; r->gen_argv[i]; i++)
+        json_array_append_new(gen, json_string(r->gen_argv[i]));
+    json_t *cmd = json_pack("[s, s, s]", "/bin/sh", "-c", r->cmd_shell);
+    return json_pack("{s:o, s:o, s:s, s:s?}", "gen_argv", gen, "command_argv", cmd, "cwd", r->cwd,
+                     "shell", r->repro);
+}
+
 static json_t *vf_case_json(const vf_conform_result *r, const vf_expect_list *exp)
 {
     const vf_conform_case *c = &r->c;
     json_t *kinds = json_array();
-    for (unsigned b = 0; b < VF_CK_COUNT; b++)
-        if (r->kinds & (1u << b))
-            json_array_append_new(kinds, json_string(vf_conform_kind_name(1u << b)));
+    for (unsigned rank = 1; rank <= VF_CK_COUNT; rank++)
+        if (r->kinds & vf_conform_kind_at_rank(rank))
+            json_array_append_new(kinds,
+                                  json_string(vf_conform_kind_name(vf_conform_kind_at_rank(rank))));
     json_t *j = json_pack("{s:I, s:s, s:{s:I, s:i, s:i, s:s, s:I, s:s?}, s:o, s:f}", "index",
                           (json_int_t)c->index, "verdict", vf_verdict_name(r->verdict), "case",
                           "gen_seed", (json_int_t)c->gen_seed, "depth", (int)c->depth, "dest_level",
@@ -99,9 +120,15 @@ static json_t *vf_case_json(const vf_conform_result *r, const vf_expect_list *ex
     if (!j)
         return NULL;
     if (r->verdict != VF_VERDICT_PASS) {
-        json_object_set_new(j, "reason", json_string(r->reason));
-        if (r->repro)
-            json_object_set_new(j, "reproduce", json_string(r->repro));
+        unsigned worst = vf_conform_worst_kind(r->kinds);
+        json_object_set_new(j, "kind", json_string(vf_conform_kind_name(worst)));
+        json_object_set_new(j, "severity", json_integer(vf_conform_kind_rank(worst)));
+        json_object_set_new(j, "reason", json_string(r->reason ? r->reason : ""));
+        json_t *rep = vf_repro_json(r);
+        if (rep)
+            json_object_set_new(j, "reproduce", rep);
+        if (r->kept)
+            json_object_set_new(j, "kept", json_string(r->kept));
     }
     if (r->first_diff != VF_OFF_NONE)
         json_object_set_new(j, "first_diff", json_integer((json_int_t)r->first_diff));
@@ -126,11 +153,14 @@ vf_status vf_conform_write_json(const char *path, const vf_conform_opts *o,
                                         e->reason, "state", state, "matched",
                                         (json_int_t)e->matched, "failed", (json_int_t)e->failed));
     }
-    json_t *root =
-        json_pack("{s:i, s:s, s:I, s:I, s:s, s:I, s:I, s:o, s:o}", "schema", 1, "mode",
-                  o->reader ? "reader" : "merge", "seed", (json_int_t)o->seed, "cases_total",
-                  (json_int_t)o->cases, "format", o->format, "passed", (json_int_t)passed, "failed",
-                  (json_int_t)failed, "cases", cases, "expectations", exps);
+    json_t *order = json_array();
+    for (unsigned r = 1; r <= VF_CK_COUNT; r++)
+        json_array_append_new(order, json_string(vf_conform_kind_name(vf_conform_kind_at_rank(r))));
+    json_t *root = json_pack("{s:i, s:s, s:I, s:I, s:s, s:I, s:I, s:o, s:o, s:o}", "schema", 2,
+                             "mode", o->reader ? "reader" : "merge", "seed", (json_int_t)o->seed,
+                             "cases_total", (json_int_t)o->cases, "format", o->format, "passed",
+                             (json_int_t)passed, "failed", (json_int_t)failed, "cases", cases,
+                             "expectations", exps, "severity_order", order);
     if (!root)
         return VF_FAIL(err, VF_E_NOMEM, VF_OFF_NONE, "building the JSON report");
     int rc = json_dump_file(root, path, JSON_INDENT(2));

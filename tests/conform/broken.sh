@@ -31,6 +31,24 @@ check_caught "no-zeros" digest --profile mixed --dest any --impl "$M --mode no-z
 check_caught "bat-first" exit --base dynamic --impl "$M --mode bat-first {chain}"
 check_caught "cp-top" result --impl "$BROKEN/cp-top.sh {source} {dest}"
 
+# Failing midway: after correct writes it is a plain `exit` (SOURCE's view intact, the changed
+# DESTINATION named); after retagging DESTINATION it is `damage`, the worse kind.
+check_caught "fail-midway" exit --cases 6 --dest any --impl "$M --mode fail-midway {chain}"
+! grep -q ': FAIL damage: ' "$T/out" || fail "fail-midway judged as damage"
+grep -q "; SOURCE's view intact, but DESTINATION '[0-9]*-[a-z]*.vhd' changed" "$T/out" ||
+  fail "fail-midway: the changed DESTINATION is not named"
+check_caught "retag-then-fail" damage --cases 6 --dest any --json "$T/rt.json" \
+  --impl "$M --mode retag-then-fail {chain}"
+"$PY" - "$T/rt.json" <<'PYEOF' || fail "retag-then-fail: damage without its facts"
+import json, re, sys
+cases = json.load(open(sys.argv[1]))["cases"]
+pat = (r"^damage: the failed command left SOURCE's chain unreadable \('vhdfold digest \d+-diff\.vhd': "
+       r".*expects parent id \{[-0-9a-f]{36}\} but .* has id \{[-0-9a-f]{36}\}.*\); "
+       r"DESTINATION '\d+-\w+\.vhd' changed; also exit: the command exited with status 1")
+bad = [c["reason"] for c in cases if c["kind"] != "damage" or not re.search(pat, c["reason"])]
+assert len(cases) == 6 and not bad, bad
+PYEOF
+
 # The printed reproducer of the first whole-blocks failure, run by hand, gives a DESTINATION
 # whose digest differs from the manifest's digest of SOURCE, and the failure line names the
 # first differing offset.

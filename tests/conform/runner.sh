@@ -123,7 +123,7 @@ conform "${FAKE[@]}" --cases 2 --reader 'sha256sum {top}; printf x >> {top}'
 # 12. reports and kept failures
 conform "${FAKE[@]}" --cases 5 --dest any --impl 'cp {dest} {source}' --expect "$T/some.expect" \
   --junit "$T/r.xml" --json "$T/r.json" --keep-failures "$T/keep"
-"$PY" - "$T/r.xml" "$T/r.json" <<'PYEOF'
+"$PY" - "$T/r.xml" "$T/r.json" "$T" <<'PYEOF'
 import json, sys, xml.etree.ElementTree as ET
 suite = ET.parse(sys.argv[1]).getroot()
 cases = suite.findall("testcase")
@@ -131,16 +131,124 @@ assert suite.get("tests") == "5" and len(cases) == 5, "junit case count"
 nfail = len(suite.findall("testcase/failure")) + len(suite.findall("testcase/skipped"))
 assert nfail == 5, nfail
 r = json.load(open(sys.argv[2]))
-assert r["schema"] == 1 and len(r["cases"]) == 5
+assert r["schema"] == 2 and len(r["cases"]) == 5
 assert r["passed"] + r["failed"] >= 5
 assert all(c["verdict"] in ("known", "fail") and "digest" in c["kinds"] for c in r["cases"])
 assert all("first_diff" in c and "reproduce" in c for c in r["cases"])
+for c in r["cases"]:
+    rep = c["reproduce"]
+    assert rep["gen_argv"][1] == "gen" and rep["gen_argv"][-1] == rep["cwd"], rep
+    assert rep["command_argv"][:2] == ["/bin/sh", "-c"] and "cp " in rep["command_argv"][2], rep
+    assert rep["shell"].startswith("  reproduce: rm -rf "), rep
+    # kept failures: everything names the kept folder, not the removed work folder
+    assert c["kept"] in rep["cwd"] and "/keep/" in rep["shell"] and sys.argv[3] + "/work/" not in rep["shell"], rep
 assert r["expectations"][0]["line"] == 1
 PYEOF
 [ "$(ls "$T/keep" | wc -l)" = 5 ] || fail "kept failures: $(ls "$T/keep")"
 [ -f "$(ls -d "$T"/keep/seed-1-case-000000)/chain/manifest.json" ] || fail "kept case lacks its chain"
 
-# 13. usage errors exit 2 and name the problem
+grep -q "^  reproduce: rm -rf $T/keep/seed-1-case-" "$T/out" ||
+  fail "console reproducer does not name the kept folder"
+! grep -q "$T/work" "$T/out" || fail "console names the removed work folder"
+
+# 13. damage: a command that fails and leaves SOURCE's view changed is worse than `exit`;
+# one that fails and changes only DESTINATION is a plain `exit` (the fact is listed)
+conform "${FAKE[@]}" --cases 2 --impl 'printf x >> {source}; echo boom >&2; exit 3' --json "$T/d.json" \
+  --junit "$T/d.xml"
+expect_rc 1 "damage"
+[ "$(grep -c ": FAIL damage: the failed command left SOURCE's view changed (flat digest [0-9a-f]\{64\}, before the command [0-9a-f]\{64\}); SOURCE '0[0-9]-diff.img' changed; also exit: the command exited with status 3; stderr: boom" "$T/out")" = 2 ] ||
+  { cat "$T/out"; fail "damage not reported with its facts"; }
+"$PY" - "$T/d.json" "$T/d.xml" <<'PYEOF'
+import json, sys, xml.etree.ElementTree as ET
+r = json.load(open(sys.argv[1]))
+assert r["severity_order"][:3] == ["damage", "touched", "digest"], r["severity_order"]
+assert r["severity_order"].index("damage") < r["severity_order"].index("exit")
+for c in r["cases"]:
+    assert c["kind"] == "damage" and c["severity"] == 1 and c["kinds"] == ["damage", "exit"], c
+suite = ET.parse(sys.argv[2]).getroot()
+props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+assert props["severity_order"].startswith("damage,touched,digest"), props
+for f in suite.iter("failure"):
+    assert f.get("type") == "damage" and f.get("severity") == "1", f.attrib
+PYEOF
+conform "${FAKE[@]}" --cases 2 --impl 'printf x >> {dest}; exit 3'
+expect_rc 1 "exit after changing DESTINATION"
+[ "$(grep -c ": FAIL exit: the command exited with status 3; SOURCE's view intact, but DESTINATION '0[0-9]-.*.img' changed$" "$T/out")" = 2 ] ||
+  { cat "$T/out"; fail "a harmless failure is not a plain exit with its facts"; }
+# an expectation for `exit` does not hide the damage; one for `damage` explains it
+printf 'exit -- it fails\n' >"$T/exit.expect"
+conform "${FAKE[@]}" --cases 2 --impl 'printf x >> {source}; exit 3' --expect "$T/exit.expect"
+expect_rc 1 "exit expectation vs damage"
+[ "$(grep -c ': FAIL damage: ' "$T/out")" = 2 ] || fail "an exit expectation hid the damage"
+printf 'damage -- it fails and breaks SOURCE\n' >"$T/damage.expect"
+conform "${FAKE[@]}" --cases 2 --impl 'printf x >> {source}; exit 3' --expect "$T/damage.expect"
+expect_rc 0 "damage expectation"
+
+# 14. declared semantics (a model line): files from DESTINATION up besides the result
+printf 'model source=kept intermediates=kept\n' >"$T/kept.model"
+conform "${FAKE[@]}" --cases 4 --dest any --depth 2..3 --expect "$T/kept.model"
+expect_rc 0 "model kept (the fake merge leaves SOURCE alone)"
+printf 'model source=removed\n' >"$T/removed.model"
+conform "${FAKE[@]}" --cases 2 --expect "$T/removed.model"
+expect_rc 1 "model removed"
+[ "$(grep -c ": FAIL model: SOURCE '0[0-9]-diff.img' still exists; the model (expectation line 1) says removed" "$T/out")" = 2 ] ||
+  { cat "$T/out"; fail "model violation not reported"; }
+conform "${FAKE[@]}" --cases 2 --impl 'cp {source} {dest} && printf y >> {source}' --expect "$T/kept.model"
+expect_rc 1 "model kept, SOURCE changed"
+grep -q ": FAIL model: SOURCE '0[0-9]-diff.img' changed; the model (expectation line 1) says kept" "$T/out" ||
+  fail "changed SOURCE not reported against the model"
+# a removed SOURCE that is the result (vhd-lib's rename) is judged as the result, not by the model
+printf 'model source=removed dest=removed\n' >"$T/vhdlib.model"
+conform "${FAKE[@]}" --cases 2 --impl 'mv {dest} {dest}.old && cp {source} {dest}.new && rm {dest}.old && mv {dest}.new {source}' \
+  --result '{source}' --expect "$T/vhdlib.model"
+expect_rc 0 "rename model (DESTINATION gone, SOURCE holds the result)"
+conform "${FAKE[@]}" --cases 2 --impl 'cp {source} {dest}.new && mv {dest}.new {source}' \
+  --result '{source}' --expect "$T/vhdlib.model"
+expect_rc 1 "rename model, DESTINATION left behind"
+[ "$(grep -c ": FAIL model: DESTINATION '0[0-9]-.*' still exists; the model (expectation line 1) says removed" "$T/out")" = 2 ] ||
+  { cat "$T/out"; fail "DESTINATION left behind not reported"; }
+printf 'model source=sideways\n' >"$T/bad.model"
+conform "${FAKE[@]}" --cases 1 --expect "$T/bad.model"
+expect_rc 2 "bad model line"
+grep -q "bad.model' line 1: model term 'source' is not" "$T/err" || { cat "$T/err"; fail "bad model message"; }
+
+# 15. a long reason: whole in the reports and in the kept folder, shortened on the console at
+# a word boundary (never inside a UUID)
+long="$(printf 'w%.0s ' $(seq 1 170))id {0123abcd-4567-89ab-cdef-0123456789ab} at the end"
+echo "$long" >"$T/long.txt"
+conform "${FAKE[@]}" --cases 1 --impl "cat '$T/long.txt' >&2; exit 5" --json "$T/l.json" \
+  --junit "$T/l.xml" --keep-failures "$T/lkeep"
+expect_rc 1 "long reason"
+line="$(grep ': FAIL exit: ' "$T/out")"
+grep -q "more bytes; whole reason in $T/lkeep/seed-1-case-000000/reason.txt)" <<<"$line" ||
+  fail "console does not say where the whole reason is: $line"
+! grep -q '{0123abcd' <<<"$line" || fail "console kept the tail it should have shortened"
+grep -q -- "$long" "$T/lkeep/seed-1-case-000000/reason.txt" || fail "reason.txt lacks the whole reason"
+"$PY" - "$T/l.json" "$T/l.xml" "$long" <<'PYEOF'
+import json, sys, xml.etree.ElementTree as ET
+r = json.load(open(sys.argv[1]))
+assert sys.argv[3] + "; SOURCE's view intact" in r["cases"][0]["reason"], r["cases"][0]["reason"]
+f = next(ET.parse(sys.argv[2]).getroot().iter("failure"))
+assert sys.argv[3] in f.get("message"), f.get("message")
+PYEOF
+
+# 16. an unwritable report path is refused before the first case runs
+conform "${FAKE[@]}" --cases 3 --json "$T/no/such/dir/r.json"
+[ "$rc" != 0 ] && [ "$rc" != 1 ] || fail "unwritable --json: exit status $rc"
+! grep -q '^case ' "$T/out" || fail "cases ran before the unwritable --json was reported"
+grep -q "cannot write the report '$T/no/such/dir/r.json'" "$T/err" || { cat "$T/err"; fail "no message"; }
+conform "${FAKE[@]}" --cases 3 --junit "$T/no/such/dir/r.xml"
+! grep -q '^case ' "$T/out" || fail "cases ran before the unwritable --junit was reported"
+conform "${FAKE[@]}" --cases 1 --json "$T/fresh.json"
+[ -s "$T/fresh.json" ] || fail "the probe removed a report it should have written"
+
+# 17. every committed expectation file parses (model lines included)
+for f in "$VF_SOURCE_DIR"/corpus/conform/*.expect; do
+  conform "${FAKE[@]}" --cases 0 --expect "$f"
+  expect_rc 0 "parsing $(basename "$f")"
+done
+
+# 18. usage errors exit 2 and name the problem
 for bad in "--shard 0/2" "--depth 3..1" "--jobs 0" "--dest sideways" "--size 1K" "--cases x"; do
   # shellcheck disable=SC2086
   conform "${FAKE[@]}" $bad

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "conform.h"
+#include "conform_int.h"
 
 /* Sebastiano Vigna's splitmix64.c seeded with 1234567 gives these first outputs. */
 static void test_splitmix64_reference(void **state)
@@ -115,13 +116,38 @@ static void test_subst(void **state)
     }
 }
 
+/* The severity order of docs/conform.md "The judge": damage first, every kind exactly once. */
+static void test_severity_order(void **state)
+{
+    (void)state;
+    assert_int_equal(vf_conform_kind_rank(VF_CK_DAMAGE), 1);
+    assert_true(vf_conform_kind_rank(VF_CK_DAMAGE) < vf_conform_kind_rank(VF_CK_EXIT));
+    assert_true(vf_conform_kind_rank(VF_CK_TOUCHED) < vf_conform_kind_rank(VF_CK_DIGEST));
+    assert_true(vf_conform_kind_rank(VF_CK_DIGEST) < vf_conform_kind_rank(VF_CK_TIMEOUT));
+    assert_int_equal(vf_conform_worst_kind(VF_CK_EXIT | VF_CK_DAMAGE), VF_CK_DAMAGE);
+    assert_int_equal(vf_conform_worst_kind(VF_CK_CHECK | VF_CK_DIGEST), VF_CK_DIGEST);
+    assert_int_equal(vf_conform_worst_kind(0), 0);
+    unsigned seen = 0;
+    for (unsigned r = 1; r <= VF_CK_COUNT; r++) {
+        unsigned k = vf_conform_kind_at_rank(r);
+        assert_int_not_equal(k, 0);
+        assert_int_equal(seen & k, 0);
+        assert_int_equal(vf_conform_kind_rank(k), r);
+        seen |= k;
+    }
+    assert_int_equal(seen, (1u << VF_CK_COUNT) - 1);
+    assert_int_equal(vf_conform_kind_at_rank(VF_CK_COUNT + 1), 0);
+    unsigned bits = 0;
+    assert_true(vf_conform_kinds_parse("damage,model", &bits));
+    assert_int_equal(bits, VF_CK_DAMAGE | VF_CK_MODEL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_splitmix64_reference),
-        cmocka_unit_test(test_derive_matches_doc),
-        cmocka_unit_test(test_derive_dest_modes),
-        cmocka_unit_test(test_subst),
+        cmocka_unit_test(test_splitmix64_reference), cmocka_unit_test(test_derive_matches_doc),
+        cmocka_unit_test(test_derive_dest_modes),    cmocka_unit_test(test_subst),
+        cmocka_unit_test(test_severity_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,9 @@ Opens FILE and its parents with pyvhdi (each parent attached with set_parent), r
 flattened disk and prints its SHA-256 followed by the file name, like sha256sum.
 Called by `vhdfold conform --reader '/usr/bin/python3 flatten.py {top}'` (ci/conform).
 Parents are looked up beside the child: the stored parent name as a relative path (with '\\'
-turned into '/'), then its last component. Run with Debian's /usr/bin/python3: pyvhdi is
+turned into '/'), then its last component. libvhdi 20210425 returns no parent name for a
+differencing VHDX (parent_filename is None), so then the parent is the file beside the child
+whose identifier is the child's parent_identifier. Run with Debian's /usr/bin/python3: pyvhdi is
 packaged for it, not for other Pythons on PATH.
 """
 import hashlib
@@ -17,12 +19,35 @@ import pyvhdi
 CHUNK = 1 << 20
 
 
+def find_by_identifier(here, want, path):
+    """The file in folder here whose identifier is want (libvhdi gives no VHDX parent name)."""
+    for entry in sorted(os.listdir(here)):
+        cand = os.path.join(here, entry)
+        if cand == os.path.abspath(path) or not entry.endswith((".vhd", ".vhdx")):
+            continue
+        g = pyvhdi.file()
+        try:
+            g.open(cand)
+            ident = g.identifier
+        except OSError:
+            continue
+        finally:
+            g.close()
+        if ident == want:
+            return cand
+    raise SystemExit(f"flatten.py: no file beside '{path}' has the parent identifier {want}")
+
+
 def open_chain(path, opened):
     f = pyvhdi.file()
     f.open(path)
     opened.append(f)
     name = f.parent_filename
-    if name:
+    parent_id = f.parent_identifier
+    if not name and parent_id:
+        here = os.path.dirname(os.path.abspath(path))
+        f.set_parent(open_chain(find_by_identifier(here, parent_id, path), opened))
+    elif name:
         here = os.path.dirname(os.path.abspath(path))
         rel = name.replace("\\", "/")
         candidates = [os.path.join(here, rel), os.path.join(here, os.path.basename(rel))]

@@ -13,6 +13,10 @@ Modes:
   whole-blocks  copies every allocated block whole, ignoring sector bitmaps (vhd-lib 4.15)
   no-zeros      skips sectors whose data is all zeros (forgets explicit zeros)
   bat-first     publishes the first new block's BAT entry before its data, then is killed
+  fail-midway   merges correctly the first half of the blocks, then exits 1 (DESTINATION
+                changed, SOURCE's view intact: a plain `exit` failure)
+  retag-then-fail  gives DESTINATION a new unique id, merges half, then exits 1: SOURCE's
+                chain no longer opens (the `damage` failure, vhd-lib 0.7.2's pattern)
 """
 import os
 import signal
@@ -125,6 +129,20 @@ class Vhd:
             self.put_bat(b)
         self.f.flush()
 
+    def retag(self):
+        """A new unique id in the footer (and its copy at offset 0 of a dynamic disk)."""
+        footer = bytearray(self.footer)
+        footer[68:84] = bytes((x * 37 + 11) & 0xFF for x in footer[68:84])
+        footer[64:68] = b"\0\0\0\0"
+        footer[64:68] = struct.pack(">I", (~sum(footer)) & 0xFFFFFFFF)
+        self.footer = bytes(footer)
+        self.f.seek(self.file_size - SECTOR)
+        self.f.write(self.footer)
+        if self.type != 2:
+            self.f.seek(0)
+            self.f.write(self.footer)
+        self.f.flush()
+
     def put_bat(self, b):
         self.f.seek(self.bat_off + 4 * b)
         self.f.write(struct.pack(">I", self.bat[b]))
@@ -157,7 +175,9 @@ def main(argv):
         sys.stderr.write(__doc__)
         return 2
     mode, files = argv[1], argv[2:]
-    if mode not in ("correct", "top-only", "whole-blocks", "no-zeros", "bat-first"):
+    modes = ("correct", "top-only", "whole-blocks", "no-zeros", "bat-first", "fail-midway",
+             "retag-then-fail")
+    if mode not in modes:
         sys.stderr.write(f"vhdmerge: unknown mode '{mode}'\n")
         return 2
     layers = [Vhd(p) for p in files[:-1]]
@@ -166,6 +186,15 @@ def main(argv):
         return 2
     dest = Vhd(files[-1], writable=True)
     writes = merged_sectors(layers, mode)
+    if mode in ("fail-midway", "retag-then-fail"):
+        if mode == "retag-then-fail":
+            dest.retag()
+        spb = layers[0].spb
+        blocks = sorted({s // spb for s in writes})
+        half = set(blocks[: (len(blocks) + 1) // 2])
+        dest.write_sectors({s: d for s, d in writes.items() if s // spb in half})
+        sys.stderr.write(f"vhdmerge: {mode}: stopped after {len(half)} of {len(blocks)} blocks\n")
+        return 1
     dest.write_sectors(writes, kill_after_bat=(mode == "bat-first"))
     return 0
 
