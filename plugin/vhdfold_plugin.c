@@ -404,12 +404,15 @@ static int vfp_can_flush(void *handle)
     return g.writable;
 }
 
-/* Trim becomes the VHDX ZERO state; a VHD has no such state (zeros would be allocated and
- * written), so trim is not offered there. */
+/* Trim becomes the format's ZERO block state where it has one (VHDX); without one (VHD)
+ * zeros would be allocated and written, so trim is not offered there. */
 static int vfp_can_trim(void *handle)
 {
     (void)handle;
-    return g.writable && g.format == VF_FORMAT_VHDX;
+    vf_format_limits lim;
+    if (!g.writable || vf_format_get_limits(g.format, &lim, NULL) != VF_OK)
+        return 0;
+    return (lim.features & VF_FEATURE_ZERO_BLOCKS) != 0;
 }
 
 static int vfp_can_zero(void *handle)
