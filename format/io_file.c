@@ -341,20 +341,26 @@ static const char *vf_file_kind(mode_t m)
     return "not a regular file";
 }
 
-/* A private file (VF_IO_OWNED): regular and owned by the effective uid, else EPERM (ELOOP for a
- * symbolic link seen before the open). */
+/* A private file (VF_IO_OWNED): regular, owned by the effective uid and with one name (no hard
+ * link), else EPERM (ELOOP for a symbolic link seen before the open). */
 static vf_status vf_file_owned_ok(const struct stat *sb, const char *name, vf_error *err)
 {
     if (S_ISLNK(sb->st_mode))
         return VF_FAIL_ERRNO(err, ELOOP, VF_OFF_NONE, "cannot open '%s': it is a symbolic link",
                              name);
     if (!S_ISREG(sb->st_mode))
-        return VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE, "cannot open '%s': it is %s, not a regular file",
-                             name, vf_file_kind(sb->st_mode));
+        return VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE,
+                             "cannot open '%s': it is %s, not a regular file", name,
+                             vf_file_kind(sb->st_mode));
     if (sb->st_uid != geteuid())
         return VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE,
                              "cannot open '%s': owned by uid %lu, not by this user (uid %lu)", name,
                              (unsigned long)sb->st_uid, (unsigned long)geteuid());
+    /* a hard link names some other file of this user too: writing it would change that file */
+    if (sb->st_nlink != 1)
+        return VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE,
+                             "cannot open '%s': it has %lu hard links (another name of the file)",
+                             name, (unsigned long)sb->st_nlink);
     return VF_OK;
 }
 

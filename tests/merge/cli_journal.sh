@@ -2,8 +2,8 @@
 # tests/merge/cli_journal.sh - a plain 'vhdfold merge SOURCE DEST' next to a planted journal
 # (tests/tools/mkjournal.py, bound to the real chain, then altered): a removing-phase record,
 # a record with --child files, a cursor claiming the copy is done, a record of another chain,
-# a journal that is a symbolic link, one owned by another user (as root), one locked
-# by a running merge (32774 in use). Each refusal exits
+# a journal that is a symbolic link, a hard link to another file, one owned by another user
+# (as root), one locked by a running merge (32774 in use). Each refusal exits
 # non-zero naming the journal; every file not asked to change (the chain, the journal, a
 # folder beside the chain) stays byte-identical; under strace nothing outside the chain's
 # folder is opened for writing, removed or renamed. Env: VHDFOLD (from ctest). Layer: tests.
@@ -149,6 +149,15 @@ mkdir "$j"
 merge_plain dir
 expect_refusal dir "not a regular file"
 [ -d "$j" ] || fail "dir: the directory was replaced"
+
+# 7c. a hard link to another file of this user (no record in it: a fresh merge would reuse
+# the file and write its slots into that file): refused, the other file unchanged
+setup hardlink
+ln "$o/victim.vhd" "$j"
+hashes hardlink >"$tmp/before"
+merge_plain hardlink
+expect_refusal hardlink "hard link"
+unchanged hardlink "$tmp/before"
 
 # 8. a journal owned by another user (root only: chown)
 if [ "$(id -u)" = 0 ]; then
