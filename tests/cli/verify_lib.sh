@@ -42,7 +42,9 @@ expect_eq() { # expect_eq GOT WANT WHAT
 
 expect_match() { # expect_match TEXT REGEX WHAT
     CHECKS=$((CHECKS + 1))
-    if ! printf '%s\n' "$1" | grep -Eq -- "$2"; then
+    # a here-string, not a pipe: grep -q stops reading at the first match, and under pipefail
+    # the writer's broken pipe would fail the check
+    if ! grep -Eq -- "$2" <<<"$1"; then
         fail "$3: '$1' does not match /$2/"
     fi
 }
