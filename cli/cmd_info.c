@@ -173,9 +173,11 @@ static void vf_info_print_parent(const vf_image *img, const vf_image_info *in)
     size_t n = 0;
     if (vf_image_locators(img, locs, VF_INFO_MAX_LOCATORS, &n, NULL) != VF_OK)
         n = 0;
-    for (size_t i = 0; i < n && i < VF_INFO_MAX_LOCATORS; i++)
-        printf("parent locator:      %s  %s (%s)\n", locs[i].tag, locs[i].path,
-               vf_locator_kind_name(locs[i].kind));
+    for (size_t i = 0; i < n && i < VF_INFO_MAX_LOCATORS; i++) {
+        printf("parent locator:      %s  ", locs[i].tag);
+        vf_cli_puts_text(locs[i].path);
+        printf(" (%s)\n", vf_locator_kind_name(locs[i].kind));
+    }
 }
 
 static void vf_info_print_top(const vf_info_level *lv)
@@ -184,7 +186,9 @@ static void vf_info_print_top(const vf_info_level *lv)
     char human[32], id[VF_GUID_TEXT_LEN];
     vf_cli_human_size(in->virtual_size, human, sizeof human);
     vf_guid_text(in->format, in->id, id);
-    printf("file:                %s\n", lv->path);
+    printf("file:                ");
+    vf_cli_puts_text(lv->path);
+    printf("\n");
     printf("format:              %s\n", vf_format_name(in->format));
     printf("type:                %s\n", vf_disk_type_name(in->type));
     printf("virtual size:        %llu (%s)\n", (unsigned long long)in->virtual_size, human);
@@ -192,7 +196,9 @@ static void vf_info_print_top(const vf_info_level *lv)
     printf("sector size:         %lu logical, %lu physical\n",
            (unsigned long)in->logical_sector_size, (unsigned long)in->physical_sector_size);
     printf("identity:            %s\n", id);
-    printf("creator:             %s\n", in->creator);
+    printf("creator:             ");
+    vf_cli_puts_text(in->creator);
+    printf("\n");
     printf("file size:           %llu\n", (unsigned long long)in->file_size);
     printf("allocated blocks:    %llu of %llu\n", (unsigned long long)in->allocated_blocks,
            (unsigned long long)in->total_blocks);
@@ -211,8 +217,9 @@ static void vf_info_print_text(const vf_info_level *lv, size_t n, const vf_error
         const vf_image_info *in = vf_image_info_get(lv[i].img);
         char id[VF_GUID_TEXT_LEN];
         vf_guid_text(in->format, in->id, id);
-        printf("  %zu  %s  %s %s  %s", i, lv[i].path, vf_format_name(in->format),
-               vf_disk_type_name(in->type), id);
+        printf("  %zu  ", i);
+        vf_cli_puts_text(lv[i].path);
+        printf("  %s %s  %s", vf_format_name(in->format), vf_disk_type_name(in->type), id);
         if (lv[i].via && lv[i].via[0])
             printf("  via %s", lv[i].via);
         printf("\n");

@@ -170,18 +170,24 @@ static void vf_merge_print_plan(const vf_merge_cli *c, const vf_merge_result *r)
 {
     printf("plan: merge '%s' into '%s' (level %zu of its chain, %s)\n", c->opts.source,
            c->opts.destination, r->dest_level, vf_format_name(r->format));
-    for (size_t i = 0; i < r->nlayers; i++)
-        printf("  level %zu '%s': %llu bytes of data, %llu bytes of zeros, %llu blocks\n", i,
-               r->layers[i].path, (unsigned long long)r->layers[i].data_bytes,
+    for (size_t i = 0; i < r->nlayers; i++) {
+        printf("  level %zu '", i);
+        vf_cli_puts_text(r->layers[i].path);
+        printf("': %llu bytes of data, %llu bytes of zeros, %llu blocks\n",
+               (unsigned long long)r->layers[i].data_bytes,
                (unsigned long long)r->layers[i].zero_bytes,
                (unsigned long long)r->layers[i].blocks);
+    }
     printf("  to write into DESTINATION: %llu bytes in %llu blocks, %llu new blocks\n",
            (unsigned long long)r->bytes_merged, (unsigned long long)r->blocks_merged,
            (unsigned long long)r->blocks_to_allocate);
     printf("  space needed: %llu bytes\n", (unsigned long long)r->space_needed);
     printf("  files that become invalid:");
-    for (size_t i = 0; i < r->ninvalidated; i++)
-        printf(" '%s'", r->invalidated[i]);
+    for (size_t i = 0; i < r->ninvalidated; i++) {
+        printf(" '");
+        vf_cli_puts_text(r->invalidated[i]);
+        printf("'");
+    }
     printf("%s\n", r->ninvalidated ? "" : " none");
     printf("  also invalid afterwards: any other child of '%s'\n", c->opts.destination);
     printf("nothing written (--dry-run)\n");
@@ -199,8 +205,11 @@ static void vf_merge_print(const vf_merge_cli *c, const vf_merge_result *r)
         printf("verified (%s): %s\n", vf_merge_mode_name(r->digest_mode), r->digest_after);
     if (r->ninvalidated) {
         printf("%s:", c->opts.remove_merged ? "removed" : "no longer valid");
-        for (size_t i = 0; i < r->ninvalidated; i++)
-            printf(" '%s'", r->invalidated[i]);
+        for (size_t i = 0; i < r->ninvalidated; i++) {
+            printf(" '");
+            vf_cli_puts_text(r->invalidated[i]);
+            printf("'");
+        }
         printf("\n");
     }
     if (r->note[0])

@@ -3,6 +3,7 @@
  * Layer: cli. Used by cmd_info.c, cmd_check.c, cmd_digest.c, cmd_export.c, cmd_compare.c. */
 #include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -132,4 +133,14 @@ void vf_cli_human_size(uint64_t bytes, char *out, size_t out_len)
         snprintf(out, out_len, "%llu %s", (unsigned long long)v, units[u]);
     else
         snprintf(out, out_len, "%.1f %s", v, units[u]);
+}
+
+void vf_cli_puts_text(const char *text)
+{
+    char *s = strdup(text);
+    if (!s)
+        return;
+    vf_text_printable(s);
+    fputs(s, stdout);
+    free(s);
 }

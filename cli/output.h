@@ -45,6 +45,11 @@ vf_status vf_cli_open_image(const char *path, vf_image **out, vf_error *err);
  * stdout. Returns the exit code for err. */
 int vf_cli_fail(const char *cmd, const char *file, const vf_error *err, bool json);
 
+/* Print text read from a disk (a locator, a path found through one, the creator) on stdout as
+ * "%s" would, with control characters as '?' (vf_text_printable): the terminal never obeys
+ * them. */
+void vf_cli_puts_text(const char *text);
+
 /* JSON helpers: a number (sizes and offsets fit in a JSON integer), an offset or null. */
 json_t *vf_json_u64(uint64_t v);
 json_t *vf_json_off(uint64_t off);

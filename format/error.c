@@ -1,6 +1,7 @@
 /* error.c - fills vf_error records and names the status codes.
  * Layer: format. Every module reports through VF_FAIL / VF_FAIL_ERRNO defined here; also the
- * library version (vf_version). */
+ * library version (vf_version). Messages are made printable (vf_text_printable): they quote
+ * text from disks. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,11 +9,22 @@
 #include <vhdfold/vf_error.h>
 #include <vhdfold/vf_version.h>
 
+void vf_text_printable(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+        else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            p[0] = p[1] = '?';
+    }
+}
+
 static void vf_format_msg(vf_error *err, const char *fmt, va_list ap)
 {
     int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     if (n < 0)
         err->msg[0] = '\0';
+    vf_text_printable(err->msg);
 }
 
 vf_status vf_fail(vf_error *err, vf_status code, uint64_t off, const char *func, const char *fmt,
@@ -78,6 +90,7 @@ void vf_error_prefix(vf_error *err, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return;
+    vf_text_printable(prefix);
     memcpy(old, err->msg, sizeof old);
     size_t plen = strnlen(prefix, sizeof err->msg - 1);
     memcpy(err->msg, prefix, plen);

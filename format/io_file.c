@@ -324,6 +324,12 @@ static int vf_file_oflags(unsigned flags)
     return o;
 }
 
+/* The mode of a created file: a private one (VF_IO_OWNED) is for this user alone. */
+static mode_t vf_file_mode(unsigned flags)
+{
+    return (flags & VF_IO_OWNED) ? 0600 : 0666;
+}
+
 static const char *vf_file_kind(mode_t m)
 {
     if (S_ISDIR(m))
@@ -341,20 +347,31 @@ static const char *vf_file_kind(mode_t m)
     return "not a regular file";
 }
 
-/* A private file (VF_IO_OWNED): regular and owned by the effective uid, else EPERM (ELOOP for a
- * symbolic link seen before the open). */
+/* A private file (VF_IO_OWNED): regular, owned by the effective uid, writable by nobody else and
+ * with one name (no hard link), else EPERM (ELOOP for a symbolic link seen before the open). */
 static vf_status vf_file_owned_ok(const struct stat *sb, const char *name, vf_error *err)
 {
     if (S_ISLNK(sb->st_mode))
         return VF_FAIL_ERRNO(err, ELOOP, VF_OFF_NONE, "cannot open '%s': it is a symbolic link",
                              name);
     if (!S_ISREG(sb->st_mode))
-        return VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE, "cannot open '%s': it is %s, not a regular file",
-                             name, vf_file_kind(sb->st_mode));
+        return VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE,
+                             "cannot open '%s': it is %s, not a regular file", name,
+                             vf_file_kind(sb->st_mode));
     if (sb->st_uid != geteuid())
         return VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE,
                              "cannot open '%s': owned by uid %lu, not by this user (uid %lu)", name,
                              (unsigned long)sb->st_uid, (unsigned long)geteuid());
+    /* someone else who may write it could have forged what it says */
+    if (sb->st_mode & (S_IWGRP | S_IWOTH))
+        return VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE,
+                             "cannot open '%s': others may write it (mode %03o)", name,
+                             (unsigned)(sb->st_mode & 0777));
+    /* a hard link names some other file of this user too: writing it would change that file */
+    if (sb->st_nlink != 1)
+        return VF_FAIL_ERRNO(err, EPERM, VF_OFF_NONE,
+                             "cannot open '%s': it has %lu hard links (another name of the file)",
+                             name, (unsigned long)sb->st_nlink);
     return VF_OK;
 }
 
@@ -430,7 +447,7 @@ vf_status vf_io_file_open(const char *path, unsigned flags, vf_io **out, vf_erro
         return st;
     int fd;
     do
-        fd = open(path, vf_file_oflags(flags), 0666);
+        fd = open(path, vf_file_oflags(flags), vf_file_mode(flags));
     while (fd < 0 && errno == EINTR);
     return vf_file_wrap(fd, path, flags, out, err);
 }
@@ -505,7 +522,7 @@ static vf_status vf_posix_open_beneath(void *self, const char *dir, const char *
     else if (pfd < 0)
         st = VF_FAIL_ERRNO(e, errno, VF_OFF_NONE, "cannot open '%s'", name);
     else if ((st = vf_file_precheck(pfd, last, AT_SYMLINK_NOFOLLOW, flags, name, e)) == VF_OK) {
-        int fd = vf_file_openat(pfd, last, vf_file_oflags(flags) | O_NOFOLLOW, 0666);
+        int fd = vf_file_openat(pfd, last, vf_file_oflags(flags) | O_NOFOLLOW, vf_file_mode(flags));
         if (fd < 0 && errno == ELOOP)
             st = VF_FAIL_ERRNO(e, ELOOP, VF_OFF_NONE,
                                "cannot open '%s': a symbolic link inside '%s' is not followed",

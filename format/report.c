@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <vhdfold/vf_error.h>
 #include <vhdfold/vf_report.h>
 
 void vf_report_init(vf_report *rep)
@@ -38,8 +39,8 @@ static int vf_report_grow(vf_report *rep)
     return 0;
 }
 
-void vf_report_add(vf_report *rep, vf_severity sev, vf_status code, uint64_t off,
-                   const char *file, const char *fmt, ...)
+void vf_report_add(vf_report *rep, vf_severity sev, vf_status code, uint64_t off, const char *file,
+                   const char *fmt, ...)
 {
     char *name = vf_report_grow(rep) == 0 ? strdup(file ? file : "") : NULL;
     if (!name) {
@@ -57,6 +58,8 @@ void vf_report_add(vf_report *rep, vf_severity sev, vf_status code, uint64_t off
     if (vsnprintf(f->msg, sizeof f->msg, fmt, ap) < 0)
         f->msg[0] = '\0';
     va_end(ap);
+    vf_text_printable(f->msg);
+    vf_text_printable(f->file);
 }
 
 size_t vf_report_count(const vf_report *rep, vf_severity min)

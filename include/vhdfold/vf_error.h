@@ -60,6 +60,11 @@ VF_API vf_status vf_fail_errno(vf_error *err, int errnum, uint64_t off, const ch
 /* Put context in front of the message already in *err ("parent 2 ('base.vhd'): ..."). */
 VF_API void vf_error_prefix(vf_error *err, const char *fmt, ...) VF_PRINTF(2, 3);
 VF_API void vf_error_clear(vf_error *err);
+/* Text read from a disk (locators, names, paths built from them) may hold control characters
+ * that a terminal would obey: replaces each C0 control, DEL and each C1 control (UTF-8
+ * C2 80..C2 9F) in s with '?', in place. Every vf_error message and report finding is
+ * already passed through it. */
+VF_API void vf_text_printable(char *s);
 
 /* The code's name, "VF_E_FORMAT" (vf_status_name), and a short English description,
  * "bad signature, checksum or field value" (vf_status_text), for any code (unknown codes too).

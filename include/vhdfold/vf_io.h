@@ -23,7 +23,9 @@ enum {
     VF_IO_EXCL = 1u << 2,   /* with CREATE: fail with EEXIST when present */
     VF_IO_TRUNC = 1u << 3,  /* with RDWR: truncate to 0 */
     /* Private files (the merge journal): a symbolic link is refused (ELOOP), and so is a file
-     * that is not regular or not owned by the effective uid (EPERM). File systems without
+     * that is not regular, not owned by the effective uid, writable by group or others, or
+     * has more than one hard link (EPERM: writing it would change the file behind its other
+     * name); one created with it gets mode 0600. File systems without
      * links or owners (the memory fs) ignore both. */
     VF_IO_NOFOLLOW = 1u << 4,
     VF_IO_OWNED = 1u << 5,

@@ -5,7 +5,8 @@
 # (strace: never opened) and, when allowed, tells only "not a virtual disk"; an absolute
 # locator to a real parent works with --allow-absolute-parents; --parent-dir finds parents
 # inside DIR and refuses a '..' escape or a symbolic link out of it; merge accepts the
-# DESTINATION it is given even when only an absolute locator names it. Run by ctest.
+# DESTINATION it is given even when only an absolute locator names it; control characters in
+# locator text never reach the terminal (info, check, digest). Run by ctest.
 . "$(dirname "$0")/verify_lib.sh"
 cd "$T"
 MK="$VF_SOURCE_DIR/tests/tools/mkdiff_vhd.py"
@@ -23,7 +24,7 @@ expect_quiet() {
 # never_opened LOG PATH WHAT: strace LOG has no open of PATH
 never_opened() {
     CHECKS=$((CHECKS + 1))
-    if grep -F -- "$2" "$1" | grep -Eq 'open(at)?\('; then
+    if grep -F -- "$2" "$1" | grep -E 'open(at)?\(' >/dev/null; then
         fail "$3: '$2' was opened: $(grep -F -- "$2" "$1" | head -1)"
     fi
 }
@@ -139,5 +140,19 @@ expect_rc 0 "merge with --parent-dir: the DESTINATION outside DIR is still accep
 run "$VHDFOLD" merge --progress=none --dry-run vm/mtop3.vhd store/mbase.vhd
 expect_rc 3 "a named DESTINATION that is not the parent is not taken for it"
 expect_match "$ERR" "cannot find parent of 'vm/mtop3.vhd'" "unbound DESTINATION message"
+
+# --- locator text holding terminal control sequences: printed with '?' for each control ---
+"$PY" "$MK" store/mbase.vhd vm/esc.vhd --w2ru "$(printf 'e\033]2;owned\007\033[2Jx.vhd')" \
+    --name "$(printf 'n\033[31m\302\233m.vhd')"
+for cmd in info check digest; do
+    run "$VHDFOLD" "$cmd" vm/esc.vhd
+    CHECKS=$((CHECKS + 1))
+    if LC_ALL=C grep -q "$(printf '[\001-\037\177]\\|\302[\200-\237]')" "$T/.out" "$T/.err"; then
+        fail "$cmd: a control character from the locator reached the terminal: $(cat -v "$T/.err")"
+    fi
+    expect_match "$OUT$ERR" "e\?\]2;owned\?\?\[2Jx\.vhd" "$cmd: the locator is still shown"
+done
+run "$VHDFOLD" info vm/esc.vhd
+expect_match "$OUT" "W2ru  e\?\]2;owned" "info: the locator line shows the text with '?'"
 
 finish

@@ -2,8 +2,9 @@
 # tests/merge/cli_journal.sh - a plain 'vhdfold merge SOURCE DEST' next to a planted journal
 # (tests/tools/mkjournal.py, bound to the real chain, then altered): a removing-phase record,
 # a record with --child files, a cursor claiming the copy is done, a record of another chain,
-# a journal that is a symbolic link, one owned by another user (as root), one locked
-# by a running merge (32774 in use). Each refusal exits
+# a journal that is a symbolic link, a hard link to another file, one others may write, one
+# owned by another user (as root), one locked by a running merge (32774 in use); a journal the
+# merge creates has mode 0600. Each refusal exits
 # non-zero naming the journal; every file not asked to change (the chain, the journal, a
 # folder beside the chain) stays byte-identical; under strace nothing outside the chain's
 # folder is opened for writing, removed or renamed. Env: VHDFOLD (from ctest). Layer: tests.
@@ -149,6 +150,32 @@ mkdir "$j"
 merge_plain dir
 expect_refusal dir "not a regular file"
 [ -d "$j" ] || fail "dir: the directory was replaced"
+
+# 7c. a hard link to another file of this user (no record in it: a fresh merge would reuse
+# the file and write its slots into that file): refused, the other file unchanged
+setup hardlink
+ln "$o/victim.vhd" "$j"
+hashes hardlink >"$tmp/before"
+merge_plain hardlink
+expect_refusal hardlink "hard link"
+unchanged hardlink "$tmp/before"
+
+# 7d. a journal others may write (group-writable): what it says may be forged: refused
+setup groupw
+python3 "$MKJ" "$j" "$top" "$mid" "$dst" --phase 1 --cursor 0
+chmod 664 "$j"
+hashes groupw >"$tmp/before"
+merge_plain groupw
+expect_refusal groupw "others may write it"
+unchanged groupw "$tmp/before"
+
+# 7e. the journal a merge creates is for this user alone (mode 0600 whatever the umask)
+setup private
+merge_plain private
+[ $rc = 0 ] || fail "private: the merge failed: $(cat "$tmp/err")"
+if [ $have_strace = 1 ] && ! grep -E "vfmerge\", [A-Z_|]*O_CREAT[A-Z_|]*, 0600\)" "$tmp/private.log" >/dev/null; then
+  fail "private: the journal was not created with mode 0600: $(grep vfmerge "$tmp/private.log" | head -2)"
+fi
 
 # 8. a journal owned by another user (root only: chown)
 if [ "$(id -u)" = 0 ]; then
