@@ -43,11 +43,11 @@ static json_t *vf_check_findings_json(const vf_report *rep)
     for (size_t i = 0; i < rep->count; i++) {
         const vf_finding *f = &rep->items[i];
         json_t *o = json_object();
-        json_object_set_new(o, "severity", json_string(vf_severity_name(f->severity)));
-        json_object_set_new(o, "status", json_string(vf_status_name(f->code)));
-        json_object_set_new(o, "file", json_string(f->file));
+        json_object_set_new(o, "severity", vf_json_text(vf_severity_name(f->severity)));
+        json_object_set_new(o, "status", vf_json_text(vf_status_name(f->code)));
+        json_object_set_new(o, "file", vf_json_text(f->file));
         json_object_set_new(o, "offset", vf_json_off(f->off));
-        json_object_set_new(o, "message", json_string(f->msg));
+        json_object_set_new(o, "message", vf_json_text(f->msg));
         json_array_append_new(arr, o);
     }
     return arr;
@@ -59,7 +59,7 @@ static void vf_check_print(const char *file, size_t levels, const vf_report *rep
     size_t warnings = vf_report_count(rep, VF_SEV_WARNING) - errors;
     if (json) {
         json_t *o = vf_json_begin("check");
-        json_object_set_new(o, "file", json_string(file));
+        json_object_set_new(o, "file", vf_json_text(file));
         json_object_set_new(o, "levels_checked", json_integer((json_int_t)levels));
         json_object_set_new(o, "clean", json_boolean(errors == 0));
         json_object_set_new(o, "errors", json_integer((json_int_t)errors));

@@ -61,8 +61,8 @@ static int vf_compare_parse(int argc, char **argv, vf_compare_args *a)
 static json_t *vf_compare_side(const char *file, vf_source *src, uint64_t size)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "file", json_string(file));
-    json_object_set_new(o, "source", json_string(vf_source_is_raw(src) ? "raw" : "chain"));
+    json_object_set_new(o, "file", vf_json_text(file));
+    json_object_set_new(o, "source", vf_json_text(vf_source_is_raw(src) ? "raw" : "chain"));
     json_object_set_new(o, "size", vf_json_u64(size));
     return o;
 }

@@ -75,13 +75,13 @@ static void vf_digest_print(const vf_digest_args *a, vf_source *src,
         return;
     }
     json_t *o = vf_json_begin("digest");
-    json_object_set_new(o, "file", json_string(a->file));
-    json_object_set_new(o, "source", json_string(vf_source_is_raw(src) ? "raw" : "chain"));
-    json_object_set_new(o, "mode", json_string(a->tree ? "tree" : "flat"));
-    json_object_set_new(o, "algorithm", json_string(a->tree ? "vhdfold-tree-v1" : "sha256"));
+    json_object_set_new(o, "file", vf_json_text(a->file));
+    json_object_set_new(o, "source", vf_json_text(vf_source_is_raw(src) ? "raw" : "chain"));
+    json_object_set_new(o, "mode", vf_json_text(a->tree ? "tree" : "flat"));
+    json_object_set_new(o, "algorithm", vf_json_text(a->tree ? "vhdfold-tree-v1" : "sha256"));
     json_object_set_new(o, "block_size", a->tree ? json_integer(VF_TREE_BLOCK_BYTES) : json_null());
     json_object_set_new(o, "virtual_size", vf_json_u64(vf_source_size(src)));
-    json_object_set_new(o, "digest", json_string(hex));
+    json_object_set_new(o, "digest", vf_json_text(hex));
     vf_json_print(o);
 }
 

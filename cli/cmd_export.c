@@ -166,8 +166,8 @@ static void vf_export_summary(const char *file, const char *out, vf_source *src,
                               const vf_export_sink *sink)
 {
     json_t *o = vf_json_begin("export");
-    json_object_set_new(o, "file", json_string(file));
-    json_object_set_new(o, "output", json_string(out));
+    json_object_set_new(o, "file", vf_json_text(file));
+    json_object_set_new(o, "output", vf_json_text(out));
     json_object_set_new(o, "virtual_size", vf_json_u64(vf_source_size(src)));
     json_object_set_new(o, "written_bytes", vf_json_u64(sink->written_bytes));
     vf_json_print(o);

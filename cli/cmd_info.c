@@ -60,7 +60,7 @@ static json_t *vf_info_guid(vf_format_kind f, const uint8_t id[16])
 {
     char text[VF_GUID_TEXT_LEN];
     vf_guid_text(f, id, text);
-    return json_string(text);
+    return vf_json_text(text);
 }
 
 static json_t *vf_info_locators_json(const vf_image *img)
@@ -72,9 +72,9 @@ static json_t *vf_info_locators_json(const vf_image *img)
         return arr;
     for (size_t i = 0; i < n && i < VF_INFO_MAX_LOCATORS; i++) {
         json_t *l = json_object();
-        json_object_set_new(l, "kind", json_string(vf_locator_kind_name(locs[i].kind)));
-        json_object_set_new(l, "tag", json_string(locs[i].tag));
-        json_object_set_new(l, "path", json_string(locs[i].path));
+        json_object_set_new(l, "kind", vf_json_text(vf_locator_kind_name(locs[i].kind)));
+        json_object_set_new(l, "tag", vf_json_text(locs[i].tag));
+        json_object_set_new(l, "path", vf_json_text(locs[i].path));
         json_array_append_new(arr, l);
     }
     return arr;
@@ -126,16 +126,16 @@ static json_t *vf_info_level_json(size_t level, const vf_info_level *lv)
     const vf_image_info *in = vf_image_info_get(lv->img);
     json_t *o = json_object();
     json_object_set_new(o, "level", json_integer((json_int_t)level));
-    json_object_set_new(o, "file", json_string(lv->path));
-    json_object_set_new(o, "via", lv->via && lv->via[0] ? json_string(lv->via) : json_null());
-    json_object_set_new(o, "format", json_string(vf_format_name(in->format)));
-    json_object_set_new(o, "type", json_string(vf_disk_type_name(in->type)));
+    json_object_set_new(o, "file", vf_json_text(lv->path));
+    json_object_set_new(o, "via", lv->via && lv->via[0] ? vf_json_text(lv->via) : json_null());
+    json_object_set_new(o, "format", vf_json_text(vf_format_name(in->format)));
+    json_object_set_new(o, "type", vf_json_text(vf_disk_type_name(in->type)));
     json_object_set_new(o, "virtual_size", vf_json_u64(in->virtual_size));
     json_object_set_new(o, "block_size", json_integer(in->block_size));
     json_object_set_new(o, "logical_sector_size", json_integer(in->logical_sector_size));
     json_object_set_new(o, "physical_sector_size", json_integer(in->physical_sector_size));
     json_object_set_new(o, "id", vf_info_guid(in->format, in->id));
-    json_object_set_new(o, "creator", json_string(in->creator));
+    json_object_set_new(o, "creator", vf_json_text(in->creator));
     json_object_set_new(o, "file_size", vf_json_u64(in->file_size));
     json_object_set_new(o, "total_blocks", vf_json_u64(in->total_blocks));
     json_object_set_new(o, "allocated_blocks", vf_json_u64(in->allocated_blocks));
@@ -148,7 +148,7 @@ static void vf_info_print_json(const char *file, const vf_info_level *lv, size_t
                                const vf_error *chain_err)
 {
     json_t *o = vf_json_begin("info");
-    json_object_set_new(o, "file", json_string(file));
+    json_object_set_new(o, "file", vf_json_text(file));
     json_t *levels = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(levels, vf_info_level_json(i, &lv[i]));

@@ -143,7 +143,7 @@ static json_t *vf_merge_json(const vf_merge_cli *c, const vf_merge_result *r)
                                                 "zero_bytes", (json_int_t)r->layers[i].zero_bytes,
                                                 "blocks", (json_int_t)r->layers[i].blocks));
     for (size_t i = 0; i < r->ninvalidated; i++)
-        json_array_append_new(inval, json_string(r->invalidated[i]));
+        json_array_append_new(inval, vf_json_text(r->invalidated[i]));
     json_t *o = json_pack(
         "{s:i, s:i, s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:f, s:o, s:o, s:s}",
         "schema", 1, "status", r->status, "status_name", vf_merge_status_name(r->status), "source",
@@ -154,15 +154,15 @@ static json_t *vf_merge_json(const vf_merge_cli *c, const vf_merge_result *r)
         (json_int_t)r->space_needed, "seconds", r->seconds, "layers", layers, "invalidated", inval,
         "verify", vf_merge_mode_name(r->digest_mode));
     if (r->digest_mode != VF_MERGE_VERIFY_NONE) {
-        json_object_set_new(o, "digest_before", json_string(r->digest_before));
-        json_object_set_new(o, "digest_after", json_string(r->digest_after));
+        json_object_set_new(o, "digest_before", vf_json_text(r->digest_before));
+        json_object_set_new(o, "digest_after", vf_json_text(r->digest_after));
     }
     if (r->verify_mismatch)
         json_object_set_new(o, "mismatch_offset", json_integer((json_int_t)r->mismatch_voff));
     if (r->status != VF_MERGE_COMPLETED)
-        json_object_set_new(o, "error", json_string(r->err.msg));
+        json_object_set_new(o, "error", vf_json_text(r->err.msg));
     if (r->note[0])
-        json_object_set_new(o, "note", json_string(r->note));
+        json_object_set_new(o, "note", vf_json_text(r->note));
     return o;
 }
 

@@ -36,6 +36,54 @@ vf_status vf_cli_open_image(const char *path, vf_image **out, vf_error *err)
     return vf_image_open(io, path, 0, out, err);
 }
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
+static size_t vf_utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0];
+    size_t n = c < 0x80                 ? 1
+               : c >= 0xC2 && c <= 0xDF ? 2
+               : c >= 0xE0 && c <= 0xEF ? 3
+               : c >= 0xF0 && c <= 0xF4 ? 4
+                                        : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0) || /* overlong, surrogate */
+        (c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))   /* overlong, > U+10FFFF */
+        return 0;
+    return n;
+}
+
+json_t *vf_json_text(const char *text)
+{
+    if (!text)
+        return json_null();
+    json_t *j = json_string(text);
+    if (j)
+        return j;
+    size_t len = strlen(text);
+    char *fixed = malloc(len * 3 + 1); /* each bad byte becomes 3 bytes */
+    if (!fixed)
+        return json_string("");
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p;) {
+        size_t n = vf_utf8_len(p);
+        if (n) {
+            memcpy(fixed + o, p, n);
+            o += n;
+            p += n;
+        } else {
+            memcpy(fixed + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            p++;
+        }
+    }
+    fixed[o] = '\0';
+    j = json_string(fixed);
+    free(fixed);
+    return j ? j : json_string("");
+}
+
 json_t *vf_json_u64(uint64_t v)
 {
     /* json_int_t is long long: every size and offset of a disk (< 2^63) fits. */
@@ -59,16 +107,16 @@ json_t *vf_json_begin(const char *cmd)
 {
     json_t *o = json_object();
     json_object_set_new(o, "schema", json_integer(VF_JSON_SCHEMA));
-    json_object_set_new(o, "command", json_string(cmd));
+    json_object_set_new(o, "command", vf_json_text(cmd));
     return o;
 }
 
 json_t *vf_json_error(const vf_error *err)
 {
     json_t *e = json_object();
-    json_object_set_new(e, "status", json_string(vf_status_name(err->code)));
+    json_object_set_new(e, "status", vf_json_text(vf_status_name(err->code)));
     json_object_set_new(e, "message",
-                        json_string(err->msg[0] ? err->msg : vf_status_text(err->code)));
+                        vf_json_text(err->msg[0] ? err->msg : vf_status_text(err->code)));
     return e;
 }
 
@@ -77,7 +125,7 @@ int vf_cli_fail(const char *cmd, const char *file, const vf_error *err, bool jso
     int code = vf_report_error(err);
     if (json) {
         json_t *o = vf_json_begin(cmd);
-        json_object_set_new(o, "file", file ? json_string(file) : json_null());
+        json_object_set_new(o, "file", file ? vf_json_text(file) : json_null());
         json_object_set_new(o, "error", vf_json_error(err));
         json_object_set_new(o, "exit", json_integer(code));
         vf_json_print(o);

@@ -50,6 +50,10 @@ int vf_cli_fail(const char *cmd, const char *file, const vf_error *err, bool jso
  * them. */
 void vf_cli_puts_text(const char *text);
 
+/* A JSON string of text read from disk or given by the user: never NULL and never dropped.
+ * Bytes that are not valid UTF-8 become U+FFFD (json_string refuses such text, and the key
+ * would silently disappear); NULL text is JSON null. */
+json_t *vf_json_text(const char *text);
 /* JSON helpers: a number (sizes and offsets fit in a JSON integer), an offset or null. */
 json_t *vf_json_u64(uint64_t v);
 json_t *vf_json_off(uint64_t off);

@@ -311,8 +311,9 @@ static const vf_io_ops vf_file_ops = {
 
 static int vf_file_oflags(unsigned flags)
 {
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused right after). */
-    int o = O_CLOEXEC | O_NONBLOCK | ((flags & VF_IO_RDWR) ? O_RDWR : O_RDONLY);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused right after);
+     * O_NOCTTY: a terminal named by a locator never becomes our controlling terminal. */
+    int o = O_CLOEXEC | O_NONBLOCK | O_NOCTTY | ((flags & VF_IO_RDWR) ? O_RDWR : O_RDONLY);
     if (flags & VF_IO_CREATE)
         o |= O_CREAT;
     if ((flags & VF_IO_CREATE) && (flags & VF_IO_EXCL))

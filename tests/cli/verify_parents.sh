@@ -155,4 +155,20 @@ done
 run "$VHDFOLD" info vm/esc.vhd
 expect_match "$OUT" "W2ru  e\?\]2;owned" "info: the locator line shows the text with '?'"
 
+# --- a MacX locator holding bytes that are not UTF-8: the JSON keeps every key, with U+FFFD ---
+"$PY" "$MK" store/mbase.vhd vm/badutf.vhd --no-w2ru --name mbase.vhd \
+    --macx "$(printf 'file://x\377\376y.vhd' | od -An -tx1 | tr -d ' \n')"
+run "$VHDFOLD" info --json vm/badutf.vhd
+CHECKS=$((CHECKS + 1))
+if ! "$PY" -c '
+import json, sys
+d = json.loads(sys.argv[1])
+locs = [l for lv in d["levels"] for l in (lv.get("parent") or {}).get("locators", [])]
+macx = [l for l in locs if l["tag"] == "MacX"]
+assert macx and "path" in macx[0], locs
+assert "x\ufffd\ufffdy.vhd" in macx[0]["path"], macx[0]["path"]
+' "$OUT"; then
+    fail "info --json lost or mangled the MacX locator: $OUT"
+fi
+
 finish

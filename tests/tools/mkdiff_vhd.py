@@ -8,12 +8,13 @@ footer copy at 0, dynamic header at 512, BAT at 1536, one W2ru locator, blocks w
 bitmap, footer at the end. Only the standard library.
 
 usage: mkdiff_vhd.py PARENT CHILD [--write OFF:LEN:BYTE]... [--bad-parent-id] [--bad-timestamp]
-                     [--w2ru TEXT | --no-w2ru] [--w2ku TEXT] [--name TEXT]
+                     [--w2ru TEXT | --no-w2ru] [--w2ku TEXT] [--name TEXT] [--macx HEX]
   OFF and LEN are sector aligned (bytes); BYTE is the fill value (0-255).
   The W2ru locator holds PARENT's path relative to CHILD's folder unless --w2ru gives its
   text (stored as given) or --no-w2ru leaves it out; --w2ku adds an absolute locator with
   TEXT; --name sets the parent unicode name (default: PARENT's file name). A locator's data
-  takes as many sectors as it needs.
+  takes as many sectors as it needs. --macx adds a MacX locator holding the bytes HEX as they
+  are (a file URL, UTF-8 by the format, so tests can store bytes that are not).
 """
 import argparse
 import os
@@ -82,6 +83,7 @@ def main():
     ap.add_argument("--no-w2ru", action="store_true")
     ap.add_argument("--w2ku")
     ap.add_argument("--name")
+    ap.add_argument("--macx")
     a = ap.parse_args()
     pts, size, geom, puid = read_parent_footer(a.parent)
     if a.bad_parent_id:
@@ -95,6 +97,8 @@ def main():
         texts.append((b"W2ru", w2ru.encode("utf-16-le")))
     if a.w2ku is not None:
         texts.append((b"W2ku", a.w2ku.encode("utf-16-le")))
+    if a.macx is not None:
+        texts.append((b"MacX", bytes.fromhex(a.macx)))
     entries = (size + BS - 1) // BS
     bat_bytes = (entries * 4 + 511) // 512 * 512
     locs = []
