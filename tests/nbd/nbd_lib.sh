@@ -87,6 +87,15 @@ serve() {
       wait "$PID" 2>/dev/null || true
       return 1
     fi
+    # refused before listening: with the sanitizer runtimes preloaded, nbdkit may then hang
+    # in an exit handler (see stop), so an error in its log counts as the refusal
+    if grep -q 'error: ' "$T/$name.log" 2>/dev/null; then
+      sleep 0.2
+      [ -s "$T/$name.pid" ] && return 0
+      kill -9 "$PID" 2>/dev/null || true
+      wait "$PID" 2>/dev/null || true
+      return 1
+    fi
     sleep 0.05
   done
   fail "nbdkit $name did not start within 30 s"
