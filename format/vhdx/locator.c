@@ -47,7 +47,7 @@ static bool vx_has_nul(const uint8_t *p, size_t bytes)
 }
 
 /* Key comparisons made by the duplicate check, for the test that bounds them. */
-unsigned long long vf_vhdx_locator_key_compares;
+_Atomic unsigned long long vf_vhdx_locator_key_compares;
 
 /* One key/value entry: both ranges inside the item, even non-zero lengths, no NULs; the
  * bytes of every entry together within the item's size (*budget), so overlapping ranges

@@ -33,7 +33,7 @@ static vf_status vx_region_entry_check(const vx_state *st, const vx_region *r, u
     return VF_OK;
 }
 
-unsigned long long vf_vhdx_table_steps;
+_Atomic unsigned long long vf_vhdx_table_steps;
 
 static int vx_tkey_by_id(const void *pa, const void *pb)
 {

@@ -281,7 +281,7 @@ enum { VX_CLASH_NONE = 0, VX_CLASH_ID, VX_CLASH_RANGE };
  * *a < *b their idx. O(n log n) comparisons, counted in vf_vhdx_table_steps. */
 int vf_vhdx_table_clash(vx_tkey *k, uint32_t n, uint32_t *a, uint32_t *b);
 /* Comparisons and sweep steps of vf_vhdx_table_clash since start (tests bound the work). */
-extern unsigned long long vf_vhdx_table_steps;
+extern _Atomic unsigned long long vf_vhdx_table_steps;
 /* Validate a parsed table (no I/O): entry limits, duplicates, alignment, overlaps. */
 vf_status vf_vhdx_region_parse(vx_state *st, const uint8_t *buf, uint64_t where, vx_region **out,
                                uint32_t *n, vf_error *err);
@@ -311,7 +311,7 @@ vf_status vf_vhdx_metadata_read(vx_state *st, vf_error *err);
 vf_status vf_vhdx_locator_parse(vx_state *st, const uint8_t *buf, uint32_t len, vf_error *err);
 /* Key comparisons made by vf_vhdx_locator_parse's duplicate check since start (tests read it
  * to bound the work: at most n * ceil(log2 n) + n for n keys). */
-extern unsigned long long vf_vhdx_locator_key_compares;
+extern _Atomic unsigned long long vf_vhdx_locator_key_compares;
 const char *vf_vhdx_locator_get(const vx_state *st, const char *key);
 bool vf_vhdx_guid_parse(const char *text, uint8_t out[16]);
 /* Encode a locator item from key/value pairs (UTF-8); *out is malloc'd. */
