@@ -41,7 +41,19 @@ fds = "/proc/%s/fd" % pid
 n = sum(1 for fd in os.listdir(fds) if os.path.realpath(os.path.join(fds, fd)) == top)
 if n < 5:
     sys.exit("4 connections open, but the server has TOP open %d times (expected 5)" % n)
+for h in handles:
+    h.shutdown()
 PY
+  # stop only once the server has closed those connections' chains: a server stopped with
+  # connections still open never runs their .close (a leak the sanitizer build reports)
+  for i in $(seq 1 200); do
+    n=0
+    for fd in /proc/"$PID"/fd/*; do
+      [ "$(readlink -f "$fd" 2>/dev/null)" = "$(readlink -f "$TOP")" ] && n=$((n + 1))
+    done
+    [ "$n" -le 1 ] && break
+    sleep 0.05
+  done
   stop "$PID"
   rm -f "$T/$name".*.raw
   echo "ok $name: 7 connections read the same bytes"
