@@ -32,7 +32,7 @@ typedef struct vf_merge_ctx {
     bool posix;
     atomic_bool *cancel;
     atomic_uint *percent;
-    char *src_norm, *dst_norm, *jpath;
+    char *dst_norm, *jpath;
     vf_chain *chain;      /* SOURCE's chain (COPYING) */
     vf_chain *upper;      /* after the copy: SOURCE's levels above DESTINATION, as resolved now */
     size_t k;             /* DESTINATION's level */
@@ -1136,11 +1136,10 @@ static vf_status vf_merge_ctx_init(vf_merge_ctx *x)
     x->posix = x->fs == vf_fs_posix();
     x->batch_bytes =
         o->batch_bytes ? (o->batch_bytes + 0xFFFFFu) & ~(uint64_t)0xFFFFF : VF_MERGE_BATCH_DEFAULT;
-    x->src_norm = vf_merge_path_abs(o->source, x->posix);
     x->dst_norm = vf_merge_path_abs(o->destination, x->posix);
     x->jpath = malloc(strlen(o->destination) + sizeof VF_JOURNAL_SUFFIX);
     x->buf = malloc(VF_MERGE_CHUNK);
-    if (!x->src_norm || !x->dst_norm || !x->jpath || !x->buf)
+    if (!x->dst_norm || !x->jpath || !x->buf)
         return vf_merge_nomem(x, "buffers");
     strcpy(x->jpath, o->destination);
     strcat(x->jpath, VF_JOURNAL_SUFFIX);
@@ -1159,7 +1158,6 @@ static void vf_merge_ctx_free(vf_merge_ctx *x)
     vf_chain_close(x->upper);
     vf_image_close(x->dest_owned);
     vf_journal_free(&x->j);
-    free(x->src_norm);
     free(x->dst_norm);
     free(x->jpath);
     free(x->buf);
