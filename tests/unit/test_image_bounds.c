@@ -18,39 +18,6 @@
 #define TABLE_STEP_LIMIT (4ull * 2047 * 11 + 2 * 2047 + 256)
 #define TIB (1024ull * GIB)
 
-/* --- a counting io over a tbuf: bytes read, the largest single read --- */
-
-typedef struct counted {
-    tbuf *t;
-    uint64_t read_bytes;
-    size_t read_max;
-} counted;
-
-static vf_status c_read(void *self, void *buf, size_t len, uint64_t off, vf_error *e)
-{
-    counted *c = self;
-    c->read_bytes += len;
-    if (len > c->read_max)
-        c->read_max = len;
-    return tb_read(c->t, buf, len, off, e);
-}
-
-static vf_status c_size(void *self, uint64_t *size, vf_error *e)
-{
-    return tb_size(((counted *)self)->t, size, e);
-}
-
-static vf_status open_counted(tbuf *t, counted *c, const char *name, vf_image **img, vf_error *err)
-{
-    static const vf_io_ops ops = {
-        .read_at = c_read, .get_size = c_size, .lock = tb_lock, .close = tb_close};
-    memset(c, 0, sizeof *c);
-    c->t = t;
-    vf_io *io;
-    assert_int_equal(vf_io_new(&ops, c, name, false, &io, err), VF_OK);
-    return vf_image_open(io, name, 0, img, err);
-}
-
 static tbuf tb_of(const uint8_t *d, size_t len)
 {
     tbuf t = {malloc(len), len, len, 0, 0};

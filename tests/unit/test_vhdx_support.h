@@ -178,4 +178,39 @@ static inline void t_fix_entry(tbuf *t, uint32_t pos)
     vf_vhdx_crc_store(e, (size_t)vf_get_le(e + 8, 4), 4);
 }
 
+/* A read-only io over a tbuf that counts what is read: bytes in all, the largest single read
+ * (resource-bound tests assert on these, never on time). */
+typedef struct counted {
+    tbuf *t;
+    uint64_t read_bytes;
+    size_t read_max;
+} counted;
+
+static inline vf_status c_read(void *self, void *buf, size_t len, uint64_t off, vf_error *e)
+{
+    counted *c = self;
+    c->read_bytes += len;
+    if (len > c->read_max)
+        c->read_max = len;
+    return tb_read(c->t, buf, len, off, e);
+}
+
+static inline vf_status c_size(void *self, uint64_t *size, vf_error *e)
+{
+    return tb_size(((counted *)self)->t, size, e);
+}
+
+/* Open t as image name through a fresh counting io in *c. */
+static inline vf_status open_counted(tbuf *t, counted *c, const char *name, vf_image **img,
+                                     vf_error *err)
+{
+    static const vf_io_ops ops = {
+        .read_at = c_read, .get_size = c_size, .lock = tb_lock, .close = tb_close};
+    memset(c, 0, sizeof *c);
+    c->t = t;
+    vf_io *io;
+    assert_int_equal(vf_io_new(&ops, c, name, false, &io, err), VF_OK);
+    return vf_image_open(io, name, 0, img, err);
+}
+
 #endif
