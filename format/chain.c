@@ -10,6 +10,7 @@
 
 #include <vhdfold/vf_chain.h>
 
+#include "opts_int.h"
 #include "endian.h"
 #include "image_int.h"
 #include "path.h"
@@ -618,10 +619,14 @@ static vf_status vf_chain_open_n(const char *path, const vf_chain_opts *opts, si
     vf_chain *c = calloc(1, sizeof *c);
     if (!c)
         return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "opening the chain of '%s'", path);
-    if (opts)
-        c->opts = *opts;
-    else
-        vf_chain_opts_init(&c->opts);
+    vf_chain_opts_init(&c->opts);
+    vf_status ast =
+        opts ? vf_opts_adopt(&c->opts, sizeof c->opts, opts, VF_CHAIN_OPTS_V1, "vf_chain_opts", err)
+             : VF_OK;
+    if (ast != VF_OK) {
+        free(c);
+        return ast;
+    }
     if (!c->opts.fs)
         c->opts.fs = vf_fs_posix();
     if (!c->opts.max_depth)
@@ -675,9 +680,11 @@ vf_status vf_chain_open_upper(const char *path, const vf_chain_opts *opts, size_
     return vf_chain_open_n(path, opts, levels, out, err);
 }
 
-void vf_chain_opts_init(vf_chain_opts *o)
+void vf_chain_opts_init_size(vf_chain_opts *o, size_t size)
 {
-    memset(o, 0, sizeof *o);
+    vf_chain_opts def;
+    memset(&def, 0, sizeof def);
+    vf_opts_fill(o, size, &def, sizeof def);
 }
 
 void vf_chain_close(vf_chain *c)

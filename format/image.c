@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "opts_int.h"
 #include "endian.h"
 #include "image_int.h"
 
@@ -117,15 +118,24 @@ vf_status vf_image_open_probe(vf_io *io, const char *name, unsigned flags, bool 
     return VF_OK;
 }
 
-void vf_create_opts_init(vf_create_opts *o)
+void vf_create_opts_init_size(vf_create_opts *o, size_t size)
 {
-    memset(o, 0, sizeof *o);
+    vf_create_opts def;
+    memset(&def, 0, sizeof def);
+    vf_opts_fill(o, size, &def, sizeof def);
 }
 
-vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *opts, vf_image **out,
+vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *user, vf_image **out,
                           vf_error *err)
 {
     *out = NULL;
+    vf_create_opts own, *opts = &own;
+    vf_create_opts_init(&own);
+    vf_status ast = vf_opts_adopt(&own, sizeof own, user, VF_CREATE_OPTS_V1, "vf_create_opts", err);
+    if (ast != VF_OK) {
+        vf_io_close(io);
+        return ast;
+    }
     const vf_driver *drv = NULL;
     for (size_t i = 0; i < VF_NDRIVERS; i++)
         if (vf_drivers[i]->format == opts->format)

@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     vf_chain_opts opts;
-    memset(&opts, 0, sizeof opts);
+    vf_chain_opts_init(&opts);
     opts.fs = fs;
     opts.max_depth = VF_FUZZ_MAX_PARTS;
     opts.open_flags = vf_fuzz_open_flags();

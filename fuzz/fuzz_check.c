@@ -16,7 +16,7 @@ static void vf_check_as_chain(const vf_fuzz_buf *file)
     if (vf_fs_mem_new(&fs, &err) != VF_OK)
         return;
     vf_chain_opts o;
-    memset(&o, 0, sizeof o);
+    vf_chain_opts_init(&o);
     o.fs = fs;
     o.max_depth = VF_FUZZ_MAX_PARTS;
     o.open_flags = vf_fuzz_open_flags();

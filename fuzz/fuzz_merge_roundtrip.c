@@ -19,7 +19,7 @@
 static uint8_t *vf_view(vf_fs *fs, const char *path, uint64_t len, uint64_t *vsize)
 {
     vf_chain_opts o;
-    memset(&o, 0, sizeof o);
+    vf_chain_opts_init(&o);
     o.fs = fs;
     o.max_depth = VF_FUZZ_MAX_PARTS;
     o.open_flags = vf_fuzz_open_flags();
@@ -46,7 +46,7 @@ static uint8_t *vf_view(vf_fs *fs, const char *path, uint64_t len, uint64_t *vsi
 static bool vf_pick_destination(vf_fs *fs, const char *top, size_t size, char *dest, size_t cap)
 {
     vf_chain_opts o;
-    memset(&o, 0, sizeof o);
+    vf_chain_opts_init(&o);
     o.fs = fs;
     o.max_depth = VF_FUZZ_MAX_PARTS;
     o.open_flags = vf_fuzz_open_flags();

@@ -9,13 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "opts_int.h"
 #include "gen_int.h"
 
 #define VF_GEN_WRITE_CHUNK (4u << 20)
 
-void vf_gen_opts_init(vf_gen_opts *opts)
+static void vf_gen_defaults(vf_gen_opts *opts)
 {
     memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
     opts->format = VF_FORMAT_VHD;
     opts->depth = VF_GEN_DEFAULT_DEPTH;
     opts->virtual_size = VF_GEN_DEFAULT_SIZE;
@@ -24,6 +26,25 @@ void vf_gen_opts_init(vf_gen_opts *opts)
     opts->density_ppm = VF_GEN_DEFAULT_DENSITY_PPM;
     opts->profile = VF_GEN_PROFILE_MIXED;
     opts->flat_limit = VF_GEN_DEFAULT_FLAT_LIMIT;
+}
+
+void vf_gen_opts_init_size(vf_gen_opts *opts, size_t size)
+{
+    vf_gen_opts def;
+    vf_gen_defaults(&def);
+    vf_opts_fill(opts, size, &def, sizeof def);
+}
+
+/* Replace *opts by own, a library-sized copy (docs/library.md "Growing structs"). */
+static vf_status vf_gen_adopt(const vf_gen_opts **opts, vf_gen_opts *own, vf_error *err)
+{
+    if (*opts == own)
+        return VF_OK;
+    vf_gen_defaults(own);
+    vf_status st = vf_opts_adopt(own, sizeof *own, *opts, VF_GEN_OPTS_V1, "vf_gen_opts", err);
+    if (st == VF_OK)
+        *opts = own;
+    return st;
 }
 
 static const char *const vf_gen_profiles[] = {"mixed", "aligned", "sector", "blocks"};
@@ -187,8 +208,13 @@ static vf_status vf_gen_validate_sector(const vf_gen_opts *o, const vf_format_li
     return VF_OK;
 }
 
-vf_status vf_gen_validate(const vf_gen_opts *o, vf_error *err)
+vf_status vf_gen_validate(const vf_gen_opts *opts, vf_error *err)
 {
+    vf_gen_opts own;
+    vf_status ast = vf_gen_adopt(&opts, &own, err);
+    if (ast != VF_OK)
+        return ast;
+    const vf_gen_opts *o = opts;
     vf_format_limits lim;
     if (vf_format_get_limits(o->format, &lim, NULL) != VF_OK)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--format: unknown image format");
@@ -579,6 +605,10 @@ static void vf_gen_cleanup(vf_gen_writer *w, const vf_gen_result *res)
 vf_status vf_gen_model_only(const vf_gen_opts *opts, vf_gen_result *res, vf_error *err)
 {
     memset(res, 0, sizeof *res);
+    vf_gen_opts own;
+    vf_status ast = vf_gen_adopt(&opts, &own, err);
+    if (ast != VF_OK)
+        return ast;
     vf_gen_plan plan;
     vf_status st = vf_gen_validate(opts, err);
     if (st != VF_OK || (st = vf_gen_plan_build(opts, &plan, err)) != VF_OK)
@@ -597,6 +627,10 @@ vf_status vf_gen_run(const vf_gen_opts *opts, const vf_fs *fs, const char *outdi
                      vf_gen_result *res, vf_error *err)
 {
     memset(res, 0, sizeof *res);
+    vf_gen_opts own;
+    vf_status ast = vf_gen_adopt(&opts, &own, err);
+    if (ast != VF_OK)
+        return ast;
     vf_gen_plan plan = {0};
     vf_gen_writer w = {.fs = fs ? fs : vf_fs_posix(), .outdir = outdir, .plan = &plan};
     vf_status st = vf_gen_validate(opts, err);

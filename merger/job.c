@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "merge_int.h"
+#include "opts_int.h"
 
 struct vf_merge_job {
     pthread_t thread;
@@ -20,9 +21,17 @@ struct vf_merge_job {
     vf_merge_result res;
 };
 
-void vf_merge_opts_init(vf_merge_opts *o)
+void vf_merge_opts_init_size(vf_merge_opts *o, size_t size)
 {
-    memset(o, 0, sizeof *o);
+    vf_merge_opts def;
+    memset(&def, 0, sizeof def);
+    vf_opts_fill(o, size, &def, sizeof def);
+}
+
+vf_status vf_merge_opts_adopt(vf_merge_opts *own, const vf_merge_opts *user, vf_error *err)
+{
+    vf_merge_opts_init(own);
+    return vf_opts_adopt(own, sizeof *own, user, VF_MERGE_OPTS_V1, "vf_merge_opts", err);
 }
 
 static void vf_job_free_copy(vf_merge_job *job)
@@ -63,9 +72,13 @@ static void *vf_job_main(void *arg)
     return NULL;
 }
 
-int vf_merge_job_start(const vf_merge_opts *opts, vf_merge_job **out, vf_error *err)
+int vf_merge_job_start(const vf_merge_opts *user, vf_merge_job **out, vf_error *err)
 {
     *out = NULL;
+    vf_merge_opts own, *opts = &own;
+    vf_status ast = vf_merge_opts_adopt(&own, user, err);
+    if (ast != VF_OK)
+        return vf_merge_status_from(ast, 0);
     vf_merge_job *job = calloc(1, sizeof *job);
     if (!job || !vf_job_copy_opts(job, opts)) {
         if (job)

@@ -1191,9 +1191,18 @@ int vf_merge_run_ex(const vf_merge_opts *opts, vf_merge_result *res, atomic_bool
     return res->status;
 }
 
-int vf_merge_run(const vf_merge_opts *opts, vf_merge_result *res)
+int vf_merge_run(const vf_merge_opts *user, vf_merge_result *res)
 {
-    return vf_merge_run_ex(opts, res, NULL, NULL);
+    vf_merge_opts own;
+    vf_status st = vf_merge_opts_adopt(&own, user, &res->err);
+    if (st == VF_OK)
+        return vf_merge_run_ex(&own, res, NULL, NULL);
+    vf_error e = res->err;
+    memset(res, 0, sizeof *res);
+    res->free_space = UINT64_MAX;
+    res->err = e;
+    res->status = vf_merge_status_from(st, 0);
+    return res->status;
 }
 
 void vf_merge_result_free(vf_merge_result *res)

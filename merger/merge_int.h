@@ -140,6 +140,9 @@ vf_status vf_merge_first_diff(vf_chain *a, vf_chain *b, uint64_t size, bool *fou
 /* --- merge.c --- */
 
 /* vf_merge_run with a cancel flag and a percent cell (the job API passes its own). */
+/* Take in a caller's options struct (docs/library.md "Growing structs"): *own gets the
+ * defaults, then the fields user's version knows. VF_E_INVAL / VF_E_UNSUPPORTED otherwise. */
+vf_status vf_merge_opts_adopt(vf_merge_opts *own, const vf_merge_opts *user, vf_error *err);
 int vf_merge_run_ex(const vf_merge_opts *opts, vf_merge_result *res, atomic_bool *cancel,
                     atomic_uint *percent);
 

@@ -268,7 +268,8 @@ static int vfp_digest(vf_chain *c)
     vf_source *src;
     vf_error err;
     uint8_t md[VF_SHA256_LEN];
-    vf_verify_opts vo = {0};
+    vf_verify_opts vo;
+    vf_verify_opts_init(&vo);
     if (vf_source_from_chain(c, false, &src, &err) != VF_OK)
         return vfp_fail("cannot digest the chain", &err);
     vf_status st = g.verify == VFP_VERIFY_TREE ? vf_digest_tree(src, &vo, md, &err)

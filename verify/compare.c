@@ -119,6 +119,10 @@ vf_status vf_compare(vf_source *a, vf_source *b, const vf_verify_opts *opts, vf_
                      vf_error *err)
 {
     memset(res, 0, sizeof *res);
+    vf_verify_opts own;
+    vf_status ast = vf_verify_adopt(&opts, &own, err);
+    if (ast != VF_OK)
+        return ast;
     res->size_a = a->size;
     res->size_b = b->size;
     res->first_diff = VF_OFF_NONE;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opts_int.h"
 #include "source_int.h"
 
 static vf_status vf_source_alloc(const char *name, vf_source **out, vf_error *err)
@@ -163,6 +164,17 @@ vf_status vf_source_read(vf_source *src, uint64_t voff, void *buf, size_t len, v
     if (src->chain)
         return vf_chain_read(src->chain, voff, buf, len, err);
     return vf_io_read(src->io, buf, len, voff, err);
+}
+
+vf_status vf_verify_adopt(const vf_verify_opts **opts, vf_verify_opts *own, vf_error *err)
+{
+    if (!*opts)
+        return VF_OK;
+    vf_verify_opts_init(own);
+    vf_status st = vf_opts_adopt(own, sizeof *own, *opts, VF_VERIFY_OPTS_V1, "vf_verify_opts", err);
+    if (st == VF_OK)
+        *opts = own;
+    return st;
 }
 
 bool vf_source_canceled(const vf_verify_opts *opts)

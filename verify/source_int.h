@@ -22,6 +22,9 @@ vf_status vf_source_run(vf_source *src, uint64_t voff, uint64_t len, bool *zero,
 /* The flattened bytes [voff, voff+len). Not thread safe: callers serialise. */
 vf_status vf_source_read(vf_source *src, uint64_t voff, void *buf, size_t len, vf_error *err);
 
+/* Replace *opts (when not NULL) by own, a library-sized copy of it (docs/library.md "Growing
+ * structs"); VF_E_INVAL / VF_E_UNSUPPORTED for a struct this library cannot take. */
+vf_status vf_verify_adopt(const vf_verify_opts **opts, vf_verify_opts *own, vf_error *err);
 bool vf_source_canceled(const vf_verify_opts *opts);
 vf_status vf_source_cancel_error(const vf_source *src, vf_error *err);
 

@@ -308,6 +308,10 @@ static void vf_tree_stop(vf_tree *t, vf_tree_helper *helpers, unsigned started)
 vf_status vf_digest_tree(vf_source *src, const vf_verify_opts *opts, uint8_t md[VF_SHA256_LEN],
                          vf_error *err)
 {
+    vf_verify_opts own;
+    vf_status ast = vf_verify_adopt(&opts, &own, err);
+    if (ast != VF_OK)
+        return ast;
     unsigned nthreads = vf_tree_threads(opts), started = 0;
     vf_tree *t = calloc(1, sizeof *t);
     vf_tree_helper *helpers = calloc(nthreads, sizeof *helpers);

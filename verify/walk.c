@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opts_int.h"
 #include "source_int.h"
 
 #define VF_WALK_SLOTS 4
@@ -160,14 +161,20 @@ static void vf_walk_free_bufs(vf_walk *w)
         free(w->bufs[i]);
 }
 
-void vf_verify_opts_init(vf_verify_opts *o)
+void vf_verify_opts_init_size(vf_verify_opts *o, size_t size)
 {
-    memset(o, 0, sizeof *o);
+    vf_verify_opts def;
+    memset(&def, 0, sizeof def);
+    vf_opts_fill(o, size, &def, sizeof def);
 }
 
 vf_status vf_verify_walk(vf_source *src, const vf_verify_opts *opts, vf_walk_fn sink, void *ctx,
                          vf_error *err)
 {
+    vf_verify_opts own;
+    vf_status ast = vf_verify_adopt(&opts, &own, err);
+    if (ast != VF_OK)
+        return ast;
     vf_walk w;
     memset(&w, 0, sizeof w);
     w.src = src;
@@ -222,6 +229,10 @@ static vf_status vf_flat_sink(void *ctx, uint64_t voff, const void *data, uint64
 vf_status vf_digest_flat(vf_source *src, const vf_verify_opts *opts, uint8_t md[VF_SHA256_LEN],
                          vf_error *err)
 {
+    vf_verify_opts own;
+    vf_status ast = vf_verify_adopt(&opts, &own, err);
+    if (ast != VF_OK)
+        return ast;
     vf_sha256 *h;
     vf_status st = vf_sha256_new(&h, err);
     if (st != VF_OK)

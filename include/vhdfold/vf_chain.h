@@ -18,11 +18,12 @@ extern "C" {
 
 #define VF_CHAIN_DEFAULT_MAX_DEPTH 1024
 
-/* How to open a chain. Fill it with vf_chain_opts_init() (or zero it), then set the fields
- * you need: new fields are only ever added at the end, and zero always means the default
- * (for the parent policy: the safe one), so a caller written against an older version keeps
- * compiling and keeps its meaning. Do not use positional initialisers. */
+/* How to open a chain. Fill it with vf_chain_opts_init(&o), then set the fields you need by name.
+ * The struct may grow: it starts with its own size, only that many bytes are read, and fields past
+ * it get their defaults (docs/library.md "Growing structs"). A zeroed struct is refused with
+ * VF_E_INVAL. Do not use positional initialisers. */
 typedef struct vf_chain_opts {
+    size_t struct_size;  /* set by vf_chain_opts_init(): do not touch */
     const vf_fs *fs;     /* NULL = vf_fs_posix() */
     unsigned max_depth;  /* images in the chain at most; 0 = VF_CHAIN_DEFAULT_MAX_DEPTH */
     unsigned open_flags; /* VF_OPEN_* for the top image; ancestors are opened read-only */
@@ -42,8 +43,10 @@ typedef struct vf_chain_opts {
     size_t nnamed;
 } vf_chain_opts;
 
-/* Every field at its default (all zero). */
-VF_API void vf_chain_opts_init(vf_chain_opts *o);
+/* Every field at its default (all zero). Call it first (the macro passes sizeof the caller's
+ * struct). */
+VF_API void vf_chain_opts_init_size(vf_chain_opts *o, size_t size);
+#define vf_chain_opts_init(o) vf_chain_opts_init_size((o), sizeof *(o))
 
 typedef struct vf_chain vf_chain;
 

@@ -50,7 +50,12 @@ typedef enum vf_gen_base {
 /* Progress callback: bytes written so far out of the total the plan will write. */
 typedef void (*vf_gen_progress_fn)(void *ctx, uint64_t done_bytes, uint64_t total_bytes);
 
+/* What to generate. Fill it with vf_gen_opts_init(&o), then set the fields you need by name. The
+ * struct may grow: it starts with its own size, only that many bytes are read, and fields past it
+ * get their defaults (docs/library.md "Growing structs"). A zeroed struct is refused with
+ * VF_E_INVAL. Do not use positional initialisers. */
 typedef struct vf_gen_opts {
+    size_t struct_size;    /* set by vf_gen_opts_init(): do not touch */
     vf_format_kind format; /* one with VF_FEATURE_CREATE (vf_format_get_limits) */
     uint64_t seed;         /* 0 .. VF_GEN_MAX_SEED */
     unsigned depth;        /* differencing levels above the base, 0 .. VF_GEN_MAX_DEPTH */
@@ -91,8 +96,10 @@ typedef struct vf_gen_result {
     char *manifest; /* the manifest.json text; yours: vf_gen_result_free() */
 } vf_gen_result;
 
-/* The defaults of `vhdfold gen` (seed 0). */
-VF_API void vf_gen_opts_init(vf_gen_opts *opts);
+/* The defaults of `vhdfold gen` (seed 0). Call it first (the macro passes sizeof the caller's
+ * struct). */
+VF_API void vf_gen_opts_init_size(vf_gen_opts *opts, size_t size);
+#define vf_gen_opts_init(o) vf_gen_opts_init_size((o), sizeof *(o))
 
 /* Check options without writing anything. VF_E_INVAL with a message naming the option. */
 VF_API vf_status vf_gen_validate(const vf_gen_opts *opts, vf_error *err);

@@ -193,11 +193,12 @@ typedef struct vf_parent_link {
     unsigned locators;    /* VF_LOCATE_* mask; 0 = the format's default set */
 } vf_parent_link;
 
-/* What to create. Fill it with vf_create_opts_init() first, then set the fields you need:
- * new fields are only ever added at the end and get safe defaults from the init (zero means
- * the default), so a caller written against an older version keeps compiling and keeps its
- * meaning. Do not use positional initialisers. */
+/* What to create. Fill it with vf_create_opts_init(&o), then set the fields you need by name. The
+ * struct may grow: it starts with its own size, only that many bytes are read, and fields past it
+ * get their defaults (docs/library.md "Growing structs"). A zeroed struct is refused with
+ * VF_E_INVAL. Do not use positional initialisers. */
 typedef struct vf_create_opts {
+    size_t struct_size; /* set by vf_create_opts_init(): do not touch */
     vf_format_kind format;
     vf_disk_type type;
     uint64_t virtual_size;
@@ -225,8 +226,10 @@ enum {
 };
 
 /* Every field at its default (all zero: format VF_FORMAT_NONE, which must be set; random
- * identities, the format's default block and sector sizes, no flags). Call it first. */
-VF_API void vf_create_opts_init(vf_create_opts *o);
+ * identities, the format's default block and sector sizes, no flags). Call it first (the macro
+ * passes sizeof the caller's struct). */
+VF_API void vf_create_opts_init_size(vf_create_opts *o, size_t size);
+#define vf_create_opts_init(o) vf_create_opts_init_size((o), sizeof *(o))
 
 /* Create a new image in io (which must be empty and writable). Owns io, even on failure. */
 VF_API vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *opts,

@@ -62,11 +62,12 @@ typedef enum vf_merge_phase {
 typedef void (*vf_merge_progress_fn)(void *user, unsigned percent, uint64_t done_bytes,
                                      uint64_t total_bytes);
 
-/* What to merge and how. Fill it with vf_merge_opts_init() first, then set the fields you
- * need: new fields are only ever added at the end and get safe defaults from the init (zero
- * means the default), so a caller written against an older version keeps compiling and keeps
- * its meaning. Do not use positional initialisers. */
+/* What to merge and how. Fill it with vf_merge_opts_init(&o), then set the fields you need by name.
+ * The struct may grow: it starts with its own size, only that many bytes are read, and fields past
+ * it get their defaults (docs/library.md "Growing structs"). A zeroed struct is refused with
+ * VF_E_INVAL. Do not use positional initialisers. */
 typedef struct vf_merge_opts {
+    size_t struct_size;      /* set by vf_merge_opts_init(): do not touch */
     const char *source;      /* the differencing disk on top of what is merged */
     const char *destination; /* an ancestor of source: the disk receiving the data */
     const vf_fs *fs;         /* NULL = vf_fs_posix() */
@@ -86,8 +87,9 @@ typedef struct vf_merge_opts {
 } vf_merge_opts;
 
 /* Every field at its default (all zero: no verify, no children, 64 MiB batches, the safe
- * parent policy). Call it first. */
-VF_API void vf_merge_opts_init(vf_merge_opts *o);
+ * parent policy). Call it first (the macro passes sizeof the caller's struct). */
+VF_API void vf_merge_opts_init_size(vf_merge_opts *o, size_t size);
+#define vf_merge_opts_init(o) vf_merge_opts_init_size((o), sizeof *(o))
 
 /* What comes from one merged level (0 = source). */
 typedef struct vf_merge_layer {

@@ -63,10 +63,12 @@ VF_API vf_chain *vf_source_chain(vf_source *src); /* NULL for a raw source; borr
 /* Called from the calling thread only, with bytes of the disk accounted for so far. */
 typedef void (*vf_progress_fn)(void *ctx, uint64_t done_bytes, uint64_t total_bytes);
 
-/* How an engine runs. Fill it with vf_verify_opts_init() first, then set the fields you need:
- * new fields are only ever added at the end and get safe defaults from the init (zero means
- * the default). Do not use positional initialisers. */
+/* How an engine runs. Fill it with vf_verify_opts_init(&o), then set the fields you need by name.
+ * The struct may grow: it starts with its own size, only that many bytes are read, and fields past
+ * it get their defaults (docs/library.md "Growing structs"). A zeroed struct is refused with
+ * VF_E_INVAL. Do not use positional initialisers. */
 typedef struct vf_verify_opts {
+    size_t struct_size;      /* set by vf_verify_opts_init(): do not touch */
     vf_progress_fn progress; /* may be NULL */
     void *progress_ctx;
     /* When not NULL and it becomes non-zero (from any thread or a signal handler), the engine
@@ -78,8 +80,9 @@ typedef struct vf_verify_opts {
 } vf_verify_opts;
 
 /* Every field at its default (all zero: no progress, no cancel flag, one worker per core,
- * 4 MiB reads). Call it first. */
-VF_API void vf_verify_opts_init(vf_verify_opts *o);
+ * 4 MiB reads). Call it first (the macro passes sizeof the caller's struct). */
+VF_API void vf_verify_opts_init_size(vf_verify_opts *o, size_t size);
+#define vf_verify_opts_init(o) vf_verify_opts_init_size((o), sizeof *(o))
 
 /* --- The ordered walk (flat digest, export) ----------------------------------------------- */
 

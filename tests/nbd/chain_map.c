@@ -15,7 +15,8 @@ int main(int argc, char **argv)
 {
     vf_chain *c;
     vf_error err;
-    vf_chain_opts opts = {0};
+    vf_chain_opts opts;
+    vf_chain_opts_init(&opts);
     if (argc != 2) {
         fprintf(stderr, "usage: chain_map TOP\n");
         return 2;

@@ -8,7 +8,7 @@
 
 void vhd_build_opts(vf_create_opts *o, vf_disk_type type, uint64_t size, uint32_t block)
 {
-    memset(o, 0, sizeof *o);
+    vf_create_opts_init(o);
     o->format = VF_FORMAT_VHD;
     o->type = type;
     o->virtual_size = size;

@@ -83,7 +83,7 @@ static vf_image *create(vf_fs *fs, const layer_spec *s)
     vf_io *io;
     check(vf_fs_open(fs, s->path, VF_IO_RDWR | VF_IO_CREATE | VF_IO_TRUNC, &io, &e), &e, "open");
     vf_create_opts o;
-    memset(&o, 0, sizeof o);
+    vf_create_opts_init(&o);
     o.format = s->format ? s->format : VF_FORMAT_VHD;
     o.type = s->parent_n ? VF_DISK_DIFF : VF_DISK_DYNAMIC;
     o.virtual_size = s->size;
@@ -298,7 +298,7 @@ static vf_image *create_big(vf_fs *fs, const char *path, uint64_t id_n, uint64_t
     vf_io *io;
     check(vf_fs_open(fs, path, VF_IO_RDWR | VF_IO_CREATE | VF_IO_TRUNC, &io, &e), &e, "open");
     vf_create_opts o;
-    memset(&o, 0, sizeof o);
+    vf_create_opts_init(&o);
     o.format = VF_FORMAT_VHD;
     o.type = parent_n ? VF_DISK_DIFF : VF_DISK_DYNAMIC;
     o.virtual_size = BIG_SIZE;

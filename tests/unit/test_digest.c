@@ -60,7 +60,7 @@ static void test_flat_matches_model(void **state)
     assert_memory_equal(got, want, VF_SHA256_LEN);
     /* Small requests take many trips around the reader's ring. */
     vf_verify_opts opts;
-    memset(&opts, 0, sizeof opts);
+    vf_verify_opts_init(&opts);
     opts.request_bytes = 64 * 1024;
     td_check(vf_digest_flat(src, &opts, got, &err), &err, "vf_digest_flat small requests");
     assert_memory_equal(got, want, VF_SHA256_LEN);
@@ -83,7 +83,7 @@ static void tree_every_split(vf_source *src, unsigned max_threads, unsigned max_
     for (unsigned threads = 1; threads <= max_threads; threads++)
         for (unsigned batch = 0; batch <= max_batch; batch++) {
             vf_verify_opts opts;
-            memset(&opts, 0, sizeof opts);
+            vf_verify_opts_init(&opts);
             opts.threads = threads;
             opts.tree_batch = batch;
             td_check(vf_digest_tree(src, &opts, got, &err), &err, "vf_digest_tree");
@@ -286,7 +286,7 @@ static void test_progress_reaches_total(void **state)
         progress_seen p;
         memset(&p, 0, sizeof p);
         vf_verify_opts opts;
-        memset(&opts, 0, sizeof opts);
+        vf_verify_opts_init(&opts);
         opts.progress = td_progress;
         opts.progress_ctx = &p;
         opts.request_bytes = 1 << 20;
@@ -311,7 +311,7 @@ static void test_cancel(void **state)
     uint8_t md[VF_SHA256_LEN];
     atomic_int cancel = 1;
     vf_verify_opts opts;
-    memset(&opts, 0, sizeof opts);
+    vf_verify_opts_init(&opts);
     opts.cancel = &cancel;
     vf_source *src = td_open_chain(s.fs, "top.vhd");
     assert_int_equal(vf_digest_flat(src, &opts, md, &err), VF_E_CANCELED);
@@ -342,7 +342,7 @@ static void test_read_error_propagates(void **state)
         vf_error_clear(&err);
         cfs.fail_after = cfs.read_bytes + 600 * 1024; /* inside the first data block */
         vf_verify_opts opts;
-        memset(&opts, 0, sizeof opts);
+        vf_verify_opts_init(&opts);
         opts.request_bytes = 256 * 1024;
         opts.threads = 3;
         vf_status st;
@@ -373,7 +373,7 @@ static void test_source_open_sniffs(void **state)
     vf_error_clear(&err);
     td_check(vf_fs_mem_put(s.fs, "plain.raw", s.model, 4 * TD_MIB, &err), &err, "put");
     vf_chain_opts co;
-    memset(&co, 0, sizeof co);
+    vf_chain_opts_init(&co);
     co.fs = s.fs;
     vf_source *src;
     td_check(vf_source_open("plain.raw", VF_SOURCE_AUTO, &co, &src, &err), &err, "open raw");

@@ -48,7 +48,7 @@ static inline vf_image *td_create(vf_fs *fs, const char *name, uint64_t size, co
     vf_io *io;
     td_check(vf_fs_open(fs, name, VF_IO_RDWR | VF_IO_CREATE, &io, &err), &err, name);
     vf_create_opts o;
-    memset(&o, 0, sizeof o);
+    vf_create_opts_init(&o);
     o.format = VF_FORMAT_VHD;
     o.type = parent ? VF_DISK_DIFF : VF_DISK_DYNAMIC;
     o.virtual_size = size;
@@ -99,7 +99,7 @@ static inline vf_source *td_open_chain(const vf_fs *fs, const char *top)
     vf_error err;
     vf_error_clear(&err);
     vf_chain_opts co;
-    memset(&co, 0, sizeof co);
+    vf_chain_opts_init(&co);
     co.fs = fs;
     vf_chain *c;
     td_check(vf_chain_open(top, &co, &c, &err), &err, top);

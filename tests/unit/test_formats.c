@@ -68,7 +68,7 @@ static vf_image *create(vf_format_kind f, vf_disk_type type, uint32_t bs, unsign
     vf_error err;
     assert_int_equal(vf_io_mem_new(NULL, 0, "mem", true, &io, &err), VF_OK);
     vf_create_opts o;
-    memset(&o, 0, sizeof o);
+    vf_create_opts_init(&o);
     o.format = f;
     o.type = type;
     o.virtual_size = 8 * MIB;

@@ -27,7 +27,9 @@ static vf_fs *new_fs(void)
 /* Flat SHA-256 of the chain whose top is path, read through the format library. */
 static void chain_sha(vf_fs *fs, const char *path, uint8_t md[32], uint64_t *vsize)
 {
-    vf_chain_opts co = {.fs = fs};
+    vf_chain_opts co;
+    vf_chain_opts_init(&co);
+    co.fs = fs;
     vf_chain *c;
     vf_error err = {0};
     if (vf_chain_open(path, &co, &c, &err) != VF_OK)
@@ -118,7 +120,9 @@ static void test_image_metadata(void **state)
     vf_error err = {0};
     if (run_gen(fs, "d", &o, &res, &err) != VF_OK)
         fail_msg("%s", err.msg);
-    vf_chain_opts co = {.fs = fs};
+    vf_chain_opts co;
+    vf_chain_opts_init(&co);
+    co.fs = fs;
     vf_chain *c;
     if (vf_chain_open("d/03-diff.vhd", &co, &c, &err) != VF_OK)
         fail_msg("%s", err.msg);

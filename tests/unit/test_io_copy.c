@@ -221,7 +221,7 @@ static void test_copy_loop(void **state)
 static void create_image(const char *name, vf_format_kind fmt, vf_disk_type type)
 {
     vf_create_opts o;
-    memset(&o, 0, sizeof o);
+    vf_create_opts_init(&o);
     o.format = fmt;
     o.type = type;
     o.virtual_size = 64ull * MIB;

@@ -104,7 +104,7 @@ static void snap_chain(const vf_fs *fs, const vf_gen_result *g, const char *dest
 static int run_merge(const vf_fs *fs, const char *src, const char *dst, vf_merge_result *r)
 {
     vf_merge_opts o;
-    memset(&o, 0, sizeof o);
+    vf_merge_opts_init(&o);
     o.source = src;
     o.destination = dst;
     o.fs = fs;
@@ -167,7 +167,7 @@ static void merge_case_fmt(vf_format_kind fmt, unsigned depth, vf_gen_base base,
         mt_snap_restore(fs, &all);
         mt_path(dst, sizeof dst, DIR_, &g, depth - k);
         vf_merge_opts o;
-        memset(&o, 0, sizeof o);
+        vf_merge_opts_init(&o);
         o.source = src;
         o.destination = dst;
         o.fs = fs;
@@ -393,7 +393,7 @@ static void create_top(const vf_fs *fs, const char *path, const char *parent, ui
     memcpy(link.id, pi.id, 16);
     link.relative = strrchr(parent, '/') + 1; /* the same directory */
     vf_create_opts o;
-    memset(&o, 0, sizeof o);
+    vf_create_opts_init(&o);
     o.format = VF_FORMAT_VHDX;
     o.type = VF_DISK_DIFF;
     o.virtual_size = size;
@@ -463,7 +463,7 @@ static void test_child_remove(void **state)
     mt_path(mid, sizeof mid, DIR_, &g, 2);
     const char *children[] = {child};
     vf_merge_opts o;
-    memset(&o, 0, sizeof o);
+    vf_merge_opts_init(&o);
     o.source = src;
     o.destination = dst;
     o.fs = fs;
@@ -507,7 +507,7 @@ static void test_dry_run(void **state)
     mt_snap s;
     snap_chain(fs, &g, dst, &s);
     vf_merge_opts o;
-    memset(&o, 0, sizeof o);
+    vf_merge_opts_init(&o);
     o.source = src;
     o.destination = dst;
     o.fs = fs;
@@ -570,7 +570,7 @@ static void test_refusals(void **state)
     expect_refused(fs, &s, "c/missing.vhd", base, VF_MERGE_FILE_NOT_FOUND, "missing SOURCE");
     /* --resume with nothing to resume */
     vf_merge_opts o;
-    memset(&o, 0, sizeof o);
+    vf_merge_opts_init(&o);
     o.source = top;
     o.destination = base;
     o.fs = fs;
@@ -700,7 +700,7 @@ static void test_job_cancel_then_rerun(void **state)
     atomic_init(&gt.calls, 0);
     atomic_init(&gt.release, false);
     vf_merge_opts o;
-    memset(&o, 0, sizeof o);
+    vf_merge_opts_init(&o);
     o.source = top;
     o.destination = base;
     o.fs = fs;
@@ -778,7 +778,7 @@ static void test_vhdx_resume_twice(void **state)
     mt_path(top, sizeof top, DIR_, &g, 3);
     mt_path(dst, sizeof dst, DIR_, &g, 1);
     vf_merge_opts o;
-    memset(&o, 0, sizeof o);
+    vf_merge_opts_init(&o);
     o.source = top;
     o.destination = dst;
     o.fs = fs;
@@ -815,7 +815,7 @@ static void test_journal_mismatch(void **state)
     atomic_init(&gt.calls, 0);
     atomic_init(&gt.release, false);
     vf_merge_opts o;
-    memset(&o, 0, sizeof o);
+    vf_merge_opts_init(&o);
     o.source = top;
     o.destination = base;
     o.fs = fs;

@@ -63,7 +63,7 @@ static int scenario_merge(scenario *s, const vf_fs *fs, vf_merge_result *r)
 {
     const char *children[] = {s->child};
     vf_merge_opts o;
-    memset(&o, 0, sizeof o);
+    vf_merge_opts_init(&o);
     o.source = s->src;
     o.destination = s->dst;
     o.fs = fs;

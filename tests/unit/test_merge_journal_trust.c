@@ -105,7 +105,7 @@ static void plant(fixture *fx, const vf_journal *j)
 static int plain_merge(fixture *fx, vf_merge_result *r)
 {
     vf_merge_opts o;
-    memset(&o, 0, sizeof o);
+    vf_merge_opts_init(&o);
     o.source = fx->top;
     o.destination = fx->base;
     o.fs = fx->fs;
@@ -292,7 +292,7 @@ static void test_genuine_resume(void **state)
         fixture_init(&fx, again ? VF_FORMAT_VHDX : VF_FORMAT_VHD);
         canceler c = {false, 0};
         vf_merge_opts o;
-        memset(&o, 0, sizeof o);
+        vf_merge_opts_init(&o);
         o.source = fx.top;
         o.destination = fx.base;
         o.fs = fx.fs;

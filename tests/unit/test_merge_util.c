@@ -65,7 +65,7 @@ bool mt_flat(const vf_fs *fs, const char *path, uint8_t md[32])
     if (vf_source_from_chain(c, true, &src, NULL) != VF_OK)
         return false;
     vf_verify_opts vo;
-    memset(&vo, 0, sizeof vo);
+    vf_verify_opts_init(&vo);
     vo.threads = 1;
     bool ok = vf_digest_flat(src, &vo, md, NULL) == VF_OK;
     vf_source_free(src);

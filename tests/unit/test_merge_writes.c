@@ -288,7 +288,7 @@ static void run_case(const wcase *c)
         cfs cf;
         cfs_init(&cf, mem);
         vf_merge_opts o;
-        memset(&o, 0, sizeof o);
+        vf_merge_opts_init(&o);
         o.source = src;
         o.destination = dst;
         o.fs = &cf.fs;

@@ -355,7 +355,7 @@ static void t_build_fixed_ids(tbuf *t, bool dirty, uint32_t lss)
 {
     memset(t, 0, sizeof *t);
     vf_create_opts o;
-    memset(&o, 0, sizeof o);
+    vf_create_opts_init(&o);
     o.format = VF_FORMAT_VHDX;
     o.type = VF_DISK_DYNAMIC;
     o.virtual_size = 6u * MIB;

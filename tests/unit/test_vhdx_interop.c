@@ -203,7 +203,7 @@ static vf_image *create_file(const char *p, vf_disk_type type, uint64_t size, ui
     vf_error err = {0};
     assert_int_equal(vf_io_file_open(p, VF_IO_RDWR | VF_IO_CREATE, &io, &err), VF_OK);
     vf_create_opts o;
-    memset(&o, 0, sizeof o);
+    vf_create_opts_init(&o);
     o.format = VF_FORMAT_VHDX;
     o.type = type;
     o.virtual_size = size;

@@ -19,7 +19,7 @@ static vf_status make_child(tbuf *t, const char *path, vf_error *err)
     l.relative = path;
     memset(t, 0, sizeof *t);
     vf_create_opts o;
-    memset(&o, 0, sizeof o);
+    vf_create_opts_init(&o);
     o.format = VF_FORMAT_VHDX;
     o.type = VF_DISK_DIFF;
     o.virtual_size = 8u * MIB;

@@ -345,7 +345,7 @@ static void t_pending_in_level(vf_fs *fs, const vf_gen_result *g, unsigned lvl, 
 static void t_merge_verify(const vf_fs *fs, const char *src, const char *dst, int want)
 {
     vf_merge_opts o;
-    memset(&o, 0, sizeof o);
+    vf_merge_opts_init(&o);
     o.source = src;
     o.destination = dst;
     o.fs = fs;
@@ -448,7 +448,7 @@ static void test_refused_merge_writes_nothing(void **state)
     d.fs.self = &d;
     d.inner = fs;
     vf_merge_opts o;
-    memset(&o, 0, sizeof o);
+    vf_merge_opts_init(&o);
     o.source = names[2];
     o.destination = names[0];
     o.fs = &d.fs;

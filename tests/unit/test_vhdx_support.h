@@ -128,7 +128,7 @@ static inline vf_image *t_create(tbuf *t, vf_disk_type type, uint64_t size, uint
 {
     memset(t, 0, sizeof *t);
     vf_create_opts o;
-    memset(&o, 0, sizeof o);
+    vf_create_opts_init(&o);
     o.format = VF_FORMAT_VHDX;
     o.type = type;
     o.virtual_size = size;
