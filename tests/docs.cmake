@@ -3,3 +3,7 @@
 # "Citing the documentation").
 vf_add_script_test(doc_refs ${PROJECT_SOURCE_DIR}/ci/check-doc-refs ARGS ${PROJECT_SOURCE_DIR}
   LABELS docs)
+# Every VF_API function is documented in its header: what it does, its errors, who owns what
+# it hands out (docs/library.md "Rules every call follows").
+vf_add_script_test(api_docs ${PROJECT_SOURCE_DIR}/ci/check-api-docs ARGS ${PROJECT_SOURCE_DIR}
+  LABELS docs)

@@ -50,30 +50,46 @@ VF_API void vf_chain_opts_init_size(vf_chain_opts *o, size_t size);
 
 typedef struct vf_chain vf_chain;
 
-/* Open path and every ancestor. Level 0 is path itself, level depth-1 the base.
- * A missing parent is VF_E_CHAIN with every path tried in the message. */
+/* Open path and every ancestor. Level 0 is path itself, level depth-1 the base. *out is
+ * yours: vf_chain_close() it (NULL on failure).
+ * Errors: VF_E_CHAIN (a parent missing, with every path tried in the message; an identity
+ * mismatch; a loop; more than max_depth levels), VF_E_FORMAT / VF_E_TRUNCATED /
+ * VF_E_CORRUPT / VF_E_UNSUPPORTED (an image of the chain, named), VF_E_BUSY (a lock held
+ * elsewhere), VF_E_INVAL (opts not filled by its init), VF_E_IO, VF_E_NOMEM. */
 VF_API vf_status vf_chain_open(const char *path, const vf_chain_opts *opts, vf_chain **out,
                                vf_error *err);
 /* The same, but only the top `levels` images (levels >= 1): the last one may have a parent
- * that is not opened (the merger resolves SOURCE's levels above a re-identified DESTINATION). */
+ * that is not opened (the merger resolves SOURCE's levels above a re-identified DESTINATION).
+ * *out is yours as with vf_chain_open. Errors: those of vf_chain_open; VF_E_INVAL for
+ * levels 0. */
 VF_API vf_status vf_chain_open_upper(const char *path, const vf_chain_opts *opts, size_t levels,
                                      vf_chain **out, vf_error *err);
 VF_API void vf_chain_close(vf_chain *c); /* NULL is fine */
 
+/* Number of levels opened (1 for a disk with no parent). */
 VF_API size_t vf_chain_depth(const vf_chain *c);
-/* Borrowed until close. */
+/* The image of level (< depth); borrowed until vf_chain_close: do not close it. */
 VF_API vf_image *vf_chain_image(const vf_chain *c, size_t level);
 VF_API const char *vf_chain_path(const vf_chain *c, size_t level); /* as resolved */
 /* Which locator resolved level (level >= 1), e.g. "W2ru", or "named" for a file of
- * opts.named; "" for level 0. */
+ * opts.named; "" for level 0. Borrowed until vf_chain_close, like vf_chain_path. */
 VF_API const char *vf_chain_via(const vf_chain *c, size_t level);
 VF_API uint64_t vf_chain_virtual_size(const vf_chain *c); /* the top's virtual size */
 
 /* Reopen one level read-write (and lock it exclusively when opts.lock), re-checking that it
- * is still the same image (identity). Used by the merger for its destination. */
+ * is still the same image (identity). Used by the merger for its destination. Images and
+ * pointers of that level handed out before are invalid afterwards.
+ * Errors: VF_E_CHAIN (the file now holds another image), VF_E_BUSY (another process holds
+ * a lock), VF_E_STATE (an earlier failed reopen left the chain broken: close it), VF_E_INVAL (level
+ * out of range); an already writable level is VF_OK, those
+ * of opening an image, VF_E_IO. */
 VF_API vf_status vf_chain_reopen_rw(vf_chain *c, size_t level, vf_error *err);
 
-/* The flattened disk from the top: reads the top-most level defining each sector. */
+/* The flattened disk from the top: reads the top-most level defining each sector; what no
+ * level defines reads as zeros. [voff, voff+len) must lie within the virtual size.
+ * Errors: VF_E_INVAL (outside the disk), VF_E_STATE (the chain is broken, see
+ * vf_chain_reopen_rw), VF_E_CORRUPT / VF_E_FORMAT (a level's metadata found bad while
+ * reading), VF_E_IO. */
 VF_API vf_status vf_chain_read(vf_chain *c, uint64_t voff, void *buf, size_t len, vf_error *err);
 
 /* The flattened view restricted to levels [from, to] (inclusive): the run starting at voff
@@ -87,6 +103,9 @@ typedef struct vf_chain_extent {
     bool overlaid;       /* PRESENT, no file_off: read through vf_image_read (vf_extent) */
 } vf_chain_extent;
 
+/* Fill *ext with the run at voff (sector aligned, < virtual size) of levels [from, to].
+ * Errors: VF_E_INVAL (levels or offset out of range), VF_E_STATE (the chain is broken),
+ * VF_E_CORRUPT / VF_E_FORMAT (a level's metadata), VF_E_IO. */
 VF_API vf_status vf_chain_map(vf_chain *c, size_t from, size_t to, uint64_t voff, uint64_t len,
                               vf_chain_extent *ext, vf_error *err);
 

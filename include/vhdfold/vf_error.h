@@ -40,26 +40,28 @@ typedef enum vf_status {
 
 typedef struct vf_error {
     vf_status code;
-    int sys_errno;   /* set with VF_E_IO, VF_E_NOMEM and VF_E_BUSY, else 0 */
-    uint64_t off;    /* file offset concerned, or VF_OFF_NONE */
-    const char *func; /* first reporter, a debugging aid */
+    int sys_errno;              /* set with VF_E_IO, VF_E_NOMEM and VF_E_BUSY, else 0 */
+    uint64_t off;               /* file offset concerned, or VF_OFF_NONE */
+    const char *func;           /* first reporter, a debugging aid */
     char msg[VF_ERROR_MSG_MAX]; /* lower case, no final period, names in quotes */
 } vf_error;
 
-/* Fill *err (when not NULL) and return code. msg is formatted with printf rules. */
+/* Fill *err (when not NULL) and return code. msg is formatted with printf rules. These build
+ * errors: they do not fail themselves. */
 VF_API vf_status vf_fail(vf_error *err, vf_status code, uint64_t off, const char *func,
                          const char *fmt, ...) VF_PRINTF(5, 6);
 /* Like vf_fail for a failed system call: code is VF_E_IO (VF_E_NOMEM for ENOMEM, VF_E_BUSY
- * for EAGAIN/EWOULDBLOCK/EBUSY) and strerror(errnum) is appended to the message. */
+ * for EAGAIN/EWOULDBLOCK/EBUSY) and strerror(errnum) is appended to the message. Like
+ * vf_fail, it does not fail itself. */
 VF_API vf_status vf_fail_errno(vf_error *err, int errnum, uint64_t off, const char *func,
                                const char *fmt, ...) VF_PRINTF(5, 6);
 #define VF_FAIL(err, code, off, ...) vf_fail((err), (code), (off), __func__, __VA_ARGS__)
-#define VF_FAIL_ERRNO(err, errnum, off, ...)                                                      \
+#define VF_FAIL_ERRNO(err, errnum, off, ...)                                                       \
     vf_fail_errno((err), (errnum), (off), __func__, __VA_ARGS__)
 
 /* Put context in front of the message already in *err ("parent 2 ('base.vhd'): ..."). */
 VF_API void vf_error_prefix(vf_error *err, const char *fmt, ...) VF_PRINTF(2, 3);
-VF_API void vf_error_clear(vf_error *err);
+VF_API void vf_error_clear(vf_error *err); /* VF_OK, no message */
 /* Text read from a disk (locators, names, paths built from them) may hold control characters
  * that a terminal would obey: replaces each C0 control, DEL and each C1 control (UTF-8
  * C2 80..C2 9F) in s with '?', in place. Every vf_error message and report finding is

@@ -101,31 +101,37 @@ typedef struct vf_gen_result {
 VF_API void vf_gen_opts_init_size(vf_gen_opts *opts, size_t size);
 #define vf_gen_opts_init(o) vf_gen_opts_init_size((o), sizeof *(o))
 
-/* Check options without writing anything. VF_E_INVAL with a message naming the option. */
+/* Check options without writing anything.
+ * Errors: VF_E_INVAL (a message naming the option; also opts not filled by its init). */
 VF_API vf_status vf_gen_validate(const vf_gen_opts *opts, vf_error *err);
 
 /* Generate the chain into outdir (which must exist; fs NULL = vf_fs_posix()): the level
  * files, base first, then outdir/manifest.json. Existing files are never overwritten
  * (VF_E_INVAL before anything is written). On failure the files created are removed.
- * res is filled on success; release it with vf_gen_result_free(). Not thread safe per res. */
+ * res is filled on success; release it with vf_gen_result_free(). Not thread safe per res.
+ * Errors: those of vf_gen_validate, VF_E_INVAL (a level file or the manifest exists),
+ * VF_E_UNSUPPORTED (the format cannot create), those of vf_image_create and of writing
+ * (VF_E_IO: ENOSPC...), VF_E_NOMEM. */
 VF_API vf_status vf_gen_run(const vf_gen_opts *opts, const vf_fs *fs, const char *outdir,
                             vf_gen_result *res, vf_error *err);
 VF_API void vf_gen_result_free(vf_gen_result *res); /* NULL is fine; frees manifest only */
 
 /* Compute the model and its digests only (no files): fills res like vf_gen_run, with an
- * empty manifest file list written nowhere. Used by tests and by the benchmark. */
+ * empty manifest file list written nowhere. Used by tests and by the benchmark.
+ * Errors: those of vf_gen_validate, VF_E_NOMEM. */
 VF_API vf_status vf_gen_model_only(const vf_gen_opts *opts, vf_gen_result *res, vf_error *err);
 
 /* Parse a density "0.3", "1", ".05" or "25%" into parts per million (exact decimal). */
 VF_API bool vf_gen_parse_density(const char *text, uint32_t *ppm);
-/* Profile and base names: "mixed", "aligned", "sector", "blocks"; "fixed", "dynamic". */
+/* Profile and base names: "mixed", "aligned", "sector", "blocks"; "fixed", "dynamic". The
+ * parsers return false for any other text; the names are static strings. */
 VF_API bool vf_gen_parse_profile(const char *text, vf_gen_profile *out);
 VF_API const char *vf_gen_profile_name(vf_gen_profile p);
 VF_API const char *vf_gen_base_name(vf_gen_base b);
-/* Dirty modes: "none", "top", "all". */
+/* Dirty modes: "none", "top", "all" (false for other text; static names). */
 VF_API bool vf_gen_parse_dirty(const char *text, vf_gen_dirty *out);
 VF_API const char *vf_gen_dirty_name(vf_gen_dirty d);
-/* Draw a fresh seed (48 bits) from the system's random source. */
+/* Draw a fresh seed (48 bits) from the system's random source. Errors: VF_E_IO. */
 VF_API vf_status vf_gen_draw_seed(uint64_t *seed, vf_error *err);
 
 /* The data function (docs/gen.md): fill buf with the bytes that write `write` of `level`

@@ -111,46 +111,64 @@ enum {
 
 /* Probe and open one image. Owns io from now on, even on failure. The whole structure is
  * validated (headers, tables, every BAT entry against the file) before this returns OK.
- * On success *out is yours: vf_image_close() it. name (copied) is used in messages. */
+ * On success *out is yours: vf_image_close() it. name (copied) is used in messages.
+ * Errors: VF_E_FORMAT (no known signature, a bad checksum or field), VF_E_TRUNCATED (a
+ * structure past the end of the file), VF_E_CORRUPT (fields that contradict each other),
+ * VF_E_UNSUPPORTED (legal but not implemented), VF_E_LIMIT (a structure over the bounds of
+ * docs/bounds.md), VF_E_INVAL (bad flags), VF_E_IO, VF_E_NOMEM. */
 VF_API vf_status vf_image_open(vf_io *io, const char *name, unsigned flags, vf_image **out,
                                vf_error *err);
 VF_API void vf_image_close(vf_image *img); /* NULL is fine; does not flush */
 
-/* Borrowed until close. */
+/* What the image is, its name and its backend; borrowed until vf_image_close (the io stays
+ * the image's: do not close it). */
 VF_API const vf_image_info *vf_image_info_get(const vf_image *img);
 VF_API const char *vf_image_name(const vf_image *img);
 VF_API vf_io *vf_image_io(vf_image *img);
 
 /* The run starting at voff (sector aligned, < virtual size), at most len bytes, clipped at the
- * virtual size. One call describes one run of one kind. */
+ * virtual size. One call describes one run of one kind.
+ * Errors: VF_E_INVAL (voff unaligned or past the end), VF_E_CORRUPT (a table entry found bad
+ * on the way), VF_E_IO. */
 VF_API vf_status vf_image_map(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext,
                               vf_error *err);
 
 /* This image's own bytes: PRESENT runs from the file, ABSENT and ZERO runs as zeros.
- * voff and len need not be aligned; [voff, voff+len) must lie within the virtual size. */
+ * voff and len need not be aligned; [voff, voff+len) must lie within the virtual size.
+ * Errors: VF_E_INVAL (outside the disk), VF_E_CORRUPT (a bitmap or table entry found bad),
+ * VF_E_IO. */
 VF_API vf_status vf_image_read(vf_image *img, uint64_t voff, void *buf, size_t len, vf_error *err);
 
 /* Write whole logical sectors. Unallocated blocks are allocated at the end of data: the data
  * and bitmap are written, and the metadata that points at them (BAT, bitmap bits, footer) is
  * written only after the data is durable, in the crash-safe order of docs/formats/vhd.md.
  * Differencing images mark only the written sectors present; dynamic images zero-fill the
- * rest of a new block. Writes may be buffered: vf_image_flush makes everything durable. */
+ * rest of a new block. Writes may be buffered: vf_image_flush makes everything durable.
+ * Errors: VF_E_INVAL (read-only image, unaligned or outside the disk), VF_E_STATE (an earlier
+ * write on this handle failed: it takes no more writes; close and reopen), VF_E_LIMIT (the
+ * file cannot grow any further), VF_E_IO (ENOSPC among others), VF_E_NOMEM. */
 VF_API vf_status vf_image_write(vf_image *img, uint64_t voff, const void *buf, size_t len,
                                 vf_error *err);
 /* As vf_image_write, with the bytes taken from src at src_off (a file, not an image: e.g. a
  * run of another image found with vf_image_map). Same checks, allocation and write order;
- * the data moves file to file (vf_io_copy) when both backends allow, else through a buffer. */
+ * the data moves file to file (vf_io_copy) when both backends allow, else through a buffer.
+ * Errors: those of vf_image_write, and src's read errors. */
 VF_API vf_status vf_image_write_from(vf_image *img, uint64_t voff, vf_io *src, uint64_t src_off,
                                      size_t len, vf_error *err);
-/* Make [voff, voff+len) read as zeros from this image, hiding any parent (sector aligned). */
+/* Make [voff, voff+len) read as zeros from this image, hiding any parent (sector aligned).
+ * Errors: those of vf_image_write. */
 VF_API vf_status vf_image_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err);
-/* Hint: about nblocks new blocks will be allocated soon (lets a driver grow the file once). */
+/* Hint: about nblocks new blocks will be allocated soon (lets a driver grow the file once).
+ * Errors: VF_E_INVAL (read-only image), VF_E_IO; a driver without the hint returns VF_OK. */
 VF_API vf_status vf_image_reserve(vf_image *img, uint64_t nblocks, vf_error *err);
-/* Publish pending metadata and make all writes durable. */
+/* Publish pending metadata and make all writes durable. A read-only image: VF_OK.
+ * Errors: VF_E_IO (the write or fsync failed: what was not flushed may be lost; the image
+ * stays consistent on disk in the crash-safe order), VF_E_NOMEM. */
 VF_API vf_status vf_image_flush(vf_image *img, vf_error *err);
 
 /* Structural check: append every finding to rep (keeps going after problems). Returns VF_OK
- * when the check ran (findings or not); an error only when it could not run. */
+ * when the check ran (findings or not); an error only when it could not run.
+ * Errors: VF_E_IO, VF_E_NOMEM, VF_E_LIMIT (more work than docs/bounds.md allows). */
 VF_API vf_status vf_image_check(vf_image *img, vf_report *rep, vf_error *err);
 
 /* Parent locators, in the order they should be tried (see docs/chain.md). */
@@ -171,7 +189,9 @@ typedef struct vf_locator {
     const char *path;
 } vf_locator;
 
-/* Fill up to max locators; *n is how many exist (may exceed max). */
+/* Fill up to max locators; *n is how many exist (may exceed max). The paths are borrowed
+ * (see vf_locator.path). A non-differencing image has none (VF_OK, *n = 0).
+ * Errors: none today beyond VF_E_NOMEM (kept fallible for drivers that read lazily). */
 VF_API vf_status vf_image_locators(const vf_image *img, vf_locator *out, size_t max, size_t *n,
                                    vf_error *err);
 
@@ -231,34 +251,47 @@ enum {
 VF_API void vf_create_opts_init_size(vf_create_opts *o, size_t size);
 #define vf_create_opts_init(o) vf_create_opts_init_size((o), sizeof *(o))
 
-/* Create a new image in io (which must be empty and writable). Owns io, even on failure. */
+/* Create a new image in io (which must be empty and writable). Owns io, even on failure.
+ * On success *out is yours (open read-write): vf_image_close() it.
+ * Errors: VF_E_INVAL (opts not filled by its init, unknown format, io read-only, bad sizes
+ * or parent link, named in the message), VF_E_UNSUPPORTED (the format cannot create, or
+ * flags it does not support), VF_E_IO, VF_E_NOMEM. */
 VF_API vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *opts,
                                  vf_image **out, vf_error *err);
 
 /* Rewrite an existing differencing image's parent binding and locators (merge --child).
- * Data is untouched; the change is crash-safe per format. */
+ * Data is untouched; the change is crash-safe per format. Locators handed out before are
+ * invalid afterwards.
+ * Errors: VF_E_INVAL (not a differencing image, read-only), VF_E_LIMIT (a path too long for
+ * the format's locator), VF_E_UNSUPPORTED (no room for the locator in the file's metadata),
+ * VF_E_STATE (an earlier write failed), VF_E_IO. */
 VF_API vf_status vf_image_set_parent(vf_image *img, const vf_parent_link *link, vf_error *err);
-/* Give the image a new identity (VHD unique id / VHDX DataWriteGuid), crash-safe. */
+/* Give the image a new identity (VHD unique id / VHDX DataWriteGuid), crash-safe.
+ * Errors: VF_E_INVAL (read-only image), VF_E_IO. */
 VF_API vf_status vf_image_set_id(vf_image *img, const uint8_t id[16], vf_error *err);
 /* Grow the virtual size to new_size (a multiple of the logical sector; equal: nothing to do).
  * The new space reads as zeros (differencing images: from the parent). Crash-safe: the old
  * or the new size, never a mix. Shrinking, or a format/file that cannot grow (e.g. a VHDX
- * whose BAT region is too small), is VF_E_UNSUPPORTED naming the reason; nothing written. */
+ * whose BAT region is too small), is VF_E_UNSUPPORTED naming the reason; nothing written.
+ * Errors: VF_E_UNSUPPORTED as said, VF_E_INVAL (read-only, unaligned, 0), VF_E_IO. */
 VF_API vf_status vf_image_resize(vf_image *img, uint64_t new_size, vf_error *err);
 /* The refusals of vf_image_resize (VF_E_UNSUPPORTED, VF_E_INVAL) without writing anything, so a
- * caller can refuse an operation before its first write. VF_OK: resize would go ahead. */
+ * caller can refuse an operation before its first write. VF_OK: resize would go ahead.
+ * Errors: exactly those refusals. */
 VF_API vf_status vf_image_resize_check(const vf_image *img, uint64_t new_size, vf_error *err);
 /* VHDX merge protocol (docs/merge.md "VHDX: the identity protocol"): add or replace parent_linkage2
  * = id2 in a differencing image's parent locator, leaving parent_linkage and the paths as they are,
- * through the log. The image's data and DataWriteGuid do not change. Other formats:
- * VF_E_UNSUPPORTED. */
+ * through the log. The image's data and DataWriteGuid do not change.
+ * Errors: VF_E_UNSUPPORTED (other formats; no room in the metadata region), VF_E_INVAL (not
+ * a differencing image, read-only), VF_E_IO. */
 VF_API vf_status vf_image_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error *err);
 
 /* Render 16 identity bytes as text in the format's convention: VHD as RFC 4122 bytes in order,
  * VHDX as a Microsoft mixed-endian GUID; lower case, with braces. */
 VF_API void vf_guid_text(vf_format_kind format, const uint8_t id[16], char out[VF_GUID_TEXT_LEN]);
 
-/* Fill 16 bytes from the system's random source (version 4 UUID bits set). */
+/* Fill 16 bytes from the system's random source (version 4 UUID bits set).
+ * Errors: VF_E_IO (getrandom failed). */
 VF_API vf_status vf_random_id(uint8_t id[16], vf_error *err);
 
 /* --- Formats: what each driver supports (docs/design.md "Adding a format") --- */
@@ -307,8 +340,8 @@ typedef struct vf_format_limits {
     unsigned features; /* VF_FEATURE_* bits */
 } vf_format_limits;
 
-/* Fill *out for format f. VF_E_INVAL (message naming the value) for a format no driver has;
- * err may be NULL. */
+/* Fill *out for format f; err may be NULL.
+ * Errors: VF_E_INVAL (message naming the value) for a format no driver has. */
 VF_API vf_status vf_format_get_limits(vf_format_kind f, vf_format_limits *out, vf_error *err);
 
 /* File bytes one newly allocated block of this image costs at most (its data, plus the
@@ -323,12 +356,15 @@ VF_API uint64_t vf_image_block_cost(const vf_image *img);
  * keeps opening through dest during the copy. Idempotent (a resumed merge repeats it).
  * VF_E_UNSUPPORTED: refused before anything was written (e.g. above has no room for the
  * binding). vf_image_merge_unlink undoes the identity part: dest gets old_id back (above
- * keeps a harmless extra binding); for a merge refused before its first data write. */
+ * keeps a harmless extra binding); for a merge refused before its first data write.
+ * Errors: VF_E_UNSUPPORTED as said, VF_E_INVAL (an image read-only or not the expected
+ * type), VF_E_STATE (an earlier write failed), VF_E_IO. */
 VF_API vf_status vf_image_merge_link(vf_image *dest, vf_image *above, const uint8_t link_id[16],
                                      vf_error *err);
 VF_API vf_status vf_image_merge_unlink(vf_image *dest, const uint8_t old_id[16], vf_error *err);
 
-VF_API const char *vf_disk_type_name(vf_disk_type t); /* "fixed", "dynamic", "differencing" */
+/* "fixed", "dynamic", "differencing" ("unknown" for other values); static strings. */
+VF_API const char *vf_disk_type_name(vf_disk_type t);
 
 #ifdef __cplusplus
 }

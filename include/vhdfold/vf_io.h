@@ -64,29 +64,48 @@ typedef struct vf_io {
     bool writable;
 } vf_io;
 
-/* Wrap ops/self into a new handle; name is copied. On failure self is closed by ops->close. */
+/* Wrap ops/self into a new handle; name is copied; *out is yours: vf_io_close() it (that
+ * calls ops->close). On failure self is closed by ops->close. Errors: VF_E_NOMEM. */
 VF_API vf_status vf_io_new(const vf_io_ops *ops, void *self, const char *name, bool writable,
                            vf_io **out, vf_error *err);
 VF_API void vf_io_close(vf_io *io); /* NULL is fine */
 
+/* Read exactly len bytes at off (short reads and EINTR are retried).
+ * Errors: VF_E_TRUNCATED (the file ends before off+len), VF_E_INVAL (off+len overflows),
+ * VF_E_IO. */
 VF_API vf_status vf_io_read(vf_io *io, void *buf, size_t len, uint64_t off, vf_error *err);
+/* Write exactly len bytes at off (the file grows as needed); durable only after vf_io_sync.
+ * Errors: VF_E_INVAL (a read-only handle, off+len overflows), VF_E_IO (ENOSPC...). */
 VF_API vf_status vf_io_write(vf_io *io, const void *buf, size_t len, uint64_t off, vf_error *err);
 /* len bytes of src at src_off to dst at dst_off, in the kernel when the backend can (POSIX:
- * copy_file_range), else through a bounded buffer. Errors as vf_io_read (source) and
- * vf_io_write (destination); overlapping ranges of one file copy like memmove. */
+ * copy_file_range), else through a bounded buffer. Overlapping ranges of one file copy like
+ * memmove. Errors: as vf_io_read (source) and vf_io_write (destination). */
 VF_API vf_status vf_io_copy(vf_io *dst, uint64_t dst_off, vf_io *src, uint64_t src_off,
                             uint64_t len, vf_error *err);
+/* Make every write durable (fsync). Errors: VF_E_IO. */
 VF_API vf_status vf_io_sync(vf_io *io, vf_error *err);
+/* The file's current size in bytes. Errors: VF_E_IO. */
 VF_API vf_status vf_io_size(vf_io *io, uint64_t *size, vf_error *err);
+/* Truncate or extend (sparse) to size bytes. Errors: VF_E_INVAL (read-only, a size the
+ * backend cannot hold), VF_E_IO. */
 VF_API vf_status vf_io_set_size(vf_io *io, uint64_t size, vf_error *err);
+/* Take a lock on the whole file for the handle's life (POSIX: an OFD lock, shared or
+ * exclusive), without waiting. Errors: VF_E_BUSY (another handle or process holds a
+ * conflicting lock), VF_E_IO; a backend without locks returns VF_OK. */
 VF_API vf_status vf_io_lock(vf_io *io, bool exclusive, vf_error *err);
 
 /* POSIX file backend: pread/pwrite loops (EINTR, short counts), fsync, ftruncate, OFD locks,
- * copy_file_range. */
+ * copy_file_range. flags are VF_IO_*; *out is yours: vf_io_close() it.
+ * Errors: VF_E_IO, sys_errno telling why: ENOENT, EACCES, EEXIST (VF_IO_EXCL), ELOOP (a
+ * symbolic link with VF_IO_NOFOLLOW), EISDIR / EINVAL (not a regular file or block device;
+ * not a regular file with VF_IO_REGULAR), EPERM (VF_IO_OWNED refused the owner, links or
+ * mode); VF_E_INVAL (contradicting flags); VF_E_NOMEM. */
 VF_API vf_status vf_io_file_open(const char *path, unsigned flags, vf_io **out, vf_error *err);
 
 /* Memory backend over a private copy of data (may be NULL with len 0). Grows on write.
- * vf_io_mem_data borrows the current bytes until the next write or close. */
+ * *out is yours: vf_io_close() it. Errors: VF_E_NOMEM.
+ * vf_io_mem_data borrows the current bytes until the next write or close (NULL for a
+ * handle of another backend). */
 VF_API vf_status vf_io_mem_new(const void *data, size_t len, const char *name, bool writable,
                                vf_io **out, vf_error *err);
 VF_API const uint8_t *vf_io_mem_data(const vf_io *io, size_t *len);
@@ -111,24 +130,31 @@ typedef struct vf_fs {
     void *self;
 } vf_fs;
 
-/* The process-wide POSIX file system (stateless, never freed). */
+/* The process-wide POSIX file system (stateless, static: never free it). */
 VF_API const vf_fs *vf_fs_posix(void);
 
 /* An in-memory file system for tests and fuzzers: paths are plain keys (normalised lexically:
- * "a/./b" and "a/x/../b" name the same file). */
+ * "a/./b" and "a/x/../b" name the same file). *out is yours: vf_fs_mem_free() it (NULL is
+ * fine), after closing every handle opened through it. Errors: VF_E_NOMEM. */
 VF_API vf_status vf_fs_mem_new(vf_fs **out, vf_error *err);
-/* Add or replace a file with a copy of data. */
+/* Add or replace a file with a copy of data. Errors: VF_E_NOMEM, VF_E_INVAL (fs is not a
+ * memory file system). */
 VF_API vf_status vf_fs_mem_put(vf_fs *fs, const char *path, const void *data, size_t len,
                                vf_error *err);
-/* Borrow a file's bytes until the next change; NULL when absent. */
+/* The bytes of a file, borrowed until the next change of it; NULL when absent. */
 VF_API const uint8_t *vf_fs_mem_get(vf_fs *fs, const char *path, size_t *len);
 VF_API void vf_fs_mem_free(vf_fs *fs);
 
-/* vf_fs convenience wrappers. */
+/* vf_fs convenience wrappers over fs->ops (fs NULL: vf_fs_posix()). vf_fs_open's *out is
+ * yours: vf_io_close() it. Errors: those of the backend's open / remove (POSIX: as
+ * vf_io_file_open; VF_E_IO with ENOENT for a missing file). */
 VF_API vf_status vf_fs_open(const vf_fs *fs, const char *path, unsigned flags, vf_io **out,
                             vf_error *err);
 VF_API vf_status vf_fs_remove(const vf_fs *fs, const char *path, vf_error *err);
-/* Open rel inside dir (see vf_fs_ops.open_beneath); rel must be relative, without "..". */
+/* Open rel inside dir (see vf_fs_ops.open_beneath); rel must be relative, without "..".
+ * *out is yours: vf_io_close() it. Errors: VF_E_IO with EXDEV (rel absolute or with ".."),
+ * VF_E_IO with ELOOP (a symbolic link below dir), VF_E_INVAL (create or truncate without
+ * read-write), those of vf_fs_open. */
 VF_API vf_status vf_fs_open_beneath(const vf_fs *fs, const char *dir, const char *rel,
                                     unsigned flags, vf_io **out, vf_error *err);
 

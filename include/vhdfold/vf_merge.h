@@ -127,22 +127,27 @@ typedef struct vf_merge_result {
 
 /* Run a merge to the end (or plan it with dry_run). Fills *res (release it with
  * vf_merge_result_free) and returns res->status. Thread safety: one call per destination;
- * independent calls may run in parallel. */
+ * independent calls may run in parallel.
+ * Errors: res->status is a VF_MERGE_* code (docs/errors.md gives each
+ * its cause), res->err the library status and message; VF_MERGE_INVALID_PARAMETER for opts
+ * not filled by vf_merge_opts_init. */
 VF_API int vf_merge_run(const vf_merge_opts *opts, vf_merge_result *res);
 VF_API void vf_merge_result_free(vf_merge_result *res); /* NULL is fine; leaves *res zeroed */
 
 /* The one mapping from a library status (and errno for VF_E_IO) onto the codes above. */
 VF_API int vf_merge_status_from(vf_status st, int sys_errno);
-/* "completed", "failed", "access denied", ... ("unknown" for other numbers). */
+/* "completed", "failed", "access denied", ... ("unknown" for other numbers); static. */
 VF_API const char *vf_merge_status_name(int status);
-VF_API const char *vf_merge_phase_name(vf_merge_phase phase);
+VF_API const char *vf_merge_phase_name(vf_merge_phase phase); /* "copying"...; static */
 
 /* --- Job API: the same merge on its own thread --- */
 typedef struct vf_merge_job vf_merge_job;
 
 /* Copy opts and start the merge on a new thread. Returns VF_MERGE_JOB_STARTED with *out set
  * (yours: vf_merge_job_free it after vf_merge_job_wait), or a failure code with *out NULL
- * and *err filled. */
+ * and *err filled (VF_MERGE_OUT_OF_MEMORY, VF_MERGE_INVALID_PARAMETER for opts not filled
+ * by its init, the code of a thread that could not start). The merge's own failures come
+ * from vf_merge_job_wait. */
 VF_API int vf_merge_job_start(const vf_merge_opts *opts, vf_merge_job **out, vf_error *err);
 /* State and percent complete, at any time from any thread. */
 VF_API vf_merge_job_state vf_merge_job_poll(vf_merge_job *job, unsigned *percent);

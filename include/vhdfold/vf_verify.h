@@ -34,10 +34,12 @@ extern "C" {
  * holds are known to be zero without reading) or a raw file (every byte read). */
 typedef struct vf_source vf_source;
 
-/* Wrap an open chain. With own, the source closes the chain in vf_source_free; without, the
- * chain is borrowed and must outlive the source. */
+/* Wrap an open chain. With own, the source closes the chain in vf_source_free (even when this
+ * call fails); without, the chain is borrowed and must outlive the source. *out is yours:
+ * vf_source_free() it. Errors: VF_E_NOMEM. */
 VF_API vf_status vf_source_from_chain(vf_chain *c, bool own, vf_source **out, vf_error *err);
-/* Wrap a raw disk held in io (its whole length is the disk). Owns io, even on failure. */
+/* Wrap a raw disk held in io (its whole length is the disk). Owns io, even on failure. *out
+ * is yours: vf_source_free() it. Errors: VF_E_IO (the size), VF_E_NOMEM. */
 VF_API vf_status vf_source_from_io(vf_io *io, vf_source **out, vf_error *err);
 
 /* How vf_source_open interprets path. */
@@ -48,15 +50,17 @@ typedef enum vf_source_kind {
 } vf_source_kind;
 
 /* Open path as kind says. copts (may be NULL) are used for chains; its fs opens raw files.
- * AUTO looks for "conectix" at offset 0 or at the last 512/511 bytes, or "vhdxfile" at 0. */
+ * AUTO looks for "conectix" at offset 0 or at the last 512/511 bytes, or "vhdxfile" at 0.
+ * *out is yours: vf_source_free() it. Errors: those of vf_chain_open for a chain, of
+ * vf_fs_open for a raw file, VF_E_INVAL (unknown kind). */
 VF_API vf_status vf_source_open(const char *path, vf_source_kind kind, const vf_chain_opts *copts,
                                 vf_source **out, vf_error *err);
 VF_API void vf_source_free(vf_source *src); /* NULL is fine */
 
 VF_API uint64_t vf_source_size(const vf_source *src);    /* bytes of the flattened disk */
 VF_API const char *vf_source_name(const vf_source *src); /* borrowed until free */
-VF_API bool vf_source_is_raw(const vf_source *src);
-VF_API vf_chain *vf_source_chain(vf_source *src); /* NULL for a raw source; borrowed */
+VF_API bool vf_source_is_raw(const vf_source *src);      /* read as raw bytes, not a chain */
+VF_API vf_chain *vf_source_chain(vf_source *src);        /* NULL for a raw source; borrowed */
 
 /* --- Options shared by every engine ------------------------------------------------------- */
 
@@ -93,19 +97,24 @@ typedef vf_status (*vf_walk_fn)(void *ctx, uint64_t voff, const void *data, uint
                                 vf_error *err);
 
 /* A reader thread fills a ring of request_bytes buffers (skipping zero runs) while the calling
- * thread runs sink. Returns the first error of either side, or VF_E_CANCELED. */
+ * thread runs sink. Returns the first error of either side.
+ * Errors: VF_E_CANCELED (opts->cancel was set), VF_E_INVAL (opts not filled by its init),
+ * the source's read errors (vf_chain_read), the sink's, VF_E_NOMEM. */
 VF_API vf_status vf_verify_walk(vf_source *src, const vf_verify_opts *opts, vf_walk_fn sink,
                                 void *ctx, vf_error *err);
 
 /* --- Digests ------------------------------------------------------------------------------ */
 
-/* SHA-256 of the whole flattened disk (equals sha256sum of a raw export). */
+/* SHA-256 of the whole flattened disk (equals sha256sum of a raw export).
+ * Errors: those of vf_verify_walk. */
 VF_API vf_status vf_digest_flat(vf_source *src, const vf_verify_opts *opts,
                                 uint8_t md[VF_SHA256_LEN], vf_error *err);
 
 /* Tree digest version 1 (docs/tree-digest.md). Blocks no level holds are never read; the
  * others are read one at a time under a lock and hashed on all workers. Memory: one 2 MiB
- * buffer per worker plus a fixed window of leaves, whatever the virtual size. */
+ * buffer per worker plus a fixed window of leaves, whatever the virtual size.
+ * Errors: VF_E_CANCELED, VF_E_INVAL (opts), the source's read errors, VF_E_NOMEM, VF_E_IO
+ * (a worker thread could not start). */
 VF_API vf_status vf_digest_tree(vf_source *src, const vf_verify_opts *opts,
                                 uint8_t md[VF_SHA256_LEN], vf_error *err);
 
@@ -122,7 +131,8 @@ typedef struct vf_compare_result {
 } vf_compare_result;
 
 /* Compare two flattened disks byte for byte. Regions known to be zero in both are skipped.
- * Returns VF_OK when the comparison ran (identical or not). */
+ * Returns VF_OK when the comparison ran (identical or not): the answer is in *res.
+ * Errors: VF_E_CANCELED, VF_E_INVAL (opts), either source's read errors, VF_E_NOMEM. */
 VF_API vf_status vf_compare(vf_source *a, vf_source *b, const vf_verify_opts *opts,
                             vf_compare_result *res, vf_error *err);
 
@@ -130,7 +140,7 @@ VF_API vf_status vf_compare(vf_source *a, vf_source *b, const vf_verify_opts *op
 
 /* vf_image_check on every level, then the links between levels: identity (an error), VHD
  * parent time stamp (a warning), format, sector size and virtual size agreement. Findings go
- * to rep; returns VF_OK when the check ran. */
+ * to rep; returns VF_OK when the check ran. Errors: those of vf_image_check. */
 VF_API vf_status vf_verify_check_chain(vf_chain *c, vf_report *rep, vf_error *err);
 
 #ifdef __cplusplus
