@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -17,6 +18,7 @@
 
 #include <vhdfold/vf_io.h>
 
+#include "io_view.h"
 #include "path.h"
 
 /* One system call moves at most this much, well below what Linux accepts (0x7ffff000). */
@@ -628,4 +630,36 @@ static const vf_fs vf_posix_fs = {&vf_posix_fs_ops, NULL};
 const vf_fs *vf_fs_posix(void)
 {
     return &vf_posix_fs;
+}
+
+bool vf_io_view_map(vf_io *io, uint64_t off, size_t len, vf_io_view *v)
+{
+    memset(v, 0, sizeof *v);
+    if (!io || io->ops != &vf_file_ops || len == 0)
+        return false;
+    const vf_file *f = io->self;
+    struct stat sb;
+    if (fstat(f->fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 0 ||
+        off > (uint64_t)sb.st_size || len > (uint64_t)sb.st_size - off)
+        return false;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t start = off & ~(page - 1);
+    size_t map_len = (size_t)(off - start) + len;
+    /* MAP_POPULATE: the page tables are filled in one go here (on the reader's thread)
+     * instead of one fault per page while the bytes are hashed. */
+    void *p = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, f->fd, (off_t)start);
+    if (p == MAP_FAILED)
+        return false;
+    v->base = p;
+    v->map_len = map_len;
+    v->data = (const uint8_t *)p + (off - start);
+    return true;
+}
+
+void vf_io_view_unmap(vf_io_view *v)
+{
+    if (v && v->base)
+        (void)munmap(v->base, v->map_len);
+    if (v)
+        memset(v, 0, sizeof *v);
 }
