@@ -10,6 +10,8 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -32,6 +34,7 @@ typedef struct vf_file {
     bool failed; /* an fsync failed: the kernel may have dropped dirty pages, writes refused */
     dev_t dev;   /* which file it is, so a copy within one file can spot overlapping ranges */
     ino_t ino;
+    bool no_clone; /* FICLONERANGE was refused once (not XFS/btrfs, another file system) */
 } vf_file;
 
 /* A pread/pwrite-like call, so the retry loop can be tested with a fake (test_io_file.c). */
@@ -193,6 +196,30 @@ static ssize_t vf_sys_copy_file_range(void *ctx, uint64_t src_off, uint64_t dst_
     return copy_file_range(fds->in, &in_off, fds->out, &out_off, len, 0);
 }
 
+/* Share the extents of src's [src_off, src_off+len) as f's [dst_off, ...) (FICLONERANGE: XFS
+ * with reflink, btrfs), when all three are multiples of the file system's block size and both
+ * files are on it. True when done; false leaves the copy to copy_file_range (which may still
+ * reflink) and, after a refusal other than misalignment, stops trying for this handle. */
+static bool vf_file_clone(vf_file *f, const vf_file *src, uint64_t dst_off, uint64_t src_off,
+                          uint64_t len)
+{
+#ifdef FICLONERANGE
+    const uint64_t align = 4096;
+    if (f->no_clone || f->dev != src->dev || (dst_off | src_off | len) % align || len == 0 ||
+        dst_off > INT64_MAX || src_off > INT64_MAX || len > INT64_MAX)
+        return false;
+    struct file_clone_range r = {
+        .src_fd = src->fd, .src_offset = src_off, .src_length = len, .dest_offset = dst_off};
+    if (ioctl(f->fd, FICLONERANGE, &r) == 0)
+        return true;
+    if (errno != EINVAL)
+        f->no_clone = true;
+#else
+    (void)f, (void)src, (void)dst_off, (void)src_off, (void)len;
+#endif
+    return false;
+}
+
 /* The kernel copies page cache to page cache: no user-space buffer, one copy per byte. */
 static vf_status vf_file_copy_from(void *self, void *src_self, uint64_t dst_off, uint64_t src_off,
                                    uint64_t len, uint64_t *done, vf_error *e)
@@ -206,6 +233,10 @@ static vf_status vf_file_copy_from(void *self, void *src_self, uint64_t dst_off,
     bool same = f->dev == src->dev && f->ino == src->ino;
     if (same && (dst_off < src_off ? src_off - dst_off : dst_off - src_off) < len)
         return VF_OK;
+    if (vf_file_clone(f, src, dst_off, src_off, len)) {
+        *done = len; /* the extents are shared: nothing written, no write-back to start */
+        return VF_OK;
+    }
     vf_copy_fds fds = {src->fd, f->fd};
     vf_status st = vf_io_file_copy_loop(vf_sys_copy_file_range, &fds, dst_off, src_off, len, done,
                                         f->path, src->path, e);

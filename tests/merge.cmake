@@ -25,3 +25,6 @@ vf_add_unit_test(merge_writes
           ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_util.c
   LIBS vf_merger vf_gen vf_verify)
 target_include_directories(test_merge_writes PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/merge)
+# Reflinks on XFS and btrfs loop file systems (root, loop devices; skipped with 77 otherwise).
+vf_add_script_test(merge_reflink ${CMAKE_CURRENT_SOURCE_DIR}/merge/reflink.sh LABELS cli reflink)
+set_tests_properties(merge_reflink PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
