@@ -18,7 +18,7 @@ static void vf_gen_defaults(vf_gen_opts *opts)
 {
     memset(opts, 0, sizeof *opts);
     opts->struct_size = sizeof *opts;
-    opts->format = VF_FORMAT_VHD;
+    opts->format = vf_format_default();
     opts->depth = VF_GEN_DEFAULT_DEPTH;
     opts->virtual_size = VF_GEN_DEFAULT_SIZE;
     opts->block_size = VF_GEN_DEFAULT_BLOCK;
