@@ -492,6 +492,12 @@ vf_format_kind vf_format_at(size_t i)
     return VF_FORMAT_NONE;
 }
 
+const vf_format_samples *vf_format_samples_get(vf_format_kind f)
+{
+    const vf_driver *drv = vf_driver_of(f);
+    return drv ? drv->samples : NULL;
+}
+
 vf_format_kind vf_format_default(void)
 {
     return vf_default_driver->format;
