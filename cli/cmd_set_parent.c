@@ -2,7 +2,7 @@
  * parent that moved (same identity, checked as the chain layer binds it), or with
  * --ignore-id-mismatch at another image, printing the flat digests of CHILD's view before and
  * after. Locators are rewritten relative first, then absolute; the driver makes the rewrite
- * crash-safe (docs/cli.md "vhdfold set-parent"). Layer: cli, over vf_image_set_parent. */
+ * crash-safe (docs/cli.md, the set-parent section). Layer: cli, over vf_image_set_parent. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -79,7 +79,7 @@ static void vf_main_usage(FILE *to)
 {
     fprintf(to, "usage: vhdfold COMMAND [options] ...\n\ncommands:\n");
     for (size_t i = 0; i < VF_NCOMMANDS; i++)
-        fprintf(to, "  %-8s %s\n", vf_commands[i].name, vf_commands[i].spec->summary);
+        fprintf(to, "  %-10s %s\n", vf_commands[i].name, vf_commands[i].spec->summary);
     fprintf(to, "\n'vhdfold COMMAND --help' (or 'vhdfold help COMMAND') describes a command.\n"
                 "exit status: 0 success, 1 the answer is no, 2 usage, 3 corrupt or unsupported "
                 "image, 4 system error\n");
