@@ -144,6 +144,9 @@ extern vf_opt_choice vf_opt_formats[VF_OPT_MAX_FORMATS + 1];
  * commands that write one (convert). */
 #define VF_OPT_FORMAT_RAW (-1)
 extern vf_opt_choice vf_opt_formats_raw[VF_OPT_MAX_FORMATS + 2];
+/* The library's default format by name (vf_format_default), for a --format row's .def. */
+#define VF_OPT_FORMAT_NAME_MAX 16
+extern char vf_opt_format_default[VF_OPT_FORMAT_NAME_MAX];
 void vf_opt_formats_init(void);
 
 #endif
