@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "newfile.h"
 #include "output.h"
@@ -29,8 +30,8 @@ static const vf_opt vf_conv_table[] = {
      .type = VF_OPT_ENUM,
      .offset = VF_CONV_OPT(format),
      .choices = vf_opt_formats_raw,
-     .help = "format of OUT (default: the one OUT's extension names, else SOURCE's); raw is a "
-             "plain disk image"},
+     .help = "format of OUT (default: the one OUT's extension names, .raw included, else "
+             "SOURCE's); raw is a plain disk image"},
     {.name = "type",
      .short_name = 't',
      .type = VF_OPT_ENUM,
@@ -148,12 +149,26 @@ typedef struct vf_conv_result {
     uint64_t written, virtual_size;
 } vf_conv_result;
 
+/* The --format choice OUT's extension names, any case ("x.VHDX", "x.raw"), or 0. */
+static int vf_conv_format_of_name(const char *out)
+{
+    const char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
+    if (!dot || (slash && dot < slash))
+        return 0;
+    for (const vf_opt_choice *ch = vf_opt_formats_raw; ch->name; ch++)
+        if (!strcasecmp(dot + 1, ch->name))
+            return ch->value;
+    return 0;
+}
+
 /* What OUT will be, checked against its format's limits; nothing written. */
 static vf_status vf_conv_plan(const vf_conv_cli *c, vf_chain *ch, vf_conv_result *r, vf_error *err)
 {
     const vf_image_info *ti = vf_image_info_get(vf_chain_image(ch, 0));
     r->virtual_size = vf_chain_virtual_size(ch);
-    r->raw = c->format == VF_OPT_FORMAT_RAW;
+    int by_name = vf_conv_format_of_name(c->out);
+    int format = c->format ? c->format : by_name ? by_name : (int)ti->format;
+    r->raw = format == VF_OPT_FORMAT_RAW;
     if (c->verify && c->no_verify)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--verify and --no-verify contradict");
     r->verify = c->verify || (!r->raw && !c->no_verify);
@@ -167,8 +182,7 @@ static vf_status vf_conv_plan(const vf_conv_cli *c, vf_chain *ch, vf_conv_result
         return (c->type || c->block) ? VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
                                                "--type and --block-size do not apply to raw")
                                      : VF_OK;
-    vf_format_kind by_name = vf_format_of_name(c->out);
-    r->co.format = c->format ? (vf_format_kind)c->format : by_name ? by_name : ti->format;
+    r->co.format = (vf_format_kind)format;
     r->co.type = c->type ? (vf_disk_type)c->type : VF_DISK_DYNAMIC;
     r->co.virtual_size = r->virtual_size;
     r->co.block_size = (uint32_t)c->block;

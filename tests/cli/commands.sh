@@ -218,6 +218,8 @@ test_convert() {
         run "$V" convert "$src" "flat-$f.raw" --format raw --json
         expect_rc 0 "convert to raw ($f)"
         expect_eq "$(sha "flat-$f.raw")" "$want" "raw output equals the flat digest ($f)"
+        run "$V" convert "$src" "by-name-$f.RAW" --json
+        expect_eq "$(json_get "$OUT" 'j["format"]')" raw "OUT's extension .RAW picks raw ($f)"
         for to in vhd vhdx; do
             for type in dynamic fixed; do
                 local out="$f-to-$type.$to"
