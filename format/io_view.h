@@ -19,8 +19,8 @@ typedef struct vf_io_view {
 /* Map bytes [off, off+len) of io for reading. False (nothing mapped) when io is not a regular
  * POSIX file, the range is not wholly inside the file now, or mmap fails: read instead. The
  * file is checked against its size first; a file truncated by another process while mapped
- * faults (SIGBUS) on the next access (docs/performance.md "Issue 19"): views are for the
- * digests' read-only walks, where the chain's advisory locks keep vhdfold's writers away. */
+ * faults (SIGBUS) on the next access (docs/performance.md "Issue 19: at the limits"): views are for
+ * the digests' read-only walks, where the chain's advisory locks keep vhdfold's writers away. */
 bool vf_io_view_map(vf_io *io, uint64_t off, size_t len, vf_io_view *v);
 /* Drop a view (one that was never mapped is fine). */
 void vf_io_view_unmap(vf_io_view *v);
