@@ -612,8 +612,10 @@ static vf_status vf_chain_add_parent(vf_chain *c, vf_error *err)
     return st;
 }
 
+/* Open the top and up to `upper` levels (0: all). With brk non-NULL a failure past the top
+ * keeps the levels that resolved: VF_OK, the break's error in *brk. */
 static vf_status vf_chain_open_n(const char *path, const vf_chain_opts *opts, size_t upper,
-                                 vf_chain **out, vf_error *err)
+                                 vf_chain **out, vf_error *brk, vf_error *err)
 {
     *out = NULL;
     vf_chain *c = calloc(1, sizeof *c);
@@ -657,6 +659,11 @@ static vf_status vf_chain_open_n(const char *path, const vf_chain_opts *opts, si
     }
     c->opts.named = NULL; /* borrowed for the open only */
     c->opts.nnamed = 0;
+    if (st != VF_OK && brk && c->depth) {
+        *brk = *err;
+        vf_error_clear(err);
+        st = VF_OK;
+    }
     if (st != VF_OK) {
         vf_chain_close(c);
         return st;
@@ -667,7 +674,20 @@ static vf_status vf_chain_open_n(const char *path, const vf_chain_opts *opts, si
 
 vf_status vf_chain_open(const char *path, const vf_chain_opts *opts, vf_chain **out, vf_error *err)
 {
-    return vf_chain_open_n(path, opts, 0, out, err);
+    return vf_chain_open_n(path, opts, 0, out, NULL, err);
+}
+
+vf_status vf_chain_open_partial(const char *path, const vf_chain_opts *opts, vf_chain **out,
+                                vf_error *brk, vf_error *err)
+{
+    vf_error own;
+    vf_error_clear(brk ? brk : &own);
+    vf_error scratch;
+    vf_error_clear(&scratch);
+    vf_status st = vf_chain_open_n(path, opts, 0, out, brk ? brk : &own, err ? err : &scratch);
+    if (st != VF_OK && brk)
+        vf_error_clear(brk); /* the top itself failed: that is *err, not a break */
+    return st;
 }
 
 vf_status vf_chain_open_upper(const char *path, const vf_chain_opts *opts, size_t levels,
@@ -677,7 +697,7 @@ vf_status vf_chain_open_upper(const char *path, const vf_chain_opts *opts, size_
         *out = NULL;
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "opening '%s': no level asked for", path);
     }
-    return vf_chain_open_n(path, opts, levels, out, err);
+    return vf_chain_open_n(path, opts, levels, out, NULL, err);
 }
 
 void vf_chain_opts_init_size(vf_chain_opts *o, size_t size)
