@@ -284,7 +284,7 @@ static vf_status vf_file_lock_holder(void *self, bool exclusive, int64_t *pid, v
     vf_file *f = self;
     struct flock fl;
     *pid = 0;
-    vf_file_flock(&fl, exclusive ? F_WRLCK : F_RDLCK, 0, 0);
+    vf_file_flock(&fl, exclusive ? F_WRLCK : F_RDLCK, 0, VF_IO_PID_LOCK_BYTE);
     if (fcntl(f->fd, F_OFD_GETLK, &fl) != 0)
         return VF_FAIL_ERRNO(e, errno, VF_OFF_NONE, "asking who locks '%s'", f->path);
     if (fl.l_type == F_UNLCK)
