@@ -44,12 +44,13 @@ static void vf_shell_word(const char *text, char *out, size_t len)
 static void vf_pending_command(const vf_merge_pending *p, const vf_chain *c,
                                const vf_cli_common *co, char *out, size_t len)
 {
+    (void)c;
     char src[1024], dst[1024], dir[1024] = "";
-    if (p->source_level != SIZE_MAX)
-        vf_shell_word(vf_chain_path(c, p->source_level), src, sizeof src);
+    if (p->source)
+        vf_shell_word(p->source, src, sizeof src);
     else
         snprintf(src, sizeof src, "SOURCE");
-    vf_shell_word(vf_chain_path(c, p->dest_level), dst, sizeof dst);
+    vf_shell_word(p->destination, dst, sizeof dst);
     if (co->parent_dir) {
         char w[1000];
         vf_shell_word(co->parent_dir, w, sizeof w);
@@ -75,11 +76,11 @@ static void vf_pending_where(const vf_merge_pending *p, const vf_chain *c, char 
 
 static void vf_pending_who(const vf_merge_pending *p, const vf_chain *c, char *out, size_t len)
 {
-    const char *dst = vf_chain_path(c, p->dest_level);
-    if (p->source_level != SIZE_MAX)
-        snprintf(out, len, "merge of '%s' into '%s'", vf_chain_path(c, p->source_level), dst);
+    (void)c;
+    if (p->source)
+        snprintf(out, len, "merge of '%s' into '%s'", p->source, p->destination);
     else
-        snprintf(out, len, "merge of a disk above this chain into '%s'", dst);
+        snprintf(out, len, "merge of a disk above this chain into '%s'", p->destination);
     vf_text_printable(out);
 }
 

@@ -30,7 +30,8 @@ struct vf_chain {
     char *dir_copy;
     vf_level *lv;
     size_t depth, cap;
-    bool broken; /* a failed reopen could not restore a level: only close is allowed */
+    bool broken;  /* a failed reopen could not restore a level: only close is allowed */
+    char *beyond; /* a partial open's break: the file found for level depth but not taken */
 };
 
 /* --- candidate parents --- */
@@ -577,6 +578,18 @@ static vf_status vf_chain_try(vf_chain *c, const vf_level *child, vf_cand *cand,
     return VF_OK;
 }
 
+/* The file a failed search found but did not take: the candidate that was in use (st BUSY,
+ * index at), else the first with another identity. */
+static void vf_chain_note_beyond(vf_chain *c, const vf_cands *cs, size_t at, vf_status st)
+{
+    const vf_cand *pick = st == VF_E_BUSY && at < cs->n ? &cs->v[at] : NULL;
+    for (size_t i = 0; i < cs->n && !pick; i++)
+        if (cs->v[i].result == VF_CAND_MISMATCH)
+            pick = &cs->v[i];
+    free(c->beyond);
+    c->beyond = pick && pick->path ? strdup(pick->path) : NULL;
+}
+
 /* Find, open and append the parent of the current base. */
 static vf_status vf_chain_add_parent(vf_chain *c, vf_error *err)
 {
@@ -608,6 +621,7 @@ static vf_status vf_chain_add_parent(vf_chain *c, vf_error *err)
     } else if (st == VF_OK) {
         st = vf_chain_not_found(child, &cs, err);
     }
+    vf_chain_note_beyond(c, &cs, i, st);
     vf_cands_free(&cs);
     return st;
 }
@@ -719,7 +733,13 @@ void vf_chain_close(vf_chain *c)
     }
     free(c->lv);
     free(c->dir_copy);
+    free(c->beyond);
     free(c);
+}
+
+const char *vf_chain_beyond(const vf_chain *c)
+{
+    return c->beyond;
 }
 
 size_t vf_chain_depth(const vf_chain *c)

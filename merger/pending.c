@@ -14,6 +14,8 @@ void vf_merge_pending_free(vf_merge_pending *p)
     if (!p)
         return;
     free(p->journal);
+    free(p->destination);
+    free(p->source);
     memset(p, 0, sizeof *p);
 }
 
@@ -21,18 +23,19 @@ void vf_merge_pending_free(vf_merge_pending *p)
  * the level holding the journal; SIZE_MAX when c does not reach it. */
 static size_t vf_pending_source(const vf_chain *c, size_t dest_level, const vf_journal *j)
 {
-    size_t up = j->nlevels - 1;
-    if (!j->nlevels || up > dest_level)
+    if (!j->nlevels || j->nlevels - 1 > dest_level)
         return SIZE_MAX;
+    size_t up = j->nlevels - 1;
     const vf_image_info *in = vf_image_info_get(vf_chain_image(c, dest_level - up));
     return memcmp(in->id, j->levels[0].id, 16) == 0 ? dest_level - up : SIZE_MAX;
 }
 
-/* Look at the journal beside level `level`: VF_OK with out->found false when there is none. */
-static vf_status vf_pending_level(const vf_chain *c, const vf_fs *fs, size_t level,
-                                  vf_merge_pending *out, vf_error *err)
+/* Look at the journal beside dest (level `level`, or depth for vf_chain_beyond's file):
+ * VF_OK with out->found false when there is none. */
+static vf_status vf_pending_level(const vf_chain *c, const vf_fs *fs, const char *dest,
+                                  size_t level, vf_merge_pending *out, vf_error *err)
 {
-    char *jpath = vf_merge_journal_path(vf_chain_path(c, level));
+    char *jpath = vf_merge_journal_path(dest);
     if (!jpath)
         return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "looking for a merge journal");
     vf_journal j;
@@ -48,6 +51,8 @@ static vf_status vf_pending_level(const vf_chain *c, const vf_fs *fs, size_t lev
     out->journal = jpath;
     out->dest_level = level;
     out->source_level = SIZE_MAX;
+    if (!(out->destination = strdup(dest)))
+        return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "merge journal '%s'", jpath);
     if (st != VF_OK) {
         snprintf(out->why, sizeof out->why, "%s", e2.msg);
         return VF_OK;
@@ -58,6 +63,9 @@ static vf_status vf_pending_level(const vf_chain *c, const vf_fs *fs, size_t lev
     out->virtual_size = j.virtual_size;
     out->source_level = vf_pending_source(c, level, &j);
     vf_journal_free(&j);
+    if (out->source_level != SIZE_MAX &&
+        !(out->source = strdup(vf_chain_path(c, out->source_level))))
+        return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "merge journal '%s'", jpath);
     return VF_OK;
 }
 
@@ -69,12 +77,15 @@ vf_status vf_merge_pending_find(const vf_chain *c, const vf_fs *fs, vf_merge_pen
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "vf_merge_pending_find: no chain");
     if (!fs)
         fs = vf_fs_posix();
-    for (size_t level = 0; level < vf_chain_depth(c); level++) {
-        vf_status st = vf_pending_level(c, fs, level, out, err);
-        if (st != VF_OK || out->found)
-            return st;
-    }
-    return VF_OK;
+    size_t depth = vf_chain_depth(c);
+    vf_status st = VF_OK;
+    for (size_t level = 0; level < depth && st == VF_OK && !out->found; level++)
+        st = vf_pending_level(c, fs, vf_chain_path(c, level), level, out, err);
+    if (st == VF_OK && !out->found && vf_chain_beyond(c))
+        st = vf_pending_level(c, fs, vf_chain_beyond(c), depth, out, err);
+    if (st != VF_OK)
+        vf_merge_pending_free(out);
+    return st;
 }
 
 /* Is source the journal's SOURCE? Opens source alone, read-only, without a lock. */

@@ -73,6 +73,11 @@ VF_API vf_status vf_chain_open_upper(const char *path, const vf_chain_opts *opts
  * brk may be NULL. Errors: those of vf_chain_open for the top image. */
 VF_API vf_status vf_chain_open_partial(const char *path, const vf_chain_opts *opts, vf_chain **out,
                                        vf_error *brk, vf_error *err);
+/* After a partial open that broke: the file a locator of the last level found that did not
+ * become level depth (it has another identity, or it is in use), as resolved; NULL when there
+ * is none (nothing found) or the chain is whole. A merge past its copy gives DESTINATION a new
+ * identity, so this is where its journal is looked for. Borrowed until vf_chain_close. */
+VF_API const char *vf_chain_beyond(const vf_chain *c);
 VF_API void vf_chain_close(vf_chain *c); /* NULL is fine */
 
 /* Number of levels opened (1 for a disk with no parent). */

@@ -157,14 +157,17 @@ typedef struct vf_merge_pending {
     uint64_t virtual_size;      /* SOURCE's */
     char why[VF_ERROR_MSG_MAX]; /* found && !readable: why the record cannot be used */
     char *journal;              /* its path */
+    char *destination;          /* the file beside it: level dest_level, or (dest_level ==
+                                   depth) vf_chain_beyond's, a DESTINATION past its copy */
+    char *source;               /* level source_level's path, NULL with SIZE_MAX */
 } vf_merge_pending;
 
-/* Look for a merge journal beside each level of c, top first (where a journal lives is the
- * merger's decision; no lock is taken, so it works while a merge runs), and describe the
- * first found in *out. Absent everywhere: VF_OK with out->found false. A journal refused
- * (a link, not this user's) or without a valid record: found, !readable, why says so.
- * fs is the one c was opened through (NULL: vf_fs_posix()). out->journal is yours:
- * vf_merge_pending_free() it. Errors: VF_E_NOMEM, VF_E_INVAL (c NULL). */
+/* Look for a merge journal beside each level of c, top first, then beside vf_chain_beyond(c)
+ * (where a journal lives is the merger's decision; no lock is taken, so it works while a
+ * merge runs), and describe the first found in *out. Absent everywhere: VF_OK with out->found
+ * false. A journal refused (a link, not this user's) or without a valid record: found, !readable,
+ * why says so. fs is the one c was opened through (NULL: vf_fs_posix()). The strings of *out are
+ * yours: vf_merge_pending_free() it. Errors: VF_E_NOMEM, VF_E_INVAL (c NULL). */
 VF_API vf_status vf_merge_pending_find(const vf_chain *c, const vf_fs *fs, vf_merge_pending *out,
                                        vf_error *err);
 VF_API void vf_merge_pending_free(vf_merge_pending *p); /* NULL is fine; leaves *p zeroed */
