@@ -703,6 +703,25 @@ static void test_open_partial(void **state)
     assert_msg_has(&brk, b.names[2]);
     vf_chain_close(c);
     vf_io_close(hold);
+    assert_null(vf_chain_beyond(c)); /* nothing found and refused */
+    /* level 2's file now holds another image (level 1's, another identity): found, not taken */
+    size_t len, len1;
+    const uint8_t *mine = vf_fs_mem_get(b.fs, b.names[2], &len);
+    uint8_t *keep = malloc(len);
+    memcpy(keep, mine, len);
+    const uint8_t *l1 = vf_fs_mem_get(b.fs, b.names[1], &len1);
+    uint8_t *alien = malloc(len1);
+    memcpy(alien, l1, len1);
+    check(vf_fs_mem_put(b.fs, b.names[2], alien, len1, &e), &e, "replace");
+    free(alien);
+    check(vf_chain_open_partial(b.names[4], &o, &c, &brk, &e), &e, "mismatch");
+    assert_int_equal(vf_chain_depth(c), 2);
+    assert_int_equal(brk.code, VF_E_CHAIN);
+    assert_non_null(vf_chain_beyond(c));
+    assert_string_equal(vf_chain_beyond(c), b.names[2]);
+    vf_chain_close(c);
+    check(vf_fs_mem_put(b.fs, b.names[2], keep, len, &e), &e, "restore");
+    free(keep);
     /* the parent of level 2 is missing: levels 0..2 resolved, broken at level 3 */
     check(vf_fs_remove(b.fs, b.names[1], &e), &e, "remove");
     check(vf_chain_open_partial(b.names[4], &o, &c, &brk, &e), &e, "broken");
