@@ -315,7 +315,9 @@ static void test_lock_holder(void **state)
     assert_int_equal(pipe(done), 0);
     pid_t child = fork();
     assert_true(child >= 0);
-    if (child == 0) { /* holds an exclusive lock until the parent has looked */
+    if (child == 0) { /* holds an exclusive lock until the parent has looked (or exited) */
+        close(go[0]);
+        close(done[1]);
         vf_io *c;
         char b = 0;
         if (vf_io_file_open(path, VF_IO_RDWR, &c, NULL) != VF_OK || vf_io_lock(c, true, NULL))
@@ -324,6 +326,8 @@ static void test_lock_holder(void **state)
             _exit(1);
         _exit(0);
     }
+    close(go[1]);
+    close(done[0]);
     char b;
     assert_int_equal(read(go[0], &b, 1), 1);
     assert_int_equal(vf_io_lock_holder(q, false, &pid, &e), VF_OK);
@@ -357,10 +361,8 @@ static void test_lock_holder(void **state)
     vf_io_close(w);
     vf_io_close(q);
     vf_fs_mem_free(fs);
-    for (int i = 0; i < 2; i++) {
-        close(go[i]);
-        close(done[i]);
-    }
+    close(go[0]);
+    close(done[1]);
     unlink(path);
     rmdir(dir);
     free(path);
