@@ -396,5 +396,13 @@ vf_status vf_vhdx_set_leave_dirty(vf_image *img, bool on, vf_error *err);
 vf_status vf_vhdx_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error *err);
 /* write.c: bytes the parent locator item may occupy. */
 uint64_t vf_vhdx_locator_room(const vx_state *st);
+/* locslot.c: where a new locator item of len bytes goes (region offset): its own slot when it
+ * fits, else the first free run of the metadata region; VF_E_UNSUPPORTED "metadata region of
+ * FILE is full" when no run is long enough (nothing written). */
+vf_status vf_vhdx_locator_place(const vx_state *st, uint32_t len, uint64_t *off, vf_error *err);
+/* locslot.c: stage item at region offset off and its table entry (offset, length) as pending
+ * pages (published together by the next flush), then re-read the locator from item. */
+vf_status vf_vhdx_locator_replace(vf_image *img, const uint8_t *item, uint32_t len, uint64_t off,
+                                  vf_error *err);
 
 #endif

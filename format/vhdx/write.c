@@ -386,21 +386,14 @@ vf_status vf_vhdx_set_parent(vf_image *img, const vf_parent_link *link, vf_error
     vf_status s = vf_vhdx_link_encode(link, &item, &len, err);
     if (s)
         return s;
-    if (st->loc_item == UINT32_MAX || len > vf_vhdx_locator_room(st)) {
+    if (st->loc_item == UINT32_MAX) {
         free(item);
         return VF_FAIL(err, VF_E_UNSUPPORTED, st->meta_off,
-                       "the new parent locator (%" PRIu32 " bytes) does not fit its slot", len);
+                       "the image has no parent locator item to rewrite");
     }
-    vx_item *it = &st->items[st->loc_item];
-    uint8_t lenf[4];
-    vf_put_le32(lenf, len);
-    if (!(s = vf_vhdx_begin_modify(st, false, img, err)) &&
-        !(s = vf_vhdx_stage(st, st->meta_off + it->off, item, len, err)) &&
-        !(s = vf_vhdx_stage(st, st->meta_off + 32 + 32ull * st->loc_item + 20, lenf, 4, err))) {
-        it->len = len;
-        vf_vhdx_locator_free(st);
-        s = vf_vhdx_locator_parse(st, item, len, err);
-    }
+    uint64_t at = 0;
+    if (!(s = vf_vhdx_locator_place(st, len, &at, err)))
+        s = vf_vhdx_locator_replace(img, item, len, at, err);
     free(item);
     if (!s)
         s = vf_vhdx_flush(img, err);
