@@ -26,6 +26,8 @@ typedef struct scenario {
     vf_gen_result g;
     char src[320], dst[320], child[320], mid[320], jpath[340];
     mt_snap snap;
+    uint64_t clean_size;   /* DESTINATION's file size after the uninterrupted merge */
+    size_t clean_findings; /* and its check findings (warnings and errors: 0) */
 } scenario;
 
 typedef struct tally {
@@ -101,6 +103,27 @@ static void check_after_failure(scenario *s, const char *what, tally *t)
     t->view_checked++;
 }
 
+/* DESTINATION's file size and its check findings of warning severity or worse (orphaned
+ * space is a warning). */
+static bool dest_layout(scenario *s, uint64_t *size, size_t *findings)
+{
+    vf_io *io;
+    vf_image *img;
+    if (vf_fs_open(s->fs, s->dst, VF_IO_RDONLY, &io, NULL) != VF_OK)
+        return false;
+    if (vf_io_size(io, size, NULL) != VF_OK || vf_image_open(io, s->dst, 0, &img, NULL) != VF_OK) {
+        vf_io_close(io);
+        return false;
+    }
+    vf_report rep;
+    vf_report_init(&rep);
+    bool ok = vf_image_check(img, &rep, NULL) == VF_OK;
+    *findings = vf_report_count(&rep, VF_SEV_WARNING);
+    vf_report_free(&rep);
+    vf_image_close(img);
+    return ok;
+}
+
 static void check_rerun(scenario *s, const char *what)
 {
     vf_merge_result r;
@@ -114,6 +137,18 @@ static void check_rerun(scenario *s, const char *what)
     expect_view(s, s->child, 3, what);
     if (mt_exists(s->fs, s->jpath) || mt_exists(s->fs, s->src) || mt_exists(s->fs, s->mid))
         SOFT_FAIL("%s: the journal or a merged file is left after the rerun", what);
+    /* the resume reused what the interrupted run allocated: laid out as without the fault */
+    uint64_t size = 0;
+    size_t findings = 0;
+    if (!dest_layout(s, &size, &findings))
+        SOFT_FAIL("%s: DESTINATION does not open for check after the rerun", what);
+    if (size != s->clean_size)
+        SOFT_FAIL("%s: DESTINATION is %llu bytes after the rerun, %llu without the fault", what,
+                  (unsigned long long)size, (unsigned long long)s->clean_size);
+    if (findings != s->clean_findings)
+        SOFT_FAIL("%s: check finds %zu problems (orphaned space?) after the rerun, %zu without "
+                  "the fault",
+                  what, findings, s->clean_findings);
 }
 
 static void one_fault(scenario *s, vf_fault *f, const vf_fault_plan *plan, const char *kind,
@@ -149,6 +184,8 @@ static void sweep(const vf_fs *fs, const char *dir, vf_format_kind fmt, size_t n
     if (scenario_merge(&s, vf_fault_fs(f), &r) != 0)
         fail_msg("clean run: %s", r.err.msg);
     vf_merge_result_free(&r);
+    assert_true(dest_layout(&s, &s.clean_size, &s.clean_findings));
+    assert_int_equal(s.clean_findings, 0); /* no orphaned space without a fault */
     uint64_t nwrites = vf_fault_writes(f), nsyncs = vf_fault_syncs(f);
     assert_true(nwrites > 4 && nsyncs > 2);
     static const struct {
