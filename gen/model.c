@@ -108,7 +108,11 @@ void vf_gen_map_free(vf_gen_map *m)
  * size from CHS. */
 static const vf_gen_creator vf_gen_vhd_creators[] = {
     {"win ", "win ", 0x000A0000u, VF_OS_WI2K, false},
-    {"tap\0", "tap\\0", 0x00010003u, VF_OS_WI2K, false},
+    /* Windows 7 / Server 2008 R2 (version 6.1). This slot held blktap's "tap\0" 1.3 until
+     * issue 18: blktap expects a batmap in a dynamic or differencing "tap" file of version
+     * 1.2 or later, which gen never wrote, so gen no longer claims that provenance
+     * (docs/formats/vhd.md "blktap and the batmap"). */
+    {"win ", "win ", 0x00060001u, VF_OS_WI2K, false},
     {"CTXS", "CTXS", 0x00010000u, VF_OS_WI2K, false},
     {"qem2", "qem2", 0x00050003u, VF_OS_WI2K, false},
     {"d2v ", "d2v ", 0x00020000u, VF_OS_WI2K, false},
