@@ -36,6 +36,7 @@ typedef struct vf_file {
     dev_t dev;   /* which file it is, so a copy within one file can spot overlapping ranges */
     ino_t ino;
     bool no_clone; /* FICLONERANGE was refused once (not XFS/btrfs, another file system) */
+    bool locked;   /* this handle holds its OFD lock: vhdfold's writers cannot truncate it */
 } vf_file;
 
 /* A pread/pwrite-like call, so the retry loop can be tested with a fake (test_io_file.c). */
@@ -353,6 +354,7 @@ static vf_status vf_file_lock(void *self, bool exclusive, vf_error *e)
         /* best effort: without it only the pid goes unreported */
         vf_file_flock(&fl, type, VF_IO_PID_LOCK_BYTE, 1);
         (void)fcntl(f->fd, F_SETLK, &fl);
+        f->locked = true;
         return VF_OK;
     }
     int saved = errno;
@@ -711,6 +713,8 @@ bool vf_io_view_map(vf_io *io, uint64_t off, size_t len, vf_io_view *v)
     if (!io || io->ops != &vf_file_ops || len == 0)
         return false;
     const vf_file *f = io->self;
+    if (!f->locked) /* --force-share: a merge may cut the file while it is mapped (SIGBUS) */
+        return false;
     struct stat sb;
     if (fstat(f->fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 0 ||
         off > (uint64_t)sb.st_size || len > (uint64_t)sb.st_size - off)

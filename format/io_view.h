@@ -21,6 +21,9 @@ typedef struct vf_io_view {
  * file is checked against its size first; a file truncated by another process while mapped
  * faults (SIGBUS) on the next access (docs/performance.md "Issue 19: at the limits"): views are for
  * the digests' read-only walks, where the chain's advisory locks keep vhdfold's writers away. */
+/* Only a handle holding its lock (vf_io_lock) is mapped: an unlocked one (--force-share,
+ * beside a running merge that may trim the file) is read, so a truncation is an error, not a
+ * signal. */
 bool vf_io_view_map(vf_io *io, uint64_t off, size_t len, vf_io_view *v);
 /* Drop a view (one that was never mapped is fine). */
 void vf_io_view_unmap(vf_io_view *v);
