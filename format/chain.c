@@ -369,7 +369,10 @@ static vf_status vf_chain_not_found(const vf_level *child, const vf_cands *cs, v
     }
     if (!listed)
         vf_msg_add(&m, ": it has no usable parent locator");
-    return VF_FAIL(err, VF_E_CHAIN, VF_OFF_NONE, "%s", m.buf);
+    vf_status st = VF_FAIL(err, VF_E_CHAIN, VF_OFF_NONE, "%s", m.buf);
+    if (err && !mis)
+        err->sys_errno = ENOENT; /* no file with the parent's identity was found */
+    return st;
 }
 
 /* --- opening levels --- */
