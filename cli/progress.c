@@ -105,7 +105,8 @@ void vf_progress_show(vf_progress_bar *bar, const vf_progress_state *s)
         return;
     }
     if (bar->mode == VF_PROGRESS_JSON) {
-        if (final || new_phase || (int)s->percent != bar->last_pct) {
+        bool step_end = s->bytes_total && s->bytes_done == s->bytes_total;
+        if (final || new_phase || step_end || (int)s->percent != bar->last_pct) {
             vf_progress_json_line(s);
             bar->last_pct = (int)s->percent;
             bar->last_phase = s->phase;

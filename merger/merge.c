@@ -795,11 +795,11 @@ static vf_status vf_merge_copy_phase(vf_merge_ctx *x, bool resuming)
         return st;
     x->dest = vf_chain_image(x->chain, x->k);
     bool before = x->o->verify != VF_MERGE_VERIFY_NONE && x->j.digest_mode != x->o->verify;
-    vf_merge_track_plan(&x->trk, before ? x->res->virtual_size : 0,
+    vf_merge_track_plan(&x->trk, before ? x->res->virtual_size : 0, x->done_bytes, x->total_bytes,
                         x->o->verify != VF_MERGE_VERIFY_NONE ? x->res->virtual_size : 0);
     if ((st = vf_merge_lock_children(x)) != VF_OK || (st = vf_merge_check_space(x)) != VF_OK ||
-        (st = vf_merge_digest_before(x)) != VF_OK)
-        return st;
+        (st = vf_merge_digest_before(x)) != VF_OK || (st = vf_merge_check_cancel(x)) != VF_OK)
+        return st; /* canceled here: nothing written, no journal */
     /* without a link (VHD) a driver that cannot grow DESTINATION refuses here, before any
      * write; with one, the growth comes after the link (vf_merge_grow_linked), so its refusals
      * are asked for now, writing nothing */

@@ -141,8 +141,10 @@ typedef struct vf_merge_tracker {
 } vf_merge_tracker;
 
 void vf_merge_track_start(vf_merge_tracker *t, vf_merge_info_fn fn, void *user);
-/* After the plan: the weights of the digests (0 when not run); the copy weighs its bytes. */
-void vf_merge_track_plan(vf_merge_tracker *t, uint64_t w_before, uint64_t w_after);
+/* After the plan: the weights of the digests (0 when not run); the copy weighs its bytes
+ * (copy_done of them durable already when resuming). */
+void vf_merge_track_plan(vf_merge_tracker *t, uint64_t w_before, uint64_t copy_done,
+                         uint64_t copy_total, uint64_t w_after);
 void vf_merge_track_step(vf_merge_tracker *t, vf_merge_step step, uint64_t done, uint64_t total);
 void vf_merge_track_bytes(vf_merge_tracker *t, uint64_t done, uint64_t total);
 void vf_merge_track_digest(void *ctx, uint64_t done, uint64_t total); /* a vf_progress_fn */

@@ -57,11 +57,14 @@ void vf_merge_track_start(vf_merge_tracker *t, vf_merge_info_fn fn, void *user)
     vf_track_emit(t);
 }
 
-void vf_merge_track_plan(vf_merge_tracker *t, uint64_t w_before, uint64_t w_after)
+void vf_merge_track_plan(vf_merge_tracker *t, uint64_t w_before, uint64_t copy_done,
+                         uint64_t copy_total, uint64_t w_after)
 {
     t->w_before = w_before;
     t->w_after = w_after;
-    t->w_copy = t->info.copy_total;
+    t->w_copy = copy_total;
+    t->info.copy_done = copy_done;
+    t->info.copy_total = copy_total;
 }
 
 void vf_merge_track_step(vf_merge_tracker *t, vf_merge_step step, uint64_t done, uint64_t total)
