@@ -74,6 +74,10 @@ run_case() {
   [[ "$line" =~ ^"vhdfold merge: interrupted at "[0-9]+"% ("[0-9]+" of "[0-9]+" bytes); run the same command again to finish"$ ]] ||
     fail "$name: no interrupted line: $(grep -v '^{' "$d.err")"
   [ "$(grep -c '^vhdfold merge: interrupted' "$d.err")" = 1 ] || fail "$name: the line is not printed once"
+  if [ "$phase" = copy ] && [[ "$line" =~ \(([0-9]+)" of "([0-9]+)" bytes" ]]; then
+    # stopped at the next batch boundary, within the copy (not at its end)
+    [ "${BASH_REMATCH[1]}" -lt "${BASH_REMATCH[2]}" ] || fail "$name: stopped only after the copy: $line"
+  fi
   python3 - "$d.err" <<'PY' || fail "$name: the JSON stream does not end in state 8 (Terminated)"
 import json, sys
 last = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")][-1]

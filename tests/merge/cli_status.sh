@@ -42,7 +42,13 @@ RUN=()
 # 0 completed (DESTINATION left out: SOURCE's parent)
 gen "$tmp/ok" 1
 expect "completed" 0 0 7 "$tmp/ok/02-diff.vhd"
-"$V" digest "$tmp/ok/01-diff.vhd" >/dev/null || fail "completed: the parent does not open"
+want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["levels"][2]["sha256"])' "$tmp/ok/manifest.json")
+got=$("$V" digest "$tmp/ok/01-diff.vhd" | cut -d' ' -f1)
+[ "$got" = "$want" ] || fail "default DESTINATION: the parent's view $got, SOURCE's was $want"
+grep -q "into '$tmp/ok/01-diff.vhd'" "$tmp/json" || python3 - "$tmp/json" "$tmp/ok/01-diff.vhd" <<'PY' || fail "default DESTINATION: JSON does not name the parent"
+import json, sys
+assert json.load(open(sys.argv[1]))["destination"] == sys.argv[2]
+PY
 
 # 32768 failed: a parent of another identity stands where the locator points (exit 3)
 gen "$tmp/mis" 2
