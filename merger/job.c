@@ -1,6 +1,6 @@
-/* job.c - the merge as a job on its own thread: start, poll state and percent, cancel,
- * wait (the job model of Msvm_ImageManagementService). Layer: merger; runs merge.c's
- * vf_merge_run_ex with the job's cancel flag and percent cell. */
+/* job.c - the merge as a job on its own thread: start, poll state and percent, the latest
+ * progress report, cancel, wait (the job model of Msvm_ImageManagementService). Layer:
+ * merger; runs merge.c's vf_merge_run_ex with its own opts.cancel flag and on_info hook. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -15,7 +15,6 @@ struct vf_merge_job {
     vf_merge_opts opts; /* deep copy: strings below are owned */
     char *source, *destination;
     char **children;
-    atomic_bool cancel;
     atomic_uint percent;
     atomic_int state;
     atomic_int stop; /* the opts->cancel the merge watches; set by cancel or the caller's flag */
@@ -97,7 +96,7 @@ static void vf_job_hook(vf_merge_job *job)
 static void *vf_job_main(void *arg)
 {
     vf_merge_job *job = arg;
-    int status = vf_merge_run_ex(&job->opts, &job->res, &job->cancel, NULL);
+    int status = vf_merge_run_ex(&job->opts, &job->res, NULL, NULL); /* cancel: opts.cancel */
     int state = status == VF_MERGE_COMPLETED         ? VF_JOB_COMPLETED
                 : job->res.err.code == VF_E_CANCELED ? VF_JOB_TERMINATED
                                                      : VF_JOB_EXCEPTION;
@@ -120,7 +119,6 @@ int vf_merge_job_start(const vf_merge_opts *user, vf_merge_job **out, vf_error *
         VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "merge job: out of memory");
         return VF_MERGE_OUT_OF_MEMORY;
     }
-    atomic_init(&job->cancel, false);
     atomic_init(&job->percent, 0u);
     atomic_init(&job->state, VF_JOB_RUNNING);
     atomic_init(&job->stop, 0);
