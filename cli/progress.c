@@ -141,6 +141,10 @@ void vf_progress_update(void *ctx, uint64_t done_bytes, uint64_t total_bytes)
 
 void vf_progress_finish(vf_progress_bar *bar, vf_status st, const vf_error *err)
 {
+    /* an engine's last report may stop short of its total (a sparse tail skipped) */
+    if (bar->mode == VF_PROGRESS_PLAIN && st == VF_OK && bar->last_pct >= 0 &&
+        bar->last_pct != 100 && !bar->finished)
+        fprintf(stderr, "100%% completed\n");
     if (bar->mode == VF_PROGRESS_JSON && !bar->finished) {
         vf_progress_state s = {
             .job_state = st == VF_OK           ? 7

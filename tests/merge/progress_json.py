@@ -99,6 +99,33 @@ with tempfile.TemporaryDirectory() as tmp:
     check(rc == 4, f"failed merge exit {rc}")
     check_stream("failed merge", objs, 10, 32779)
 
+# plain and bar: the same shape for every command
+import re
+with tempfile.TemporaryDirectory() as tmp:
+    chain = os.path.join(tmp, "p")
+    subprocess.run([V, "gen", "--seed", "79", "--depth", "2", "--size", "16M", "--progress=none",
+                    chain], check=True, capture_output=True, timeout=120)
+    top = os.path.join(chain, "02-diff.vhd")
+    runs = [["digest", top], ["export", top, os.path.join(tmp, "flat.raw")],
+            ["compare", top, top], ["gen", "--seed", "80", "--size", "8M", os.path.join(tmp, "g")],
+            ["merge", "--verify", "--batch-size", "1M", top]]
+    for cmd in runs:
+        p = subprocess.run([V, cmd[0], "--progress=plain"] + cmd[1:], capture_output=True,
+                           text=True, timeout=120)
+        lines = p.stderr.splitlines()
+        check(p.returncode == 0, f"plain {cmd[0]}: exit {p.returncode}")
+        check(lines and all(re.fullmatch(r"\d{1,3}% completed", l) for l in lines),
+              f"plain {cmd[0]}: lines {lines[:3]}")
+        check(lines and lines[-1] == "100% completed", f"plain {cmd[0]}: ends {lines[-1:]}")
+    subprocess.run([V, "gen", "--seed", "81", "--depth", "1", "--size", "16M", "--progress=none",
+                    os.path.join(tmp, "b")], check=True, capture_output=True, timeout=120)
+    p = subprocess.run([V, "merge", "--progress=bar", os.path.join(tmp, "b", "01-diff.vhd")],
+                       capture_output=True, text=True, timeout=120)
+    draws = [d for d in p.stderr.replace("\n", "\r").split("\r") if d.strip()]
+    bar = re.compile(r"merge [a-z-]+ \[[#.]+\] +\d+% .+ of .+, .+/s, ETA [0-9:-]+\x1b\[K")
+    check(draws and all(bar.fullmatch(d) for d in draws), f"bar: draws {draws[:2]}")
+    check(any(" copy " in d for d in draws), "bar: no copy phase drawn")
+
 if failures:
     print(f"progress_json: {len(failures)} failure(s)")
     sys.exit(1)
