@@ -397,11 +397,13 @@ static int vf_opts_positionals(const vf_cmd_spec *spec, int argc, char **argv, c
                                size_t npos)
 {
     size_t want = 0;
-    char names[160] = "";
-    for (const vf_opt_positional *p = spec->positionals; p && p->name; p++, want++)
-        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", want ? " " : "",
-                 p->name);
+    for (const vf_opt_positional *p = spec->positionals; p && p->name; p++)
+        want++;
     size_t need = want > spec->optional_tail ? want - spec->optional_tail : 0;
+    char names[160] = "";
+    for (size_t i = 0; i < want; i++) /* optional ones in brackets: "SOURCE [DESTINATION]" */
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s%s%s", i ? " " : "",
+                 i >= need ? "[" : "", spec->positionals[i].name, i >= need ? "]" : "");
     size_t got = (size_t)(argc - optind);
     if (got > want && want == 0)
         return vf_usage_error(spec->name, "unexpected argument '%s'", argv[optind]);

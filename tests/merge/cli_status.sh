@@ -105,4 +105,9 @@ rm "$tmp/np/00-base.vhd"
 expect "file not found (parent)" 32779 4 10 "$tmp/np/02-diff.vhd" "$tmp/np/01-diff.vhd"
 expect "file not found (parent, default DESTINATION)" 32779 4 10 "$tmp/np/02-diff.vhd"
 
+# usage: SOURCE is required, DESTINATION optional (exit 2, no status: nothing ran)
+rc=0; "$V" merge >/dev/null 2>"$tmp/err" || rc=$?
+[ $rc = 2 ] || fail "no arguments: exit $rc, want 2"
+grep -q "expected SOURCE \[DESTINATION\], got 0 arguments" "$tmp/err" || fail "usage message: $(cat "$tmp/err")"
+
 [ $fails = 0 ] && echo "cli_status: all cases passed" || { echo "cli_status: $fails failure(s)"; exit 1; }
