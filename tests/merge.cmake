@@ -35,3 +35,5 @@ target_include_directories(test_merge_status PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}
 vf_add_script_test(merge_cli_signal ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_signal.sh LABELS cli)
 vf_add_script_test(merge_cli_status ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_status.sh LABELS cli)
 vf_add_script_test(merge_progress_json ${CMAKE_CURRENT_SOURCE_DIR}/merge/progress_json.py LABELS cli)
+vf_add_script_test(merge_cli_tight_locator ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_tight_locator.sh
+  LABELS cli)
