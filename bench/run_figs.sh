@@ -37,8 +37,95 @@ fig_digest() {
     if [ "$got" = "$want" ]; then echo "$fig: flat digest equals the manifest" >>"$OUT/checks.txt"
     else echo "$fig: WRONG flat digest $got (manifest $want)" >>"$OUT/checks.txt"; fi
     cat "$DG_IMG" "$DG_RAW" >/dev/null # the same warm page cache for every contender
-    interleave "$fig" dg_flat dg_tree dg_openssl dg_7zz
-    rm -rf "$d" "$DG_RAW"
+    interleave "$fig" dg_flat dg_tree dg_openssl dg_7zz dg_limit dg_export dg_cp
+    rm -rf "$d" "$DG_RAW" "$W/export.raw" "$W/cp.raw"
+}
+# dg_limit FIG RUN: the SHA-256 limits of this CPU in this run: `openssl speed -elapsed`
+# hashing 1 MiB buffers in memory on one core (sha-limit-1) and on both (sha-limit-2, -multi
+# 2), turned into the seconds hashing DIGEST_SIZE bytes would take at that speed (no I/O, no
+# copy). Wall-clock rates (-elapsed), so load from other work slows the limit as it slows us;
+# the CPU column holds the same figure.
+dg_limit() {
+    local who procs
+    for procs in 1 2; do
+        who=sha-limit-$procs
+        if [ "$procs" = 1 ]; then
+            openssl speed -elapsed -evp sha256 -bytes 1048576 -seconds 1 >"$W/speed.txt" 2>/dev/null || true
+        else
+            openssl speed -elapsed -multi 2 -evp sha256 -bytes 1048576 \
+                -seconds 1 >"$W/speed.txt" \
+                2>/dev/null || true
+        fi
+        # The last line is "sha256 <k bytes/s>" (k = 1000 bytes), summed over processes.
+        awk -v f="$1" -v c="$who" -v r="$2" -v b="$DIGEST_SIZE" '$1 ~ /sha256$/ && $NF ~ /k$/ {
+            v = $NF; sub(/k$/, "", v); rate = v * 1000 } END {
+            if (rate > 0) printf "%s,%s,%s,%.4f,%.3f,0,%s,ok\n", f, c, r, b / rate, b / rate, b
+            else printf "%s,%s,%s,0,0,0,%s,failed\n", f, c, r, b }' "$W/speed.txt" >>"$RAW"
+    done
+}
+# export of the image vs cp of its raw export, both to the scratch file system and synced.
+dg_export() {
+    rm -f "$W/export.raw" && sync
+    timed "$1" vhdfold-export "$2" "$DIGEST_SIZE" sh -c '"$0" export --progress=none "$1" "$2" \
+        && sync' "$VHDFOLD" "$DG_IMG" "$W/export.raw"
+}
+dg_cp() {
+    rm -f "$W/cp.raw" && sync
+    timed "$1" cp-sync "$2" "$DIGEST_SIZE" sh -c 'cp "$0" "$1" && sync' "$DG_RAW" "$W/cp.raw"
+}
+
+# --- reflink: merges on XFS (reflink=1) and btrfs loop file systems --------------------------
+
+# rl_mount FS: make and mount a loop file system of type FS under $W (RL_MNT); false with a
+# message when this machine cannot (not root, no loop devices, no mkfs).
+rl_mount() {
+    RL_MNT=$W/mnt-$1
+    local img=$W/$1.img
+    [ "$(id -u)" = 0 ] || { log "reflink-$1: skipped (needs root for loop mounts)"; return 1; }
+    [ -e /dev/loop-control ] || { log "reflink-$1: skipped (no loop devices)"; return 1; }
+    command -v "mkfs.$1" >/dev/null || { log "reflink-$1: skipped (no mkfs.$1)"; return 1; }
+    truncate -s $((3 * RL_BIG + 2 * GiB)) "$img"
+    case $1 in
+    xfs) mkfs.xfs -q -m reflink=1 "$img" >/dev/null 2>&1 ;;
+    btrfs) mkfs.btrfs -q "$img" >/dev/null 2>&1 ;;
+    esac || { log "reflink-$1: skipped (mkfs.$1 failed)"; rm -f "$img"; return 1; }
+    mkdir -p "$RL_MNT"
+    mount -o loop "$img" "$RL_MNT" 2>/dev/null ||
+        { log "reflink-$1: skipped (cannot mount a loop file system)"; rm -f "$img"; return 1; }
+    RL_MOUNTS+=("$RL_MNT")
+}
+rl_umount() {
+    umount "$RL_MNT" 2>/dev/null || umount -l "$RL_MNT" 2>/dev/null || true
+    rm -f "$W/$1.img"
+}
+
+# rl_shared FIG FILE: record how much of FILE FIEMAP reports as shared extents.
+rl_shared() {
+    local j
+    j=$(python3 "$HERE/../tests/tools/fiemap.py" "$2" 2>/dev/null) || j='{"shared_bytes": -1}'
+    echo "$1: merged DESTINATION shares $(jq .shared_bytes <<<"$j") of its $(jq .bytes <<<"$j") bytes (FIEMAP)" \
+        >>"$OUT/checks.txt"
+}
+
+# fig_reflink FS: VHDX merges of RL_SMALL and RL_BIG bytes of data (depth 1, whole blocks) on
+# a loop FS, timed with sync; their times should not grow with the data.
+fig_reflink() {
+    local fs=$1 size fig
+    rl_mount "$fs" || { echo "reflink-$fs: skipped (see the log)" >>"$OUT/checks.txt"; return 0; }
+    local saved_w=$W
+    for size in "$RL_SMALL" "$RL_BIG"; do
+        fig=reflink-$fs-$((size / MiB))M
+        W=$RL_MNT
+        log "$fig: VHDX depth 1 on $fs, $((size / MiB)) MiB of data"
+        merge_setup "$fig" vhdx $((2 * size)) 1 0.500000 51
+        check_data "$fig chain" "$(data_bytes "$MG_DIR/orig" 1 1)" "$size"
+        interleave "$fig" mg_vhdfold
+        rl_shared "$fig" "$MG_DIR/work/${MG_FILES[0]}"
+        mg_intact "$fig"
+        rm -rf "$MG_DIR"
+        W=$saved_w
+    done
+    rl_umount "$fs"
 }
 dg_flat() { timed "$1" vhdfold-flat "$2" "$DIGEST_SIZE" "$VHDFOLD" digest --progress=none "$DG_IMG"; }
 dg_tree() {

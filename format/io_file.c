@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -18,6 +21,7 @@
 
 #include <vhdfold/vf_io.h>
 
+#include "io_view.h"
 #include "path.h"
 
 /* One system call moves at most this much, well below what Linux accepts (0x7ffff000). */
@@ -31,6 +35,7 @@ typedef struct vf_file {
     bool failed; /* an fsync failed: the kernel may have dropped dirty pages, writes refused */
     dev_t dev;   /* which file it is, so a copy within one file can spot overlapping ranges */
     ino_t ino;
+    bool no_clone; /* FICLONERANGE was refused once (not XFS/btrfs, another file system) */
 } vf_file;
 
 /* A pread/pwrite-like call, so the retry loop can be tested with a fake (test_io_file.c). */
@@ -192,6 +197,30 @@ static ssize_t vf_sys_copy_file_range(void *ctx, uint64_t src_off, uint64_t dst_
     return copy_file_range(fds->in, &in_off, fds->out, &out_off, len, 0);
 }
 
+/* Share the extents of src's [src_off, src_off+len) as f's [dst_off, ...) (FICLONERANGE: XFS
+ * with reflink, btrfs), when all three are multiples of the file system's block size and both
+ * files are on it. True when done; false leaves the copy to copy_file_range (which may still
+ * reflink) and, after a refusal other than misalignment, stops trying for this handle. */
+static bool vf_file_clone(vf_file *f, const vf_file *src, uint64_t dst_off, uint64_t src_off,
+                          uint64_t len)
+{
+#ifdef FICLONERANGE
+    const uint64_t align = 4096;
+    if (f->no_clone || f->dev != src->dev || (dst_off | src_off | len) % align || len == 0 ||
+        dst_off > INT64_MAX || src_off > INT64_MAX || len > INT64_MAX)
+        return false;
+    struct file_clone_range r = {
+        .src_fd = src->fd, .src_offset = src_off, .src_length = len, .dest_offset = dst_off};
+    if (ioctl(f->fd, FICLONERANGE, &r) == 0)
+        return true;
+    if (errno != EINVAL)
+        f->no_clone = true;
+#else
+    (void)f, (void)src, (void)dst_off, (void)src_off, (void)len;
+#endif
+    return false;
+}
+
 /* The kernel copies page cache to page cache: no user-space buffer, one copy per byte. */
 static vf_status vf_file_copy_from(void *self, void *src_self, uint64_t dst_off, uint64_t src_off,
                                    uint64_t len, uint64_t *done, vf_error *e)
@@ -205,6 +234,10 @@ static vf_status vf_file_copy_from(void *self, void *src_self, uint64_t dst_off,
     bool same = f->dev == src->dev && f->ino == src->ino;
     if (same && (dst_off < src_off ? src_off - dst_off : dst_off - src_off) < len)
         return VF_OK;
+    if (vf_file_clone(f, src, dst_off, src_off, len)) {
+        *done = len; /* the extents are shared: nothing written, no write-back to start */
+        return VF_OK;
+    }
     vf_copy_fds fds = {src->fd, f->fd};
     vf_status st = vf_io_file_copy_loop(vf_sys_copy_file_range, &fds, dst_off, src_off, len, done,
                                         f->path, src->path, e);
@@ -670,4 +703,36 @@ static const vf_fs vf_posix_fs = {&vf_posix_fs_ops, NULL};
 const vf_fs *vf_fs_posix(void)
 {
     return &vf_posix_fs;
+}
+
+bool vf_io_view_map(vf_io *io, uint64_t off, size_t len, vf_io_view *v)
+{
+    memset(v, 0, sizeof *v);
+    if (!io || io->ops != &vf_file_ops || len == 0)
+        return false;
+    const vf_file *f = io->self;
+    struct stat sb;
+    if (fstat(f->fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 0 ||
+        off > (uint64_t)sb.st_size || len > (uint64_t)sb.st_size - off)
+        return false;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t start = off & ~(page - 1);
+    size_t map_len = (size_t)(off - start) + len;
+    /* MAP_POPULATE: the page tables are filled in one go here (on the reader's thread)
+     * instead of one fault per page while the bytes are hashed. */
+    void *p = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, f->fd, (off_t)start);
+    if (p == MAP_FAILED)
+        return false;
+    v->base = p;
+    v->map_len = map_len;
+    v->data = (const uint8_t *)p + (off - start);
+    return true;
+}
+
+void vf_io_view_unmap(vf_io_view *v)
+{
+    if (v && v->base)
+        (void)munmap(v->base, v->map_len);
+    if (v)
+        memset(v, 0, sizeof *v);
 }

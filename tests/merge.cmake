@@ -43,3 +43,6 @@ vf_add_script_test(merge_cli_status ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_status
 vf_add_script_test(merge_progress_json ${CMAKE_CURRENT_SOURCE_DIR}/merge/progress_json.py LABELS cli)
 vf_add_script_test(merge_cli_tight_locator ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_tight_locator.sh
   LABELS cli)
+# Reflinks on XFS and btrfs loop file systems (root, loop devices; skipped with 77 otherwise).
+vf_add_script_test(merge_reflink ${CMAKE_CURRENT_SOURCE_DIR}/merge/reflink.sh LABELS cli reflink)
+set_tests_properties(merge_reflink PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)

@@ -3,6 +3,7 @@
 #ifndef VHDFOLD_VERIFY_SOURCE_INT_H
 #define VHDFOLD_VERIFY_SOURCE_INT_H
 
+#include "io_view.h"
 #include "vf_verify.h"
 
 struct vf_source {
@@ -21,6 +22,13 @@ vf_status vf_source_run(vf_source *src, uint64_t voff, uint64_t len, bool *zero,
                         uint64_t *run_bytes, vf_error *err);
 /* The flattened bytes [voff, voff+len). Not thread safe: callers serialise. */
 vf_status vf_source_read(vf_source *src, uint64_t voff, void *buf, size_t len, vf_error *err);
+
+/* A view (no copy) of the flattened bytes at voff when one level's file holds a run of at
+ * least min bytes there contiguously: maps up to max bytes of it and sets *len. False when
+ * the run is shorter, zero, overlaid or not in a plain file: vf_source_read it instead. Views
+ * are the digests' zero-copy path; not thread safe, like vf_source_read. */
+bool vf_source_view(vf_source *src, uint64_t voff, size_t min, size_t max, vf_io_view *v,
+                    size_t *len);
 
 /* Replace *opts (when not NULL) by own, a library-sized copy of it (docs/library.md "Growing
  * structs"); VF_E_INVAL / VF_E_UNSUPPORTED for a struct this library cannot take. */

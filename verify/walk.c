@@ -14,12 +14,15 @@
 #define VF_WALK_DEFAULT_REQ (4u << 20)
 #define VF_WALK_MIN_REQ (64u << 10)
 #define VF_WALK_MAX_REQ (64u << 20)
+/* Data runs at least this long in one file are viewed (mapped) rather than read. */
+#define VF_WALK_VIEW_MIN (256u << 10)
 /* Zero runs are handed on in pieces this big so progress and cancellation stay responsive. */
 #define VF_WALK_ZERO_PIECE (256ull << 20)
 
 typedef struct vf_walk_item {
     uint64_t voff, len;
     bool zero;
+    vf_io_view view; /* mapped: the bytes are view.data, not the slot's buffer */
 } vf_walk_item;
 
 typedef struct vf_walk {
@@ -70,12 +73,21 @@ static vf_status vf_walk_fill(vf_walk *w, size_t idx, uint64_t voff, vf_error *e
     vf_walk_item *it = &w->slots[idx];
     it->voff = voff;
     it->zero = zero;
+    /* The slot's last view is dropped here, on the reader's thread, so the hashing thread
+     * pays for no munmap (nor its TLB flushes' bookkeeping). */
+    vf_io_view_unmap(&it->view);
     if (zero) {
         it->len = run < VF_WALK_ZERO_PIECE ? run : VF_WALK_ZERO_PIECE;
         return VF_OK;
     }
     /* A whole request even when the data run is shorter: the chain read fills any absent
      * sectors inside it with zeros, and one large read beats many small ones. */
+    size_t vlen;
+    if (run >= VF_WALK_VIEW_MIN &&
+        vf_source_view(w->src, voff, VF_WALK_VIEW_MIN, w->req_bytes, &it->view, &vlen)) {
+        it->len = vlen;
+        return VF_OK;
+    }
     it->len = left < w->req_bytes ? left : w->req_bytes;
     return vf_source_read(w->src, voff, w->bufs[idx], (size_t)it->len, err);
 }
@@ -122,7 +134,7 @@ static bool vf_walk_take(vf_walk *w, vf_walk_item *it, const uint8_t **buf)
     bool got = w->count > 0;
     if (got) {
         *it = w->slots[w->head];
-        *buf = w->bufs[w->head];
+        *buf = it->view.base ? it->view.data : w->bufs[w->head];
     }
     pthread_mutex_unlock(&w->mu);
     return got;
@@ -157,8 +169,10 @@ static vf_status vf_walk_consume(vf_walk *w, vf_walk_fn sink, void *ctx, vf_erro
 
 static void vf_walk_free_bufs(vf_walk *w)
 {
-    for (size_t i = 0; i < VF_WALK_SLOTS; i++)
+    for (size_t i = 0; i < VF_WALK_SLOTS; i++) {
+        vf_io_view_unmap(&w->slots[i].view); /* the last views of every slot */
         free(w->bufs[i]);
+    }
 }
 
 void vf_verify_opts_init_size(vf_verify_opts *o, size_t size)

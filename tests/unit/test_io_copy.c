@@ -1,7 +1,8 @@
 /* test_io_copy.c - file-to-file copies: vf_io_copy (copy_file_range between POSIX files, the
  * buffered fallback between backends, truncated sources, one file onto itself, the retry loop
  * driven by a fake system call) and vf_image_write_from, which must leave the same image file
- * as vf_image_write of the same bytes (VHD fixed and dynamic, VHDX dynamic). */
+ * as vf_image_write of the same bytes (VHD fixed and dynamic, VHDX dynamic); the read views
+ * of io_view.h (the bytes of the file, refused past its end and for memory handles). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "io_view.h"
 #include "scratch_dir.h"
 
 #include <vhdfold/vf_image.h>
@@ -331,6 +333,35 @@ static void test_write_from_vhdx_dynamic(void **state)
     same_image(VF_FORMAT_VHDX, VF_DISK_DYNAMIC, 64 * 1024, MIB + 4096);
 }
 
+/* A view shows the file's bytes at any offset (unaligned too); a range reaching past the end,
+ * an empty one and a memory handle are refused, so callers read instead (no SIGBUS). */
+static void test_view(void **state)
+{
+    (void)state;
+    size_t len = 2 * MIB + 1000;
+    vf_io *src = make_src("v.bin", len, 0, 0);
+    uint8_t *want = pattern(len, 7);
+    vf_io_view v;
+    assert_true(vf_io_view_map(src, 0, len, &v));
+    assert_memory_equal(v.data, want, len);
+    vf_io_view_unmap(&v);
+    assert_null(v.base);
+    assert_true(vf_io_view_map(src, 4097, MIB, &v));
+    assert_memory_equal(v.data, want + 4097, MIB);
+    vf_io_view_unmap(&v);
+    assert_false(vf_io_view_map(src, len - 10, 11, &v));
+    assert_false(vf_io_view_map(src, len + 4096, 1, &v));
+    assert_false(vf_io_view_map(src, 0, 0, &v));
+    assert_null(v.base);
+    vf_io *mem = NULL;
+    assert_int_equal(vf_io_mem_new(want, len, "mem", false, &mem, NULL), VF_OK);
+    assert_false(vf_io_view_map(mem, 0, 4096, &v));
+    vf_io_view_unmap(&v); /* one never mapped is fine */
+    vf_io_close(mem);
+    free(want);
+    vf_io_close(src);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_write_from_vhd_fixed),
         cmocka_unit_test(test_write_from_vhd_dynamic),
         cmocka_unit_test(test_write_from_vhdx_dynamic),
+        cmocka_unit_test(test_view),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

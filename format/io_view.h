@@ -1,0 +1,28 @@
+/* io_view.h - read-only views of file bytes straight from the page cache (mmap), for readers
+ * that only look at the bytes (the digests): no copy into a buffer of ours.
+ * Layer: format (internal). Implemented in io_file.c; used by verify/source.c. */
+#ifndef VHDFOLD_FORMAT_IO_VIEW_H
+#define VHDFOLD_FORMAT_IO_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vhdfold/vf_io.h>
+
+typedef struct vf_io_view {
+    const uint8_t *data; /* the bytes asked for */
+    void *base;          /* the mapping (page aligned), NULL when none */
+    size_t map_len;
+} vf_io_view;
+
+/* Map bytes [off, off+len) of io for reading. False (nothing mapped) when io is not a regular
+ * POSIX file, the range is not wholly inside the file now, or mmap fails: read instead. The
+ * file is checked against its size first; a file truncated by another process while mapped
+ * faults (SIGBUS) on the next access (docs/performance.md "Issue 19: at the limits"): views are for
+ * the digests' read-only walks, where the chain's advisory locks keep vhdfold's writers away. */
+bool vf_io_view_map(vf_io *io, uint64_t off, size_t len, vf_io_view *v);
+/* Drop a view (one that was never mapped is fine). */
+void vf_io_view_unmap(vf_io_view *v);
+
+#endif

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# tests/merge/reflink.sh - a VHDX merge on XFS (reflink=1) and on btrfs shares its data with
+# the merged layers instead of copying it: after 'vhdfold merge TOP BASE' on a loop file
+# system, FIEMAP (tests/tools/fiemap.py) must show DESTINATION's data as shared extents
+# (FIEMAP_EXTENT_SHARED) covering at least 90% of the data the merge took from the layers,
+# and the merged disk must have the top's tree digest. Counts extents, never times anything.
+# Needs root, loop devices, mkfs.xfs / mkfs.btrfs (ci/bootstrap: xfsprogs, btrfs-progs):
+# exits 77 (skipped) saying what is missing. Env (from ctest): VHDFOLD = the built CLI.
+# Layer: tests (merger, format/io_file.c copy path).
+set -euo pipefail
+V=${VHDFOLD:?VHDFOLD must name the built vhdfold}
+HERE=$(cd "$(dirname "$0")" && pwd)
+FIEMAP=$HERE/../tools/fiemap.py
+skip() { echo "SKIP: $*"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root (loop devices and mount)"
+command -v losetup >/dev/null || skip "losetup is missing"
+[ -e /dev/loop-control ] || skip "no loop devices (/dev/loop-control)"
+tmp=$(mktemp -d)
+mounts=()
+cleanup() {
+  for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fails=0 ran=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+json() { python3 -c 'import json,sys; print(eval(sys.argv[2], {"j": json.load(open(sys.argv[1]))}))' "$@"; }
+
+# mkfs_mount FS DIR: a loop file system of type FS mounted on DIR; false (with a message)
+# when this machine cannot make one.
+mkfs_mount() {
+  local fs=$1 dir=$2 img=$tmp/$1.img
+  truncate -s 768M "$img"
+  case $fs in
+  xfs) command -v mkfs.xfs >/dev/null || { echo "no mkfs.xfs: XFS case skipped"; return 1; }
+    mkfs.xfs -q -m reflink=1 "$img" || { echo "mkfs.xfs failed: XFS case skipped"; return 1; } ;;
+  btrfs) command -v mkfs.btrfs >/dev/null || { echo "no mkfs.btrfs: btrfs case skipped"; return 1; }
+    mkfs.btrfs -q "$img" >/dev/null || { echo "mkfs.btrfs failed: btrfs case skipped"; return 1; } ;;
+  esac
+  mkdir -p "$dir"
+  mount -o loop "$img" "$dir" 2>"$tmp/mount.err" ||
+    { echo "cannot mount a loop $fs file system ($(tail -n 1 "$tmp/mount.err")): skipped"; return 1; }
+  mounts+=("$dir")
+}
+
+# case_fs FS: generate a VHDX chain on FS, merge it, count shared extents in DESTINATION.
+case_fs() {
+  local fs=$1 mnt=$tmp/mnt-$1
+  mkfs_mount "$fs" "$mnt" || return 0
+  ran=$((ran + 1))
+  local d=$mnt/chain
+  "$V" gen --seed 19 --format vhdx --depth 2 --size 256M --density 0.3 --profile blocks \
+    --base dynamic --progress none "$d" >/dev/null
+  local want before
+  want=$(json "$d/manifest.json" 'j["levels"][-1]["tree"]')
+  before=$(json <(python3 "$FIEMAP" "$d/00-base.vhdx") 'j["shared_bytes"]')
+  [ "$before" = 0 ] || fail "$fs: the generated base already shares $before bytes"
+  "$V" merge --json --progress=none "$d/02-diff.vhdx" "$d/00-base.vhdx" >"$tmp/merge-$fs.json" ||
+    { fail "$fs: merge failed"; return 0; }
+  local data shared got
+  data=$(json "$tmp/merge-$fs.json" 'sum(l["data_bytes"] for l in j["layers"])')
+  python3 "$FIEMAP" "$d/00-base.vhdx" >"$tmp/fiemap-$fs.json"
+  shared=$(json "$tmp/fiemap-$fs.json" 'j["shared_bytes"]')
+  echo "$fs: merged $data bytes of data; DESTINATION: $(cat "$tmp/fiemap-$fs.json")"
+  [ "$data" -gt $((32 << 20)) ] || fail "$fs: the chain gave the merge only $data bytes of data"
+  [ "$shared" -ge $((data / 10 * 9)) ] ||
+    fail "$fs: DESTINATION shares $shared bytes, want >= 90% of the $data bytes merged"
+  for lv in 01-diff.vhdx 02-diff.vhdx; do
+    [ "$(json <(python3 "$FIEMAP" "$d/$lv") 'j["shared_extents"]')" -gt 0 ] ||
+      fail "$fs: $lv shares no extent with DESTINATION"
+  done
+  got=$("$V" digest --mode tree --progress=none "$d/00-base.vhdx" | cut -d' ' -f1)
+  [ "$got" = "$want" ] || fail "$fs: merged disk has tree digest $got, want $want"
+  umount "$mnt" && mounts=("${mounts[@]/$mnt/}")
+}
+
+case_fs xfs
+case_fs btrfs
+[ "$ran" -gt 0 ] || skip "no XFS or btrfs loop file system could be made here"
+if [ "$fails" -ne 0 ]; then echo "$fails failure(s)"; exit 1; fi
+echo "reflink: $ran file system(s) checked"
