@@ -121,10 +121,11 @@ int vf_cmd_compare(int argc, char **argv)
     if (st == VF_OK) {
         vf_progress_bar bar;
         vf_progress_init(&bar, a.co.progress, "compare");
+        bar.phase = "compare";
         vf_verify_opts opts;
         vf_cli_verify_opts(&opts, &bar);
         st = vf_compare(src[0], src[1], &opts, &res, &err);
-        vf_progress_end(&bar);
+        vf_progress_finish(&bar, st, &err);
         failed = -1;
         if (st == VF_OK)
             vf_compare_print(&a, src, &res);

@@ -211,11 +211,12 @@ static vf_status vf_conv_copy(const vf_conv_cli *c, vf_chain *ch, vf_io *io, vf_
         st = vf_source_from_chain(ch, false, &src, err);
     vf_progress_bar bar;
     vf_progress_init(&bar, c->co.progress, "convert");
+    bar.phase = "copy";
     vf_verify_opts vo;
     vf_cli_verify_opts(&vo, &bar);
     if (st == VF_OK)
         st = vf_verify_walk(src, &vo, vf_conv_sink_fn, &s, err);
-    vf_progress_end(&bar);
+    vf_progress_finish(&bar, st, err);
     uint8_t md[VF_SHA256_LEN];
     if (st == VF_OK && (st = vf_sha256_final(s.hash, md, err)) == VF_OK)
         vf_sha256_hex(md, r->digest);

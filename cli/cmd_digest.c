@@ -107,11 +107,12 @@ int vf_cmd_digest(int argc, char **argv)
     vf_cli_pending_note(vf_source_chain(src), &a.co);
     vf_progress_bar bar;
     vf_progress_init(&bar, a.co.progress, "digest");
+    bar.phase = "hash";
     vf_verify_opts opts;
     vf_cli_verify_opts(&opts, &bar);
     uint8_t md[VF_SHA256_LEN];
     st = a.tree ? vf_digest_tree(src, &opts, md, &err) : vf_digest_flat(src, &opts, md, &err);
-    vf_progress_end(&bar);
+    vf_progress_finish(&bar, st, &err);
     if (st == VF_OK)
         vf_digest_print(&a, src, md);
     vf_source_free(src);

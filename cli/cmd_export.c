@@ -151,10 +151,11 @@ static vf_status vf_export_run(vf_source *src, vf_export_sink *sink, const vf_cl
 {
     vf_progress_bar bar;
     vf_progress_init(&bar, co->progress, "export");
+    bar.phase = "copy";
     vf_verify_opts opts;
     vf_cli_verify_opts(&opts, &bar);
     vf_status st = vf_verify_walk(src, &opts, vf_export_sink_fn, sink, err);
-    vf_progress_end(&bar);
+    vf_progress_finish(&bar, st, err);
     if (st == VF_OK && sink->out) {
         st = vf_io_set_size(sink->out, vf_source_size(src), err);
         if (st == VF_OK)

@@ -253,11 +253,12 @@ int vf_cmd_gen(int argc, char **argv)
     }
     vf_progress_bar bar;
     vf_progress_init(&bar, g.out.progress, "gen");
+    bar.phase = "write";
     opts.progress = vf_progress_update;
     opts.progress_ctx = &bar;
     vf_gen_result res;
     vf_status st = vf_gen_run(&opts, NULL, outdir, &res, &err);
-    vf_progress_end(&bar);
+    vf_progress_finish(&bar, st, &err);
     if (st != VF_OK) {
         if (made_dir)
             rmdir(outdir); /* only when still empty: the library removed its files */

@@ -1,7 +1,8 @@
-/* cmd_merge.c - 'vhdfold merge SOURCE DESTINATION': parses options into a vf_merge_opts,
+/* cmd_merge.c - 'vhdfold merge SOURCE [DESTINATION]': parses options into a vf_merge_opts,
  * runs the merger (merger/vf_merge.h) and prints the plan, progress and summary as text or
- * JSON. Layer: cli. Exit codes per docs/design.md "The CLI contract" via vf_exit_code; a
- * verification mismatch is 1. */
+ * JSON. Layer: cli. DESTINATION defaults to SOURCE's parent; SIGINT/SIGTERM stop the merge at
+ * its next durable point. Exit codes: vf_merge_exit (docs/errors.md "Merge status codes"). */
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,11 @@ typedef struct vf_merge_cli {
     int verify;       /* vf_merge_verify */
     vf_opt_list children;
     uint64_t batch;
-    unsigned last_pct;
+    char *dest_default; /* SOURCE's parent when DESTINATION is left out (owned) */
+    vf_progress_bar bar;
+    vf_merge_progress_info last; /* the latest report */
+    bool copy_seen;
+    uint64_t copy_base; /* copy bytes already durable when this run's copy began */
 } vf_merge_cli;
 
 #define VF_MERGE_OPT(field) offsetof(vf_merge_cli, field)
@@ -63,7 +68,7 @@ static const vf_opt vf_merge_table[] = {
 
 static const vf_opt_positional vf_merge_positionals[] = {
     {"SOURCE", "the top of the part of the chain to fold"},
-    {"DESTINATION", "an ancestor of SOURCE that receives the data"},
+    {"DESTINATION", "an ancestor of SOURCE that receives the data (default: SOURCE's parent)"},
     {NULL, NULL},
 };
 
@@ -77,38 +82,46 @@ static const vf_opt_group vf_merge_groups[] = {
 const vf_cmd_spec vf_merge_spec = {
     .name = "merge",
     .summary = "merge SOURCE and the disks between into DESTINATION",
-    .synopsis = "[options] SOURCE DESTINATION",
+    .synopsis = "[options] SOURCE [DESTINATION]",
     .description = "Fold SOURCE and every disk between it and DESTINATION (an ancestor of "
-                   "SOURCE) into DESTINATION. An interrupted merge is finished by running it "
-                   "again. docs/merge.md describes the steps.",
+                   "SOURCE; its parent when left out) into DESTINATION. Ctrl-C or SIGTERM "
+                   "stops at the next durable point and exits 4; an interrupted merge is "
+                   "finished by running the same command again. docs/merge.md describes the "
+                   "steps, docs/errors.md the status codes.",
     .positionals = vf_merge_positionals,
     .groups = vf_merge_groups,
     .exit_status = "0 merged, 1 verification mismatch, 2 invalid parameter or state, 3 corrupt "
                    "or unsupported image, 4 system error (not found, access denied, in use, no "
-                   "space, I/O).",
+                   "space, I/O) or interrupted.",
+    .optional_tail = 1,
 };
 
-static void vf_merge_on_progress(void *user, unsigned pct, uint64_t done, uint64_t total)
+static const char *vf_merge_step_name(vf_merge_step step)
+{
+    static const char *const names[] = {"open",         "verify-before", "copy", "flush",
+                                        "verify-after", "identity",      "done"};
+    return (unsigned)step <= VF_MERGE_STEP_DONE ? names[step] : "unknown";
+}
+
+static void vf_merge_on_info(void *user, const vf_merge_progress_info *in)
 {
     vf_merge_cli *c = user;
-    (void)done;
-    (void)total;
-    if (pct == c->last_pct)
-        return;
-    c->last_pct = pct;
-    if (c->co.progress == VF_PROGRESS_PLAIN) {
-        fprintf(stderr, "%u%% completed\n", pct);
-    } else if (c->co.progress == VF_PROGRESS_BAR) {
-        char bar[41];
-        unsigned fill = pct * 40u / 100u;
-        memset(bar, '#', fill);
-        memset(bar + fill, '-', 40u - fill);
-        bar[40] = '\0';
-        fprintf(stderr, "\rmerging [%s] %3u%%", bar, pct);
-        if (pct == 100)
-            fputc('\n', stderr);
+    c->last = *in;
+    if (in->step == VF_MERGE_STEP_COPY && !c->copy_seen) {
+        c->copy_seen = true;
+        c->copy_base = in->copy_done;
     }
-    fflush(stderr);
+    vf_progress_state s = {.job_state = in->state,
+                           .percent = in->percent,
+                           .elapsed = in->elapsed,
+                           .error_code = in->error_code,
+                           .error_description = in->error_description,
+                           .phase = vf_merge_step_name(in->step),
+                           .bytes_done = in->bytes_done,
+                           .bytes_total = in->bytes_total,
+                           .rate = in->rate,
+                           .eta = in->eta};
+    vf_progress_show(&c->bar, &s);
 }
 
 /* Returns -1 to go on, else the exit code. */
@@ -120,6 +133,8 @@ static int vf_merge_parse(int argc, char **argv, vf_merge_cli *c)
         return rc;
     if (c->co.progress == VF_PROGRESS_AUTO)
         c->co.progress = isatty(STDERR_FILENO) ? VF_PROGRESS_BAR : VF_PROGRESS_NONE;
+    if (c->opts.dry_run)
+        c->co.progress = VF_PROGRESS_NONE;
     c->opts.verify = (vf_merge_verify)c->verify;
     c->opts.children = c->children.items;
     c->opts.nchildren = c->children.count;
@@ -134,6 +149,13 @@ static const char *vf_merge_mode_name(vf_merge_verify m)
     return m == VF_MERGE_VERIFY_FLAT ? "flat" : m == VF_MERGE_VERIFY_TREE ? "tree" : "none";
 }
 
+static int vf_merge_job_state_of(const vf_merge_result *r)
+{
+    return r->status == VF_MERGE_COMPLETED ? VF_JOB_COMPLETED
+           : r->err.code == VF_E_CANCELED  ? VF_JOB_TERMINATED
+                                           : VF_JOB_EXCEPTION;
+}
+
 static json_t *vf_merge_json(const vf_merge_cli *c, const vf_merge_result *r)
 {
     json_t *layers = json_array(), *inval = json_array();
@@ -145,25 +167,38 @@ static json_t *vf_merge_json(const vf_merge_cli *c, const vf_merge_result *r)
     for (size_t i = 0; i < r->ninvalidated; i++)
         json_array_append_new(inval, vf_json_text(r->invalidated[i]));
     json_t *o = json_pack(
-        "{s:i, s:i, s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:f, s:o, s:o, s:s}",
+        "{s:i, s:i, s:s, s:o, s:o, s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:f, s:o, s:o, s:s}",
         "schema", 1, "status", r->status, "status_name", vf_merge_status_name(r->status), "source",
-        c->opts.source, "destination", c->opts.destination, "dry_run", c->opts.dry_run, "resumed",
-        r->resumed, "resumed_from", vf_merge_phase_name(r->resumed_from), "bytes_merged",
-        (json_int_t)r->bytes_merged, "blocks_merged", (json_int_t)r->blocks_merged,
-        "blocks_to_allocate", (json_int_t)r->blocks_to_allocate, "space_needed",
-        (json_int_t)r->space_needed, "seconds", r->seconds, "layers", layers, "invalidated", inval,
-        "verify", vf_merge_mode_name(r->digest_mode));
+        vf_json_text(c->opts.source), "destination", vf_json_text(c->opts.destination), "dry_run",
+        c->opts.dry_run, "resumed", r->resumed, "resumed_from",
+        vf_merge_phase_name(r->resumed_from), "bytes_merged", (json_int_t)r->bytes_merged,
+        "blocks_merged", (json_int_t)r->blocks_merged, "blocks_to_allocate",
+        (json_int_t)r->blocks_to_allocate, "space_needed", (json_int_t)r->space_needed, "seconds",
+        r->seconds, "layers", layers, "invalidated", inval, "verify",
+        vf_merge_mode_name(r->digest_mode));
     if (r->digest_mode != VF_MERGE_VERIFY_NONE) {
         json_object_set_new(o, "digest_before", vf_json_text(r->digest_before));
         json_object_set_new(o, "digest_after", vf_json_text(r->digest_after));
     }
     if (r->verify_mismatch)
         json_object_set_new(o, "mismatch_offset", json_integer((json_int_t)r->mismatch_voff));
+    json_object_set_new(o, "job_state", json_integer(vf_merge_job_state_of(r)));
     if (r->status != VF_MERGE_COMPLETED)
         json_object_set_new(o, "error", vf_json_text(r->err.msg));
     if (r->note[0])
         json_object_set_new(o, "note", vf_json_text(r->note));
     return o;
+}
+
+/* "3.4 GiB (3650722304 bytes)"; below 1 KiB just "512 bytes". */
+static void vf_merge_size_text(uint64_t bytes, char *out, size_t len)
+{
+    char human[24];
+    vf_cli_human_size(bytes, human, sizeof human);
+    if (bytes < 1024)
+        snprintf(out, len, "%s", human);
+    else
+        snprintf(out, len, "%s (%llu bytes)", human, (unsigned long long)bytes);
 }
 
 static void vf_merge_print_plan(const vf_merge_cli *c, const vf_merge_result *r)
@@ -178,10 +213,12 @@ static void vf_merge_print_plan(const vf_merge_cli *c, const vf_merge_result *r)
                (unsigned long long)r->layers[i].zero_bytes,
                (unsigned long long)r->layers[i].blocks);
     }
-    printf("  to write into DESTINATION: %llu bytes in %llu blocks, %llu new blocks\n",
-           (unsigned long long)r->bytes_merged, (unsigned long long)r->blocks_merged,
-           (unsigned long long)r->blocks_to_allocate);
-    printf("  space needed: %llu bytes\n", (unsigned long long)r->space_needed);
+    char merged[40], need[40];
+    vf_merge_size_text(r->bytes_merged, merged, sizeof merged);
+    vf_merge_size_text(r->space_needed, need, sizeof need);
+    printf("  to write into DESTINATION: %s in %llu blocks, %llu new blocks\n", merged,
+           (unsigned long long)r->blocks_merged, (unsigned long long)r->blocks_to_allocate);
+    printf("  space needed: %s\n", need);
     printf("  files that become invalid:");
     for (size_t i = 0; i < r->ninvalidated; i++) {
         printf(" '");
@@ -197,9 +234,17 @@ static void vf_merge_print(const vf_merge_cli *c, const vf_merge_result *r)
 {
     if (r->status != VF_MERGE_COMPLETED)
         return;
-    printf("merged '%s' into '%s': %llu bytes in %llu blocks from %zu level%s in %.2f s%s\n",
-           c->opts.source, c->opts.destination, (unsigned long long)r->bytes_merged,
-           (unsigned long long)r->blocks_merged, r->nlayers, r->nlayers == 1 ? "" : "s", r->seconds,
+    char merged[40], rate[24];
+    vf_merge_size_text(r->bytes_merged, merged, sizeof merged);
+    /* the rate of this run: the bytes it copied (not those a resumed merge found durable) */
+    uint64_t moved = c->last.copy_done > c->copy_base ? c->last.copy_done - c->copy_base : 0;
+    if (!c->copy_seen)
+        moved = r->resumed ? 0 : r->bytes_merged;
+    vf_cli_human_size(r->seconds > 0 ? (uint64_t)((double)moved / r->seconds) : 0, rate,
+                      sizeof rate);
+    printf("merged '%s' into '%s': %s in %llu blocks from %zu level%s in %.2f s, %s/s%s\n",
+           c->opts.source, c->opts.destination, merged, (unsigned long long)r->blocks_merged,
+           r->nlayers, r->nlayers == 1 ? "" : "s", r->seconds, rate,
            r->resumed ? " (resumed an interrupted merge)" : "");
     if (r->digest_mode != VF_MERGE_VERIFY_NONE)
         printf("verified (%s): %s\n", vf_merge_mode_name(r->digest_mode), r->digest_after);
@@ -216,13 +261,64 @@ static void vf_merge_print(const vf_merge_cli *c, const vf_merge_result *r)
         printf("note: %s\n", r->note);
 }
 
+/* The exit status of a merge status (docs/errors.md "Merge status codes"): the codes that
+ * name a system condition are 4 whatever library status led there (a missing parent is
+ * VF_E_CHAIN, yet "file not found"); the others follow the library status (vf_exit_code). */
 static int vf_merge_exit(const vf_merge_result *r)
 {
-    if (r->status == VF_MERGE_COMPLETED)
+    switch (r->status) {
+    case VF_MERGE_COMPLETED:
         return VF_EXIT_OK;
-    if (r->verify_mismatch)
-        return VF_EXIT_NO;
-    return vf_exit_code(r->err.code);
+    case VF_MERGE_ACCESS_DENIED:
+    case VF_MERGE_TIMEOUT:
+    case VF_MERGE_IN_USE:
+    case VF_MERGE_NOT_AVAILABLE:
+    case VF_MERGE_OUT_OF_MEMORY:
+    case VF_MERGE_FILE_NOT_FOUND:
+        return VF_EXIT_SYSTEM;
+    case VF_MERGE_INVALID_PARAMETER:
+    case VF_MERGE_INVALID_STATE:
+        return VF_EXIT_USAGE;
+    case VF_MERGE_NOT_SUPPORTED:
+    case VF_MERGE_INCORRECT_TYPE:
+        return VF_EXIT_CORRUPT;
+    default:
+        return r->verify_mismatch ? VF_EXIT_NO : vf_exit_code(r->err.code);
+    }
+}
+
+/* DESTINATION left out: SOURCE's parent as its chain resolves it. A failure fills *r as the
+ * merger would (status, error) and returns false. */
+static bool vf_merge_default_dest(vf_merge_cli *c, vf_merge_result *r)
+{
+    vf_chain *chain = NULL;
+    vf_status st = vf_cli_open_chain(c->opts.source, &c->co, &chain, &r->err);
+    if (st == VF_OK && vf_chain_depth(chain) < 2)
+        st = VF_FAIL(&r->err, VF_E_UNSUPPORTED, VF_OFF_NONE,
+                     "SOURCE '%s' has no parent to merge into (not a differencing disk); name "
+                     "a DESTINATION",
+                     c->opts.source);
+    if (st == VF_OK && !(c->dest_default = strdup(vf_chain_path(chain, 1))))
+        st = VF_FAIL_ERRNO(&r->err, ENOMEM, VF_OFF_NONE, "merge: out of memory");
+    vf_chain_close(chain);
+    if (st != VF_OK) {
+        r->err.code = st;
+        r->status = vf_merge_status_from(st, r->err.sys_errno);
+        return false;
+    }
+    c->opts.destination = c->dest_default;
+    return true;
+}
+
+/* The one line of an interrupted merge (its journal stays; a rerun finishes). */
+static void vf_merge_print_interrupted(const vf_merge_cli *c)
+{
+    uint64_t done = c->last.copy_done, total = c->last.copy_total;
+    unsigned pct = total ? (unsigned)((double)done * 100.0 / (double)total) : 0;
+    fprintf(stderr,
+            "vhdfold merge: interrupted at %u%% (%llu of %llu bytes); run the same command "
+            "again to finish\n",
+            pct, (unsigned long long)done, (unsigned long long)total);
 }
 
 int vf_cmd_merge(int argc, char **argv)
@@ -230,7 +326,6 @@ int vf_cmd_merge(int argc, char **argv)
     vf_merge_cli c;
     memset(&c, 0, sizeof c);
     vf_merge_opts_init(&c.opts); /* before parsing: the option rows fill it */
-    c.last_pct = 101;
     int rc = vf_merge_parse(argc, argv, &c);
     if (rc >= 0) {
         vf_opt_list_free(&c.children);
@@ -238,15 +333,18 @@ int vf_cmd_merge(int argc, char **argv)
     }
     c.opts.allow_absolute_parents = c.co.allow_absolute_parents;
     c.opts.parent_dir = c.co.parent_dir;
-    if (c.co.progress != VF_PROGRESS_NONE && !c.opts.dry_run) {
-        c.opts.progress = vf_merge_on_progress;
-        c.opts.progress_user = &c;
-    }
+    vf_progress_init(&c.bar, (vf_progress_mode)c.co.progress, "merge");
+    c.opts.on_info = vf_merge_on_info; /* always: the interrupted line needs the counts */
+    c.opts.info_user = &c;
+    c.opts.cancel = vf_cli_cancel_flag(); /* SIGINT/SIGTERM handlers (sigaction) set it */
     vf_merge_result r;
-    vf_merge_run(&c.opts, &r);
-    if (c.co.progress == VF_PROGRESS_BAR && c.last_pct <= 100 && c.last_pct != 100)
-        fputc('\n', stderr);
-    if (r.status != VF_MERGE_COMPLETED)
+    memset(&r, 0, sizeof r);
+    if (c.opts.destination || vf_merge_default_dest(&c, &r))
+        vf_merge_run(&c.opts, &r);
+    vf_progress_end(&c.bar);
+    if (r.err.code == VF_E_CANCELED)
+        vf_merge_print_interrupted(&c);
+    else if (r.status != VF_MERGE_COMPLETED)
         fprintf(stderr, "vhdfold: merge: %s (status %d, %s)\n",
                 r.err.msg[0] ? r.err.msg : vf_status_text(r.err.code), r.status,
                 vf_merge_status_name(r.status));
@@ -263,5 +361,6 @@ int vf_cmd_merge(int argc, char **argv)
     rc = vf_merge_exit(&r);
     vf_merge_result_free(&r);
     vf_opt_list_free(&c.children);
+    free(c.dest_default);
     return rc;
 }

@@ -14,11 +14,8 @@
 /* --- the shared groups ------------------------------------------------------------------ */
 
 static const vf_opt_choice vf_progress_choices[] = {
-    {"auto", VF_PROGRESS_AUTO},
-    {"bar", VF_PROGRESS_BAR},
-    {"plain", VF_PROGRESS_PLAIN},
-    {"none", VF_PROGRESS_NONE},
-    {NULL, 0},
+    {"auto", VF_PROGRESS_AUTO}, {"bar", VF_PROGRESS_BAR},   {"plain", VF_PROGRESS_PLAIN},
+    {"json", VF_PROGRESS_JSON}, {"none", VF_PROGRESS_NONE}, {NULL, 0},
 };
 
 const vf_opt vf_cli_output_opts[] = {
@@ -32,7 +29,8 @@ const vf_opt vf_cli_output_opts[] = {
      .choices = vf_progress_choices,
      .def = "auto",
      .help = "progress on stderr: auto (a bar on a terminal once the run passes a second), "
-             "bar, plain (lines for logs) or none"},
+             "bar, plain (\"N% completed\" lines for logs), json (one job object per line) "
+             "or none"},
     {.name = NULL},
 };
 
@@ -410,18 +408,21 @@ static int vf_opts_positionals(const vf_cmd_spec *spec, int argc, char **argv, c
                                size_t npos)
 {
     size_t want = 0;
+    for (const vf_opt_positional *p = spec->positionals; p && p->name; p++)
+        want++;
+    size_t need = want > spec->optional_tail ? want - spec->optional_tail : 0;
     char names[160] = "";
-    for (const vf_opt_positional *p = spec->positionals; p && p->name; p++, want++)
-        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", want ? " " : "",
-                 p->name);
+    for (size_t i = 0; i < want; i++) /* optional ones in brackets: "SOURCE [DESTINATION]" */
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s%s%s", i ? " " : "",
+                 i >= need ? "[" : "", spec->positionals[i].name, i >= need ? "]" : "");
     size_t got = (size_t)(argc - optind);
-    if (got != want && want == 0)
+    if (got > want && want == 0)
         return vf_usage_error(spec->name, "unexpected argument '%s'", argv[optind]);
-    if (got != want)
+    if (got < need || got > want)
         return vf_usage_error(spec->name, "expected %s, got %zu argument%s", names, got,
                               got == 1 ? "" : "s");
     for (size_t i = 0; i < want && i < npos; i++)
-        pos[i] = argv[optind + (int)i];
+        pos[i] = i < got ? argv[optind + (int)i] : NULL;
     return -1;
 }
 

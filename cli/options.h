@@ -95,9 +95,10 @@ typedef struct vf_cmd_spec {
     const char *summary;                  /* one line, for `vhdfold --help` and NAME in man */
     const char *synopsis;                 /* after "vhdfold NAME ": "[options] FILE" */
     const char *description;              /* paragraphs separated by blank lines */
-    const vf_opt_positional *positionals; /* in order; all required */
+    const vf_opt_positional *positionals; /* in order; required but the last optional_tail */
     const vf_opt_group *groups;           /* the command's own table first */
     const char *exit_status;              /* one paragraph */
+    size_t optional_tail; /* the last this many positionals may be left out (pos[] NULL) */
 } vf_cmd_spec;
 
 /* The shared tables (options.c). vf_cli_output_opts: --json and --progress of the commands

@@ -370,7 +370,13 @@ static vf_status vf_chain_not_found(const vf_level *child, const vf_cands *cs, v
     }
     if (!listed)
         vf_msg_add(&m, ": it has no usable parent locator");
-    return VF_FAIL(err, VF_E_CHAIN, VF_OFF_NONE, "%s", m.buf);
+    vf_status st = VF_FAIL(err, VF_E_CHAIN, VF_OFF_NONE, "%s", m.buf);
+    bool absent = cs->n > 0; /* every path tried names no file (none refused or different) */
+    for (size_t i = 0; i < cs->n; i++)
+        absent = absent && (cs->v[i].result == VF_CAND_MISSING || cs->v[i].trusted);
+    if (err && absent)
+        err->sys_errno = ENOENT;
+    return st;
 }
 
 /* --- opening levels --- */

@@ -96,7 +96,8 @@ static vf_status vf_merge_source(vf_chain *c, uint64_t size, vf_source **out, vf
 }
 
 vf_status vf_merge_digest(vf_chain *c, vf_merge_verify mode, uint64_t size,
-                          uint8_t md[VF_SHA256_LEN], vf_error *err)
+                          uint8_t md[VF_SHA256_LEN], vf_merge_tracker *trk,
+                          const atomic_int *cancel, vf_error *err)
 {
     vf_source *src;
     vf_status st = vf_merge_source(c, size, &src, err);
@@ -104,6 +105,11 @@ vf_status vf_merge_digest(vf_chain *c, vf_merge_verify mode, uint64_t size,
         return st;
     vf_verify_opts vo;
     vf_verify_opts_init(&vo); /* threads 0: one worker per online core */
+    if (trk) {
+        vo.progress = vf_merge_track_digest;
+        vo.progress_ctx = trk;
+    }
+    vo.cancel = cancel;
     st = mode == VF_MERGE_VERIFY_FLAT ? vf_digest_flat(src, &vo, md, err)
                                       : vf_digest_tree(src, &vo, md, err);
     vf_source_free(src);

@@ -1,6 +1,6 @@
-/* job.c - the merge as a job on its own thread: start, poll state and percent, cancel,
- * wait (the job model of Msvm_ImageManagementService). Layer: merger; runs merge.c's
- * vf_merge_run_ex with the job's cancel flag and percent cell. */
+/* job.c - the merge as a job on its own thread: start, poll state and percent, the latest
+ * progress report, cancel, wait (the job model of Msvm_ImageManagementService). Layer:
+ * merger; runs merge.c's vf_merge_run_ex with its own opts.cancel flag and on_info hook. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -15,9 +15,14 @@ struct vf_merge_job {
     vf_merge_opts opts; /* deep copy: strings below are owned */
     char *source, *destination;
     char **children;
-    atomic_bool cancel;
     atomic_uint percent;
     atomic_int state;
+    atomic_int stop; /* the opts->cancel the merge watches; set by cancel or the caller's flag */
+    const atomic_int *user_cancel;
+    vf_merge_info_fn user_info;
+    void *user_info_ctx;
+    pthread_mutex_t lock; /* guards info */
+    vf_merge_progress_info info;
     vf_merge_result res;
 };
 
@@ -61,10 +66,37 @@ static bool vf_job_copy_opts(vf_merge_job *job, const vf_merge_opts *opts)
     return true;
 }
 
+/* Every report passes here: keep it for vf_merge_job_progress, hand on the caller's cancel
+ * request, then call the caller's on_info. */
+static void vf_job_on_info(void *user, const vf_merge_progress_info *info)
+{
+    vf_merge_job *job = user;
+    pthread_mutex_lock(&job->lock);
+    job->info = *info;
+    pthread_mutex_unlock(&job->lock);
+    atomic_store(&job->percent, info->percent);
+    if (job->user_cancel && atomic_load(job->user_cancel))
+        atomic_store(&job->stop, 1);
+    if (job->user_info)
+        job->user_info(job->user_info_ctx, info);
+}
+
+static void vf_job_hook(vf_merge_job *job)
+{
+    job->user_cancel = job->opts.cancel;
+    job->user_info = job->opts.on_info;
+    job->user_info_ctx = job->opts.info_user;
+    job->opts.cancel = &job->stop;
+    job->opts.on_info = vf_job_on_info;
+    job->opts.info_user = job;
+    job->info.state = VF_JOB_RUNNING;
+    job->info.eta = -1.0;
+}
+
 static void *vf_job_main(void *arg)
 {
     vf_merge_job *job = arg;
-    int status = vf_merge_run_ex(&job->opts, &job->res, &job->cancel, &job->percent);
+    int status = vf_merge_run_ex(&job->opts, &job->res, NULL, NULL); /* cancel: opts.cancel */
     int state = status == VF_MERGE_COMPLETED         ? VF_JOB_COMPLETED
                 : job->res.err.code == VF_E_CANCELED ? VF_JOB_TERMINATED
                                                      : VF_JOB_EXCEPTION;
@@ -87,11 +119,14 @@ int vf_merge_job_start(const vf_merge_opts *user, vf_merge_job **out, vf_error *
         VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "merge job: out of memory");
         return VF_MERGE_OUT_OF_MEMORY;
     }
-    atomic_init(&job->cancel, false);
     atomic_init(&job->percent, 0u);
     atomic_init(&job->state, VF_JOB_RUNNING);
+    atomic_init(&job->stop, 0);
+    pthread_mutex_init(&job->lock, NULL);
+    vf_job_hook(job);
     int rc = pthread_create(&job->thread, NULL, vf_job_main, job);
     if (rc != 0) {
+        pthread_mutex_destroy(&job->lock);
         vf_job_free_copy(job);
         free(job);
         vf_status st = VF_FAIL_ERRNO(err, rc, VF_OFF_NONE, "merge job: cannot start a thread");
@@ -108,9 +143,17 @@ vf_merge_job_state vf_merge_job_poll(vf_merge_job *job, unsigned *percent)
     return (vf_merge_job_state)atomic_load(&job->state);
 }
 
+void vf_merge_job_progress(vf_merge_job *job, vf_merge_progress_info *out)
+{
+    pthread_mutex_lock(&job->lock);
+    *out = job->info;
+    pthread_mutex_unlock(&job->lock);
+}
+
+/* The same path as opts->cancel: the merge watches job->stop (vf_job_hook). */
 void vf_merge_job_cancel(vf_merge_job *job)
 {
-    atomic_store(&job->cancel, true);
+    atomic_store(&job->stop, 1);
 }
 
 int vf_merge_job_wait(vf_merge_job *job, vf_merge_result *res)
@@ -131,6 +174,7 @@ void vf_merge_job_free(vf_merge_job *job)
     if (!job->joined)
         pthread_join(job->thread, NULL);
     vf_merge_result_free(&job->res);
+    pthread_mutex_destroy(&job->lock);
     vf_job_free_copy(job);
     free(job);
 }

@@ -50,6 +50,7 @@ typedef struct vf_merge_ctx {
     size_t nbatches, cap_batches;
     uint64_t pend_voff; /* the span gathered in buf, not written yet */
     size_t pend_len;
+    vf_merge_tracker trk; /* steps and job fields for opts->on_info (progress.c) */
 } vf_merge_ctx;
 
 /* --- small helpers --- */
@@ -68,11 +69,13 @@ static void vf_merge_progress(vf_merge_ctx *x)
         atomic_store(x->percent, pct);
     if (x->o->progress)
         x->o->progress(x->o->progress_user, pct, x->done_bytes, x->total_bytes);
+    vf_merge_track_bytes(&x->trk, x->done_bytes, x->total_bytes);
 }
 
+/* Asked only where everything written so far is durable (a batch journaled). */
 static vf_status vf_merge_check_cancel(vf_merge_ctx *x)
 {
-    if (x->cancel && atomic_load(x->cancel))
+    if ((x->cancel && atomic_load(x->cancel)) || (x->o->cancel && atomic_load(x->o->cancel)))
         return VF_FAIL(x->err, VF_E_CANCELED, VF_OFF_NONE,
                        "merge into '%s' canceled; run the merge again to finish it",
                        x->o->destination);
@@ -121,6 +124,16 @@ static vf_status vf_merge_find_dest(vf_merge_ctx *x)
             x->k = level;
             return VF_OK;
         }
+    vf_io *io;
+    vf_error e2;
+    if (vf_fs_open(x->fs, x->o->destination, VF_IO_RDONLY, &io, &e2) != VF_OK) {
+        int errnum = e2.code == VF_E_IO ? e2.sys_errno : 0;
+        if (errnum == ENOENT || errnum == ENOTDIR)
+            return VF_FAIL_ERRNO(x->err, errnum, VF_OFF_NONE, "DESTINATION '%s' does not exist",
+                                 x->o->destination);
+    } else {
+        vf_io_close(io);
+    }
     return VF_FAIL(x->err, VF_E_INVAL, VF_OFF_NONE,
                    "DESTINATION '%s' is not an ancestor of '%s' (its chain has %zu levels, "
                    "base '%s')",
@@ -360,9 +373,7 @@ static vf_status vf_merge_span_flush(vf_merge_ctx *x)
 {
     if (!x->pend_len)
         return VF_OK;
-    vf_status st = vf_merge_check_cancel(x);
-    if (st == VF_OK)
-        st = vf_image_write(x->dest, x->pend_voff, x->buf, x->pend_len, x->err);
+    vf_status st = vf_image_write(x->dest, x->pend_voff, x->buf, x->pend_len, x->err);
     x->done_bytes += x->pend_len;
     x->pend_len = 0;
     vf_merge_progress(x);
@@ -400,15 +411,14 @@ static bool vf_merge_direct_ok(const vf_chain_extent *e)
     return e->kind == VF_EXTENT_PRESENT && !e->overlaid && e->len >= VF_MERGE_DIRECT_MIN;
 }
 
-/* In chunks, so cancel and progress keep the pace of the buffered path. */
+/* In chunks, so progress keeps the pace of the buffered path. */
 static vf_status vf_merge_direct(vf_merge_ctx *x, const vf_chain_extent *e)
 {
     vf_io *src = vf_image_io(vf_chain_image(x->chain, e->level));
     vf_status st = vf_merge_span_flush(x);
     for (uint64_t done = 0; st == VF_OK && done < e->len;) {
         size_t n = (size_t)(e->len - done < VF_MERGE_CHUNK ? e->len - done : VF_MERGE_CHUNK);
-        if ((st = vf_merge_check_cancel(x)) == VF_OK)
-            st = vf_image_write_from(x->dest, e->voff + done, src, e->file_off + done, n, x->err);
+        st = vf_image_write_from(x->dest, e->voff + done, src, e->file_off + done, n, x->err);
         done += n;
         x->done_bytes += n;
         vf_merge_progress(x);
@@ -436,7 +446,7 @@ static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t en
         } else if (e.kind == VF_EXTENT_PRESENT || small_zero) {
             st = vf_merge_span_add(x, &e);
         } else if (e.kind == VF_EXTENT_ZERO) { /* large: let the driver define zeros */
-            if ((st = vf_merge_span_flush(x)) == VF_OK && (st = vf_merge_check_cancel(x)) == VF_OK)
+            if ((st = vf_merge_span_flush(x)) == VF_OK)
                 st = vf_image_write_zeroes(x->dest, e.voff, e.len, x->err);
             x->done_bytes += e.len;
             vf_merge_progress(x);
@@ -468,6 +478,7 @@ static vf_status vf_merge_copy(vf_merge_ctx *x)
 {
     vf_status st = vf_merge_reclaim(x);
     uint64_t start = 0;
+    vf_merge_track_step(&x->trk, VF_MERGE_STEP_COPY, x->done_bytes, x->total_bytes);
     vf_merge_progress(x);
     for (size_t i = 0; st == VF_OK && i < x->nbatches; i++) {
         const vf_merge_batch *b = &x->batches[i];
@@ -483,7 +494,11 @@ static vf_status vf_merge_copy(vf_merge_ctx *x)
         x->j.dest_size = vf_merge_file_size(vf_image_io(x->dest));
         x->j.alloc_mark = x->j.dest_size; /* where the next batch allocates from */
         st = vf_journal_store(&x->jf, &x->j, x->err);
+        if (st == VF_OK && i + 1 < x->nbatches)
+            st = vf_merge_check_cancel(x); /* the batch is durable: a clean place to stop */
     }
+    if (st == VF_OK)
+        vf_merge_track_step(&x->trk, VF_MERGE_STEP_FLUSH, 0, 0);
     return st;
 }
 
@@ -524,7 +539,9 @@ static vf_status vf_merge_verify_dest(vf_merge_ctx *x, vf_merge_verify mode,
     if (st != VF_OK)
         return st;
     uint8_t md[VF_SHA256_LEN];
-    if ((st = vf_merge_digest(dc, mode, x->res->virtual_size, md, x->err)) == VF_OK) {
+    vf_merge_track_step(&x->trk, VF_MERGE_STEP_VERIFY_AFTER, 0, x->res->virtual_size);
+    if ((st = vf_merge_digest(dc, mode, x->res->virtual_size, md, &x->trk, x->o->cancel, x->err)) ==
+        VF_OK) {
         x->res->digest_mode = mode;
         vf_merge_hex(expect, x->res->digest_before);
         vf_merge_hex(md, x->res->digest_after);
@@ -566,7 +583,8 @@ static vf_status vf_merge_child_digest(vf_merge_ctx *x, const char *path, bool c
         st = VF_FAIL(x->err, VF_E_INVAL, VF_OFF_NONE, "--child '%s' is not a child of SOURCE '%s'",
                      path, x->o->source);
     if (st == VF_OK)
-        st = vf_merge_digest(cc, VF_MERGE_VERIFY_TREE, vf_chain_virtual_size(cc), md, x->err);
+        st = vf_merge_digest(cc, VF_MERGE_VERIFY_TREE, vf_chain_virtual_size(cc), md, NULL, NULL,
+                             x->err);
     vf_chain_close(cc);
     return st;
 }
@@ -711,8 +729,9 @@ static vf_status vf_merge_digest_before(vf_merge_ctx *x)
 {
     if (x->o->verify == VF_MERGE_VERIFY_NONE || x->j.digest_mode == x->o->verify)
         return VF_OK;
-    vf_status st =
-        vf_merge_digest(x->chain, x->o->verify, x->res->virtual_size, x->j.digest_before, x->err);
+    vf_merge_track_step(&x->trk, VF_MERGE_STEP_VERIFY_BEFORE, 0, x->res->virtual_size);
+    vf_status st = vf_merge_digest(x->chain, x->o->verify, x->res->virtual_size, x->j.digest_before,
+                                   &x->trk, x->o->cancel, x->err);
     if (st == VF_OK)
         x->j.digest_mode = x->o->verify;
     return st;
@@ -793,9 +812,12 @@ static vf_status vf_merge_copy_phase(vf_merge_ctx *x, bool resuming)
     if (linked && (st = vf_chain_reopen_rw(x->chain, x->k - 1, x->err)) != VF_OK)
         return st;
     x->dest = vf_chain_image(x->chain, x->k);
+    bool before = x->o->verify != VF_MERGE_VERIFY_NONE && x->j.digest_mode != x->o->verify;
+    vf_merge_track_plan(&x->trk, before ? x->res->virtual_size : 0, x->done_bytes, x->total_bytes,
+                        x->o->verify != VF_MERGE_VERIFY_NONE ? x->res->virtual_size : 0);
     if ((st = vf_merge_lock_children(x)) != VF_OK || (st = vf_merge_check_space(x)) != VF_OK ||
-        (st = vf_merge_digest_before(x)) != VF_OK)
-        return st;
+        (st = vf_merge_digest_before(x)) != VF_OK || (st = vf_merge_check_cancel(x)) != VF_OK)
+        return st; /* canceled here: nothing written, no journal */
     /* without a link (VHD) a driver that cannot grow DESTINATION refuses here, before any
      * write; with one, the growth comes after the link (vf_merge_grow_linked), so its refusals
      * are asked for now, writing nothing */
@@ -929,6 +951,7 @@ static vf_status vf_merge_remove(vf_merge_ctx *x)
 static vf_status vf_merge_finish(vf_merge_ctx *x, vf_merge_phase from, bool verified)
 {
     vf_status st = VF_OK;
+    vf_merge_track_step(&x->trk, VF_MERGE_STEP_IDENTITY, 0, 0);
     if (from <= VF_MERGE_PHASE_IDENTITY)
         st = vf_merge_identity(x);
     if (st == VF_OK && !verified && x->o->verify != VF_MERGE_VERIFY_NONE) {
@@ -1196,6 +1219,7 @@ int vf_merge_run_ex(const vf_merge_opts *opts, vf_merge_result *res, atomic_bool
     x.err = &res->err;
     x.cancel = cancel;
     x.percent = percent;
+    vf_merge_track_start(&x.trk, opts->on_info, opts->info_user);
     vf_status st = vf_merge_ctx_init(&x);
     if (st == VF_OK)
         st = vf_merge_steps(&x);
@@ -1207,6 +1231,7 @@ int vf_merge_run_ex(const vf_merge_opts *opts, vf_merge_result *res, atomic_bool
     res->err.code = st;
     res->status =
         res->verify_mismatch ? VF_MERGE_FAILED : vf_merge_status_from(st, res->err.sys_errno);
+    vf_merge_track_end(&x.trk, res->status, &res->err);
     return res->status;
 }
 

@@ -4,6 +4,7 @@
 #define VHDFOLD_MERGE_INT_H
 
 #include <stdatomic.h>
+#include <time.h>
 
 #include "vf_merge.h"
 #include "vf_sha256.h"
@@ -139,12 +140,37 @@ char *vf_merge_journal_path(const char *destination);
 /* Same file: st_dev/st_ino on the POSIX fs, else equal normalized paths. */
 bool vf_merge_same_file(const vf_fs *fs, const char *a, const char *b);
 
+/* --- progress.c: the progress model (steps, bytes, rate, ETA, job fields) --- */
+
+typedef struct vf_merge_tracker {
+    vf_merge_info_fn on_info; /* may be NULL: the tracker still keeps info */
+    void *user;
+    vf_merge_progress_info info;
+    struct timespec t0, step_t0;
+    uint64_t step_base;                 /* bytes_done when the step began (rate) */
+    uint64_t w_before, w_copy, w_after; /* weights of the byte-moving steps in percent */
+    double frac_before, frac_after;
+} vf_merge_tracker;
+
+void vf_merge_track_start(vf_merge_tracker *t, vf_merge_info_fn fn, void *user);
+/* After the plan: the weights of the digests (0 when not run); the copy weighs its bytes
+ * (copy_done of them durable already when resuming). */
+void vf_merge_track_plan(vf_merge_tracker *t, uint64_t w_before, uint64_t copy_done,
+                         uint64_t copy_total, uint64_t w_after);
+void vf_merge_track_step(vf_merge_tracker *t, vf_merge_step step, uint64_t done, uint64_t total);
+void vf_merge_track_bytes(vf_merge_tracker *t, uint64_t done, uint64_t total);
+void vf_merge_track_digest(void *ctx, uint64_t done, uint64_t total); /* a vf_progress_fn */
+/* The final report: state from status (VF_E_CANCELED: TERMINATED), step DONE. */
+void vf_merge_track_end(vf_merge_tracker *t, int status, const vf_error *err);
+
 /* --- digest.c: digests of a chain's view through the verifier (verify/vf_verify.h) --- */
 
 /* Digest of the flattened disk from c's top over [0, size) (size <= c's virtual size); the
- * tree digest runs on every core. */
+ * tree digest runs on every core. With trk, progress goes to it and cancel (may be NULL) stops
+ * the digest with VF_E_CANCELED. */
 vf_status vf_merge_digest(vf_chain *c, vf_merge_verify mode, uint64_t size,
-                          uint8_t md[VF_SHA256_LEN], vf_error *err);
+                          uint8_t md[VF_SHA256_LEN], vf_merge_tracker *trk,
+                          const atomic_int *cancel, vf_error *err);
 /* First byte where the views of a and b differ over [0, size); *found false when equal. */
 vf_status vf_merge_first_diff(vf_chain *a, vf_chain *b, uint64_t size, bool *found, uint64_t *voff,
                               vf_error *err);

@@ -29,6 +29,9 @@ int vf_merge_status_from(vf_status st, int sys_errno)
         case EAGAIN:
         case EBUSY:
             return VF_MERGE_IN_USE;
+        case ENXIO:
+        case ENODEV:
+            return VF_MERGE_NOT_AVAILABLE;
         default:
             return VF_MERGE_FAILED;
         }
@@ -42,13 +45,15 @@ int vf_merge_status_from(vf_status st, int sys_errno)
         return VF_MERGE_IN_USE;
     case VF_E_STATE:
         return VF_MERGE_INVALID_STATE;
-    case VF_E_CORRUPT:
     case VF_E_CHAIN:
+        /* ENOENT: no file of the parent's identity was found (format/chain.c) */
+        return sys_errno == ENOENT ? VF_MERGE_FILE_NOT_FOUND : VF_MERGE_FAILED;
+    case VF_E_CORRUPT:
     case VF_E_LIMIT:
-    case VF_E_CANCELED:
+    case VF_E_CANCELED: /* the job's state says TERMINATED (docs/errors.md) */
         return VF_MERGE_FAILED;
     }
-    return VF_MERGE_FAILED;
+    return VF_MERGE_UNKNOWN;
 }
 
 const char *vf_merge_status_name(int status)
@@ -64,6 +69,8 @@ const char *vf_merge_status_name(int status)
         return "access denied";
     case VF_MERGE_NOT_SUPPORTED:
         return "not supported";
+    case VF_MERGE_UNKNOWN:
+        return "status is unknown";
     case VF_MERGE_TIMEOUT:
         return "timeout";
     case VF_MERGE_INVALID_PARAMETER:
@@ -74,6 +81,8 @@ const char *vf_merge_status_name(int status)
         return "invalid state";
     case VF_MERGE_INCORRECT_TYPE:
         return "incorrect data type";
+    case VF_MERGE_NOT_AVAILABLE:
+        return "system is not available";
     case VF_MERGE_OUT_OF_MEMORY:
         return "out of memory";
     case VF_MERGE_FILE_NOT_FOUND:

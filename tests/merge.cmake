@@ -31,6 +31,16 @@ vf_add_unit_test(merge_writes
           ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_util.c
   LIBS vf_merger vf_gen vf_verify)
 target_include_directories(test_merge_writes PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/merge)
+# issue 15: status codes and the job's progress model (unit), signals, every CLI status code
+# and the --progress=json stream (scripts)
+vf_add_unit_test(merge_status
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_status.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_util.c
+  LIBS vf_merger vf_gen vf_verify)
+target_include_directories(test_merge_status PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/merge)
+vf_add_script_test(merge_cli_signal ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_signal.sh LABELS cli)
+vf_add_script_test(merge_cli_status ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_status.sh LABELS cli)
+vf_add_script_test(merge_progress_json ${CMAKE_CURRENT_SOURCE_DIR}/merge/progress_json.py LABELS cli)
 vf_add_script_test(merge_cli_tight_locator ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_tight_locator.sh
   LABELS cli)
 # Reflinks on XFS and btrfs loop file systems (root, loop devices; skipped with 77 otherwise).

@@ -40,7 +40,8 @@ typedef enum vf_status {
 
 typedef struct vf_error {
     vf_status code;
-    int sys_errno;              /* set with VF_E_IO, VF_E_NOMEM and VF_E_BUSY, else 0 */
+    int sys_errno;              /* set with VF_E_IO, VF_E_NOMEM and VF_E_BUSY; ENOENT with
+                                   VF_E_CHAIN when no file of the parent's identity exists */
     uint64_t off;               /* file offset concerned, or VF_OFF_NONE */
     const char *func;           /* first reporter, a debugging aid */
     char msg[VF_ERROR_MSG_MAX]; /* lower case, no final period, names in quotes */

@@ -5,6 +5,7 @@
 #ifndef VHDFOLD_VF_MERGE_H
 #define VHDFOLD_VF_MERGE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,11 +27,13 @@ enum {
     VF_MERGE_FAILED = 32768,
     VF_MERGE_ACCESS_DENIED = 32769,
     VF_MERGE_NOT_SUPPORTED = 32770,
+    VF_MERGE_UNKNOWN = 32771, /* a library status this version cannot classify */
     VF_MERGE_TIMEOUT = 32772,
     VF_MERGE_INVALID_PARAMETER = 32773,
     VF_MERGE_IN_USE = 32774,
     VF_MERGE_INVALID_STATE = 32775,
     VF_MERGE_INCORRECT_TYPE = 32776,
+    VF_MERGE_NOT_AVAILABLE = 32777, /* the device holding a file went away (ENXIO, ENODEV) */
     VF_MERGE_OUT_OF_MEMORY = 32778,
     VF_MERGE_FILE_NOT_FOUND = 32779,
 };
@@ -62,6 +65,35 @@ typedef enum vf_merge_phase {
 typedef void (*vf_merge_progress_fn)(void *user, unsigned percent, uint64_t done_bytes,
                                      uint64_t total_bytes);
 
+/* The steps of a merge as progress reports them (docs/merge.md "Progress and cancellation"). */
+typedef enum vf_merge_step {
+    VF_MERGE_STEP_OPEN = 0,          /* open the chain, validate, plan */
+    VF_MERGE_STEP_VERIFY_BEFORE = 1, /* --verify: digest of the view from SOURCE */
+    VF_MERGE_STEP_COPY = 2,          /* data into DESTINATION, batch by batch */
+    VF_MERGE_STEP_FLUSH = 3,         /* the last flush of DESTINATION */
+    VF_MERGE_STEP_VERIFY_AFTER = 4,  /* --verify: digest of the view from DESTINATION */
+    VF_MERGE_STEP_IDENTITY = 5,      /* new identity, children, removal, journal removed */
+    VF_MERGE_STEP_DONE = 6,          /* the job ended (see state) */
+} vf_merge_step;
+
+/* One progress report, with the fields of CIM_ConcreteJob as Hyper-V names them. */
+typedef struct vf_merge_progress_info {
+    int state;        /* JobState: a vf_merge_job_state (4 running, 7, 8 terminated, 10) */
+    unsigned percent; /* PercentComplete of the whole job, 0..100, never decreasing */
+    double elapsed;   /* ElapsedTime in seconds since the merge started */
+    int error_code;   /* ErrorCode: the VF_MERGE_* status once ended, else 0 */
+    char error_description[VF_ERROR_MSG_MAX]; /* ErrorDescription: "" unless it failed */
+    vf_merge_step step;
+    uint64_t bytes_done, bytes_total; /* of this step (COPY: merged bytes, resumed ones done) */
+    double rate;                      /* bytes per second in this step so far, 0 unknown */
+    double eta;                       /* seconds left in this step, -1 unknown */
+    uint64_t copy_done, copy_total;   /* of the copy, in every step (0 of 0 before the plan) */
+} vf_merge_progress_info;
+
+/* Called from the merging thread at every step change and after each chunk, and once with
+ * the final state (step DONE). info is valid during the call only. */
+typedef void (*vf_merge_info_fn)(void *user, const vf_merge_progress_info *info);
+
 /* What to merge and how. Fill it with vf_merge_opts_init(&o), then set the fields you need by name.
  * The struct may grow: it starts with its own size, only that many bytes are read, and fields past
  * it get their defaults (docs/library.md "Growing structs"). A zeroed struct is refused with
@@ -84,6 +116,12 @@ typedef struct vf_merge_opts {
      * and DESTINATION count as named by the caller. */
     bool allow_absolute_parents;
     const char *parent_dir; /* NULL: beside each child */
+    /* Cancellation: when *cancel becomes non-zero (a signal handler may set it), the merge
+     * stops at the next durable point (a batch journaled, or during a digest) with
+     * VF_E_CANCELED; the journal stays, and the same call finishes the merge. NULL: never. */
+    const atomic_int *cancel;
+    vf_merge_info_fn on_info; /* progress with steps and job fields (NULL: none) */
+    void *info_user;
 } vf_merge_opts;
 
 /* Every field at its default (all zero: no verify, no children, 64 MiB batches, the safe
@@ -183,8 +221,13 @@ typedef struct vf_merge_job vf_merge_job;
 VF_API int vf_merge_job_start(const vf_merge_opts *opts, vf_merge_job **out, vf_error *err);
 /* State and percent complete, at any time from any thread. */
 VF_API vf_merge_job_state vf_merge_job_poll(vf_merge_job *job, unsigned *percent);
-/* Ask the job to stop at the next chunk boundary; the chain is left as a crash would leave
- * it (a rerun finishes the merge). */
+/* The latest progress report (all fields, as on_info last saw them) into *out, at any time
+ * from any thread. Errors: none (a job that has not reported yet gives state RUNNING, step
+ * OPEN, zeros). Nothing to free. */
+VF_API void vf_merge_job_progress(vf_merge_job *job, vf_merge_progress_info *out);
+/* Ask the job to stop at its next durable point (opts->cancel's path: the job watches its
+ * own flag and the caller's); the journal stays and a rerun finishes the merge. The job
+ * then ends in state VF_JOB_TERMINATED with VF_E_CANCELED. */
 VF_API void vf_merge_job_cancel(vf_merge_job *job);
 /* Block until the job ends; copies the result into *res (vf_merge_result_free it) and
  * returns its status. Call once. */

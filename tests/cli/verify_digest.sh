@@ -82,7 +82,7 @@ expect_rc 2 "bad --progress"
 run "$VHDFOLD" digest --progress=plain d.vhd
 expect_rc 0 "--progress=plain"
 expect_eq "${OUT%%  *}" "$flat" "digest with plain progress"
-expect_match "$ERR" '^digest: 100%' "plain progress reaches 100% on stderr"
+expect_match "$ERR" '^100% completed' "plain progress reaches 100% on stderr"
 
 # Bad input: a truncated image (exit 3), a missing file (exit 4); one line naming the file.
 head -c 5000 d.vhd >trunc.vhd
