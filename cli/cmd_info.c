@@ -154,7 +154,8 @@ static void vf_info_print_json(const char *file, const vf_info_level *lv, size_t
         json_array_append_new(levels, vf_info_level_json(i, &lv[i]));
     json_object_set_new(o, "depth", json_integer((json_int_t)n));
     json_object_set_new(o, "levels", levels);
-    json_object_set_new(o, "chain_error", chain_err ? vf_json_error(chain_err) : json_null());
+    if (chain_err) /* FILE described, its chain broken: the document says both */
+        vf_json_set_error(o, chain_err, file, vf_exit_code(chain_err->code));
     vf_json_print(o);
 }
 
