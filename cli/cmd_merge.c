@@ -149,8 +149,7 @@ static json_t *vf_merge_layers_json(const vf_merge_result *r)
     return layers;
 }
 
-static void vf_merge_json_result(json_t *o, const vf_merge_cli *c, const vf_merge_result *r,
-                                 int exit)
+static void vf_merge_json_result(json_t *o, const vf_merge_result *r, int exit)
 {
     if (r->status == VF_MERGE_COMPLETED) {
         vf_json_set_exit(o, exit);
@@ -159,13 +158,13 @@ static void vf_merge_json_result(json_t *o, const vf_merge_cli *c, const vf_merg
     vf_error e = r->err;
     if (e.code == VF_OK) /* a failed merge always says why, as a vf_status */
         e.code = r->verify_mismatch ? VF_E_CORRUPT : VF_E_STATE;
-    vf_json_set_error(o, &e, c->opts.destination, exit);
+    vf_json_set_error(o, &e, NULL, exit); /* the message names the file */
 }
 
 static json_t *vf_merge_json(const vf_merge_cli *c, const vf_merge_result *r, int exit)
 {
     json_t *o = vf_json_begin("merge");
-    vf_merge_json_result(o, c, r, exit);
+    vf_merge_json_result(o, r, exit);
     json_object_set_new(o, "merge_status", json_integer(r->status));
     json_object_set_new(o, "merge_status_name", vf_json_text(vf_merge_status_name(r->status)));
     json_object_set_new(o, "source", vf_json_text(c->opts.source));

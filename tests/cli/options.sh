@@ -57,7 +57,7 @@ expect_match "$OUT" "^vhdfold [0-9]" "vhdfold -V"
 "$VHDFOLD" gen --seed 16 --size 2M --depth 1 --progress=none "$T/dec" >/dev/null
 CHECKS=$((CHECKS + 1))
 cmp -s "$T/hex/manifest.json" "$T/dec/manifest.json" || fail "gen --seed 0x10 differs from 16"
-expect_eq "$(json_get "$(cat "$T/hex/manifest.json")" 'j["seed"]')" 16 "gen --seed 0x10 is 16"
+expect_eq "$(json_get "$(cat "$T/hex/manifest.json")" 'repr(j["seed"])')" "'16'" "gen --seed 0x10 is 16"
 run "$VHDFOLD" gen --seed 0x1g "$T/bad"
 expect_rc 2 "gen --seed 0x1g"
 expect_eq "$ERR" "vhdfold gen: --seed: '0x1g' is not a number (see 'vhdfold gen --help')" \
