@@ -68,7 +68,7 @@ json_t *vf_json_text(const char *text);
 json_t *vf_json_u64(uint64_t v);
 json_t *vf_json_off(uint64_t off);
 /* A seed (any 64-bit value) as a decimal string: the one kind of number JSON carries as text
- * (docs/json.md "Numbers"). */
+ * (docs/json.md "Sizes, levels, numbers"). */
 json_t *vf_json_seed(uint64_t seed);
 /* Print obj (stable key order, 2-space indent) and a newline on stdout; consumes obj. */
 void vf_json_print(json_t *obj);
