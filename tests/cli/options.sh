@@ -9,13 +9,15 @@
 # shellcheck source=tests/cli/verify_lib.sh
 . "$(dirname "$0")/verify_lib.sh"
 docs=${1:?usage: options.sh DOCS_DIR}
-commands="info check digest export compare gen merge conform"
 
-# The command list of `vhdfold --help` is the one this test walks.
+# The command list of `vhdfold --help` is the one this test walks (a new command is covered
+# without being named here; tests/cli/agree.sh holds the other lists to it).
 run "$VHDFOLD" --help
 expect_rc 0 "vhdfold --help"
-listed=$(printf '%s\n' "$OUT" | sed -n 's/^  \([a-z]*\) .*/\1/p' | tr '\n' ' ')
-expect_eq "$listed" "$commands " "commands listed by --help"
+commands=$(printf '%s\n' "$OUT" | sed -n 's/^  \([a-z][a-z-]*\) .*/\1/p' | tr '\n' ' ')
+for c in info check digest export compare gen merge conform; do
+  expect_match " $commands" " $c " "vhdfold --help lists $c"
+done
 
 for cmd in $commands; do
   for h in -h --help; do
