@@ -6,6 +6,8 @@
 
 #include <vhdfold/vf_image.h>
 
+#include "samples.h"
+
 /* Where the bytes of a driver write come from: a buffer, or another file's bytes from off
  * on (copied with vf_io_copy), or zeros when both buf and io are NULL. */
 typedef struct vf_wsrc {
@@ -61,6 +63,8 @@ typedef struct vf_driver {
     /* vf_image_merge_link for VF_FEATURE_MERGE_LINK formats; NULL otherwise. */
     vf_status (*merge_link)(vf_image *dest, vf_image *above, const uint8_t link_id[16],
                             vf_error *err);
+    /* The producers the generator imitates (samples.h); NULL: gen refuses the format. */
+    const vf_format_samples *samples;
 } vf_driver;
 
 struct vf_image {
@@ -86,5 +90,6 @@ vf_status vf_image_open_probe(vf_io *io, const char *name, unsigned flags, bool 
 
 extern const vf_driver vf_vhd_driver;
 extern const vf_driver vf_vhdx_driver;
+extern const vf_format_samples vf_vhd_samples, vf_vhdx_samples;
 
 #endif

@@ -13,6 +13,7 @@ set(VF_VHDX_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/write.c
   ${CMAKE_CURRENT_LIST_DIR}/create.c
   ${CMAKE_CURRENT_LIST_DIR}/check.c
+  ${CMAKE_CURRENT_LIST_DIR}/samples.c
   ${CMAKE_CURRENT_LIST_DIR}/resize.c
   ${CMAKE_CURRENT_LIST_DIR}/linkage2.c
 )
