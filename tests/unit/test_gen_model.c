@@ -21,9 +21,9 @@
  * with an independent Python transcription). */
 #define VF_PIN_KEY_000 0x238275BC38FCBE91ull
 #define VF_PIN_KEY_42_3_7 0xE657606FF05C1364ull
-#define VF_PIN_MANIFEST_1 "54d436a53d094b4103a2cdc47431f4d655fd2596647ea9be6b7ca32893ec4a7b"
-#define VF_PIN_MANIFEST_2024 "f4eb0b03e7d32364b677ee1310cea4168f0c6e143d93b4508117359a33f674ef"
-#define VF_PIN_MANIFEST_BIG "4bba2437e4bfed07e013759ab2f2592f72b26edeb55a11c4dbbb6ea9a1928f22"
+#define VF_PIN_MANIFEST_1 "52ecd044b72c4c4e884e986fd7722c428d80a41dfc598549ae434020f62734d4"
+#define VF_PIN_MANIFEST_2024 "57cbb6c89b9ac77c2824ba8a4ced9e5dc882a86fb43513245de4c182fef41f8a"
+#define VF_PIN_MANIFEST_BIG "12fc8b2723d83e20c09c122d1d472e2c1ff993cf9c856205b57edaa8464bbb92"
 
 /* SplitMix64 seeded with 0: the first outputs of the reference implementation. */
 static void test_splitmix_reference(void **state)
