@@ -16,10 +16,17 @@ static const struct {
     vf_cmd_fn run;
     const vf_cmd_spec *spec; /* options, help, man page (summary: spec->summary) */
 } vf_commands[] = {
-    {"info", vf_cmd_info, &vf_info_spec},          {"check", vf_cmd_check, &vf_check_spec},
-    {"digest", vf_cmd_digest, &vf_digest_spec},    {"export", vf_cmd_export, &vf_export_spec},
-    {"compare", vf_cmd_compare, &vf_compare_spec}, {"gen", vf_cmd_gen, &vf_gen_spec},
-    {"merge", vf_cmd_merge, &vf_merge_spec},       {"conform", vf_cmd_conform, &vf_conform_spec},
+    {"info", vf_cmd_info, &vf_info_spec},
+    {"check", vf_cmd_check, &vf_check_spec},
+    {"digest", vf_cmd_digest, &vf_digest_spec},
+    {"export", vf_cmd_export, &vf_export_spec},
+    {"compare", vf_cmd_compare, &vf_compare_spec},
+    {"gen", vf_cmd_gen, &vf_gen_spec},
+    {"merge", vf_cmd_merge, &vf_merge_spec},
+    {"conform", vf_cmd_conform, &vf_conform_spec},
+    {"create", vf_cmd_create, &vf_create_spec},
+    {"set-parent", vf_cmd_set_parent, &vf_set_parent_spec},
+    {"convert", vf_cmd_convert, &vf_convert_spec},
 };
 #define VF_NCOMMANDS (sizeof vf_commands / sizeof vf_commands[0])
 
@@ -75,7 +82,7 @@ static void vf_main_usage(FILE *to)
 {
     fprintf(to, "usage: vhdfold COMMAND [options] ...\n\ncommands:\n");
     for (size_t i = 0; i < VF_NCOMMANDS; i++)
-        fprintf(to, "  %-8s %s\n", vf_commands[i].name, vf_commands[i].spec->summary);
+        fprintf(to, "  %-10s %s\n", vf_commands[i].name, vf_commands[i].spec->summary);
     fprintf(to, "\n'vhdfold COMMAND --help' (or 'vhdfold help COMMAND') describes a command.\n"
                 "exit status: 0 success, 1 the answer is no, 2 usage, 3 corrupt or unsupported "
                 "image, 4 system error\n");

@@ -16,7 +16,7 @@
 #define VF_JOURNAL_MAX_LEVELS 4096u          /* 4096 x 24 bytes: fits a slot */
 #define VF_JOURNAL_MAX_CHILDREN 1024u        /* 1024 x 32 bytes */
 
-/* Version 2 records no path: a journal is never a source of file names (docs/merge.md). */
+/* Versions 2 and 3 record no path: a journal is never a source of file names (docs/merge.md). */
 typedef struct vf_journal_level {
     uint8_t id[16];     /* the level's identity when the merge started */
     uint64_t file_size; /* its file size then (levels above DESTINATION never change) */
@@ -35,6 +35,10 @@ typedef struct vf_journal {
     uint64_t cursor;             /* COPYING: every byte below is durable in DESTINATION */
     uint64_t virtual_size;       /* SOURCE's */
     uint64_t dest_size;          /* DESTINATION's file size when the cursor was recorded */
+    uint64_t alloc_mark;         /* version 3: DESTINATION's file end before the batch at the
+                                    cursor wrote (<= dest_size): space past it that nothing in
+                                    DESTINATION names is reused on resume (vf_image_reclaim);
+                                    version 2 records read it as dest_size */
     uint8_t merge_id[16];        /* random, drawn when the merge started */
     uint8_t new_id[16];          /* DESTINATION's identity after the merge */
     bool has_link_id;            /* VHDX: link_id is recorded */

@@ -25,3 +25,5 @@ vf_add_unit_test(merge_writes
           ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_util.c
   LIBS vf_merger vf_gen vf_verify)
 target_include_directories(test_merge_writes PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/merge)
+vf_add_script_test(merge_cli_tight_locator ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_tight_locator.sh
+  LABELS cli)
