@@ -82,6 +82,20 @@ CASES = {
         ("not an image", ["--json", "{bad}", "{vhd1}"], {3}, None),
         ("not an ancestor", ["--json", "{vhd}", "{vhdx}"], {2}, None),
     ],
+    "create": [
+        ("a dynamic image", ["--json", "--size", "4M", "{out}.vhd"], {0}, None),
+        ("a differencing child", ["--json", "--parent", "{vhd}", "{out}.vhd"], {0}, None),
+        ("an existing FILE", ["--json", "--size", "4M", "{vhd}"], {2}, None),
+        ("a parent that is not an image", ["--json", "--parent", "{bad}", "{out}.vhd"], {3}, None),
+    ],
+    "set-parent": [
+        ("the same parent", ["--json", "{m_mid}", "{m_base}"], {0}, None),
+        ("not an image", ["--json", "{m_mid}", "{bad}"], {3}, None),
+    ],
+    "convert": [
+        ("to VHDX", ["--json", "--format", "vhdx", "{vhd}", "{out}.vhdx"], {0}, None),
+        ("not an image", ["--json", "{bad}", "{out}.vhd"], {3}, None),
+    ],
     "conform": [
         ("one passing case", ["--cases", "1", "--size", "1M", "--depth", "1", "--json",
                               "{report}"], {0}, "{report}"),
