@@ -16,6 +16,7 @@ static const vf_opt_positional vf_check_args[] = {
 static const vf_opt_group vf_check_groups[] = {
     {vf_cli_output_opts, 0},
     {vf_cli_chain_opts, 0},
+    {vf_cli_share_opts, 0},
     {NULL, 0},
 };
 
@@ -28,8 +29,9 @@ const vf_cmd_spec vf_check_spec = {
                    "and list every finding.",
     .positionals = vf_check_args,
     .groups = vf_check_groups,
-    .exit_status = "0 no errors (warnings allowed), 1 errors found, 2 usage, 3 FILE is not a "
-                   "readable image, 4 system error.",
+    .exit_status =
+        "0 no errors (warnings allowed), 1 errors found, 2 usage, 3 FILE is not a "
+        "readable image, 4 system error or a file in use (a merge runs: --force-share reads it).",
 };
 
 static const char *vf_severity_name(vf_severity s)
@@ -125,8 +127,13 @@ int vf_cmd_check(int argc, char **argv)
     vf_status st;
     if (vf_cli_open_chain(file, &co, &c, &chain_err) == VF_OK) {
         levels = vf_chain_depth(c);
+        vf_cli_pending_note(c, &co);
         st = vf_verify_check_chain(c, &rep, &err);
         vf_chain_close(c);
+    } else if (chain_err.code == VF_E_BUSY) {
+        /* in use (a merge runs): not a finding about the image; --force-share reads it */
+        vf_report_free(&rep);
+        return vf_cli_fail("check", file, &chain_err, co.json);
     } else {
         st = vf_check_alone(file, &chain_err, &rep, &err);
     }

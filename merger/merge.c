@@ -969,6 +969,8 @@ static vf_status vf_merge_load_journal(vf_merge_ctx *x, bool *have)
         vf_journal_free(&x->j);
         return VF_OK;
     }
+    if (st == VF_E_BUSY)
+        return vf_merge_in_use(x->fs, x->o->source, x->o->destination, x->jpath, x->err);
     if (st != VF_OK && x->err)
         *x->err = e2;
     if (st == VF_OK && !found && x->o->resume)
@@ -1156,12 +1158,10 @@ static vf_status vf_merge_ctx_init(vf_merge_ctx *x)
     x->batch_bytes =
         o->batch_bytes ? (o->batch_bytes + 0xFFFFFu) & ~(uint64_t)0xFFFFF : VF_MERGE_BATCH_DEFAULT;
     x->dst_norm = vf_merge_path_abs(o->destination, x->posix);
-    x->jpath = malloc(strlen(o->destination) + sizeof VF_JOURNAL_SUFFIX);
+    x->jpath = vf_merge_journal_path(o->destination);
     x->buf = malloc(VF_MERGE_CHUNK);
     if (!x->dst_norm || !x->jpath || !x->buf)
         return vf_merge_nomem(x, "buffers");
-    strcpy(x->jpath, o->destination);
-    strcat(x->jpath, VF_JOURNAL_SUFFIX);
     return VF_OK;
 }
 

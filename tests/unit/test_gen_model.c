@@ -22,8 +22,8 @@
 #define VF_PIN_KEY_000 0x238275BC38FCBE91ull
 #define VF_PIN_KEY_42_3_7 0xE657606FF05C1364ull
 #define VF_PIN_MANIFEST_1 "52ecd044b72c4c4e884e986fd7722c428d80a41dfc598549ae434020f62734d4"
-#define VF_PIN_MANIFEST_2024 "57cbb6c89b9ac77c2824ba8a4ced9e5dc882a86fb43513245de4c182fef41f8a"
-#define VF_PIN_MANIFEST_BIG "12fc8b2723d83e20c09c122d1d472e2c1ff993cf9c856205b57edaa8464bbb92"
+#define VF_PIN_MANIFEST_2024 "1f501940952d6d79eebf39caad5f900eef51be260e00471ce18a78c46441ad34"
+#define VF_PIN_MANIFEST_BIG "e043f1d5f9b4046d2853d3b915374a67c19030c5232427a18b8e6d4b03285fee"
 
 /* SplitMix64 seeded with 0: the first outputs of the reference implementation. */
 static void test_splitmix_reference(void **state)
