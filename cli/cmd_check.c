@@ -46,7 +46,8 @@ static json_t *vf_check_findings_json(const vf_report *rep)
         const vf_finding *f = &rep->items[i];
         json_t *o = json_object();
         json_object_set_new(o, "severity", vf_json_text(vf_severity_name(f->severity)));
-        json_object_set_new(o, "status", vf_json_text(vf_status_name(f->code)));
+        json_object_set_new(o, "code", json_integer(f->code));
+        json_object_set_new(o, "name", vf_json_text(vf_status_name(f->code)));
         json_object_set_new(o, "file", vf_json_text(f->file));
         json_object_set_new(o, "offset", vf_json_off(f->off));
         json_object_set_new(o, "message", vf_json_text(f->msg));
@@ -68,6 +69,7 @@ static void vf_check_print(const char *file, size_t levels, const vf_report *rep
         json_object_set_new(o, "warnings", json_integer((json_int_t)warnings));
         json_object_set_new(o, "dropped", json_integer((json_int_t)rep->dropped));
         json_object_set_new(o, "findings", vf_check_findings_json(rep));
+        vf_json_set_exit(o, errors ? VF_EXIT_NO : VF_EXIT_OK);
         vf_json_print(o);
         return;
     }

@@ -64,7 +64,7 @@ static json_t *vf_compare_side(const char *file, vf_source *src, uint64_t size)
     json_t *o = json_object();
     json_object_set_new(o, "file", vf_json_text(file));
     json_object_set_new(o, "source", vf_json_text(vf_source_is_raw(src) ? "raw" : "chain"));
-    json_object_set_new(o, "size", vf_json_u64(size));
+    json_object_set_new(o, "virtual_size", vf_json_u64(size));
     return o;
 }
 
@@ -80,6 +80,7 @@ static void vf_compare_print(const vf_compare_args *a, vf_source *const src[2],
         json_object_set_new(o, "block_size", json_integer(VF_COMPARE_BLOCK_BYTES));
         json_object_set_new(o, "differing_blocks", vf_json_u64(res->diff_blocks));
         json_object_set_new(o, "read_bytes", vf_json_u64(res->read_bytes));
+        vf_json_set_exit(o, res->identical ? VF_EXIT_OK : VF_EXIT_NO);
         vf_json_print(o);
         return;
     }

@@ -51,7 +51,7 @@ static const vf_opt vf_gen_table[] = {
      .offset = VF_GEN_OPT(seed),
      .arg = "N",
      .max = VF_GEN_MAX_SEED,
-     .help = "seed (manifests hold it as a signed 64-bit JSON integer); drawn and printed when "
+     .help = "seed (manifests and JSON hold it as a decimal string); drawn and printed when "
              "omitted"},
     {.name = "depth",
      .type = VF_OPT_UINT,
@@ -189,6 +189,17 @@ static int vf_gen_print_writes(const vf_gen_opts *opts)
     return VF_EXIT_OK;
 }
 
+/* The head, OUTDIR and the manifest (the object written to OUTDIR/manifest.json). */
+static void vf_gen_print_json(const vf_gen_result *res, const char *outdir)
+{
+    json_t *o = vf_json_begin("gen");
+    json_object_set_new(o, "output_dir", vf_json_text(outdir));
+    json_object_set_new(o, "seed", vf_json_seed(res->opts.seed));
+    json_t *m = json_loads(res->manifest, 0, NULL);
+    json_object_set_new(o, "manifest", m ? m : json_null());
+    vf_json_print(o);
+}
+
 static void vf_gen_print_text(const vf_gen_result *res, const char *outdir)
 {
     printf("seed %llu, %s, %u levels, virtual size %llu, in '%s'\n",
@@ -239,7 +250,7 @@ int vf_cmd_gen(int argc, char **argv)
     vf_gen_to_opts(&g, &opts);
     vf_error err = {0};
     if (!have_seed && vf_gen_draw_seed(&opts.seed, &err) != VF_OK)
-        return vf_report_error(&err);
+        return vf_cli_fail("gen", NULL, &err, g.out.json);
     if (vf_gen_validate(&opts, &err) != VF_OK)
         return vf_usage_error("gen", "%s", err.msg);
     if (!have_seed)
@@ -247,9 +258,8 @@ int vf_cmd_gen(int argc, char **argv)
                 (unsigned long long)opts.seed, (unsigned long long)opts.seed);
     bool made_dir = vf_gen_mkdirs(outdir) == 0;
     if (!made_dir && errno != EEXIST) {
-        fprintf(stderr, "vhdfold: cannot create output directory '%s': %s\n", outdir,
-                strerror(errno));
-        return VF_EXIT_SYSTEM;
+        VF_FAIL_ERRNO(&err, errno, VF_OFF_NONE, "cannot create output directory '%s'", outdir);
+        return vf_cli_fail("gen", outdir, &err, g.out.json);
     }
     vf_progress_bar bar;
     vf_progress_init(&bar, g.out.progress, "gen");
@@ -262,12 +272,12 @@ int vf_cmd_gen(int argc, char **argv)
     if (st != VF_OK) {
         if (made_dir)
             rmdir(outdir); /* only when still empty: the library removed its files */
-        return vf_report_error(&err);
+        return vf_cli_fail("gen", outdir, &err, g.out.json);
     }
     if (g.list_writes)
         rc = vf_gen_print_writes(&opts);
     else if (g.out.json)
-        fputs(res.manifest, stdout);
+        vf_gen_print_json(&res, outdir);
     else
         vf_gen_print_text(&res, outdir);
     vf_gen_result_free(&res);

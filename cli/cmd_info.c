@@ -166,8 +166,9 @@ static void vf_info_print_json(const char *file, const vf_info_level *lv, size_t
     json_object_set_new(o, "depth", json_integer((json_int_t)n));
     json_object_set_new(o, "levels", levels);
     json_object_set_new(o, "broken_at", x->chain_err ? json_integer((json_int_t)n) : json_null());
-    json_object_set_new(o, "chain_error", x->chain_err ? vf_json_error(x->chain_err) : json_null());
     json_object_set_new(o, "pending_merge", vf_cli_pending_json(x->pending, x->c, x->co));
+    if (x->chain_err) /* FILE described, its chain broken: the document says both */
+        vf_json_set_error(o, x->chain_err, file, vf_exit_code(x->chain_err->code));
     vf_json_print(o);
 }
 

@@ -156,35 +156,62 @@ static int vf_merge_job_state_of(const vf_merge_result *r)
                                            : VF_JOB_EXCEPTION;
 }
 
-static json_t *vf_merge_json(const vf_merge_cli *c, const vf_merge_result *r)
+static json_t *vf_merge_layers_json(const vf_merge_result *r)
 {
-    json_t *layers = json_array(), *inval = json_array();
-    for (size_t i = 0; i < r->nlayers; i++)
-        json_array_append_new(layers, json_pack("{s:s, s:I, s:I, s:I}", "file", r->layers[i].path,
-                                                "data_bytes", (json_int_t)r->layers[i].data_bytes,
-                                                "zero_bytes", (json_int_t)r->layers[i].zero_bytes,
-                                                "blocks", (json_int_t)r->layers[i].blocks));
+    json_t *layers = json_array();
+    for (size_t i = 0; i < r->nlayers; i++) {
+        json_t *l = json_object();
+        json_object_set_new(l, "level", json_integer((json_int_t)i)); /* 0: SOURCE */
+        json_object_set_new(l, "file", vf_json_text(r->layers[i].path));
+        json_object_set_new(l, "data_bytes", vf_json_u64(r->layers[i].data_bytes));
+        json_object_set_new(l, "zero_bytes", vf_json_u64(r->layers[i].zero_bytes));
+        json_object_set_new(l, "blocks", vf_json_u64(r->layers[i].blocks));
+        json_array_append_new(layers, l);
+    }
+    return layers;
+}
+
+static void vf_merge_json_result(json_t *o, const vf_merge_result *r, int exit)
+{
+    if (r->status == VF_MERGE_COMPLETED) {
+        vf_json_set_exit(o, exit);
+        return;
+    }
+    vf_error e = r->err;
+    if (e.code == VF_OK) /* a failed merge always says why, as a vf_status */
+        e.code = r->verify_mismatch ? VF_E_CORRUPT : VF_E_STATE;
+    vf_json_set_error(o, &e, NULL, exit); /* the message names the file */
+}
+
+static json_t *vf_merge_json(const vf_merge_cli *c, const vf_merge_result *r, int exit)
+{
+    json_t *o = vf_json_begin("merge");
+    vf_merge_json_result(o, r, exit);
+    json_object_set_new(o, "merge_status", json_integer(r->status));
+    json_object_set_new(o, "merge_status_name", vf_json_text(vf_merge_status_name(r->status)));
+    json_object_set_new(o, "source", vf_json_text(c->opts.source));
+    json_object_set_new(o, "destination", vf_json_text(c->opts.destination));
+    json_object_set_new(o, "dry_run", json_boolean(c->opts.dry_run));
+    json_object_set_new(o, "resumed", json_boolean(r->resumed));
+    json_object_set_new(o, "resumed_from", vf_json_text(vf_merge_phase_name(r->resumed_from)));
+    json_object_set_new(o, "bytes_merged", vf_json_u64(r->bytes_merged));
+    json_object_set_new(o, "blocks_merged", vf_json_u64(r->blocks_merged));
+    json_object_set_new(o, "blocks_to_allocate", vf_json_u64(r->blocks_to_allocate));
+    json_object_set_new(o, "space_needed", vf_json_u64(r->space_needed));
+    json_object_set_new(o, "seconds", json_real(r->seconds));
+    json_object_set_new(o, "layers", vf_merge_layers_json(r));
+    json_t *inval = json_array();
     for (size_t i = 0; i < r->ninvalidated; i++)
         json_array_append_new(inval, vf_json_text(r->invalidated[i]));
-    json_t *o = json_pack(
-        "{s:i, s:i, s:s, s:o, s:o, s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:f, s:o, s:o, s:s}",
-        "schema", 1, "status", r->status, "status_name", vf_merge_status_name(r->status), "source",
-        vf_json_text(c->opts.source), "destination", vf_json_text(c->opts.destination), "dry_run",
-        c->opts.dry_run, "resumed", r->resumed, "resumed_from",
-        vf_merge_phase_name(r->resumed_from), "bytes_merged", (json_int_t)r->bytes_merged,
-        "blocks_merged", (json_int_t)r->blocks_merged, "blocks_to_allocate",
-        (json_int_t)r->blocks_to_allocate, "space_needed", (json_int_t)r->space_needed, "seconds",
-        r->seconds, "layers", layers, "invalidated", inval, "verify",
-        vf_merge_mode_name(r->digest_mode));
+    json_object_set_new(o, "invalidated", inval);
+    json_object_set_new(o, "verify", vf_json_text(vf_merge_mode_name(r->digest_mode)));
     if (r->digest_mode != VF_MERGE_VERIFY_NONE) {
         json_object_set_new(o, "digest_before", vf_json_text(r->digest_before));
         json_object_set_new(o, "digest_after", vf_json_text(r->digest_after));
     }
     if (r->verify_mismatch)
-        json_object_set_new(o, "mismatch_offset", json_integer((json_int_t)r->mismatch_voff));
+        json_object_set_new(o, "mismatch_offset", vf_json_u64(r->mismatch_voff));
     json_object_set_new(o, "job_state", json_integer(vf_merge_job_state_of(r)));
-    if (r->status != VF_MERGE_COMPLETED)
-        json_object_set_new(o, "error", vf_json_text(r->err.msg));
     if (r->note[0])
         json_object_set_new(o, "note", vf_json_text(r->note));
     return o;
@@ -348,17 +375,14 @@ int vf_cmd_merge(int argc, char **argv)
         fprintf(stderr, "vhdfold: merge: %s (status %d, %s)\n",
                 r.err.msg[0] ? r.err.msg : vf_status_text(r.err.code), r.status,
                 vf_merge_status_name(r.status));
+    rc = vf_merge_exit(&r);
     if (c.co.json) {
-        json_t *o = vf_merge_json(&c, &r);
-        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', stdout);
-        json_decref(o);
+        vf_json_print(vf_merge_json(&c, &r, rc));
     } else if (c.opts.dry_run && r.status == VF_MERGE_COMPLETED) {
         vf_merge_print_plan(&c, &r);
     } else {
         vf_merge_print(&c, &r);
     }
-    rc = vf_merge_exit(&r);
     vf_merge_result_free(&r);
     vf_opt_list_free(&c.children);
     free(c.dest_default);

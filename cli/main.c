@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "options.h"
+#include "output.h"
 
 static const struct {
     const char *name;
@@ -61,12 +62,14 @@ int vf_report_error(const vf_error *err)
 
 int vf_usage_error(const char *cmd, const char *fmt, ...)
 {
+    char msg[VF_ERROR_MSG_MAX];
     va_list ap;
-    fprintf(stderr, "vhdfold %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see 'vhdfold %s --help')\n", cmd);
+    fprintf(stderr, "vhdfold %s: %s (see 'vhdfold %s --help')\n", cmd, msg, cmd);
+    if (vf_cli_json_mode())
+        vf_cli_usage_json(cmd, msg);
     return VF_EXIT_USAGE;
 }
 

@@ -22,7 +22,7 @@ const vf_opt vf_cli_output_opts[] = {
     {.name = "json",
      .type = VF_OPT_FLAG,
      .offset = offsetof(vf_cli_common, json),
-     .help = "print the result as JSON ({\"schema\":1,...}) on stdout"},
+     .help = "print the result as JSON on stdout (docs/json.md); usage errors too"},
     {.name = "progress",
      .type = VF_OPT_ENUM,
      .offset = offsetof(vf_cli_common, progress),
@@ -444,11 +444,40 @@ static int vf_opts_one(const vf_cmd_spec *spec, const vf_opts_flat *f, int r, ch
     return -1;
 }
 
+/* --- JSON usage errors ------------------------------------------------------------------ */
+
+static bool vf_opts_json_mode; /* the CLI's one run: which output its usage errors take */
+
+void vf_cli_set_json_mode(bool on)
+{
+    vf_opts_json_mode = on;
+}
+
+bool vf_cli_json_mode(void)
+{
+    return vf_opts_json_mode;
+}
+
+/* Whether argv asks for JSON: the command has a "json" FLAG row and a word before "--" is
+ * --json or a prefix of it getopt_long would take (at least "--js"). Read before the options,
+ * so that a usage error anywhere on the line is reported as JSON too. */
+static bool vf_opts_wants_json(const vf_opts_flat *f, int argc, char **argv)
+{
+    bool has = false;
+    for (size_t i = 0; i < f->n; i++)
+        has = has || (f->row[i]->type == VF_OPT_FLAG && !strcmp(f->row[i]->name, "json"));
+    for (int i = 1; has && i < argc && strcmp(argv[i], "--"); i++)
+        if (strlen(argv[i]) >= 4 && !strncmp(argv[i], "--json", strlen(argv[i])))
+            return true;
+    return false;
+}
+
 int vf_opts_parse(const vf_cmd_spec *spec, int argc, char **argv, void *dst, char **pos,
                   size_t npos)
 {
     vf_opts_flat f;
     vf_opts_flatten(spec, &f);
+    vf_cli_set_json_mode(vf_opts_wants_json(&f, argc, argv));
     struct option lo[VF_OPTS_MAX + 1];
     char shorts[2 * VF_OPTS_MAX + 2];
     vf_opts_getopt_tables(&f, lo, shorts);

@@ -112,9 +112,17 @@ json_t *vf_json_off(uint64_t off)
     return off == VF_OFF_NONE ? json_null() : vf_json_u64(off);
 }
 
+json_t *vf_json_seed(uint64_t seed)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%llu", (unsigned long long)seed);
+    return json_string(text);
+}
+
 void vf_json_print(json_t *obj)
 {
-    json_dumpf(obj, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    /* 10 significant digits: exact for the fractions we print (parts per million, seconds) */
+    json_dumpf(obj, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     fputc('\n', stdout);
     fflush(stdout);
     json_decref(obj);
@@ -125,16 +133,39 @@ json_t *vf_json_begin(const char *cmd)
     json_t *o = json_object();
     json_object_set_new(o, "schema", json_integer(VF_JSON_SCHEMA));
     json_object_set_new(o, "command", vf_json_text(cmd));
+    json_object_set_new(o, "status", json_integer(VF_OK));
+    json_object_set_new(o, "exit", json_integer(VF_EXIT_OK));
+    json_object_set_new(o, "error", json_null());
     return o;
+}
+
+void vf_json_set_exit(json_t *doc, int exit)
+{
+    json_object_set_new(doc, "exit", json_integer(exit));
+}
+
+void vf_json_set_error(json_t *doc, const vf_error *err, const char *file, int exit)
+{
+    json_object_set_new(doc, "status", json_integer(err->code));
+    json_object_set_new(doc, "exit", json_integer(exit));
+    json_object_set_new(doc, "error", vf_json_error_at(err, file));
+}
+
+json_t *vf_json_error_at(const vf_error *err, const char *file)
+{
+    json_t *e = json_object();
+    json_object_set_new(e, "code", json_integer(err->code));
+    json_object_set_new(e, "name", vf_json_text(vf_status_name(err->code)));
+    json_object_set_new(e, "message",
+                        vf_json_text(err->msg[0] ? err->msg : vf_status_text(err->code)));
+    json_object_set_new(e, "file", vf_json_text(file));
+    json_object_set_new(e, "offset", vf_json_off(err->off));
+    return e;
 }
 
 json_t *vf_json_error(const vf_error *err)
 {
-    json_t *e = json_object();
-    json_object_set_new(e, "status", vf_json_text(vf_status_name(err->code)));
-    json_object_set_new(e, "message",
-                        vf_json_text(err->msg[0] ? err->msg : vf_status_text(err->code)));
-    return e;
+    return vf_json_error_at(err, NULL);
 }
 
 int vf_cli_fail(const char *cmd, const char *file, const vf_error *err, bool json)
@@ -142,12 +173,21 @@ int vf_cli_fail(const char *cmd, const char *file, const vf_error *err, bool jso
     int code = vf_report_error(err);
     if (json) {
         json_t *o = vf_json_begin(cmd);
-        json_object_set_new(o, "file", file ? vf_json_text(file) : json_null());
-        json_object_set_new(o, "error", vf_json_error(err));
-        json_object_set_new(o, "exit", json_integer(code));
+        vf_json_set_error(o, err, file, code);
         vf_json_print(o);
     }
     return code;
+}
+
+void vf_cli_usage_json(const char *cmd, const char *msg)
+{
+    vf_error err;
+    vf_error_clear(&err);
+    err.code = VF_E_INVAL;
+    snprintf(err.msg, sizeof err.msg, "%s", msg);
+    json_t *o = vf_json_begin(cmd);
+    vf_json_set_error(o, &err, NULL, VF_EXIT_USAGE);
+    vf_json_print(o);
 }
 
 static atomic_int vf_cancel_flag;

@@ -17,7 +17,8 @@
 #include "progress.h"
 #include <vhdfold/vf_verify.h>
 
-#define VF_JSON_SCHEMA 1
+/* The version of the JSON head every command prints (docs/json.md). */
+#define VF_JSON_SCHEMA 2
 
 /* Options every command that opens a chain shares, filled by the parser from the tables
  * vf_cli_output_opts and vf_cli_chain_opts (options.c; how to add one: options.h). */
@@ -70,9 +71,18 @@ void vf_cli_pending_note(const vf_chain *c, const vf_cli_common *co);
 /* Open one image alone (no parents), read-only, for describing a file whose chain is broken. */
 vf_status vf_cli_open_image(const char *path, vf_image **out, vf_error *err);
 
-/* The one-line error on stderr; with json also {"schema":1,"command":...,"error":{...}} on
- * stdout. Returns the exit code for err. */
+/* The one-line error on stderr; with json also the error document of docs/json.md on stdout:
+ * the head of vf_json_begin with status err->code, exit the returned code and "error" the
+ * shape of vf_json_error_at(err, file). Returns the exit code for err. */
 int vf_cli_fail(const char *cmd, const char *file, const vf_error *err, bool json);
+
+/* The usage error of cmd with --json given: the error document (status VF_E_INVAL, exit 2,
+ * no file or offset) on stdout. vf_usage_error calls it when vf_cli_set_json_mode(true). */
+void vf_cli_usage_json(const char *cmd, const char *msg);
+/* Whether usage errors are also printed as JSON: vf_opts_parse (options.c) sets it when the
+ * command has a --json flag and argv gives it, before any option is read. */
+void vf_cli_set_json_mode(bool on);
+bool vf_cli_json_mode(void);
 
 /* Print text read from a disk (a locator, a path found through one, the creator) on stdout as
  * "%s" would, with control characters as '?' (vf_text_printable): the terminal never obeys
@@ -86,11 +96,22 @@ json_t *vf_json_text(const char *text);
 /* JSON helpers: a number (sizes and offsets fit in a JSON integer), an offset or null. */
 json_t *vf_json_u64(uint64_t v);
 json_t *vf_json_off(uint64_t off);
+/* A seed (any 64-bit value) as a decimal string: the one kind of number JSON carries as text
+ * (docs/json.md "Sizes, levels, numbers"). */
+json_t *vf_json_seed(uint64_t seed);
 /* Print obj (stable key order, 2-space indent) and a newline on stdout; consumes obj. */
 void vf_json_print(json_t *obj);
-/* A new {"schema":1,"command":cmd} object. */
+/* A new document with the head of docs/json.md, in this order: "schema": VF_JSON_SCHEMA,
+ * "command": cmd, "status": 0, "exit": 0, "error": null. The command then adds its fields and,
+ * when the run did not end in exit 0, calls vf_json_set_exit or vf_json_set_error. */
 json_t *vf_json_begin(const char *cmd);
-/* {"status":"VF_E_...","message":"..."} for err. */
+/* The run succeeded (status 0) with exit code exit (1: "the answer is no"). */
+void vf_json_set_exit(json_t *doc, int exit);
+/* The run failed with err about file (may be NULL): status err->code, exit, "error" set. */
+void vf_json_set_error(json_t *doc, const vf_error *err, const char *file, int exit);
+/* The one error shape {"code","name","message","file","offset"} for err; file may be NULL
+ * (JSON null), offset is null when err->off is VF_OFF_NONE. vf_json_error: file null. */
+json_t *vf_json_error_at(const vf_error *err, const char *file);
 json_t *vf_json_error(const vf_error *err);
 
 /* Ctrl-C and SIGTERM set this flag (handler installed on first call); engines poll it. */

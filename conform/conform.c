@@ -234,8 +234,9 @@ nomem:
 
 void vf_conform_case_text(const vf_conform_case *c, char *buf, size_t len)
 {
+    /* dest= counts from the top as every level number does (docs/json.md): 0 is SOURCE */
     snprintf(buf, len, "gen-seed=%" PRIu64 " depth=%u dest=%u base=%s size=%" PRIu64 "M%s%s",
-             c->gen_seed, c->depth, c->dest_level, c->base, c->size >> 20,
+             c->gen_seed, c->depth, c->depth - c->dest_level, c->base, c->size >> 20,
              c->profile ? " profile=" : "", c->profile ? c->profile : "");
 }
 

@@ -220,6 +220,13 @@ static vf_status vf_load_manifest(vf_case_run *cr, vf_error *err)
     if (!root)
         return VF_FAIL(err, VF_E_FORMAT, VF_OFF_NONE, "'%s': %s (line %d)", path, je.text, je.line);
     vf_status st = VF_OK;
+    /* manifests 1 and 2 (docs/gen.md) list the levels alike, base first: both are read */
+    json_int_t schema = json_integer_value(json_object_get(root, "schema"));
+    if (schema != 1 && schema != 2) {
+        st = VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE, "'%s': manifest schema %lld (1 or 2 read)",
+                     path, (long long)schema);
+        goto done;
+    }
     json_t *levels = json_object_get(root, "levels");
     size_t n = json_is_array(levels) ? json_array_size(levels) : 0;
     if (n != cr->res->c.depth + 1 || n > VF_MAX_LEVELS) {

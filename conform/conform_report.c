@@ -141,11 +141,14 @@ static json_t *vf_case_json(const vf_conform_result *r, const vf_expect_list *ex
         if (r->kinds & vf_conform_kind_at_rank(rank))
             json_array_append_new(kinds,
                                   json_string(vf_conform_kind_name(vf_conform_kind_at_rank(rank))));
-    json_t *j = json_pack("{s:I, s:s, s:{s:I, s:i, s:i, s:s, s:I, s:s?}, s:o, s:f}", "index",
-                          (json_int_t)c->index, "verdict", vf_verdict_name(r->verdict), "case",
-                          "gen_seed", (json_int_t)c->gen_seed, "depth", (int)c->depth, "dest_level",
-                          (int)c->dest_level, "base", c->base, "size", (json_int_t)c->size,
-                          "profile", c->profile, "kinds", kinds, "seconds", r->seconds);
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->gen_seed);
+    /* docs/json.md: seeds are decimal strings, levels count from the top (SOURCE is 0) */
+    json_t *j = json_pack(
+        "{s:I, s:s, s:{s:s, s:i, s:i, s:s, s:I, s:s?}, s:o, s:f}", "index", (json_int_t)c->index,
+        "verdict", vf_verdict_name(r->verdict), "case", "gen_seed", seed, "depth", (int)c->depth,
+        "dest_level", (int)(c->depth - c->dest_level), "base", c->base, "virtual_size",
+        (json_int_t)c->size, "profile", c->profile, "kinds", kinds, "seconds", r->seconds);
     if (!j)
         return NULL;
     if (r->verdict != VF_VERDICT_PASS) {
@@ -188,14 +191,18 @@ vf_status vf_conform_write_json(const char *path, const vf_conform_opts *o,
     json_t *order = json_array();
     for (unsigned r = 1; r <= VF_CK_COUNT; r++)
         json_array_append_new(order, json_string(vf_conform_kind_name(vf_conform_kind_at_rank(r))));
-    json_t *root = json_pack("{s:i, s:s, s:I, s:I, s:s, s:I, s:I, s:o, s:o, s:o}", "schema", 2,
-                             "mode", o->reader ? "reader" : "merge", "seed", (json_int_t)o->seed,
-                             "cases_total", (json_int_t)o->cases, "format", o->format, "passed",
-                             (json_int_t)passed, "failed", (json_int_t)failed, "cases", cases,
-                             "expectations", exps, "severity_order", order);
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    /* the head of docs/json.md (schema 2, command, status, exit, error), then the report */
+    json_t *root = json_pack(
+        "{s:i, s:s, s:i, s:i, s:n, s:s, s:s, s:I, s:s, s:I, s:I, s:o, s:o, s:o}", "schema", 2,
+        "command", "conform", "status", 0, "exit", failed ? 1 : 0, "error", "mode",
+        o->reader ? "reader" : "merge", "seed", seed, "cases_total", (json_int_t)o->cases, "format",
+        o->format, "passed", (json_int_t)passed, "failed", (json_int_t)failed, "cases", cases,
+        "expectations", exps, "severity_order", order);
     if (!root)
         return VF_FAIL(err, VF_E_NOMEM, VF_OFF_NONE, "building the JSON report");
-    int rc = json_dump_file(root, path, JSON_INDENT(2));
+    int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (rc != 0)
         return VF_FAIL_ERRNO(err, errno, VF_OFF_NONE, "cannot write '%s'", path);

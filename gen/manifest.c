@@ -11,7 +11,10 @@
 #include "gen_int.h"
 #include "vf_sha256.h"
 
-#define VF_GEN_MANIFEST_SCHEMA 1
+/* 2: seed a decimal string, density a number, each level's "level" counted from the top
+ * (docs/gen.md "manifest.json"; 1 had a signed integer seed, a string density and levels
+ * counted from the base). */
+#define VF_GEN_MANIFEST_SCHEMA 2
 
 static json_t *vf_gen_hex(const uint8_t md[32])
 {
@@ -26,7 +29,7 @@ static json_t *vf_gen_level_json(const vf_gen_result *res, unsigned l)
     char guid[VF_GUID_TEXT_LEN];
     vf_guid_text(res->opts.format, lv->id, guid);
     json_t *o = json_object();
-    json_object_set_new(o, "level", json_integer(l));
+    json_object_set_new(o, "level", json_integer(res->nlevels - 1 - l)); /* 0: the top */
     json_object_set_new(o, "file", json_string(lv->file));
     json_object_set_new(o, "type", json_string(vf_disk_type_name(lv->type)));
     json_object_set_new(o, "parent", l ? json_string(res->levels[l - 1].file) : json_null());
@@ -52,20 +55,19 @@ static json_t *vf_gen_level_json(const vf_gen_result *res, unsigned l)
 vf_status vf_gen_manifest(const vf_gen_result *res, char **out, vf_error *err)
 {
     const vf_gen_opts *o = &res->opts;
-    char density[32];
-    snprintf(density, sizeof density, "%u.%06u", o->density_ppm / 1000000,
-             o->density_ppm % 1000000);
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     json_t *root = json_object(), *levels = json_array();
     json_object_set_new(root, "schema", json_integer(VF_GEN_MANIFEST_SCHEMA));
     json_object_set_new(root, "generator", json_string("vhdfold gen"));
     json_object_set_new(root, "format", json_string(vf_format_name(o->format)));
-    json_object_set_new(root, "seed", json_integer((json_int_t)o->seed));
+    json_object_set_new(root, "seed", json_string(seed));
     json_object_set_new(root, "virtual_size", json_integer((json_int_t)o->virtual_size));
     json_object_set_new(root, "block_size", json_integer(o->block_size));
     json_object_set_new(root, "depth", json_integer(o->depth));
     json_object_set_new(root, "base", json_string(vf_gen_base_name(o->base)));
     json_object_set_new(root, "profile", json_string(vf_gen_profile_name(o->profile)));
-    json_object_set_new(root, "density", json_string(density));
+    json_object_set_new(root, "density", json_real(o->density_ppm / 1e6));
     /* formats with a log (VHDX) record the sector size and the dirty mode; VHD manifests
      * keep their pinned bytes */
     if (vf_gen_has(o->format, VF_FEATURE_LOG)) {
@@ -80,7 +82,8 @@ vf_status vf_gen_manifest(const vf_gen_result *res, char **out, vf_error *err)
     for (unsigned l = 0; l < res->nlevels; l++)
         json_array_append_new(levels, vf_gen_level_json(res, l));
     json_object_set_new(root, "levels", levels);
-    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    /* six digits: the density is whole parts per million, printed exactly ("0.4", "1.0") */
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     json_decref(root);
     if (!text)
         return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "rendering manifest.json");

@@ -9,13 +9,15 @@
 # shellcheck source=tests/cli/verify_lib.sh
 . "$(dirname "$0")/verify_lib.sh"
 docs=${1:?usage: options.sh DOCS_DIR}
-commands="info check digest export compare gen merge conform create set-parent convert"
 
-# The command list of `vhdfold --help` is the one this test walks.
+# The command list of `vhdfold --help` is the one this test walks (a new command is covered
+# without being named here; tests/cli/agree.sh holds the other lists to it).
 run "$VHDFOLD" --help
 expect_rc 0 "vhdfold --help"
-listed=$(printf '%s\n' "$OUT" | sed -n 's/^  \([a-z-]*\) .*/\1/p' | tr '\n' ' ')
-expect_eq "$listed" "$commands " "commands listed by --help"
+commands=$(printf '%s\n' "$OUT" | sed -n 's/^  \([a-z][a-z-]*\) .*/\1/p' | tr '\n' ' ')
+for c in info check digest export compare gen merge conform create set-parent convert; do
+  expect_match " $commands" " $c " "vhdfold --help lists $c"
+done
 
 for cmd in $commands; do
   for h in -h --help; do
@@ -57,7 +59,7 @@ expect_match "$OUT" "^vhdfold [0-9]" "vhdfold -V"
 "$VHDFOLD" gen --seed 16 --size 2M --depth 1 --progress=none "$T/dec" >/dev/null
 CHECKS=$((CHECKS + 1))
 cmp -s "$T/hex/manifest.json" "$T/dec/manifest.json" || fail "gen --seed 0x10 differs from 16"
-expect_eq "$(json_get "$(cat "$T/hex/manifest.json")" 'j["seed"]')" 16 "gen --seed 0x10 is 16"
+expect_eq "$(json_get "$(cat "$T/hex/manifest.json")" 'repr(j["seed"])')" "'16'" "gen --seed 0x10 is 16"
 run "$VHDFOLD" gen --seed 0x1g "$T/bad"
 expect_rc 2 "gen --seed 0x1g"
 expect_eq "$ERR" "vhdfold gen: --seed: '0x1g' is not a number (see 'vhdfold gen --help')" \

@@ -23,13 +23,13 @@ expect_rc 0 "a time stamp mismatch is only a warning"
 expect_match "$OUT" '^warning: .*stamp\.vhd.*time stamp' "time stamp warning listed"
 run "$VHDFOLD" check --json stamp.vhd
 expect_rc 0 "check --json with a warning"
-expect_eq "$(json_get "$OUT" 'j["schema"]')" 1 "json schema"
+expect_eq "$(json_get "$OUT" 'j["schema"]')" 2 "json schema"
 expect_eq "$(json_get "$OUT" 'j["clean"]')" True "json clean"
 expect_eq "$(json_get "$OUT" 'j["warnings"] >= 1')" True "json warnings"
-expect_eq "$(json_get "$OUT" 'sorted(j["findings"][0])')" "['file', 'message', 'offset', 'severity', 'status']" \
+expect_eq "$(json_get "$OUT" 'sorted(j["findings"][0])')" "['code', 'file', 'message', 'name', 'offset', 'severity']" \
     "json finding keys"
 expect_eq "$(json_get "$OUT" 'sorted(j)')" \
-    "['clean', 'command', 'dropped', 'errors', 'file', 'findings', 'levels_checked', 'schema', 'warnings']" \
+    "['clean', 'command', 'dropped', 'error', 'errors', 'exit', 'file', 'findings', 'levels_checked', 'schema', 'status', 'warnings']" \
     "json keys"
 
 # The parent disappears: FILE is checked alone, the broken chain is an error finding.
@@ -40,7 +40,7 @@ expect_match "$OUT" '^error: .*top\.vhd.*base\.vhd' "missing parent finding name
 run "$VHDFOLD" check --json top.vhd
 expect_rc 1 "check --json with a missing parent"
 expect_eq "$(json_get "$OUT" 'j["clean"]')" False "json not clean"
-expect_eq "$(json_get "$OUT" '[f["status"] for f in j["findings"] if f["severity"]=="error"][0]')" VF_E_CHAIN \
+expect_eq "$(json_get "$OUT" '[f["name"] for f in j["findings"] if f["severity"]=="error"][0]')" VF_E_CHAIN \
     "json chain finding status"
 mv gone.vhd base.vhd
 

@@ -24,13 +24,14 @@ expect_match "$OUT" "first difference at byte $off\$" "first difference offset"
 expect_match "$OUT" 'differing 2 MiB blocks: 1$' "one differing block"
 run "$VHDFOLD" compare --json a.vhd b.raw
 expect_rc 1 "compare --json, different"
-expect_eq "$(json_get "$OUT" 'j["schema"]')" 1 "json schema"
+expect_eq "$(json_get "$OUT" 'j["schema"]')" 2 "json schema"
+expect_eq "$(json_get "$OUT" 'j["exit"]')" 1 "json exit when different"
 expect_eq "$(json_get "$OUT" 'j["identical"]')" False "json identical"
 expect_eq "$(json_get "$OUT" 'j["first_difference"]')" "$off" "json first difference"
 expect_eq "$(json_get "$OUT" 'j["differing_blocks"]')" 1 "json differing blocks"
 expect_eq "$(json_get "$OUT" 'j["a"]["source"] + " " + j["b"]["source"]')" "chain raw" "json sources"
 expect_eq "$(json_get "$OUT" 'sorted(j)')" \
-    "['a', 'b', 'block_size', 'command', 'differing_blocks', 'first_difference', 'identical', 'read_bytes', 'schema']" \
+    "['a', 'b', 'block_size', 'command', 'differing_blocks', 'error', 'exit', 'first_difference', 'identical', 'read_bytes', 'schema', 'status']" \
     "json keys"
 run "$VHDFOLD" compare --json a.vhd a.raw
 expect_rc 0 "compare --json, identical"

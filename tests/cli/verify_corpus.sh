@@ -56,7 +56,7 @@ case " $VF_CORPUS_CHECKED " in
     run "$VHDFOLD" info --json differencing.avhdx
     expect_rc 3 "info --json of a checkpoint without its parent"
     expect_eq "$(json_get "$OUT" 'j["levels"][0]["virtual_size"]')" 8589934592 "checkpoint virtual size"
-    expect_eq "$(json_get "$OUT" 'j["chain_error"]["status"]')" VF_E_CHAIN "checkpoint chain error"
+    expect_eq "$(json_get "$OUT" 'j["error"]["name"]')" VF_E_CHAIN "checkpoint chain error"
     run "$VHDFOLD" check differencing.avhdx
     expect_rc 1 "check of a checkpoint without its parent"
     run "$VHDFOLD" digest differencing.avhdx

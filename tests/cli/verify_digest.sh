@@ -38,7 +38,7 @@ expect_match "$ERR" "d\.raw" "error names the raw file"
 # JSON: a stable shape with schema 1.
 run "$VHDFOLD" digest --json --mode tree d.vhd
 expect_rc 0 "digest --json"
-expect_eq "$(json_get "$OUT" 'j["schema"]')" 1 "json schema"
+expect_eq "$(json_get "$OUT" 'j["schema"]')" 2 "json schema"
 expect_eq "$(json_get "$OUT" 'j["command"]')" digest "json command"
 expect_eq "$(json_get "$OUT" 'j["file"]')" d.vhd "json file"
 expect_eq "$(json_get "$OUT" 'j["mode"]')" tree "json mode"
@@ -46,7 +46,7 @@ expect_eq "$(json_get "$OUT" 'j["digest"]')" "$tree" "json digest"
 expect_eq "$(json_get "$OUT" 'j["block_size"]')" 2097152 "json block size"
 expect_eq "$(json_get "$OUT" 'j["virtual_size"]')" "$(stat -c %s d.raw)" "json virtual size"
 expect_eq "$(json_get "$OUT" 'sorted(j)')" \
-    "['algorithm', 'block_size', 'command', 'digest', 'file', 'mode', 'schema', 'source', 'virtual_size']" \
+    "['algorithm', 'block_size', 'command', 'digest', 'error', 'exit', 'file', 'mode', 'schema', 'source', 'status', 'virtual_size']" \
     "json keys"
 
 # A two-level chain (child by tests/tools/mkdiff_vhd.py, sector-granular writes that cross a
@@ -93,7 +93,7 @@ expect_eq "$(printf '%s\n' "$ERR" | wc -l)" 1 "one error line"
 expect_eq "$OUT" "" "nothing on stdout for a truncated image"
 run "$VHDFOLD" digest --json trunc.vhd
 expect_rc 3 "truncated image --json"
-expect_eq "$(json_get "$OUT" 'j["error"]["status"] in ("VF_E_TRUNCATED","VF_E_FORMAT","VF_E_CORRUPT")')" True \
+expect_eq "$(json_get "$OUT" 'j["error"]["name"] in ("VF_E_TRUNCATED","VF_E_FORMAT","VF_E_CORRUPT") and j["exit"] == 3 and j["error"]["file"] == "trunc.vhd"')" True \
     "json error status"
 run "$VHDFOLD" digest missing.vhd
 expect_rc 4 "missing file"

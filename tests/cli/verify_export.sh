@@ -31,7 +31,7 @@ expect_eq "$(sha big.raw)" "$(sha qemu.raw)" "existing OUT replaced"
 
 run "$VHDFOLD" export --json d.vhd j.raw
 expect_rc 0 "export --json"
-expect_eq "$(json_get "$OUT" 'j["schema"]')" 1 "json schema"
+expect_eq "$(json_get "$OUT" 'j["schema"]')" 2 "json schema"
 expect_eq "$(json_get "$OUT" 'j["output"]')" j.raw "json output"
 expect_eq "$(json_get "$OUT" 'j["virtual_size"]')" "$(stat -c %s qemu.raw)" "json virtual size"
 expect_eq "$(json_get "$OUT" '0 < j["written_bytes"] <= 2*1024*1024')" True "json written bytes"

@@ -21,9 +21,10 @@ expect_match "$OUT" '^chain: +1 level$' "text chain depth"
 
 run "$VHDFOLD" info --json top.vhd
 expect_rc 0 "info --json top.vhd"
-expect_eq "$(json_get "$OUT" 'j["schema"]')" 1 "json schema"
+expect_eq "$(json_get "$OUT" 'j["schema"]')" 2 "json schema"
 expect_eq "$(json_get "$OUT" 'j["depth"]')" 2 "json depth"
-expect_eq "$(json_get "$OUT" 'j["chain_error"]')" None "json chain_error"
+expect_eq "$(json_get "$OUT" 'j["error"]')" None "json error"
+expect_eq "$(json_get "$OUT" '[l["level"] for l in j["levels"]]')" "[0, 1]" "json levels from the top"
 expect_eq "$(json_get "$OUT" '[l["type"] for l in j["levels"]]')" "['differencing', 'dynamic']" "json level types"
 expect_eq "$(json_get "$OUT" 'j["levels"][0]["virtual_size"]')" "$vsize" "json virtual size"
 expect_eq "$(json_get "$OUT" 'j["levels"][0]["parent"]["id"] == j["levels"][1]["id"]')" True \
@@ -33,7 +34,7 @@ expect_match "$(json_get "$OUT" 'j["levels"][0]["parent"]["locators"][0]["path"]
 expect_match "$(json_get "$OUT" 'j["levels"][1]["file"]')" 'base\.vhd$' "json level 1 file"
 expect_eq "$(json_get "$OUT" 'j["levels"][1]["parent"]')" None "json base has no parent"
 expect_eq "$(json_get "$OUT" 'j["levels"][0]["vhd"]["creator_os"] > 0')" True "json vhd section"
-expect_eq "$(json_get "$OUT" 'sorted(j)')" "['broken_at', 'chain_error', 'command', 'depth', 'file', 'levels', 'pending_merge', 'schema']" "json keys"
+expect_eq "$(json_get "$OUT" 'sorted(j)')" "['broken_at', 'command', 'depth', 'error', 'exit', 'file', 'levels', 'pending_merge', 'schema', 'status']" "json keys"
 
 run "$VHDFOLD" info top.vhd
 expect_rc 0 "info top.vhd"
@@ -51,7 +52,8 @@ expect_match "$ERR" 'base\.vhd' "the chain error names the parent"
 run "$VHDFOLD" info --json top.vhd
 expect_rc 3 "info --json with a missing parent"
 expect_eq "$(json_get "$OUT" 'j["depth"]')" 1 "json depth with a missing parent"
-expect_eq "$(json_get "$OUT" 'j["chain_error"]["status"]')" VF_E_CHAIN "json chain error status"
+expect_eq "$(json_get "$OUT" 'j["error"]["name"]')" VF_E_CHAIN "json chain error name"
+expect_eq "$(json_get "$OUT" 'j["status"] == j["error"]["code"] and j["exit"] == 3')" True "json status and exit of a broken chain"
 mv away.vhd base.vhd
 
 head -c 1000 base.vhd >trunc.vhd
@@ -63,7 +65,7 @@ expect_rc 4 "info of a missing file"
 expect_match "$ERR" 'nofile\.vhd' "missing error names the file"
 run "$VHDFOLD" info --json nofile.vhd
 expect_rc 4 "info --json of a missing file"
-expect_eq "$(json_get "$OUT" 'j["error"]["status"]')" VF_E_IO "json error status"
+expect_eq "$(json_get "$OUT" 'j["error"]["name"]')" VF_E_IO "json error name"
 run "$VHDFOLD" info
 expect_rc 2 "info without FILE"
 run "$VHDFOLD" info --help

@@ -68,7 +68,7 @@ import json, re, sys
 m = json.load(open(sys.argv[1] + "/manifest.json"))
 dest = int(re.search(r"dest=(\d+)", sys.argv[2]).group(1))
 lv = m["levels"]
-print(lv[-1]["file"], lv[dest]["file"], lv[-1]["sha256"])
+print(lv[-1]["file"], lv[-1 - dest]["file"], lv[-1]["sha256"])  # dest= counts from the top
 PYEOF
 )
 got="$("$VHDFOLD" digest "$dir/$dst" | cut -d' ' -f1)"

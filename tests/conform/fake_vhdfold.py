@@ -37,11 +37,12 @@ def gen(args):
         name = f"{lv:02d}-{'base' if lv == 0 else 'diff'}.img"
         with open(os.path.join(out, name), "wb") as f:
             f.write(view)
-        levels.append({"file": name, "type": "dynamic",
+        levels.append({"level": depth - lv, "file": name, "type": "dynamic",
                        "sha256": hashlib.sha256(view).hexdigest()})
     import json
     with open(os.path.join(out, "manifest.json"), "w") as f:
-        json.dump({"format": "fake", "seed": seed, "virtual_size": size, "levels": levels}, f)
+        json.dump({"schema": 2, "format": "fake", "seed": str(seed), "virtual_size": size,
+                   "levels": levels}, f)
     return 0
 
 

@@ -15,8 +15,9 @@ assert len(cases) == 60 and all(c["verdict"] == "pass" for c in cases), "json ve
 profiles = {c["case"]["profile"] for c in cases}
 bases = {c["case"]["base"] for c in cases}
 depths = {c["case"]["depth"] for c in cases}
-dests = {("parent" if c["case"]["dest_level"] == c["case"]["depth"] - 1 else
-          "base" if c["case"]["dest_level"] == 0 else "middle") for c in cases}
+# dest_level counts from the top (docs/json.md): 1 is SOURCE's parent, depth the base
+dests = {("parent" if c["case"]["dest_level"] == 1 else
+          "base" if c["case"]["dest_level"] == c["case"]["depth"] else "middle") for c in cases}
 assert profiles == {"mixed", "aligned", "sector", "blocks"}, profiles
 assert bases == {"fixed", "dynamic"}, bases
 assert depths == {1, 2, 3, 4, 5}, depths

@@ -131,7 +131,8 @@ assert suite.get("tests") == "5" and len(cases) == 5, "junit case count"
 nfail = len(suite.findall("testcase/failure")) + len(suite.findall("testcase/skipped"))
 assert nfail == 5, nfail
 r = json.load(open(sys.argv[2]))
-assert r["schema"] == 2 and len(r["cases"]) == 5
+assert r["schema"] == 2 and r["command"] == "conform" and r["exit"] == 1 and len(r["cases"]) == 5
+assert isinstance(r["seed"], str) and all(isinstance(c["case"]["gen_seed"], str) for c in r["cases"])
 assert r["passed"] + r["failed"] >= 5
 assert all(c["verdict"] in ("known", "fail") and "digest" in c["kinds"] for c in r["cases"])
 assert all("first_diff" in c and "reproduce" in c for c in r["cases"])

@@ -100,7 +100,7 @@ set +e
 "$V" merge "$d/01-diff.vhd" "$d/03-diff.vhd" --json >"$tmp/json" 2>"$tmp/err"; rc=$?
 set -e
 [ $rc = 2 ] || fail "not an ancestor: exit $rc, want 2"
-python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["status"]==32773 and o["status_name"]=="invalid parameter", o' "$tmp/json" || fail "not-an-ancestor JSON"
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["merge_status"]==32773 and o["merge_status_name"]=="invalid parameter" and o["status"]==-1 and o["exit"]==2 and o["error"]["name"]=="VF_E_INVAL", o' "$tmp/json" || fail "not-an-ancestor JSON"
 grep -q "not an ancestor" "$tmp/err" || fail "not-an-ancestor message: $(cat "$tmp/err")"
 
 # a lock held by another process: in use, exit 4, nothing written
@@ -112,7 +112,7 @@ set +e
 set -e
 kill "$holder"; wait "$holder" 2>/dev/null || true; holder=""
 [ $rc = 4 ] || fail "held lock: exit $rc, want 4 ($(cat "$tmp/err"))"
-python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["status"]==32774, o' "$tmp/json" || fail "held lock: status is not 32774"
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["merge_status"]==32774 and o["error"]["name"]=="VF_E_BUSY" and o["exit"]==4, o' "$tmp/json" || fail "held lock: status is not 32774"
 [ "$(cd "$d" && sha256sum *.vhd)" = "$sum_before" ] || fail "a refused merge (lock) changed a file"
 [ ! -e "$d/00-base.vhd.vfmerge" ] || fail "a refused merge (lock) created a journal"
 
@@ -122,7 +122,7 @@ if [ "$(id -u)" != 0 ]; then
   set +e; "$V" merge "$d/03-diff.vhd" "$d/00-base.vhd" --json >"$tmp/json" 2>/dev/null; rc=$?; set -e
   chmod u+w "$d/00-base.vhd"
   [ $rc = 4 ] || fail "read-only destination: exit $rc, want 4"
-  python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["status"]==32769' "$tmp/json" || fail "read-only: status"
+  python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["merge_status"]==32769' "$tmp/json" || fail "read-only: status"
 else
   echo "# read-only DESTINATION: not checkable as root here; covered by test_merge (deny fs)"
 fi
@@ -133,7 +133,9 @@ grep -q "^100% completed$" "$tmp/err" || fail "--progress=plain printed no '100%
 python3 - "$tmp/json" <<'PY' || fail "merge JSON shape"
 import json, sys
 o = json.load(open(sys.argv[1]))
-assert o["schema"] == 1 and o["status"] == 0 and o["status_name"] == "completed", o
+assert o["schema"] == 2 and o["command"] == "merge" and o["status"] == 0 and o["exit"] == 0, o
+assert o["error"] is None and o["merge_status"] == 0 and o["merge_status_name"] == "completed", o
+assert [l["level"] for l in o["layers"]] == [0, 1, 2], o["layers"]
 for key in ("bytes_merged", "blocks_merged", "seconds", "digest_before", "digest_after", "layers"):
     assert key in o, key
 assert o["digest_before"] == o["digest_after"] and o["verify"] == "tree"

@@ -122,7 +122,7 @@ has "$out" "chain:               3 levels resolved, then broken at level 3: cann
   fail "broken chain: no break line: $out"
 has "$out" "  2  $b/02-diff.vhd" || fail "broken chain: level 2 not listed: $out"
 run info --json "$b/04-diff.vhd"
-[ "$(json 'j["depth"], j["broken_at"], len(j["levels"]), j["chain_error"]["status"]')" = "(3, 3, 3, 'VF_E_CHAIN')" ] ||
+[ "$(json 'j["depth"], j["broken_at"], len(j["levels"]), j["error"]["name"]')" = "(3, 3, 3, 'VF_E_CHAIN')" ] ||
   fail "broken chain json: $out"
 
 [ $fails = 0 ] || { echo "$fails failure(s)"; exit 1; }

@@ -21,9 +21,9 @@
  * with an independent Python transcription). */
 #define VF_PIN_KEY_000 0x238275BC38FCBE91ull
 #define VF_PIN_KEY_42_3_7 0xE657606FF05C1364ull
-#define VF_PIN_MANIFEST_1 "54d436a53d094b4103a2cdc47431f4d655fd2596647ea9be6b7ca32893ec4a7b"
-#define VF_PIN_MANIFEST_2024 "ae9135cc9891f24c5df6387ff97cd2a6d0e39fe967bb1b705a3613bc256c290f"
-#define VF_PIN_MANIFEST_BIG "52860ba4ba100576297a01680655505b260a4f45bf7bf1923ec9259eefabaf9c"
+#define VF_PIN_MANIFEST_1 "52ecd044b72c4c4e884e986fd7722c428d80a41dfc598549ae434020f62734d4"
+#define VF_PIN_MANIFEST_2024 "1f501940952d6d79eebf39caad5f900eef51be260e00471ce18a78c46441ad34"
+#define VF_PIN_MANIFEST_BIG "e043f1d5f9b4046d2853d3b915374a67c19030c5232427a18b8e6d4b03285fee"
 
 /* SplitMix64 seeded with 0: the first outputs of the reference implementation. */
 static void test_splitmix_reference(void **state)
