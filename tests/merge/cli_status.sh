@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/merge/cli_status.sh - every merge status code the CLI can produce (issue 15 item 6;
 # docs/errors.md "Merge status codes"): for each, the situation that gives it, the exit
-# status, the JSON "status" and "job_state", and the "(status N, name)" of the message.
+# status, the JSON "merge_status", "job_state" and "exit" ("status", the library status, is 0
+# only on success), and the "(status N, name)" of the message.
 # 4096 (job started), 32771 (unknown), 32772 (timeout), 32777 (not available) and 32778 (out
 # of memory) cannot be produced from the command line: test_merge_status covers them.
 # 32768 from a signal is in cli_signal.sh. Env (from ctest): VHDFOLD = the built CLI.
@@ -27,10 +28,11 @@ expect() {
   local rc=0
   timeout 120 "${RUN[@]}" "$V" merge --json --progress=none "$@" >"$tmp/json" 2>"$tmp/err" || rc=$?
   [ "$rc" = "$want_rc" ] || fail "$name: exit $rc, want $want_rc ($(cat "$tmp/err"))"
-  python3 - "$tmp/json" "$status" "$state" <<'PY' || fail "$name: JSON $(tr -d '\n' <"$tmp/json")"
+  python3 - "$tmp/json" "$status" "$state" "$want_rc" <<'PY' || fail "$name: JSON $(tr -d '\n' <"$tmp/json")"
 import json, sys
 o = json.load(open(sys.argv[1]))
-assert o["status"] == int(sys.argv[2]) and o["job_state"] == int(sys.argv[3]), o
+assert o["merge_status"] == int(sys.argv[2]) and o["job_state"] == int(sys.argv[3]), o
+assert (o["status"] == 0) == (int(sys.argv[2]) == 0) and o["exit"] == int(sys.argv[4]), o
 PY
   if [ "$status" != 0 ]; then
     grep -q "(status $status, " "$tmp/err" || fail "$name: message lacks status $status: $(cat "$tmp/err")"
