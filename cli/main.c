@@ -15,10 +15,15 @@ static const struct {
     vf_cmd_fn run;
     const vf_cmd_spec *spec; /* options, help, man page (summary: spec->summary) */
 } vf_commands[] = {
-    {"info", vf_cmd_info, &vf_info_spec},          {"check", vf_cmd_check, &vf_check_spec},
-    {"digest", vf_cmd_digest, &vf_digest_spec},    {"export", vf_cmd_export, &vf_export_spec},
-    {"compare", vf_cmd_compare, &vf_compare_spec}, {"gen", vf_cmd_gen, &vf_gen_spec},
-    {"merge", vf_cmd_merge, &vf_merge_spec},       {"conform", vf_cmd_conform, &vf_conform_spec},
+    {"info", vf_cmd_info, &vf_info_spec},
+    {"check", vf_cmd_check, &vf_check_spec},
+    {"digest", vf_cmd_digest, &vf_digest_spec},
+    {"export", vf_cmd_export, &vf_export_spec},
+    {"compare", vf_cmd_compare, &vf_compare_spec},
+    {"gen", vf_cmd_gen, &vf_gen_spec},
+    {"merge", vf_cmd_merge, &vf_merge_spec},
+    {"conform", vf_cmd_conform, &vf_conform_spec},
+    {"map", vf_cmd_map, &vf_map_spec},
 };
 #define VF_NCOMMANDS (sizeof vf_commands / sizeof vf_commands[0])
 
