@@ -24,6 +24,7 @@ static const struct {
     {"merge", vf_cmd_merge, &vf_merge_spec},
     {"conform", vf_cmd_conform, &vf_conform_spec},
     {"map", vf_cmd_map, &vf_map_spec},
+    {"repair", vf_cmd_repair, &vf_repair_spec},
 };
 #define VF_NCOMMANDS (sizeof vf_commands / sizeof vf_commands[0])
 

@@ -552,4 +552,5 @@ const vf_driver vf_vhd_driver = {
     .set_parent = vf_vhd_set_parent,
     .set_id = vf_vhd_set_id,
     .close = vf_vhd_close,
+    .repair = vf_vhd_repair,
 };

@@ -15,4 +15,5 @@ set(VF_VHDX_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/check.c
   ${CMAKE_CURRENT_LIST_DIR}/resize.c
   ${CMAKE_CURRENT_LIST_DIR}/linkage2.c
+  ${CMAKE_CURRENT_LIST_DIR}/repair.c
 )
