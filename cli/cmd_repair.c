@@ -93,6 +93,11 @@ static int vf_repair_go(const vf_repair_args *a, vf_io *io)
     vf_error_clear(&err);
     vf_repair_plan plan;
     vf_status st = vf_image_repair(io, a->file, false, &plan, &err);
+    if (st == VF_E_FORMAT) { /* no format recognises the file: nothing to build a repair on */
+        plan.unsafe = true;
+        snprintf(plan.unsafe_why, sizeof plan.unsafe_why, "%s", err.msg);
+        st = VF_OK;
+    }
     if (st != VF_OK)
         return vf_cli_fail("repair", a->file, &err, a->co.json);
     if (plan.unsafe) {
