@@ -31,11 +31,13 @@ int vf_cmd_merge(int argc, char **argv);
 int vf_cmd_conform(int argc, char **argv);
 int vf_cmd_map(int argc, char **argv);
 int vf_cmd_repair(int argc, char **argv);
+int vf_cmd_resize(int argc, char **argv);
 
 /* Each command's option tables and help text (options.h), beside its vf_cmd_<name>. */
 struct vf_cmd_spec;
 extern const struct vf_cmd_spec vf_info_spec, vf_check_spec, vf_digest_spec, vf_export_spec,
-    vf_compare_spec, vf_gen_spec, vf_merge_spec, vf_conform_spec, vf_map_spec, vf_repair_spec;
+    vf_compare_spec, vf_gen_spec, vf_merge_spec, vf_conform_spec, vf_map_spec, vf_repair_spec,
+    vf_resize_spec;
 
 /* The one mapping from library status to exit code. */
 int vf_exit_code(vf_status st);

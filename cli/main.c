@@ -25,6 +25,7 @@ static const struct {
     {"conform", vf_cmd_conform, &vf_conform_spec},
     {"map", vf_cmd_map, &vf_map_spec},
     {"repair", vf_cmd_repair, &vf_repair_spec},
+    {"resize", vf_cmd_resize, &vf_resize_spec},
 };
 #define VF_NCOMMANDS (sizeof vf_commands / sizeof vf_commands[0])
 

@@ -11,4 +11,5 @@ set(VF_VHD_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/identity.c
   ${CMAKE_CURRENT_LIST_DIR}/check.c
   ${CMAKE_CURRENT_LIST_DIR}/repair.c
+  ${CMAKE_CURRENT_LIST_DIR}/resize.c
 )
