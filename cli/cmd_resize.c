@@ -66,7 +66,7 @@ static vf_status vf_resize_open(const char *path, vf_image **img, vf_error *err)
     return vf_image_open(io, path, VF_OPEN_RDWR, img, err);
 }
 
-static void vf_resize_print(const vf_resize_args *a, uint64_t before, uint64_t after)
+static void vf_resize_print(const vf_resize_args *a, uint64_t before, uint64_t after, bool new_id)
 {
     if (a->co.json) {
         json_t *o = vf_json_begin("resize");
@@ -75,6 +75,7 @@ static void vf_resize_print(const vf_resize_args *a, uint64_t before, uint64_t a
         json_object_set_new(o, "file", vf_json_text(a->file));
         json_object_set_new(o, "virtual_size_before", vf_json_u64(before));
         json_object_set_new(o, "virtual_size", vf_json_u64(after));
+        json_object_set_new(o, "identity_changed", json_boolean(new_id));
         vf_json_print(o);
         return;
     }
@@ -106,15 +107,18 @@ int vf_cmd_resize(int argc, char **argv)
     if (st != VF_OK)
         return vf_cli_fail("resize", a.file, &err, a.co.json);
     uint64_t before = vf_image_info_get(img)->virtual_size;
+    uint8_t id[16];
+    memcpy(id, vf_image_info_get(img)->id, sizeof id);
     st = vf_image_resize_check(img, a.size, &err);
     if (st == VF_OK)
         st = vf_image_resize(img, a.size, &err);
     if (st == VF_OK)
         st = vf_image_flush(img, &err);
     uint64_t after = st == VF_OK ? vf_image_info_get(img)->virtual_size : before;
+    bool new_id = memcmp(id, vf_image_info_get(img)->id, sizeof id) != 0;
     vf_image_close(img);
     if (st != VF_OK)
         return vf_cli_fail("resize", a.file, &err, a.co.json);
-    vf_resize_print(&a, before, after);
+    vf_resize_print(&a, before, after, new_id);
     return VF_EXIT_OK;
 }

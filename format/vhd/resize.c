@@ -53,6 +53,9 @@ static vf_status vhd_resize_plan(const vf_vhd *v, uint64_t new_size, uint32_t *e
                        "2040 GiB",
                        new_size);
     *entries = v->hdr.max_table_entries;
+    uint64_t need = (new_size + v->block_size - 1) / v->block_size;
+    if (new_size < old && need < *entries)
+        *entries = (uint32_t)need; /* the header counts what the smaller disk has */
     uint32_t b = vhd_block_past(v, new_size < old ? new_size : old);
     if (new_size < old && b != UINT32_MAX)
         return VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE,
@@ -66,7 +69,6 @@ static vf_status vhd_resize_plan(const vf_vhd *v, uint64_t new_size, uint32_t *e
                        "block %" PRIu32 " is allocated and reaches past the old end %" PRIu64
                        "; not growing over it",
                        b, old);
-    uint64_t need = (new_size + v->block_size - 1) / v->block_size;
     if (need <= *entries)
         return VF_OK;
     uint64_t room = vhd_bat_room(v);
@@ -86,6 +88,16 @@ vf_status vf_vhd_resize_check(const vf_image *img, uint64_t new_size, vf_error *
     return vhd_resize_plan(img->priv, new_size, &entries, err);
 }
 
+static vf_status vhd_put_entries(vf_vhd *v, uint32_t entries, vf_error *err)
+{
+    vf_vhd_header nh = v->hdr;
+    nh.max_table_entries = entries;
+    uint8_t raw[VHD_HEADER_SIZE];
+    vf_vhd_header_encode(&nh, raw);
+    vf_status st = vf_io_write(v->io, raw, sizeof raw, v->footer.data_offset, err);
+    return st == VF_OK ? vf_io_sync(v->io, err) : st;
+}
+
 /* New entries unused, durable; then the header that counts them, durable. */
 static vf_status vhd_grow_table(vf_vhd *v, uint32_t entries, vf_error *err)
 {
@@ -99,15 +111,7 @@ static vf_status vhd_grow_table(vf_vhd *v, uint32_t entries, vf_error *err)
     }
     if (st == VF_OK)
         st = vf_io_sync(v->io, err);
-    if (st != VF_OK)
-        return st;
-    vf_vhd_header nh = v->hdr;
-    nh.max_table_entries = entries;
-    uint8_t raw[VHD_HEADER_SIZE];
-    vf_vhd_header_encode(&nh, raw);
-    if ((st = vf_io_write(v->io, raw, sizeof raw, v->footer.data_offset, err)) == VF_OK)
-        st = vf_io_sync(v->io, err);
-    return st;
+    return st == VF_OK ? vhd_put_entries(v, entries, err) : st;
 }
 
 /* The trailing footer (what readers go by), durable, then its copy at offset 0. */
@@ -137,9 +141,13 @@ vf_status vf_vhd_resize(vf_image *img, uint64_t new_size, vf_error *err)
         return st;
     if ((st = vf_vhd_flush(img, err)) != VF_OK) /* pending blocks first: the table is final */
         return st;
-    if (entries != v->hdr.max_table_entries && (st = vhd_grow_table(v, entries, err)) != VF_OK)
+    /* Growing: the table first, then the footers; shrinking: the footers, then the count.
+     * Either way a reader meets a table covering at least the size its footer says. */
+    if (entries > v->hdr.max_table_entries && (st = vhd_grow_table(v, entries, err)) != VF_OK)
         return st;
     if ((st = vhd_put_footers(v, new_size, err)) != VF_OK)
+        return st;
+    if (entries < v->hdr.max_table_entries && (st = vhd_put_entries(v, entries, err)) != VF_OK)
         return st;
     unsigned flags = v->flags; /* re-read the whole state from the file, as an open does */
     vf_vhd_close(img);
