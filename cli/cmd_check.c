@@ -9,7 +9,7 @@
 #include "output.h"
 
 static const vf_opt_positional vf_check_args[] = {
-    {"FILE", "the VHD or VHDX image to check, with every parent below it"},
+    {"FILE...", "the VHD or VHDX image to check, with every parent below it"},
     {NULL, NULL},
 };
 
@@ -22,7 +22,7 @@ static const vf_opt_group vf_check_groups[] = {
 const vf_cmd_spec vf_check_spec = {
     .name = "check",
     .summary = "validate the structure of an image and its chain",
-    .synopsis = "[options] FILE",
+    .synopsis = "[options] FILE...",
     .description = "Validate the structure of FILE and of every image in its chain (checksums, "
                    "overlaps, tables past the end of the file, orphan blocks, parent linkage) "
                    "and list every finding.",
@@ -148,15 +148,6 @@ static int vf_check_fail(const char *file, const vf_error *err, bool json, vf_ch
     return code;
 }
 
-static int vf_check_parse(int argc, char **argv, vf_cli_common *co, const char **file)
-{
-    char *pos[1];
-    int r = vf_opts_parse(&vf_check_spec, argc, argv, co, pos, 1);
-    if (r < 0)
-        *file = pos[0];
-    return r;
-}
-
 /* The chain did not open: check FILE alone and record why the chain failed. */
 static vf_status vf_check_alone(const char *file, const vf_error *chain_err, vf_report *rep,
                                 vf_error *err)
@@ -171,13 +162,9 @@ static vf_status vf_check_alone(const char *file, const vf_error *chain_err, vf_
     return st;
 }
 
-int vf_cmd_check(int argc, char **argv)
+static int vf_check_one(void *ctx, const char *file)
 {
-    vf_cli_common co = {0};
-    const char *file = NULL;
-    int r = vf_check_parse(argc, argv, &co, &file);
-    if (r >= 0)
-        return r;
+    const vf_cli_common co = *(const vf_cli_common *)ctx;
     vf_error err, chain_err;
     vf_error_clear(&err);
     vf_error_clear(&chain_err);
@@ -207,4 +194,15 @@ int vf_cmd_check(int argc, char **argv)
     vf_report_free(&rep);
     json_decref(hints.list);
     return code;
+}
+
+int vf_cmd_check(int argc, char **argv)
+{
+    vf_cli_common co = {0};
+    char **files;
+    size_t n;
+    int r = vf_opts_parse_files(&vf_check_spec, argc, argv, &co, &files, &n);
+    if (r >= 0)
+        return r;
+    return vf_cli_each_file("check", files, n, co.json, vf_check_one, &co);
 }

@@ -10,7 +10,7 @@
 #include "output.h"
 
 static const vf_opt_positional vf_info_args[] = {
-    {"FILE", "the VHD or VHDX image to describe; its parents are found from it"},
+    {"FILE...", "the VHD or VHDX image to describe; its parents are found from it"},
     {NULL, NULL},
 };
 
@@ -23,7 +23,7 @@ static const vf_opt_group vf_info_groups[] = {
 const vf_cmd_spec vf_info_spec = {
     .name = "info",
     .summary = "describe an image and the chain below it",
-    .synopsis = "[options] FILE",
+    .synopsis = "[options] FILE...",
     .description = "Describe FILE (format, type, virtual size, block and sector sizes, identity, "
                    "parent linkage and locators) and the chain below it, level by level.",
     .positionals = vf_info_args,
@@ -226,15 +226,6 @@ static void vf_info_print_text(const vf_info_level *lv, size_t n, const vf_error
     }
 }
 
-static int vf_info_parse(int argc, char **argv, vf_cli_common *co, const char **file)
-{
-    char *pos[1];
-    int r = vf_opts_parse(&vf_info_spec, argc, argv, co, pos, 1);
-    if (r < 0)
-        *file = pos[0];
-    return r;
-}
-
 /* Describe FILE alone after its chain failed to open; the exit status is the chain's. */
 static int vf_info_alone(const char *file, const vf_cli_common *co, const vf_error *chain_err)
 {
@@ -252,13 +243,9 @@ static int vf_info_alone(const char *file, const vf_cli_common *co, const vf_err
     return vf_report_error(chain_err);
 }
 
-int vf_cmd_info(int argc, char **argv)
+static int vf_info_one(void *ctx, const char *file)
 {
-    vf_cli_common co = {0};
-    const char *file = NULL;
-    int r = vf_info_parse(argc, argv, &co, &file);
-    if (r >= 0)
-        return r;
+    const vf_cli_common co = *(const vf_cli_common *)ctx;
     vf_error err;
     vf_error_clear(&err);
     vf_chain *c;
@@ -283,4 +270,15 @@ int vf_cmd_info(int argc, char **argv)
     free(lv);
     vf_chain_close(c);
     return VF_EXIT_OK;
+}
+
+int vf_cmd_info(int argc, char **argv)
+{
+    vf_cli_common co = {0};
+    char **files;
+    size_t n;
+    int r = vf_opts_parse_files(&vf_info_spec, argc, argv, &co, &files, &n);
+    if (r >= 0)
+        return r;
+    return vf_cli_each_file("info", files, n, co.json, vf_info_one, &co);
 }

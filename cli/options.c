@@ -23,6 +23,7 @@ static const vf_opt_choice vf_progress_choices[] = {
 
 const vf_opt vf_cli_output_opts[] = {
     {.name = "json",
+     .short_name = 'j',
      .type = VF_OPT_FLAG,
      .offset = offsetof(vf_cli_common, json),
      .help = "print the result as JSON ({\"schema\":1,...}) on stdout"},
@@ -33,6 +34,14 @@ const vf_opt vf_cli_output_opts[] = {
      .def = "auto",
      .help = "progress on stderr: auto (a bar on a terminal once the run passes a second), "
              "bar, plain (lines for logs) or none"},
+    {.name = "quiet",
+     .short_name = 'q',
+     .type = VF_OPT_ENUM,
+     .offset = offsetof(vf_cli_common, progress),
+     .choices = vf_progress_choices,
+     .flags = VF_OPTF_NOARG,
+     .implied = VF_PROGRESS_NONE,
+     .help = "no progress output (the same as --progress none)"},
     {.name = NULL},
 };
 
@@ -309,7 +318,7 @@ static void vf_opts_flatten(const vf_cmd_spec *spec, vf_opts_flat *f)
 
 static bool vf_opts_takes_arg(const vf_opt *o)
 {
-    return o->type != VF_OPT_FLAG;
+    return o->type != VF_OPT_FLAG && !(o->flags & VF_OPTF_NOARG);
 }
 
 /* The getopt_long tables: long option i returns 0x100 + i; short flags return themselves. */
@@ -399,11 +408,17 @@ static int vf_opts_positionals(const vf_cmd_spec *spec, int argc, char **argv, c
                                size_t npos)
 {
     size_t want = 0;
+    bool many = false;
     char names[160] = "";
-    for (const vf_opt_positional *p = spec->positionals; p && p->name; p++, want++)
+    for (const vf_opt_positional *p = spec->positionals; p && p->name; p++, want++) {
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", want ? " " : "",
                  p->name);
+        size_t len = strlen(p->name);
+        many = len > 3 && !strcmp(p->name + len - 3, "...");
+    }
     size_t got = (size_t)(argc - optind);
+    if (many && got >= want)
+        got = want; /* the rest are more of the last one */
     if (got != want && want == 0)
         return vf_usage_error(spec->name, "unexpected argument '%s'", argv[optind]);
     if (got != want)
@@ -455,6 +470,18 @@ int vf_opts_parse(const vf_cmd_spec *spec, int argc, char **argv, void *dst, cha
     return rc;
 }
 
+int vf_opts_parse_files(const vf_cmd_spec *spec, int argc, char **argv, void *dst, char ***files,
+                        size_t *nfiles)
+{
+    char *first[1];
+    int rc = vf_opts_parse(spec, argc, argv, dst, first, 1);
+    if (rc < 0) {
+        *files = argv + optind;
+        *nfiles = (size_t)(argc - optind);
+    }
+    return rc;
+}
+
 /* --- help ------------------------------------------------------------------------------- */
 
 #define VF_HELP_WIDTH 79
@@ -463,7 +490,7 @@ int vf_opts_parse(const vf_cmd_spec *spec, int argc, char **argv, void *dst, cha
 void vf_opts_arg_text(const vf_opt *o, char *out, size_t len)
 {
     out[0] = '\0';
-    if (o->type == VF_OPT_FLAG)
+    if (o->type == VF_OPT_FLAG || (o->flags & VF_OPTF_NOARG))
         return;
     if (o->type == VF_OPT_ENUM && !o->arg) {
         for (const vf_opt_choice *c = o->choices; c->name; c++)

@@ -95,8 +95,15 @@ json_t *vf_json_off(uint64_t off)
     return off == VF_OFF_NONE ? json_null() : vf_json_u64(off);
 }
 
+/* Documents being collected by vf_cli_each_file (the CLI is one process, one command). */
+static json_t *vf_json_collected;
+
 void vf_json_print(json_t *obj)
 {
+    if (vf_json_collected) {
+        json_array_append_new(vf_json_collected, obj);
+        return;
+    }
     json_dumpf(obj, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', stdout);
     fflush(stdout);
@@ -131,6 +138,39 @@ int vf_cli_fail(const char *cmd, const char *file, const vf_error *err, bool jso
         vf_json_print(o);
     }
     return code;
+}
+
+int vf_cli_each_file(const char *cmd, char **files, size_t n, bool json,
+                     int (*one)(void *ctx, const char *file), void *ctx)
+{
+    if (n == 1)
+        return one(ctx, files[0]);
+    if (json)
+        vf_json_collected = json_array();
+    int worst = VF_EXIT_OK;
+    for (size_t i = 0; i < n; i++) {
+        int rc = one(ctx, files[i]);
+        if (rc > worst)
+            worst = rc;
+    }
+    if (!json)
+        return worst;
+    json_t *all = vf_json_collected;
+    vf_json_collected = NULL;
+    json_int_t status = 0; /* the first file's failure, as its own document gives it */
+    for (size_t i = 0; i < json_array_size(all) && !status; i++) {
+        json_t *d = json_array_get(all, i), *e = json_object_get(d, "error");
+        json_t *st = json_object_get(d, "status"), *code = e ? json_object_get(e, "code") : NULL;
+        status = json_is_integer(st)     ? json_integer_value(st)
+                 : json_is_integer(code) ? json_integer_value(code)
+                                         : 0;
+    }
+    json_t *o = vf_json_begin(cmd);
+    json_object_set_new(o, "status", json_integer(status));
+    json_object_set_new(o, "exit", json_integer(worst));
+    json_object_set_new(o, "results", all);
+    vf_json_print(o);
+    return worst;
 }
 
 static atomic_int vf_cancel_flag;

@@ -2,7 +2,7 @@
  * trailing footer is missing (the file cut short) or damaged gets it back from the identical
  * copy at offset 0, written after the end of every structure the tables point at. Anything
  * else that keeps the image from opening is refused as unsafe. Layer: format/vhd, reached
- * through vf_vhd_driver.repair (vf_image_repair). Spec: docs/formats/vhd.md "Footer". */
+ * through vf_vhd_driver.repair (vf_image_repair). Spec: docs/formats/vhd.md "Repairing the footer". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

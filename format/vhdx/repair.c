@@ -2,7 +2,7 @@
  * (what any writer does first) and a header copy that does not validate rewritten from the
  * current one (the normal header update, which writes the other slot). An image that does not
  * open is refused as unsafe. Layer: format/vhdx, reached through vf_vhdx_driver.repair
- * (vf_image_repair). Spec: docs/formats/vhdx.md "Headers", "Log replay". */
+ * (vf_image_repair). Spec: docs/formats/vhdx.md "Headers", "Repair". */
 #include <inttypes.h>
 #include <string.h>
 

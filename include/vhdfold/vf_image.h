@@ -363,7 +363,7 @@ VF_API vf_status vf_image_merge_link(vf_image *dest, vf_image *above, const uint
                                      vf_error *err);
 VF_API vf_status vf_image_merge_unlink(vf_image *dest, const uint8_t old_id[16], vf_error *err);
 
-/* --- Repair: only the repairs that cannot lose data (docs/cli.md "repair") --- */
+/* --- Repair: only the repairs that cannot lose data (docs/cli.md "vhdfold repair [options] FILE") --- */
 
 #define VF_REPAIR_MAX_ACTIONS 4
 

@@ -9,7 +9,7 @@
 # shellcheck source=tests/cli/verify_lib.sh
 . "$(dirname "$0")/verify_lib.sh"
 docs=${1:?usage: options.sh DOCS_DIR}
-commands="info check digest export compare gen merge conform"
+commands="info check digest export compare gen merge conform map repair resize"
 
 # The command list of `vhdfold --help` is the one this test walks.
 run "$VHDFOLD" --help
