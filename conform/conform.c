@@ -89,7 +89,7 @@ bool vf_conform_kinds_parse(const char *text, unsigned *bits)
 void vf_conform_opts_init(vf_conform_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->format = "vhd";
+    o->format = vf_format_name(vf_format_default());
     o->seed = 1;
     o->cases = 20;
     o->depth_min = 1;

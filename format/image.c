@@ -13,6 +13,8 @@
 
 static const vf_driver *const vf_drivers[] = {&vf_vhdx_driver, &vf_vhd_driver};
 #define VF_NDRIVERS (sizeof vf_drivers / sizeof vf_drivers[0])
+/* The format new images get when nobody names one: the older, more widely read one. */
+static const vf_driver *const vf_default_driver = &vf_vhd_driver;
 #define VF_PROBE_BYTES 1024u
 
 static vf_status vf_probe(vf_io *io, const char *name, const vf_driver **out, vf_error *err)
@@ -493,6 +495,17 @@ vf_format_kind vf_format_at(size_t i)
         if (vf_driver_of((vf_format_kind)f) && seen++ == i)
             return (vf_format_kind)f;
     return VF_FORMAT_NONE;
+}
+
+const vf_format_samples *vf_format_samples_get(vf_format_kind f)
+{
+    const vf_driver *drv = vf_driver_of(f);
+    return drv ? drv->samples : NULL;
+}
+
+vf_format_kind vf_format_default(void)
+{
+    return vf_default_driver->format;
 }
 
 vf_status vf_format_get_limits(vf_format_kind f, vf_format_limits *out, vf_error *err)

@@ -6,6 +6,8 @@
 
 #include <vhdfold/vf_image.h>
 
+#include "samples.h"
+
 /* Where the bytes of a driver write come from: a buffer, or another file's bytes from off
  * on (copied with vf_io_copy), or zeros when both buf and io are NULL. */
 typedef struct vf_wsrc {
@@ -61,6 +63,8 @@ typedef struct vf_driver {
     /* vf_image_merge_link for VF_FEATURE_MERGE_LINK formats; NULL otherwise. */
     vf_status (*merge_link)(vf_image *dest, vf_image *above, const uint8_t link_id[16],
                             vf_error *err);
+    /* The producers the generator imitates (samples.h); NULL: gen refuses the format. */
+    const vf_format_samples *samples;
     /* vf_image_repair for this format, on a borrowed io that probed as this format; NULL:
      * the format has no safe repairs (plan says unsafe when the image does not open). */
     vf_status (*repair)(vf_io *io, const char *name, bool apply, vf_repair_plan *plan,
@@ -103,5 +107,6 @@ void vf_repair_refuse(vf_repair_plan *plan, const char *fmt, ...) VF_PRINTF(2, 3
 
 extern const vf_driver vf_vhd_driver;
 extern const vf_driver vf_vhdx_driver;
+extern const vf_format_samples vf_vhd_samples, vf_vhdx_samples;
 
 #endif

@@ -18,7 +18,7 @@ static void vf_gen_defaults(vf_gen_opts *opts)
 {
     memset(opts, 0, sizeof *opts);
     opts->struct_size = sizeof *opts;
-    opts->format = VF_FORMAT_VHD;
+    opts->format = vf_format_default();
     opts->depth = VF_GEN_DEFAULT_DEPTH;
     opts->virtual_size = VF_GEN_DEFAULT_SIZE;
     opts->block_size = VF_GEN_DEFAULT_BLOCK;
@@ -218,6 +218,10 @@ vf_status vf_gen_validate(const vf_gen_opts *opts, vf_error *err)
     vf_format_limits lim;
     if (vf_format_get_limits(o->format, &lim, NULL) != VF_OK)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--format: unknown image format");
+    if (!vf_format_samples_get(o->format))
+        return VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE,
+                       "gen --format %s: the driver has no sample of producers to imitate",
+                       vf_format_name(o->format));
     vf_status st = vf_gen_validate_size(o, &lim, err);
     if (st == VF_OK)
         st = vf_gen_validate_block(o, &lim, err);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "vf_gen.h"
+#include "samples.h"
 
 /* --- PRNG: SplitMix64 (Steele, Lea, Flood 2014) ------------------------------------------- */
 
@@ -109,20 +110,9 @@ typedef struct vf_gen_plan {
 vf_status vf_gen_plan_build(const vf_gen_opts *opts, vf_gen_plan *plan, vf_error *err);
 void vf_gen_plan_free(vf_gen_plan *plan);
 
-/* Creators and locator modes (model.c). */
-typedef struct vf_gen_creator {
-    const char *app;   /* VHD: 4 bytes; VHDX: creator text */
-    const char *shown; /* printable form */
-    uint32_t version;
-    uint32_t os;
-    bool chs_sized; /* qemu 7.2 sizes this creator by CHS: only when CHS == size */
-} vf_gen_creator;
-
-typedef struct vf_gen_locmode {
-    const char *name;
-    unsigned mask;             /* VF_LOCATE_* */
-    bool absolute_is_relative; /* W2ku carrying ".\\name" as blktap and vhd-lib write it */
-} vf_gen_locmode;
+/* Creators and locator modes: the format driver's sample of real producers (samples.h). */
+typedef vf_producer_sample vf_gen_creator;
+typedef vf_locator_sample vf_gen_locmode;
 
 const vf_gen_creator *vf_gen_creator_get(vf_format_kind f, unsigned idx);
 /* Does format f have feature (VF_FEATURE_*)? false for an unknown format. */

@@ -102,76 +102,17 @@ void vf_gen_map_free(vf_gen_map *m)
 
 /* --- creators and locator modes ----------------------------------------------------------- */
 
-#define VF_OS_WI2K 0x5769326Bu
-
-/* Producers' creator fields (docs/formats/vhd.md "Creator field"). chs_sized: qemu 7.2 takes the
- * size from CHS. */
-static const vf_gen_creator vf_gen_vhd_creators[] = {
-    {"win ", "win ", 0x000A0000u, VF_OS_WI2K, false},
-    {"tap\0", "tap\\0", 0x00010003u, VF_OS_WI2K, false},
-    {"CTXS", "CTXS", 0x00010000u, VF_OS_WI2K, false},
-    {"qem2", "qem2", 0x00050003u, VF_OS_WI2K, false},
-    {"d2v ", "d2v ", 0x00020000u, VF_OS_WI2K, false},
-    {"vpc ", "vpc ", 0x00050000u, VF_OS_WI2K, true},
-    {"vs  ", "vs  ", 0x00010000u, VF_OS_WI2K, true},
-    {"qemu", "qemu", 0x00050003u, VF_OS_WI2K, true},
-    {"vbox", "vbox", 0x00060001u, VF_OS_WI2K, true},
-    {"xo  ", "xo  ", 0x00010000u, VF_OS_WI2K, true},
-};
-static const vf_gen_creator vf_gen_vhdx_creators[] = {
-    {"Microsoft Windows 10.0.19045.0", "Microsoft Windows 10.0.19045.0", 0, 0, false},
-    {"Microsoft Windows 6.3.9600.16384", "Microsoft Windows 6.3.9600.16384", 0, 0, false},
-    {"QEMU v7.2.22", "QEMU v7.2.22", 0, 0, false},
-    {"vhdfold gen", "vhdfold gen", 0, 0, false},
-};
-#define VF_N(a) (sizeof(a) / sizeof((a)[0]))
-
-static const vf_gen_locmode vf_gen_vhd_locmodes[] = {
-    {"W2ku+W2ru", VF_LOCATE_W2KU | VF_LOCATE_W2RU | VF_LOCATE_NAME, false},
-    {"W2ru", VF_LOCATE_W2RU | VF_LOCATE_NAME, false},
-    {"W2ku", VF_LOCATE_W2KU | VF_LOCATE_NAME, true},
-};
-static const vf_gen_locmode vf_gen_vhdx_locmodes[] = {
-    {"relative+absolute", VF_LOCATE_RELATIVE | VF_LOCATE_ABSOLUTE, false},
-    {"relative", VF_LOCATE_RELATIVE, false},
-};
-
-/* The generator's sample of each format's producers: one row per format (the one place a
- * new format adds rows in gen/; everything else asks vf_format_get_limits). */
-typedef struct vf_gen_samples {
-    vf_format_kind format;
-    const vf_gen_creator *creators;
-    size_t ncreators;
-    const vf_gen_locmode *locmodes;
-    size_t nlocmodes;
-} vf_gen_samples;
-
-static const vf_gen_samples vf_gen_sample_rows[] = {
-    {VF_FORMAT_VHD, vf_gen_vhd_creators, VF_N(vf_gen_vhd_creators), vf_gen_vhd_locmodes,
-     VF_N(vf_gen_vhd_locmodes)},
-    {VF_FORMAT_VHDX, vf_gen_vhdx_creators, VF_N(vf_gen_vhdx_creators), vf_gen_vhdx_locmodes,
-     VF_N(vf_gen_vhdx_locmodes)},
-};
-
-/* Validated options name a format with a row; anything else gets the first row. */
-static const vf_gen_samples *vf_gen_samples_of(vf_format_kind f)
-{
-    for (size_t i = 0; i < VF_N(vf_gen_sample_rows); i++)
-        if (vf_gen_sample_rows[i].format == f)
-            return &vf_gen_sample_rows[i];
-    return &vf_gen_sample_rows[0];
-}
-
+/* Validated options name a format whose driver has a sample (vf_gen_can_create). */
 const vf_gen_creator *vf_gen_creator_get(vf_format_kind f, unsigned idx)
 {
-    const vf_gen_samples *r = vf_gen_samples_of(f);
-    return &r->creators[idx % r->ncreators];
+    const vf_format_samples *r = vf_format_samples_get(f);
+    return &r->producers[idx % r->nproducers];
 }
 
 const vf_gen_locmode *vf_gen_locmode_get(vf_format_kind f, unsigned idx)
 {
-    const vf_gen_samples *r = vf_gen_samples_of(f);
-    return &r->locmodes[idx % r->nlocmodes];
+    const vf_format_samples *r = vf_format_samples_get(f);
+    return &r->locators[idx % r->nlocators];
 }
 
 bool vf_gen_has(vf_format_kind f, unsigned feature)
@@ -369,12 +310,12 @@ static void vf_gen_level_meta(vf_gen_ctx *c, uint32_t parent_ts)
         lv->timestamp = parent_ts + 1 + (uint32_t)vf_gen_below(&c->r, 2592000u);
     unsigned eligible[16], ne = 0;
     bool chs_ok = vf_gen_chs_exact(o->virtual_size);
-    size_t ncreators = vf_gen_samples_of(o->format)->ncreators;
+    size_t ncreators = vf_format_samples_get(o->format)->nproducers;
     for (unsigned i = 0; i < ncreators; i++)
         if (chs_ok || !vf_gen_creator_get(o->format, i)->chs_sized)
             eligible[ne++] = i;
     lv->creator = eligible[vf_gen_below(&c->r, ne)];
-    size_t nmodes = vf_gen_samples_of(o->format)->nlocmodes;
+    size_t nmodes = vf_format_samples_get(o->format)->nlocators;
     lv->locmode = (unsigned)vf_gen_below(&c->r, nmodes);
 }
 

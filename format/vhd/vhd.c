@@ -536,6 +536,7 @@ const vf_driver vf_vhd_driver = {
     .info_fields = VF_INFO_TIMESTAMPS | VF_INFO_CREATOR_HOST | VF_INFO_CHS,
     .guid_order = NULL, /* unique ids are RFC 4122 bytes in order */
     .block_cost = vhd_block_cost,
+    .samples = &vf_vhd_samples,
     .format = VF_FORMAT_VHD,
     .probe = vhd_probe,
     .open = vf_vhd_open,

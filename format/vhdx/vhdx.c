@@ -416,6 +416,7 @@ const vf_driver vf_vhdx_driver = {
     .guid_order = vx_guid_order,
     .block_cost = vx_block_cost,
     .merge_link = vx_merge_link,
+    .samples = &vf_vhdx_samples,
     .format = VF_FORMAT_VHDX,
     .probe = vx_probe,
     .open = vf_vhdx_open_state,

@@ -305,6 +305,9 @@ VF_API vf_format_kind vf_format_parse(const char *name);
  * the order option tables and help list them); VF_FORMAT_NONE past the end. */
 VF_API size_t vf_format_count(void);
 VF_API vf_format_kind vf_format_at(size_t i);
+/* The format new images get when the caller names none (the CLI's --format default, the
+ * generator's default). Always one vf_format_at lists. */
+VF_API vf_format_kind vf_format_default(void);
 
 /* vf_format_limits.sector_sizes */
 enum {
