@@ -7,7 +7,7 @@
 # listing and file hashes compared). Run by ctest (tests/cmds.cmake).
 . "$(dirname "$0")/verify_lib.sh"
 
-snap() { (cd "$1" && ls -la --time-style=+ . | awk '{print $1, $5, $NF}' && sha256sum -- *); }
+snap() { (cd "$1" && ls -la --time-style=+ . | awk 'NR > 1 {print $1, $5, $NF}' && sha256sum -- *); } # not 'total': block counts lag
 manifest_sha() { # manifest_sha DIR FILE
     "$PY" -c 'import json,sys; m=json.load(open(sys.argv[1]+"/manifest.json"))
 print([l["sha256"] for l in m["levels"] if l["file"] == sys.argv[2]][0])' "$1" "$2"
