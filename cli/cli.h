@@ -29,6 +29,9 @@ int vf_cmd_compare(int argc, char **argv);
 int vf_cmd_gen(int argc, char **argv);
 int vf_cmd_merge(int argc, char **argv);
 int vf_cmd_conform(int argc, char **argv);
+int vf_cmd_create(int argc, char **argv);
+int vf_cmd_set_parent(int argc, char **argv);
+int vf_cmd_convert(int argc, char **argv);
 int vf_cmd_map(int argc, char **argv);
 int vf_cmd_repair(int argc, char **argv);
 int vf_cmd_resize(int argc, char **argv);
@@ -36,8 +39,14 @@ int vf_cmd_resize(int argc, char **argv);
 /* Each command's option tables and help text (options.h), beside its vf_cmd_<name>. */
 struct vf_cmd_spec;
 extern const struct vf_cmd_spec vf_info_spec, vf_check_spec, vf_digest_spec, vf_export_spec,
-    vf_compare_spec, vf_gen_spec, vf_merge_spec, vf_conform_spec, vf_map_spec, vf_repair_spec,
-    vf_resize_spec;
+    vf_compare_spec, vf_gen_spec, vf_merge_spec, vf_conform_spec, vf_create_spec,
+    vf_set_parent_spec, vf_convert_spec, vf_map_spec, vf_repair_spec, vf_resize_spec;
+
+/* The options of a new image (format, type, size, block and sector size) against what its
+ * format's driver accepts (vf_format_get_limits), before anything is written (create,
+ * convert). Errors: VF_E_INVAL naming the value and the allowed range. */
+struct vf_create_opts;
+vf_status vf_cli_check_create(const struct vf_create_opts *o, vf_error *err);
 
 /* The one mapping from library status to exit code. */
 int vf_exit_code(vf_status st);

@@ -23,6 +23,9 @@ static const struct {
     {"gen", vf_cmd_gen, &vf_gen_spec},
     {"merge", vf_cmd_merge, &vf_merge_spec},
     {"conform", vf_cmd_conform, &vf_conform_spec},
+    {"create", vf_cmd_create, &vf_create_spec},
+    {"set-parent", vf_cmd_set_parent, &vf_set_parent_spec},
+    {"convert", vf_cmd_convert, &vf_convert_spec},
     {"map", vf_cmd_map, &vf_map_spec},
     {"repair", vf_cmd_repair, &vf_repair_spec},
     {"resize", vf_cmd_resize, &vf_resize_spec},
@@ -79,7 +82,7 @@ static void vf_main_usage(FILE *to)
 {
     fprintf(to, "usage: vhdfold COMMAND [options] ...\n\ncommands:\n");
     for (size_t i = 0; i < VF_NCOMMANDS; i++)
-        fprintf(to, "  %-8s %s\n", vf_commands[i].name, vf_commands[i].spec->summary);
+        fprintf(to, "  %-10s %s\n", vf_commands[i].name, vf_commands[i].spec->summary);
     fprintf(to, "\n'vhdfold COMMAND --help' (or 'vhdfold help COMMAND') describes a command.\n"
                 "exit status: 0 success, 1 the answer is no, 2 usage, 3 corrupt or unsupported "
                 "image, 4 system error\n");

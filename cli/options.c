@@ -608,6 +608,7 @@ size_t vf_opts_rows(const vf_cmd_spec *spec, const vf_opt **rows, size_t max)
 }
 
 vf_opt_choice vf_opt_formats[VF_OPT_MAX_FORMATS + 1];
+vf_opt_choice vf_opt_formats_raw[VF_OPT_MAX_FORMATS + 2];
 char vf_opt_format_default[VF_OPT_FORMAT_NAME_MAX];
 
 void vf_opt_formats_init(void)
@@ -619,6 +620,10 @@ void vf_opt_formats_init(void)
         vf_opt_formats[n++].value = (int)f;
     }
     vf_opt_formats[n].name = NULL;
+    memcpy(vf_opt_formats_raw, vf_opt_formats, n * sizeof vf_opt_formats[0]);
+    vf_opt_formats_raw[n].name = "raw";
+    vf_opt_formats_raw[n].value = VF_OPT_FORMAT_RAW;
+    vf_opt_formats_raw[n + 1].name = NULL;
     snprintf(vf_opt_format_default, sizeof vf_opt_format_default, "%s",
              vf_format_name(vf_format_default()));
 }

@@ -149,6 +149,10 @@ void vf_opts_print_completion(const vf_cmd_spec *const *specs, size_t n, FILE *t
  * itself. Filled by vf_opt_formats_init, which main calls before any table is used. */
 #define VF_OPT_MAX_FORMATS 8
 extern vf_opt_choice vf_opt_formats[VF_OPT_MAX_FORMATS + 1];
+/* The same followed by "raw" (value VF_OPT_FORMAT_RAW, no driver's): a plain disk image, for
+ * commands that write one (convert). */
+#define VF_OPT_FORMAT_RAW (-1)
+extern vf_opt_choice vf_opt_formats_raw[VF_OPT_MAX_FORMATS + 2];
 /* The library's default format by name (vf_format_default), for a --format row's .def. */
 #define VF_OPT_FORMAT_NAME_MAX 16
 extern char vf_opt_format_default[VF_OPT_FORMAT_NAME_MAX];

@@ -21,7 +21,7 @@ execute_process(COMMAND ${VHDFOLD} --help OUTPUT_VARIABLE help RESULT_VARIABLE r
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "cli_docs.cmake: '${VHDFOLD} --help' failed (${rc})")
 endif()
-string(REGEX MATCHALL "\n  [a-z]+ " lines "${help}")
+string(REGEX MATCHALL "\n  [a-z][a-z-]* " lines "${help}")
 vf_dump(${OUT}/man1/vhdfold.1 --dump-man)
 foreach(line ${lines})
   string(STRIP "${line}" cmd)

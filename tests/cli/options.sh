@@ -9,12 +9,12 @@
 # shellcheck source=tests/cli/verify_lib.sh
 . "$(dirname "$0")/verify_lib.sh"
 docs=${1:?usage: options.sh DOCS_DIR}
-commands="info check digest export compare gen merge conform map repair resize"
+commands="info check digest export compare gen merge conform create set-parent convert map repair resize"
 
 # The command list of `vhdfold --help` is the one this test walks.
 run "$VHDFOLD" --help
 expect_rc 0 "vhdfold --help"
-listed=$(printf '%s\n' "$OUT" | sed -n 's/^  \([a-z]*\) .*/\1/p' | tr '\n' ' ')
+listed=$(printf '%s\n' "$OUT" | sed -n 's/^  \([a-z-]*\) .*/\1/p' | tr '\n' ' ')
 expect_eq "$listed" "$commands " "commands listed by --help"
 
 for cmd in $commands; do
@@ -100,7 +100,13 @@ expect_eq "$(complete_words vhdfold digest --mode '')" "$(printf 'flat\ntree')" 
 expect_eq "$(complete_words vhdfold digest --progress = pl)" "plain" "complete --progress=pl"
 expect_eq "$(complete_words vhdfold merge --re)" "$(printf -- '--resume\n--remove-merged')" \
   "complete merge --re"
-expect_eq "$(complete_words vhdfold help con)" "conform" "complete help con"
+expect_eq "$(complete_words vhdfold help conf)" "conform" "complete help conf"
+expect_eq "$(complete_words vhdfold set-p)" "set-parent" "complete set-p"
+expect_eq "$(complete_words vhdfold set-parent --ig)" "--ignore-id-mismatch" "complete set-parent --ig"
+expect_eq "$(complete_words vhdfold convert --format '')" "$(printf 'vhd\nvhdx\nraw')" \
+  "complete convert --format (the formats and raw)"
+expect_eq "$(complete_words vhdfold create --type '')" "$(printf 'fixed\ndynamic')" \
+  "complete create --type"
 
 echo "options.sh: $CHECKS checks, $FAILS failures"
 [ "$FAILS" = 0 ]
