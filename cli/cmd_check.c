@@ -16,6 +16,7 @@ static const vf_opt_positional vf_check_args[] = {
 static const vf_opt_group vf_check_groups[] = {
     {vf_cli_output_opts, 0},
     {vf_cli_chain_opts, 0},
+    {vf_cli_share_opts, 0},
     {NULL, 0},
 };
 
@@ -28,8 +29,9 @@ const vf_cmd_spec vf_check_spec = {
                    "and list every finding.",
     .positionals = vf_check_args,
     .groups = vf_check_groups,
-    .exit_status = "0 no errors (warnings allowed), 1 errors found, 2 usage, 3 FILE is not a "
-                   "readable image, 4 system error.",
+    .exit_status =
+        "0 no errors (warnings allowed), 1 errors found, 2 usage, 3 FILE is not a "
+        "readable image, 4 system error or a file in use (a merge runs: --force-share reads it).",
 };
 
 /* What 'vhdfold repair' would do for the files checked (dry runs of vf_image_repair). */
@@ -176,10 +178,15 @@ static int vf_check_one(void *ctx, const char *file)
     vf_check_hints hints = {json_array(), 0};
     if (vf_cli_open_chain(file, &co, &c, &chain_err) == VF_OK) {
         levels = vf_chain_depth(c);
+        vf_cli_pending_note(c, &co);
         for (size_t i = 0; i < levels; i++)
             vf_check_hint(&hints, vf_chain_path(c, i));
         st = vf_verify_check_chain(c, &rep, &err);
         vf_chain_close(c);
+    } else if (chain_err.code == VF_E_BUSY) {
+        /* in use (a merge runs): not a finding about the image; --force-share reads it */
+        vf_report_free(&rep);
+        return vf_cli_fail("check", file, &chain_err, co.json);
     } else {
         vf_check_hint(&hints, file);
         st = vf_check_alone(file, &chain_err, &rep, &err);

@@ -31,6 +31,7 @@ static const vf_opt_group vf_compare_groups[] = {
     {vf_compare_opts, 0},
     {vf_cli_output_opts, offsetof(vf_compare_args, co)},
     {vf_cli_chain_opts, offsetof(vf_compare_args, co)},
+    {vf_cli_share_opts, offsetof(vf_compare_args, co)},
     {NULL, 0},
 };
 
@@ -113,6 +114,8 @@ int vf_cmd_compare(int argc, char **argv)
         st = vf_source_open(a.file[i], a.raw ? VF_SOURCE_RAW : VF_SOURCE_AUTO, &copts, &src[i],
                             &err);
         failed = i;
+        if (st == VF_E_BUSY)
+            vf_cli_explain_busy(a.file[i], &a.co, &err);
     }
     vf_compare_result res;
     if (st == VF_OK) {

@@ -26,7 +26,7 @@ typedef struct vf_conform_range {
 
 typedef struct vf_conform_cli {
     vf_conform_opts o; /* strings and 64-bit numbers are stored here directly */
-    int format, dest, base;
+    int format, dest, base, minimize;
     uint64_t jobs;
     vf_conform_range depth, size, shard;
     const char *profile;
@@ -128,6 +128,9 @@ static const vf_opt_choice vf_conform_bases[] = {{"any", VF_CONFORM_BASE_ANY},
                                                  {"dynamic", VF_CONFORM_BASE_DYNAMIC},
                                                  {"fixed", VF_CONFORM_BASE_FIXED},
                                                  {NULL, 0}};
+
+static const vf_opt_choice vf_conform_minimizes[] = {
+    {"class", VF_CONFORM_MIN_CLASS}, {"all", VF_CONFORM_MIN_ALL}, {NULL, 0}};
 
 static const vf_opt vf_conform_table[] = {
     {.name = "impl",
@@ -258,6 +261,22 @@ static const vf_opt vf_conform_table[] = {
      .offset = VF_CONFORM_OPT(o.work_dir),
      .arg = "DIR",
      .help = "where cases are built (default a temporary folder)"},
+    {.name = "minimize",
+     .type = VF_OPT_ENUM,
+     .offset = VF_CONFORM_OPT(minimize),
+     .choices = vf_conform_minimizes,
+     .flags = VF_OPTF_OPTIONAL,
+     .implied = VF_CONFORM_MIN_CLASS,
+     .help = "shrink failing cases (fewer levels, smaller sizes, fewer writes) and print the "
+             "smallest reproducer: the first of each class (the default), or all"},
+    {.name = "minimize-budget",
+     .type = VF_OPT_UINT,
+     .offset = VF_CONFORM_OPT(o.minimize_budget),
+     .arg = "N",
+     .min = 1,
+     .max = 1000000,
+     .def = "150",
+     .help = "trial runs of the command per minimized case"},
     {.name = "vhdfold",
      .type = VF_OPT_PATH,
      .offset = VF_CONFORM_OPT(o.tool),
@@ -293,6 +312,7 @@ static int vf_conform_parse(int argc, char **argv, vf_conform_cli *c)
         return rc;
     c->o.format = vf_format_name((vf_format_kind)c->format);
     c->o.dest = (vf_conform_dest)c->dest;
+    c->o.minimize = (vf_conform_minimize)c->minimize;
     c->o.base = (vf_conform_base)c->base;
     c->o.jobs = (unsigned)c->jobs;
     c->o.depth_min = (unsigned)c->depth.lo;

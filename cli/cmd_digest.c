@@ -41,6 +41,7 @@ static const vf_opt_group vf_digest_groups[] = {
     {vf_digest_opts, 0},
     {vf_cli_output_opts, offsetof(vf_digest_args, co)},
     {vf_cli_chain_opts, offsetof(vf_digest_args, co)},
+    {vf_cli_share_opts, offsetof(vf_digest_args, co)},
     {NULL, 0},
 };
 
@@ -88,8 +89,11 @@ static int vf_digest_one(void *ctx, const char *file)
     vf_cli_fill_chain_opts(&a.co, &copts);
     vf_status st =
         vf_source_open(a.file, a.raw ? VF_SOURCE_RAW : VF_SOURCE_CHAIN, &copts, &src, &err);
+    if (st == VF_E_BUSY)
+        vf_cli_explain_busy(a.file, &a.co, &err);
     if (st != VF_OK)
         return vf_cli_fail("digest", a.file, &err, a.co.json);
+    vf_cli_pending_note(vf_source_chain(src), &a.co);
     vf_progress_bar bar;
     vf_progress_init(&bar, a.co.progress, "digest");
     vf_verify_opts opts;

@@ -19,6 +19,7 @@ static const vf_opt_positional vf_export_args[] = {
 static const vf_opt_group vf_export_groups[] = {
     {vf_cli_output_opts, 0},
     {vf_cli_chain_opts, 0},
+    {vf_cli_share_opts, 0},
     {NULL, 0},
 };
 

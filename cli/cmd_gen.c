@@ -22,6 +22,8 @@ typedef struct vf_gen_cli {
     uint64_t depth, size, block, flat_limit;
     int format, base, sector, dirty, profile;
     uint32_t density_ppm;
+    const char *writes; /* --writes selector (NULL: every write) */
+    bool list_writes;   /* print the writes instead of the summary */
 } vf_gen_cli;
 
 #define VF_GEN_OPT(field) offsetof(vf_gen_cli, field)
@@ -107,6 +109,17 @@ static const vf_opt vf_gen_table[] = {
      .arg = "SIZE",
      .def = "64G",
      .help = "compute the flat sha256 only up to this virtual size"},
+    {.name = "writes",
+     .type = VF_OPT_STRING,
+     .offset = VF_GEN_OPT(writes),
+     .arg = "SEL",
+     .help = "replay only these writes: LEVEL:LIST[/LEVEL:LIST...], LIST 'none' or numbers and "
+             "ranges (1,4-6); levels not named keep every write"},
+    {.name = "list-writes",
+     .type = VF_OPT_FLAG,
+     .offset = VF_GEN_OPT(list_writes),
+     .help = "print the writes of each level (JSON, level and write numbers as --writes takes "
+             "them) instead of the summary"},
     {.name = NULL},
 };
 
@@ -148,6 +161,33 @@ static void vf_gen_to_opts(const vf_gen_cli *g, vf_gen_opts *o)
     o->flat_limit = g->flat_limit;
     o->sector_size = (uint32_t)g->sector;
     o->dirty = (vf_gen_dirty)g->dirty;
+    o->writes = g->writes;
+}
+
+/* --list-writes: {"schema":..,"command":"gen",..,"writes":[{level, write, offset, length, zero,
+ * trim}, ...]} in the order gen applied them. */
+static int vf_gen_print_writes(const vf_gen_opts *opts)
+{
+    vf_gen_write_info *w = NULL;
+    size_t n = 0;
+    vf_error err = {0};
+    if (vf_gen_list_writes(opts, &w, &n, &err) != VF_OK)
+        return vf_report_error(&err);
+    json_t *root = vf_json_begin("gen"), *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "level", json_integer(w[i].level));
+        json_object_set_new(o, "write", json_integer(w[i].write));
+        json_object_set_new(o, "offset", vf_json_u64(w[i].offset));
+        json_object_set_new(o, "length", vf_json_u64(w[i].length));
+        json_object_set_new(o, "zero", json_boolean(w[i].zero));
+        json_object_set_new(o, "trim", json_boolean(w[i].trim));
+        json_array_append_new(list, o);
+    }
+    json_object_set_new(root, "writes", list);
+    vf_json_print(root);
+    vf_gen_writes_free(w);
+    return VF_EXIT_OK;
 }
 
 static void vf_gen_print_text(const vf_gen_result *res, const char *outdir)
@@ -193,6 +233,8 @@ int vf_cmd_gen(int argc, char **argv)
     if (rc >= 0)
         return rc;
     const char *outdir = pos[0];
+    if (g.list_writes && g.out.json)
+        return vf_usage_error("gen", "--list-writes and --json exclude each other");
     bool have_seed = g.seed != UINT64_MAX;
     vf_gen_opts opts;
     vf_gen_to_opts(&g, &opts);
@@ -222,10 +264,12 @@ int vf_cmd_gen(int argc, char **argv)
             rmdir(outdir); /* only when still empty: the library removed its files */
         return vf_report_error(&err);
     }
-    if (g.out.json)
+    if (g.list_writes)
+        rc = vf_gen_print_writes(&opts);
+    else if (g.out.json)
         fputs(res.manifest, stdout);
     else
         vf_gen_print_text(&res, outdir);
     vf_gen_result_free(&res);
-    return VF_EXIT_OK;
+    return rc < 0 ? VF_EXIT_OK : rc;
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <vhdfold/vf_merge.h>
+
 #include "output.h"
 
 static const vf_opt_positional vf_info_args[] = {
@@ -17,6 +19,7 @@ static const vf_opt_positional vf_info_args[] = {
 static const vf_opt_group vf_info_groups[] = {
     {vf_cli_output_opts, 0},
     {vf_cli_chain_opts, 0},
+    {vf_cli_share_opts, 0},
     {NULL, 0},
 };
 
@@ -144,8 +147,16 @@ static json_t *vf_info_level_json(size_t level, const vf_info_level *lv)
     return o;
 }
 
+/* What info says besides the levels: where the chain breaks, a pending merge journal. */
+typedef struct vf_info_extra {
+    const vf_error *chain_err; /* NULL: the chain is whole */
+    const vf_chain *c;
+    const vf_merge_pending *pending; /* found or not */
+    const vf_cli_common *co;
+} vf_info_extra;
+
 static void vf_info_print_json(const char *file, const vf_info_level *lv, size_t n,
-                               const vf_error *chain_err)
+                               const vf_info_extra *x)
 {
     json_t *o = vf_json_begin("info");
     json_object_set_new(o, "file", vf_json_text(file));
@@ -154,7 +165,9 @@ static void vf_info_print_json(const char *file, const vf_info_level *lv, size_t
         json_array_append_new(levels, vf_info_level_json(i, &lv[i]));
     json_object_set_new(o, "depth", json_integer((json_int_t)n));
     json_object_set_new(o, "levels", levels);
-    json_object_set_new(o, "chain_error", chain_err ? vf_json_error(chain_err) : json_null());
+    json_object_set_new(o, "broken_at", x->chain_err ? json_integer((json_int_t)n) : json_null());
+    json_object_set_new(o, "chain_error", x->chain_err ? vf_json_error(x->chain_err) : json_null());
+    json_object_set_new(o, "pending_merge", vf_cli_pending_json(x->pending, x->c, x->co));
     vf_json_print(o);
 }
 
@@ -208,11 +221,17 @@ static void vf_info_print_top(const vf_info_level *lv)
         vf_info_print_parent(lv->img, in);
 }
 
-static void vf_info_print_text(const vf_info_level *lv, size_t n, const vf_error *chain_err)
+static void vf_info_print_text(const vf_info_level *lv, size_t n, const vf_info_extra *x)
 {
     vf_info_print_top(&lv[0]);
-    printf("chain:               %zu level%s%s\n", n, n == 1 ? "" : "s",
-           chain_err ? " (broken: see the error)" : "");
+    if (x->chain_err) {
+        printf("chain:               %zu level%s resolved, then broken at level %zu: ", n,
+               n == 1 ? "" : "s", n);
+        vf_cli_puts_text(x->chain_err->msg);
+        printf("\n");
+    } else {
+        printf("chain:               %zu level%s\n", n, n == 1 ? "" : "s");
+    }
     for (size_t i = 0; i < n; i++) {
         const vf_image_info *in = vf_image_info_get(lv[i].img);
         char id[VF_GUID_TEXT_LEN];
@@ -224,52 +243,53 @@ static void vf_info_print_text(const vf_info_level *lv, size_t n, const vf_error
             printf("  via %s", lv[i].via);
         printf("\n");
     }
+    if (x->pending->found) {
+        char line[4096];
+        vf_cli_pending_line(x->pending, x->c, x->co, line, sizeof line);
+        printf("merge:               %s\n", line);
+    }
 }
 
-/* Describe FILE alone after its chain failed to open; the exit status is the chain's. */
-static int vf_info_alone(const char *file, const vf_cli_common *co, const vf_error *chain_err)
+static vf_info_level *vf_info_levels(vf_chain *c)
 {
-    vf_error err;
-    vf_error_clear(&err);
-    vf_image *img;
-    if (vf_cli_open_image(file, &img, &err) != VF_OK)
-        return vf_cli_fail("info", file, &err, co->json); /* FILE itself is the problem */
-    vf_info_level lv = {img, file, ""};
-    if (co->json)
-        vf_info_print_json(file, &lv, 1, chain_err);
-    else
-        vf_info_print_text(&lv, 1, chain_err);
-    vf_image_close(img);
-    return vf_report_error(chain_err);
+    size_t n = vf_chain_depth(c);
+    vf_info_level *lv = calloc(n, sizeof *lv);
+    for (size_t i = 0; lv && i < n; i++) {
+        lv[i].img = vf_chain_image(c, i);
+        lv[i].path = vf_chain_path(c, i);
+        lv[i].via = vf_chain_via(c, i);
+    }
+    return lv;
 }
 
+/* FILE, the levels below it that resolve, then where the chain breaks (exit status the
+ * break's), and any pending merge journal beside a level. */
 static int vf_info_one(void *ctx, const char *file)
 {
     const vf_cli_common co = *(const vf_cli_common *)ctx;
-    vf_error err;
+    vf_error err, brk;
     vf_error_clear(&err);
     vf_chain *c;
-    if (vf_cli_open_chain(file, &co, &c, &err) != VF_OK)
-        return vf_info_alone(file, &co, &err);
+    if (vf_cli_open_chain_partial(file, &co, &c, &brk, &err) != VF_OK)
+        return vf_cli_fail("info", file, &err, co.json); /* FILE itself is the problem */
     size_t n = vf_chain_depth(c);
-    vf_info_level *lv = calloc(n, sizeof *lv);
+    vf_info_level *lv = vf_info_levels(c);
     if (!lv) {
         vf_chain_close(c);
         VF_FAIL_ERRNO(&err, ENOMEM, VF_OFF_NONE, "describing '%s'", file);
         return vf_cli_fail("info", file, &err, co.json);
     }
-    for (size_t i = 0; i < n; i++) {
-        lv[i].img = vf_chain_image(c, i);
-        lv[i].path = vf_chain_path(c, i);
-        lv[i].via = vf_chain_via(c, i);
-    }
+    vf_merge_pending p;
+    vf_cli_pending_get(c, &p);
+    vf_info_extra x = {brk.code != VF_OK ? &brk : NULL, c, &p, &co};
     if (co.json)
-        vf_info_print_json(file, lv, n, NULL);
+        vf_info_print_json(file, lv, n, &x);
     else
-        vf_info_print_text(lv, n, NULL);
+        vf_info_print_text(lv, n, &x);
     free(lv);
+    vf_merge_pending_free(&p);
     vf_chain_close(c);
-    return VF_EXIT_OK;
+    return brk.code != VF_OK ? vf_report_error(&brk) : VF_EXIT_OK;
 }
 
 int vf_cmd_info(int argc, char **argv)

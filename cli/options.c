@@ -59,6 +59,17 @@ const vf_opt vf_cli_chain_opts[] = {
     {.name = NULL},
 };
 
+/* The read-only commands (info, check, digest, export, compare): one table, not a row each. */
+const vf_opt vf_cli_share_opts[] = {
+    {.name = "force-share",
+     .short_name = 'U',
+     .type = VF_OPT_FLAG,
+     .offset = offsetof(vf_cli_common, force_share),
+     .help = "read without taking locks, even while a merge or another writer holds the files "
+             "(a warning says the view may be changing)"},
+    {.name = NULL},
+};
+
 /* -h/--help and -V/--version, added to every command. */
 enum { VF_OPTS_HELP = -2, VF_OPTS_VERSION = -3 };
 static const vf_opt vf_opts_builtin[] = {

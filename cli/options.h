@@ -109,6 +109,8 @@ typedef struct vf_cmd_spec {
  * today; see the top of this file). Both store into a vf_cli_common (output.h). */
 extern const vf_opt vf_cli_output_opts[];
 extern const vf_opt vf_cli_chain_opts[];
+/* vf_cli_share_opts: --force-share (-U) of the read-only commands (into vf_cli_common). */
+extern const vf_opt vf_cli_share_opts[];
 
 /* Parse argv (argv[0] is the command) into dst per spec: defaults first, then the options;
  * the positional arguments are left in pos[0..npos) (pointers into argv). Returns -1 to go on,

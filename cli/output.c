@@ -13,9 +13,10 @@ void vf_cli_fill_chain_opts(const vf_cli_common *co, vf_chain_opts *opts)
 {
     vf_chain_opts_init(opts);
     opts->fs = vf_fs_posix();
-    opts->lock = true;
+    opts->lock = !co->force_share;
     opts->allow_absolute_parents = co->allow_absolute_parents;
     opts->parent_dir = co->parent_dir;
+    vf_cli_share_warn(co);
 }
 
 vf_status vf_cli_open_chain(const char *path, const vf_cli_common *co, vf_chain **out,
@@ -23,7 +24,23 @@ vf_status vf_cli_open_chain(const char *path, const vf_cli_common *co, vf_chain 
 {
     vf_chain_opts opts;
     vf_cli_fill_chain_opts(co, &opts);
-    return vf_chain_open(path, &opts, out, err);
+    vf_status st = vf_chain_open(path, &opts, out, err);
+    if (st == VF_E_BUSY)
+        vf_cli_explain_busy(path, co, err);
+    return st;
+}
+
+vf_status vf_cli_open_chain_partial(const char *path, const vf_cli_common *co, vf_chain **out,
+                                    vf_error *brk, vf_error *err)
+{
+    vf_chain_opts opts;
+    vf_cli_fill_chain_opts(co, &opts);
+    vf_status st = vf_chain_open_partial(path, &opts, out, brk, err);
+    if (st == VF_E_BUSY)
+        vf_cli_explain_busy(path, co, err);
+    else if (st == VF_OK && brk->code == VF_E_BUSY)
+        vf_cli_explain_busy(path, co, brk);
+    return st;
 }
 
 vf_status vf_cli_open_image(const char *path, vf_image **out, vf_error *err)

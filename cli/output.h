@@ -28,6 +28,8 @@ typedef struct vf_cli_common {
      * --parent-dir DIR */
     bool allow_absolute_parents;
     const char *parent_dir;
+    /* --force-share / -U (vf_cli_share_opts, read-only commands): open without locks */
+    bool force_share;
 } vf_cli_common;
 
 /* Chain options for a command: the POSIX file system, shared locks, the parent policy of co. */
@@ -37,6 +39,33 @@ void vf_cli_fill_chain_opts(const vf_cli_common *co, vf_chain_opts *opts);
  * parent policy of co. */
 vf_status vf_cli_open_chain(const char *path, const vf_cli_common *co, vf_chain **out,
                             vf_error *err);
+
+/* The same, keeping the levels that resolve when a parent cannot be opened
+ * (vf_chain_open_partial): *brk says why the chain stops there. A lock held elsewhere, in err
+ * or brk, is explained as vf_cli_explain_busy does. */
+vf_status vf_cli_open_chain_partial(const char *path, const vf_cli_common *co, vf_chain **out,
+                                    vf_error *brk, vf_error *err);
+
+/* --- share.c: --force-share, locks held elsewhere, pending merge journals --- */
+
+struct vf_merge_pending;
+/* With --force-share: one warning line on stderr (once per run) that the view may change. */
+void vf_cli_share_warn(const vf_cli_common *co);
+/* err is a VF_E_BUSY for path: when a merge holds a level, its message becomes "in use: merge
+ * of SOURCE into DEST in progress (pid N; ...)"; either way it ends with the -U hint. */
+void vf_cli_explain_busy(const char *path, const vf_cli_common *co, vf_error *err);
+/* A merge journal beside some level of c (vf_merge_pending_find through the POSIX fs);
+ * false when none. When true, release *p with vf_merge_pending_free. */
+bool vf_cli_pending_get(const vf_chain *c, struct vf_merge_pending *p);
+/* One line for p: a merge in progress (pid), or a pending journal and the exact command
+ * that finishes it. */
+void vf_cli_pending_line(const struct vf_merge_pending *p, const vf_chain *c,
+                         const vf_cli_common *co, char *out, size_t len);
+/* p as JSON ("pending_merge"): null when !p->found. */
+json_t *vf_cli_pending_json(const struct vf_merge_pending *p, const vf_chain *c,
+                            const vf_cli_common *co);
+/* "vhdfold: note: <the line>" on stderr when c has a pending journal. */
+void vf_cli_pending_note(const vf_chain *c, const vf_cli_common *co);
 
 /* Open one image alone (no parents), read-only, for describing a file whose chain is broken. */
 vf_status vf_cli_open_image(const char *path, vf_image **out, vf_error *err);

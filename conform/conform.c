@@ -102,6 +102,7 @@ void vf_conform_opts_init(vf_conform_opts *o)
     o->jobs = 1;
     o->shard_k = 1;
     o->shard_n = 1;
+    o->minimize_budget = 150;
 }
 
 uint64_t vf_splitmix64(uint64_t *state)
@@ -531,6 +532,8 @@ vf_status vf_conform_run(const vf_conform_opts *o, uint64_t *passed, uint64_t *f
     pthread_mutex_destroy(&pool.lock);
     if (st)
         goto fail;
+    if (o->minimize != VF_CONFORM_MIN_NONE)
+        vf_conform_minimize_run(&ctx, res, o->cases, &exp, pool.out);
     vf_summarize(pool.out, res, o->cases, &exp, passed, failed);
     if (o->junit && (st = vf_conform_write_junit(o->junit, o, res, o->cases, err)))
         goto fail;

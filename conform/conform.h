@@ -29,6 +29,12 @@ typedef enum vf_conform_base {
     VF_CONFORM_BASE_FIXED = 2,
 } vf_conform_base;
 
+typedef enum vf_conform_minimize {
+    VF_CONFORM_MIN_NONE = 0,  /* report failures as they are */
+    VF_CONFORM_MIN_CLASS = 1, /* shrink the first failing case of each class (kind, line) */
+    VF_CONFORM_MIN_ALL = 2,   /* shrink every failing case */
+} vf_conform_minimize;
+
 typedef struct vf_conform_opts {
     const char *tool;   /* the vhdfold binary used for gen/digest/check/export (required) */
     const char *impl;   /* merge command template; NULL = "TOOL merge {source} {dest}" */
@@ -43,19 +49,21 @@ typedef struct vf_conform_opts {
     unsigned depth_min, depth_max; /* differencing levels above the base, 1.. */
     vf_conform_dest dest;
     vf_conform_base base;
-    uint64_t size_min, size_max; /* virtual size range in bytes (multiples of 1 MiB drawn) */
-    const char *density;         /* `gen --density` text (NULL = the generator's default) */
-    const char *block_size;      /* `gen --block-size` text (NULL = the generator's default) */
-    double timeout_s;            /* per case, for the command under test */
-    unsigned jobs;               /* cases in parallel, >= 1 */
-    unsigned shard_k, shard_n;   /* run cases with index % shard_n == shard_k - 1 */
-    const char *work_dir;        /* NULL = a new folder under $TMPDIR, removed at the end */
-    const char *keep_failures;   /* copy failing case folders there (NULL = none) */
-    const char *junit;           /* JUnit XML report path (NULL = none) */
-    const char *json;            /* JSON report path (NULL = none) */
-    const char *expect;          /* known divergences (NULL = none expected) */
-    bool verbose;                /* print passing cases too (failures are always printed) */
-    FILE *out;                   /* per-case lines and the summary (NULL = stdout) */
+    uint64_t size_min, size_max;  /* virtual size range in bytes (multiples of 1 MiB drawn) */
+    const char *density;          /* `gen --density` text (NULL = the generator's default) */
+    const char *block_size;       /* `gen --block-size` text (NULL = the generator's default) */
+    double timeout_s;             /* per case, for the command under test */
+    unsigned jobs;                /* cases in parallel, >= 1 */
+    unsigned shard_k, shard_n;    /* run cases with index % shard_n == shard_k - 1 */
+    const char *work_dir;         /* NULL = a new folder under $TMPDIR, removed at the end */
+    const char *keep_failures;    /* copy failing case folders there (NULL = none) */
+    const char *junit;            /* JUnit XML report path (NULL = none) */
+    const char *json;             /* JSON report path (NULL = none) */
+    const char *expect;           /* known divergences (NULL = none expected) */
+    bool verbose;                 /* print passing cases too (failures are always printed) */
+    FILE *out;                    /* per-case lines and the summary (NULL = stdout) */
+    vf_conform_minimize minimize; /* shrink failing cases (docs/conform.md "Minimization") */
+    uint64_t minimize_budget;     /* trial runs of the command per minimized case (default 150) */
 } vf_conform_opts;
 
 /* Defaults: vhd, seed 1, 20 cases, depth 1..4, dest parent, base any, 4..8 MiB, 60 s, 1 job,
@@ -78,6 +86,9 @@ typedef struct vf_conform_case {
     const char *profile; /* borrowed from the options, NULL = generator default */
     const char *base;    /* "dynamic" or "fixed" */
     uint64_t size;       /* bytes */
+    /* Set only by the minimizer (zero/NULL for derived cases): */
+    uint32_t block_size; /* gen --block-size in bytes; 0 = the suite's --block-size */
+    const char *writes;  /* gen --writes selector; NULL = every write */
 } vf_conform_case;
 
 /* SplitMix64: advances *state and returns the next output. */

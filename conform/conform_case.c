@@ -28,7 +28,8 @@ typedef struct vf_case_run {
     char chain[4200]; /* work/case-N/chain: the generator's OUTDIR and {dir} */
     const char *gen_argv[24];
     char gen_text[2048]; /* the gen command, shell-quoted, for reproducers */
-    char seed_s[32], depth_s[16], size_s[32];
+    char seed_s[32], depth_s[16], size_s[32], block_s[32];
+    bool trial; /* a minimizer's trial: never kept, the reproducer is the minimizer's */
     size_t nlevels;
     char *file[VF_MAX_LEVELS]; /* absolute paths, base first */
     char sha[VF_MAX_LEVELS][65];
@@ -143,9 +144,17 @@ static void vf_build_gen(vf_case_run *cr, char *outdir)
         a[n++] = "--density";
         a[n++] = o->density;
     }
-    if (o->block_size) {
+    if (c->block_size) {
+        snprintf(cr->block_s, sizeof cr->block_s, "%" PRIu32 "K", c->block_size >> 10);
+        a[n++] = "--block-size";
+        a[n++] = cr->block_s;
+    } else if (o->block_size) {
         a[n++] = "--block-size";
         a[n++] = o->block_size;
+    }
+    if (c->writes) {
+        a[n++] = "--writes";
+        a[n++] = c->writes;
     }
     a[n++] = outdir;
     a[n] = NULL;
@@ -247,10 +256,13 @@ done:
     return st;
 }
 
-static vf_status vf_make_case(vf_case_run *cr, vf_error *err)
+static vf_status vf_make_case(vf_case_run *cr, const char *name, vf_error *err)
 {
     const vf_conform_ctx *ctx = cr->ctx;
-    snprintf(cr->dir, sizeof cr->dir, "%s/case-%06" PRIu64, ctx->work, cr->res->c.index);
+    if (name)
+        snprintf(cr->dir, sizeof cr->dir, "%s/%s", ctx->work, name);
+    else
+        snprintf(cr->dir, sizeof cr->dir, "%s/case-%06" PRIu64, ctx->work, cr->res->c.index);
     snprintf(cr->chain, sizeof cr->chain, "%s/chain", cr->dir);
     vf_status st = vf_rm_tree(cr->dir, err);
     if (st)
@@ -692,12 +704,12 @@ static char *vf_kept_dir(const vf_case_run *cr)
     return dst;
 }
 
-static void vf_case_body(vf_case_run *cr)
+static void vf_case_body(vf_case_run *cr, const char *name)
 {
     const vf_conform_opts *o = cr->ctx->o;
     vf_error e = {0};
     char *result = NULL;
-    if (vf_make_case(cr, &e)) {
+    if (vf_make_case(cr, name, &e)) {
         vf_setup_fail(cr, "generating the case", &e);
         return;
     }
@@ -729,10 +741,11 @@ static void vf_case_body(vf_case_run *cr)
     free(result);
 }
 
-void vf_conform_case_run(const vf_conform_ctx *ctx, uint64_t index, vf_conform_result *res)
+/* Run and judge res->c (already filled) in WORK/name (NULL: case-NNNNNN); a trial is never
+ * kept and its reproducer names its (removed) folder. */
+static void vf_case_exec(const vf_conform_ctx *ctx, const char *name, bool trial,
+                         vf_conform_result *res)
 {
-    memset(res, 0, sizeof *res);
-    vf_conform_derive(ctx->o, index, &res->c);
     res->ran = true;
     res->first_diff = VF_OFF_NONE;
     res->expect_line = -1;
@@ -743,12 +756,13 @@ void vf_conform_case_run(const vf_conform_ctx *ctx, uint64_t index, vf_conform_r
     }
     cr->ctx = ctx;
     cr->res = res;
-    vf_case_body(cr);
+    cr->trial = trial;
+    vf_case_body(cr, name);
     if (res->verdict != VF_VERDICT_PASS) {
         if (!cr->gen_text[0])
             vf_build_gen(cr, cr->chain);
         vf_compose_reason(res);
-        res->kept = ctx->o->keep_failures ? vf_kept_dir(cr) : NULL;
+        res->kept = ctx->o->keep_failures && !trial ? vf_kept_dir(cr) : NULL;
         vf_write_repro(cr, res->kept ? res->kept : cr->dir);
         vf_write_reason_file(cr);
         if (res->kept)
@@ -761,8 +775,59 @@ void vf_conform_case_run(const vf_conform_ctx *ctx, uint64_t index, vf_conform_r
     free(cr);
 }
 
+void vf_conform_case_run(const vf_conform_ctx *ctx, uint64_t index, vf_conform_result *res)
+{
+    memset(res, 0, sizeof *res);
+    vf_conform_derive(ctx->o, index, &res->c);
+    vf_case_exec(ctx, NULL, false, res);
+}
+
+void vf_conform_case_trial(const vf_conform_ctx *ctx, const vf_conform_case *c, const char *name,
+                           vf_conform_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->c = *c;
+    vf_case_exec(ctx, name, true, res);
+}
+
+vf_status vf_conform_gen_argv(const vf_conform_ctx *ctx, const vf_conform_case *c,
+                              const char *outdir, const char *extra, char ***argv, vf_error *err)
+{
+    vf_conform_result r = {.c = *c};
+    vf_case_run *cr = calloc(1, sizeof *cr);
+    char *dir = strdup(outdir);
+    char **a = calloc(32, sizeof *a);
+    vf_status st = VF_OK;
+    *argv = NULL;
+    if (!cr || !dir || !a) {
+        st = VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "gen command line");
+        goto done;
+    }
+    cr->ctx = ctx;
+    cr->res = &r;
+    vf_build_gen(cr, dir);
+    size_t n = 0, k = 0;
+    while (cr->gen_argv[n])
+        n++;
+    for (size_t i = 0; i + 1 < n; i++)
+        a[k++] = strdup(cr->gen_argv[i]);
+    if (extra)
+        a[k++] = strdup(extra);
+    a[k++] = strdup(dir);
+    *argv = a;
+    a = NULL;
+done:
+    free(a);
+    free(dir);
+    free(cr);
+    return st;
+}
+
 void vf_conform_result_free(vf_conform_result *r)
 {
+    free(r->min.writes);
+    free(r->min.shell);
+    free(r->min.reason);
     free(r->reason);
     free(r->kept);
     free(r->repro);

@@ -74,6 +74,21 @@ typedef enum vf_verdict {
     VF_VERDICT_KNOWN = 2, /* failed as an expectation line says */
 } vf_verdict;
 
+/* What --minimize found for a case (conform_min.c). */
+typedef struct vf_conform_min {
+    bool done;           /* minimization ran on this case */
+    bool exhausted;      /* the trial budget ran out */
+    uint64_t trials;     /* trial runs of the command */
+    vf_conform_case c;   /* the smallest case failing the same way (c.writes: see writes) */
+    char *writes;        /* its --writes selector, NULL = every write (free()) */
+    size_t nwrites;      /* writes it keeps */
+    char *shell;         /* reproducer from an empty folder (free()) */
+    char *reason;        /* its reason, whole (free()) */
+    uint64_t first_diff; /* VF_OFF_NONE when unknown */
+    int from_level;      /* the level whose write defines first_diff in SOURCE's view, -1 */
+    uint32_t from_write;
+} vf_conform_min;
+
 typedef struct vf_conform_result {
     vf_conform_case c;
     bool ran; /* belongs to this shard and was run */
@@ -90,6 +105,7 @@ typedef struct vf_conform_result {
     char *cwd;                   /* where the command ran (free()) */
     char **gen_argv; /* the gen command as argv, NULL-terminated (free each and the array) */
     int expect_line; /* matched expectation (index), -1 when none */
+    vf_conform_min min;
 } vf_conform_result;
 
 /* What a merge implementation does, by design, to the files of the chain besides the result
@@ -118,7 +134,15 @@ typedef struct vf_conform_ctx {
 /* Build, run and judge one case (conform_case.c). Errors of the runner itself become a SETUP
  * failure of the case; the function does not fail. */
 void vf_conform_case_run(const vf_conform_ctx *ctx, uint64_t index, vf_conform_result *res);
+/* Run and judge the case c as given (the minimizer's shrunk variants) in WORK/name; never kept. */
+void vf_conform_case_trial(const vf_conform_ctx *ctx, const vf_conform_case *c, const char *name,
+                           vf_conform_result *res);
 void vf_conform_result_free(vf_conform_result *r);
+
+/* argv of `TOOL gen` for case c into outdir, with extra (a flag, or NULL) before outdir:
+ * NULL-terminated, yours (free each and the array). */
+vf_status vf_conform_gen_argv(const vf_conform_ctx *ctx, const vf_conform_case *c,
+                              const char *outdir, const char *extra, char ***argv, vf_error *err);
 
 /* --- expectation files (conform_expect.c) --- */
 
@@ -146,6 +170,13 @@ typedef struct vf_expect_list {
 vf_status vf_expect_load(const char *path, vf_expect_list *list, vf_error *err);
 void vf_expect_free(vf_expect_list *list);
 bool vf_expect_matches(const vf_expect *e, const vf_conform_opts *o, const vf_conform_case *c);
+
+/* --- minimization (conform_min.c) --- */
+
+/* Shrink the failing cases of res (each one, or the first of each class, as o->minimize says)
+ * and print what was found on f; the findings go into each res[i].min. */
+void vf_conform_minimize_run(const vf_conform_ctx *ctx, vf_conform_result *res, uint64_t n,
+                             const vf_expect_list *exp, FILE *f);
 
 /* --- reports (conform_report.c) --- */
 

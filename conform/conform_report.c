@@ -104,7 +104,36 @@ static json_t *vf_repro_json(const vf_conform_result *r)
                      "shell", r->repro);
 }
 
-static json_t *vf_case_json(const vf_conform_result *r, const vf_expect_list *exp)
+/* What --minimize found (docs/conform.md "Minimization"); NULL when it did not run. */
+static json_t *vf_min_json(const vf_conform_result *r, uint64_t budget)
+{
+    const vf_conform_min *m = &r->min;
+    if (!m->done)
+        return NULL;
+    json_t *j = json_pack("{s:I, s:I, s:b}", "trials", (json_int_t)m->trials, "budget",
+                          (json_int_t)budget, "exhausted", m->exhausted);
+    if (!m->shell)
+        return j; /* nothing smaller failed the same way */
+    json_object_set_new(j, "depth", json_integer(m->c.depth));
+    json_object_set_new(j, "dest_level", json_integer(m->c.dest_level));
+    json_object_set_new(j, "size", json_integer((json_int_t)m->c.size));
+    json_object_set_new(j, "block_size",
+                        m->c.block_size ? json_integer(m->c.block_size) : json_null());
+    json_object_set_new(j, "writes", m->writes ? json_string(m->writes) : json_null());
+    json_object_set_new(j, "writes_kept", json_integer((json_int_t)m->nwrites));
+    json_object_set_new(j, "first_diff",
+                        m->first_diff != VF_OFF_NONE ? json_integer((json_int_t)m->first_diff)
+                                                     : json_null());
+    json_object_set_new(j, "from_level",
+                        m->from_level >= 0 ? json_integer(m->from_level) : json_null());
+    json_object_set_new(j, "from_write",
+                        m->from_level >= 0 ? json_integer(m->from_write) : json_null());
+    json_object_set_new(j, "reason", json_string(m->reason ? m->reason : ""));
+    json_object_set_new(j, "shell", json_string(m->shell));
+    return j;
+}
+
+static json_t *vf_case_json(const vf_conform_result *r, const vf_expect_list *exp, uint64_t budget)
 {
     const vf_conform_case *c = &r->c;
     json_t *kinds = json_array();
@@ -134,6 +163,9 @@ static json_t *vf_case_json(const vf_conform_result *r, const vf_expect_list *ex
         json_object_set_new(j, "first_diff", json_integer((json_int_t)r->first_diff));
     if (r->expect_line >= 0)
         json_object_set_new(j, "expectation_line", json_integer(exp->items[r->expect_line].line));
+    json_t *min = vf_min_json(r, budget);
+    if (min)
+        json_object_set_new(j, "minimized", min);
     return j;
 }
 
@@ -144,7 +176,7 @@ vf_status vf_conform_write_json(const char *path, const vf_conform_opts *o,
     json_t *cases = json_array(), *exps = json_array();
     for (uint64_t i = 0; i < n; i++)
         if (res[i].ran)
-            json_array_append_new(cases, vf_case_json(&res[i], exp));
+            json_array_append_new(cases, vf_case_json(&res[i], exp, o->minimize_budget));
     for (size_t i = 0; i < exp->count; i++) {
         const vf_expect *e = &exp->items[i];
         const char *state = !e->matched ? "unmatched" : e->failed ? "reproduced" : "stale";

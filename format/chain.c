@@ -30,7 +30,8 @@ struct vf_chain {
     char *dir_copy;
     vf_level *lv;
     size_t depth, cap;
-    bool broken; /* a failed reopen could not restore a level: only close is allowed */
+    bool broken;  /* a failed reopen could not restore a level: only close is allowed */
+    char *beyond; /* a partial open's break: the file found for level depth but not taken */
 };
 
 /* --- candidate parents --- */
@@ -577,6 +578,18 @@ static vf_status vf_chain_try(vf_chain *c, const vf_level *child, vf_cand *cand,
     return VF_OK;
 }
 
+/* The file a failed search found but did not take: the candidate that was in use (st BUSY,
+ * index at), else the first with another identity. */
+static void vf_chain_note_beyond(vf_chain *c, const vf_cands *cs, size_t at, vf_status st)
+{
+    const vf_cand *pick = st == VF_E_BUSY && at < cs->n ? &cs->v[at] : NULL;
+    for (size_t i = 0; i < cs->n && !pick; i++)
+        if (cs->v[i].result == VF_CAND_MISMATCH)
+            pick = &cs->v[i];
+    free(c->beyond);
+    c->beyond = pick && pick->path ? strdup(pick->path) : NULL;
+}
+
 /* Find, open and append the parent of the current base. */
 static vf_status vf_chain_add_parent(vf_chain *c, vf_error *err)
 {
@@ -608,12 +621,15 @@ static vf_status vf_chain_add_parent(vf_chain *c, vf_error *err)
     } else if (st == VF_OK) {
         st = vf_chain_not_found(child, &cs, err);
     }
+    vf_chain_note_beyond(c, &cs, i, st);
     vf_cands_free(&cs);
     return st;
 }
 
+/* Open the top and up to `upper` levels (0: all). With brk non-NULL a failure past the top
+ * keeps the levels that resolved: VF_OK, the break's error in *brk. */
 static vf_status vf_chain_open_n(const char *path, const vf_chain_opts *opts, size_t upper,
-                                 vf_chain **out, vf_error *err)
+                                 vf_chain **out, vf_error *brk, vf_error *err)
 {
     *out = NULL;
     vf_chain *c = calloc(1, sizeof *c);
@@ -657,6 +673,11 @@ static vf_status vf_chain_open_n(const char *path, const vf_chain_opts *opts, si
     }
     c->opts.named = NULL; /* borrowed for the open only */
     c->opts.nnamed = 0;
+    if (st != VF_OK && brk && c->depth) {
+        *brk = *err;
+        vf_error_clear(err);
+        st = VF_OK;
+    }
     if (st != VF_OK) {
         vf_chain_close(c);
         return st;
@@ -667,7 +688,20 @@ static vf_status vf_chain_open_n(const char *path, const vf_chain_opts *opts, si
 
 vf_status vf_chain_open(const char *path, const vf_chain_opts *opts, vf_chain **out, vf_error *err)
 {
-    return vf_chain_open_n(path, opts, 0, out, err);
+    return vf_chain_open_n(path, opts, 0, out, NULL, err);
+}
+
+vf_status vf_chain_open_partial(const char *path, const vf_chain_opts *opts, vf_chain **out,
+                                vf_error *brk, vf_error *err)
+{
+    vf_error own;
+    vf_error_clear(brk ? brk : &own);
+    vf_error scratch;
+    vf_error_clear(&scratch);
+    vf_status st = vf_chain_open_n(path, opts, 0, out, brk ? brk : &own, err ? err : &scratch);
+    if (st != VF_OK && brk)
+        vf_error_clear(brk); /* the top itself failed: that is *err, not a break */
+    return st;
 }
 
 vf_status vf_chain_open_upper(const char *path, const vf_chain_opts *opts, size_t levels,
@@ -677,7 +711,7 @@ vf_status vf_chain_open_upper(const char *path, const vf_chain_opts *opts, size_
         *out = NULL;
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "opening '%s': no level asked for", path);
     }
-    return vf_chain_open_n(path, opts, levels, out, err);
+    return vf_chain_open_n(path, opts, levels, out, NULL, err);
 }
 
 void vf_chain_opts_init_size(vf_chain_opts *o, size_t size)
@@ -699,7 +733,13 @@ void vf_chain_close(vf_chain *c)
     }
     free(c->lv);
     free(c->dir_copy);
+    free(c->beyond);
     free(c);
+}
+
+const char *vf_chain_beyond(const vf_chain *c)
+{
+    return c->beyond;
 }
 
 size_t vf_chain_depth(const vf_chain *c)

@@ -146,6 +146,18 @@ static vf_status vf_mh_lock(void *self, bool exclusive, vf_error *e)
     return VF_OK;
 }
 
+/* The memory fs has no processes: a conflicting holder is reported as -1 (unknown). */
+static vf_status vf_mh_lock_holder(void *self, bool exclusive, int64_t *pid, vf_error *e)
+{
+    (void)e;
+    const vf_mhandle *h = self;
+    const vf_mfile *f = h->file;
+    unsigned other_shared = f->shared - (h->lock == VF_MLOCK_SHARED ? 1u : 0u);
+    bool conflict = (f->exclusive && h->lock != VF_MLOCK_EXCL) || (exclusive && other_shared);
+    *pid = conflict ? -1 : 0;
+    return VF_OK;
+}
+
 static void vf_mh_close(void *self)
 {
     vf_mhandle *h = self;
@@ -168,6 +180,7 @@ static const vf_io_ops vf_mh_ops = {
     .set_size = vf_mh_set_size,
     .lock = vf_mh_lock,
     .close = vf_mh_close,
+    .lock_holder = vf_mh_lock_holder,
 };
 
 /* --- the file system --- */

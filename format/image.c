@@ -548,6 +548,18 @@ vf_status vf_image_merge_unlink(vf_image *dest, const uint8_t old_id[16], vf_err
     return st == VF_OK ? vf_image_flush(dest, err) : st;
 }
 
+vf_status vf_image_reclaim(vf_image *img, uint64_t mark, vf_error *err)
+{
+    if (!img->writable || img->failed)
+        return VF_FAIL(err, VF_E_STATE, VF_OFF_NONE, "'%s': not open for writing", img->name);
+    if (!img->drv->reclaim)
+        return VF_OK;
+    vf_status st = img->drv->reclaim(img, mark, err);
+    if (st != VF_OK && st != VF_E_STATE)
+        img->failed = true; /* a cut may have been half done: no further write */
+    return st;
+}
+
 const char *vf_disk_type_name(vf_disk_type t)
 {
     switch (t) {

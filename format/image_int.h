@@ -65,6 +65,8 @@ typedef struct vf_driver {
                             vf_error *err);
     /* The producers the generator imitates (samples.h); NULL: gen refuses the format. */
     const vf_format_samples *samples;
+    /* vf_image_reclaim; NULL: nothing to reclaim (fixed layouts). */
+    vf_status (*reclaim)(vf_image *img, uint64_t mark, vf_error *err);
     /* vf_image_repair for this format, on a borrowed io that probed as this format; NULL:
      * the format has no safe repairs (plan says unsafe when the image does not open). */
     vf_status (*repair)(vf_io *io, const char *name, bool apply, vf_repair_plan *plan,
@@ -92,6 +94,14 @@ struct vf_image {
 vf_status vf_image_open_probe(vf_io *io, const char *name, unsigned flags, bool *recognised,
                               vf_image **out, vf_error *err);
 
+/* Resume support (docs/merge.md "Resume reuses what it allocated"), internal to the library:
+ * space at or past mark (a file size the caller recorded before it wrote, e.g. the merge
+ * journal's allocation mark) that none of img's structures names was allocated by writes that
+ * were never published. The driver's next allocations reuse it, lowest first, stepping over
+ * what is named, and the file is cut back to the end of what is named (never below mark).
+ * Any mark is safe: named space is never reused. Call on a writable handle before its first
+ * data write (VF_E_STATE otherwise); a driver without the hook does nothing. */
+vf_status vf_image_reclaim(vf_image *img, uint64_t mark, vf_error *err);
 /* The driver whose probe scores io highest (image.c); VF_E_FORMAT when none. */
 vf_status vf_image_probe_driver(vf_io *io, const char *name, const vf_driver **out, vf_error *err);
 

@@ -132,6 +132,14 @@ vf_status vf_io_lock(vf_io *io, bool exclusive, vf_error *err)
     return io->ops->lock(io->self, exclusive, err);
 }
 
+vf_status vf_io_lock_holder(vf_io *io, bool exclusive, int64_t *pid, vf_error *err)
+{
+    *pid = 0;
+    if (!io->ops->lock_holder)
+        return VF_OK;
+    return io->ops->lock_holder(io->self, exclusive, pid, err);
+}
+
 vf_status vf_fs_open(const vf_fs *fs, const char *path, unsigned flags, vf_io **out, vf_error *err)
 {
     *out = NULL;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -265,25 +266,65 @@ static vf_status vf_file_set_size(void *self, uint64_t size, vf_error *e)
     return VF_OK;
 }
 
+/* The OFD lock covers [0, VF_IO_PID_LOCK_BYTE) (every byte a disk can have); the one byte at
+ * VF_IO_PID_LOCK_BYTE carries a classic per-process lock of the same kind, which F_GETLK can
+ * report with the holder's pid (an OFD lock reports none). The two never overlap, so a query
+ * on the byte sees only the classic locks. */
+static void vf_file_flock(struct flock *fl, short type, uint64_t start, uint64_t len)
+{
+    memset(fl, 0, sizeof *fl);
+    fl->l_type = type;
+    fl->l_whence = SEEK_SET;
+    fl->l_start = (off_t)start;
+    fl->l_len = (off_t)len;
+}
+
+static vf_status vf_file_lock_holder(void *self, bool exclusive, int64_t *pid, vf_error *e)
+{
+    vf_file *f = self;
+    struct flock fl;
+    *pid = 0;
+    vf_file_flock(&fl, exclusive ? F_WRLCK : F_RDLCK, 0, VF_IO_PID_LOCK_BYTE);
+    if (fcntl(f->fd, F_OFD_GETLK, &fl) != 0)
+        return VF_FAIL_ERRNO(e, errno, VF_OFF_NONE, "asking who locks '%s'", f->path);
+    if (fl.l_type == F_UNLCK)
+        return VF_OK;
+    *pid = fl.l_pid > 0 ? (int64_t)fl.l_pid : -1; /* a classic lock names its process */
+    vf_file_flock(&fl, exclusive ? F_WRLCK : F_RDLCK, VF_IO_PID_LOCK_BYTE, 1);
+    if (*pid < 0 && fcntl(f->fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK && fl.l_pid > 0)
+        *pid = fl.l_pid;
+    return VF_OK;
+}
+
+static vf_status vf_file_busy(vf_file *f, bool exclusive, int saved, vf_error *e)
+{
+    int64_t pid = 0;
+    char who[48] = "another handle";
+    if (vf_file_lock_holder(f, exclusive, &pid, NULL) == VF_OK && pid > 0)
+        snprintf(who, sizeof who, "process %lld", (long long)pid);
+    vf_status st = VF_FAIL(e, VF_E_BUSY, VF_OFF_NONE,
+                           "'%s' is in use: %s holds a conflicting lock (wanted %s)", f->path, who,
+                           exclusive ? "exclusive" : "shared");
+    if (e)
+        e->sys_errno = saved;
+    return st;
+}
+
 static vf_status vf_file_lock(void *self, bool exclusive, vf_error *e)
 {
     vf_file *f = self;
     struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = exclusive ? F_WRLCK : F_RDLCK;
-    fl.l_whence = SEEK_SET; /* start 0, length 0: the whole file, however it grows */
-    if (fcntl(f->fd, F_OFD_SETLK, &fl) == 0)
+    short type = exclusive ? F_WRLCK : F_RDLCK;
+    vf_file_flock(&fl, type, 0, VF_IO_PID_LOCK_BYTE);
+    if (fcntl(f->fd, F_OFD_SETLK, &fl) == 0) {
+        /* best effort: without it only the pid goes unreported */
+        vf_file_flock(&fl, type, VF_IO_PID_LOCK_BYTE, 1);
+        (void)fcntl(f->fd, F_SETLK, &fl);
         return VF_OK;
-    int saved = errno;
-    if (saved == EAGAIN || saved == EACCES) {
-        vf_status st = VF_FAIL(e, VF_E_BUSY, VF_OFF_NONE,
-                               "'%s' is in use: another handle holds a conflicting lock "
-                               "(wanted %s)",
-                               f->path, exclusive ? "exclusive" : "shared");
-        if (e)
-            e->sys_errno = saved;
-        return st;
     }
+    int saved = errno;
+    if (saved == EAGAIN || saved == EACCES)
+        return vf_file_busy(f, exclusive, saved, e);
     return VF_FAIL_ERRNO(e, saved, VF_OFF_NONE, "locking '%s'", f->path);
 }
 
@@ -307,6 +348,7 @@ static const vf_io_ops vf_file_ops = {
     .lock = vf_file_lock,
     .close = vf_file_close,
     .copy_from = vf_file_copy_from,
+    .lock_holder = vf_file_lock_holder,
 };
 
 static int vf_file_oflags(unsigned flags)

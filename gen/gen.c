@@ -245,7 +245,7 @@ vf_status vf_gen_validate(const vf_gen_opts *opts, vf_error *err)
     if (o->seed > VF_GEN_MAX_SEED)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--seed must be at most %llu",
                        (unsigned long long)VF_GEN_MAX_SEED);
-    return VF_OK;
+    return vf_gen_select_check(o, err);
 }
 
 /* The drivers are the authority on what can be created: refuse early and clearly. */
@@ -666,6 +666,26 @@ vf_status vf_gen_run(const vf_gen_opts *opts, const vf_fs *fs, const char *outdi
     vf_gen_plan_free(&plan);
     if (st != VF_OK)
         vf_gen_result_free(res);
+    return st;
+}
+
+vf_status vf_gen_list_writes(const vf_gen_opts *opts, vf_gen_write_info **out, size_t *n,
+                             vf_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    vf_gen_opts own;
+    vf_status st = vf_gen_adopt(&opts, &own, err);
+    if (st != VF_OK)
+        return st;
+    vf_gen_plan plan;
+    st = vf_gen_validate(opts, err);
+    if (st == VF_OK)
+        st = vf_gen_plan_build(opts, &plan, err);
+    if (st != VF_OK)
+        return st;
+    st = vf_gen_list_fill(&plan, out, n, err);
+    vf_gen_plan_free(&plan);
     return st;
 }
 

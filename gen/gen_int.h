@@ -150,6 +150,16 @@ void vf_gen_view_free(vf_gen_view *v);
 vf_status vf_gen_digest_level(const vf_gen_plan *plan, unsigned top, bool flat, bool split,
                               uint8_t sha256[32], uint8_t tree[32], vf_error *err);
 
+/* --- Write subsets (select.c) ------------------------------------------------------------- */
+
+/* The syntax of opts->writes and its levels (at most depth); VF_OK when NULL. */
+vf_status vf_gen_select_check(const vf_gen_opts *opts, vf_error *err);
+/* Thin a whole plan to plan->opts.writes (VF_E_INVAL for a write a level lacks). */
+vf_status vf_gen_select_apply(vf_gen_plan *plan, vf_error *err);
+/* The plan's writes as vf_gen_list_writes reports them (*out yours, NULL when none). */
+vf_status vf_gen_list_fill(const vf_gen_plan *plan, vf_gen_write_info **out, size_t *n,
+                           vf_error *err);
+
 /* --- Manifest (manifest.c) ---------------------------------------------------------------- */
 
 vf_status vf_gen_manifest(const vf_gen_result *res, char **out, vf_error *err);

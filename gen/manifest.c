@@ -72,6 +72,9 @@ vf_status vf_gen_manifest(const vf_gen_result *res, char **out, vf_error *err)
         json_object_set_new(root, "sector_size", json_integer(o->sector_size));
         json_object_set_new(root, "dirty", json_string(vf_gen_dirty_name(o->dirty)));
     }
+    /* only a thinned chain says so: full chains keep their pinned manifests */
+    if (o->writes)
+        json_object_set_new(root, "writes_selected", json_string(o->writes));
     json_object_set_new(root, "flat_limit", json_integer((json_int_t)o->flat_limit));
     json_object_set_new(root, "tree_digest", json_string("vhdfold-tree-v1"));
     for (unsigned l = 0; l < res->nlevels; l++)

@@ -399,14 +399,15 @@ vf_status vf_gen_plan_build(const vf_gen_opts *opts, vf_gen_plan *plan, vf_error
     plan->lv = calloc(plan->nlevels, sizeof *plan->lv);
     if (!plan->lv)
         return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "allocating the generator's plan");
-    for (unsigned l = 0; l < plan->nlevels; l++) {
-        vf_status st = vf_gen_plan_level_build(plan, l, err);
-        if (st != VF_OK) {
-            vf_gen_plan_free(plan);
-            return st;
-        }
-    }
-    return VF_OK;
+    vf_status st = VF_OK;
+    for (unsigned l = 0; st == VF_OK && l < plan->nlevels; l++)
+        st = vf_gen_plan_level_build(plan, l, err);
+    /* --writes: drawn whole first, then thinned, so the writes kept are the full plan's */
+    if (st == VF_OK)
+        st = vf_gen_select_apply(plan, err);
+    if (st != VF_OK)
+        vf_gen_plan_free(plan);
+    return st;
 }
 
 void vf_gen_plan_free(vf_gen_plan *plan)

@@ -64,8 +64,14 @@ static void vf_prefix_close(void *self)
 }
 
 static const vf_io_ops vf_prefix_ops = {
-    vf_prefix_read,     vf_prefix_write, vf_prefix_sync,  vf_prefix_size,
-    vf_prefix_set_size, vf_prefix_lock,  vf_prefix_close, NULL};
+    .read_at = vf_prefix_read,
+    .write_at = vf_prefix_write,
+    .sync = vf_prefix_sync,
+    .get_size = vf_prefix_size,
+    .set_size = vf_prefix_set_size,
+    .lock = vf_prefix_lock,
+    .close = vf_prefix_close,
+};
 
 /* A verifier source for [0, size) of c's view: the chain itself (sparse-aware) when size is
  * its whole size, else the raw prefix. Yours: vf_source_free (c stays open, borrowed). */

@@ -14,13 +14,13 @@
 #include "merge_int.h"
 
 #define VF_JOURNAL_MAGIC "VFMERGE1"
-#define VF_JOURNAL_VERSION 2u
+#define VF_JOURNAL_VERSION 3u     /* written; 3 added the allocation mark */
+#define VF_JOURNAL_VERSION_OLD 2u /* read: its mark is its DESTINATION size */
 #define VF_JOURNAL_OFF_SEQ 8u
 #define VF_JOURNAL_OFF_LEN 16u
 #define VF_JOURNAL_OFF_SHA 24u
-/* version .. extras (8 x u32), cursor, virtual size, dest size (3 x u64), merge id, new id,
- * digest_before */
-#define VF_JOURNAL_FIXED_BYTES (8u * 4u + 3u * 8u + 16u + 16u + VF_SHA256_LEN)
+/* Fixed part: version .. extras (8 x u32), cursor, virtual size, dest size, alloc mark
+ * (version 3: 4 x u64), merge id, new id, digest_before. */
 #define VF_JOURNAL_LEVEL_BYTES 24u /* id, file size */
 #define VF_JOURNAL_CHILD_BYTES VF_SHA256_LEN
 /* Bits of the "extras" word: which optional fields follow digest_before. */
@@ -108,6 +108,7 @@ static void vf_journal_put_body(const vf_journal *j, vf_wcur *w)
     vf_w_le(w, 8, j->cursor);
     vf_w_le(w, 8, j->virtual_size);
     vf_w_le(w, 8, j->dest_size);
+    vf_w_le(w, 8, j->alloc_mark);
     vf_w_bytes(w, j->merge_id, 16);
     vf_w_bytes(w, j->new_id, 16);
     vf_w_bytes(w, j->digest_before, VF_SHA256_LEN);
@@ -161,13 +162,15 @@ static bool vf_journal_get_fixed(vf_cur *c, vf_journal *j)
     j->cursor = vf_cur_le64(c);
     j->virtual_size = vf_cur_le64(c);
     j->dest_size = vf_cur_le64(c);
+    j->alloc_mark = version == VF_JOURNAL_VERSION ? vf_cur_le64(c) : j->dest_size;
     vf_cur_bytes(c, j->merge_id, 16);
     vf_cur_bytes(c, j->new_id, 16);
     vf_cur_bytes(c, j->digest_before, VF_SHA256_LEN);
     j->has_link_id = (extras & VF_JOURNAL_EXTRA_LINK_ID) != 0;
     if (j->has_link_id)
         vf_cur_bytes(c, j->link_id, 16);
-    if (c->overrun || version != VF_JOURNAL_VERSION || extras > VF_JOURNAL_EXTRA_LINK_ID ||
+    if (c->overrun || (version != VF_JOURNAL_VERSION && version != VF_JOURNAL_VERSION_OLD) ||
+        extras > VF_JOURNAL_EXTRA_LINK_ID || j->alloc_mark > j->dest_size ||
         phase < VF_MERGE_PHASE_COPYING || phase > VF_MERGE_PHASE_REMOVING ||
         mode > VF_MERGE_VERIFY_TREE || format > INT_MAX ||
         vf_format_get_limits((vf_format_kind)format, &lim, NULL) != VF_OK ||
@@ -238,9 +241,9 @@ vf_status vf_journal_parse(const uint8_t *buf, size_t len, vf_journal *out, vf_e
         if (st == VF_E_NOMEM)
             return VF_FAIL(err, VF_E_NOMEM, VF_OFF_NONE, "merge journal: out of memory");
         return VF_FAIL(err, VF_E_FORMAT, VF_JOURNAL_HEAD_BYTES,
-                       "merge journal slot: body fields out of range (version %u expected; "
-                       "phase, counts, cursor or length)",
-                       VF_JOURNAL_VERSION);
+                       "merge journal slot: body fields out of range (version %u or %u expected; "
+                       "phase, counts, cursor, allocation mark or length)",
+                       VF_JOURNAL_VERSION_OLD, VF_JOURNAL_VERSION);
     }
     return VF_OK;
 }

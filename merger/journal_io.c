@@ -112,15 +112,44 @@ vf_status vf_journal_load(const vf_fs *fs, const char *path, bool *found, vf_jou
     *found = true;
     /* a running merge holds the journal exclusively: a shared lock tells (and is dropped) */
     if ((st = vf_io_lock(io, false, err)) != VF_OK) {
+        int64_t pid = 0;
+        (void)vf_io_lock_holder(io, false, &pid, NULL);
         vf_io_close(io);
-        if (st == VF_E_BUSY)
-            return VF_FAIL(err, VF_E_BUSY, VF_OFF_NONE,
-                           "merge journal '%s' is in use: another merge into this DESTINATION "
-                           "is running",
-                           path);
+        if (st == VF_E_BUSY) {
+            st = VF_FAIL(err, VF_E_BUSY, VF_OFF_NONE,
+                         "merge journal '%s' is in use: another merge into this DESTINATION "
+                         "is running (pid %lld)",
+                         path, (long long)pid);
+            if (err)
+                err->sys_errno = EAGAIN;
+        }
         return st;
     }
     st = vf_journal_read_slots(io, path, out, err);
+    vf_io_close(io);
+    return st;
+}
+
+vf_status vf_journal_peek(const vf_fs *fs, const char *path, bool *found, int64_t *holder,
+                          vf_journal *out, vf_error *err)
+{
+    memset(out, 0, sizeof *out);
+    *found = false;
+    *holder = 0;
+    vf_io *io;
+    vf_error e2;
+    vf_error_clear(&e2);
+    vf_status st =
+        vf_fs_open(fs, path, VF_IO_RDONLY | VF_IO_REGULAR | VF_JOURNAL_OPEN_FLAGS, &io, &e2);
+    if (st != VF_OK) {
+        if (st == VF_E_IO && e2.sys_errno == ENOENT)
+            return VF_OK;
+        *found = true;
+        return vf_journal_refuse_open(path, st, &e2, err);
+    }
+    *found = true;
+    if ((st = vf_io_lock_holder(io, false, holder, err)) == VF_OK)
+        st = vf_journal_read_slots(io, path, out, err);
     vf_io_close(io);
     return st;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "image_int.h"
 #include "merge_int.h"
 #include "path.h"
 
@@ -448,9 +449,24 @@ static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t en
     return st;
 }
 
+/* A resumed copy first gives back what the interrupted batch allocated and never published:
+ * DESTINATION's driver reuses the space past the journal's allocation mark that nothing in
+ * the file names, so the finished file is laid out as by an uninterrupted merge
+ * (docs/merge.md "Resume reuses what it allocated"). Any mark is safe (the driver never
+ * reuses named space); a forged one only loses that layout. */
+static vf_status vf_merge_reclaim(vf_merge_ctx *x)
+{
+    if (!x->res->resumed)
+        return VF_OK;
+    vf_status st = vf_image_reclaim(x->dest, x->j.alloc_mark, x->err);
+    if (st != VF_OK)
+        vf_error_prefix(x->err, "reusing the space of the interrupted batch: ");
+    return st;
+}
+
 static vf_status vf_merge_copy(vf_merge_ctx *x)
 {
-    vf_status st = VF_OK;
+    vf_status st = vf_merge_reclaim(x);
     uint64_t start = 0;
     vf_merge_progress(x);
     for (size_t i = 0; st == VF_OK && i < x->nbatches; i++) {
@@ -465,6 +481,7 @@ static vf_status vf_merge_copy(vf_merge_ctx *x)
             break;
         x->j.cursor = b->end; /* everything below is durable in DESTINATION */
         x->j.dest_size = vf_merge_file_size(vf_image_io(x->dest));
+        x->j.alloc_mark = x->j.dest_size; /* where the next batch allocates from */
         st = vf_journal_store(&x->jf, &x->j, x->err);
     }
     return st;
@@ -659,6 +676,7 @@ static vf_status vf_merge_journal_new(vf_merge_ctx *x)
         j->levels[i].file_size = vf_merge_file_size(vf_image_io(img));
     }
     j->dest_size = j->levels[x->k].file_size;
+    j->alloc_mark = j->dest_size;
     for (size_t i = 0; i < x->o->nchildren; i++) {
         j->nchildren = i + 1;
         vf_status st = vf_merge_child_digest(x, x->o->children[i], true, j->children[i].digest);
@@ -951,6 +969,8 @@ static vf_status vf_merge_load_journal(vf_merge_ctx *x, bool *have)
         vf_journal_free(&x->j);
         return VF_OK;
     }
+    if (st == VF_E_BUSY)
+        return vf_merge_in_use(x->fs, x->o->source, x->o->destination, x->jpath, x->err);
     if (st != VF_OK && x->err)
         *x->err = e2;
     if (st == VF_OK && !found && x->o->resume)
@@ -1101,6 +1121,7 @@ static vf_status vf_merge_resume(vf_merge_ctx *x)
         x->j.cursor = 0;
         x->j.phase = VF_MERGE_PHASE_COPYING;
         x->j.dest_size = vf_merge_file_size(vf_image_io(x->dest));
+        x->j.alloc_mark = x->j.dest_size;
         snprintf(x->res->note, sizeof x->res->note, "merge journal '%s': %s", x->jpath, plan.why);
     }
     if ((st = vf_merge_copy_phase(x, true)) != VF_OK || x->o->dry_run)
@@ -1137,12 +1158,10 @@ static vf_status vf_merge_ctx_init(vf_merge_ctx *x)
     x->batch_bytes =
         o->batch_bytes ? (o->batch_bytes + 0xFFFFFu) & ~(uint64_t)0xFFFFF : VF_MERGE_BATCH_DEFAULT;
     x->dst_norm = vf_merge_path_abs(o->destination, x->posix);
-    x->jpath = malloc(strlen(o->destination) + sizeof VF_JOURNAL_SUFFIX);
+    x->jpath = vf_merge_journal_path(o->destination);
     x->buf = malloc(VF_MERGE_CHUNK);
     if (!x->dst_norm || !x->jpath || !x->buf)
         return vf_merge_nomem(x, "buffers");
-    strcpy(x->jpath, o->destination);
-    strcat(x->jpath, VF_JOURNAL_SUFFIX);
     return VF_OK;
 }
 

@@ -16,7 +16,7 @@
 #define VF_JOURNAL_MAX_LEVELS 4096u          /* 4096 x 24 bytes: fits a slot */
 #define VF_JOURNAL_MAX_CHILDREN 1024u        /* 1024 x 32 bytes */
 
-/* Version 2 records no path: a journal is never a source of file names (docs/merge.md). */
+/* Versions 2 and 3 record no path: a journal is never a source of file names (docs/merge.md). */
 typedef struct vf_journal_level {
     uint8_t id[16];     /* the level's identity when the merge started */
     uint64_t file_size; /* its file size then (levels above DESTINATION never change) */
@@ -35,6 +35,10 @@ typedef struct vf_journal {
     uint64_t cursor;             /* COPYING: every byte below is durable in DESTINATION */
     uint64_t virtual_size;       /* SOURCE's */
     uint64_t dest_size;          /* DESTINATION's file size when the cursor was recorded */
+    uint64_t alloc_mark;         /* version 3: DESTINATION's file end before the batch at the
+                                    cursor wrote (<= dest_size): space past it that nothing in
+                                    DESTINATION names is reused on resume (vf_image_reclaim);
+                                    version 2 records read it as dest_size */
     uint8_t merge_id[16];        /* random, drawn when the merge started */
     uint8_t new_id[16];          /* DESTINATION's identity after the merge */
     bool has_link_id;            /* VHDX: link_id is recorded */
@@ -108,6 +112,11 @@ typedef struct vf_journal_file {
  * without a valid slot is VF_E_FORMAT. */
 vf_status vf_journal_load(const vf_fs *fs, const char *path, bool *found, vf_journal *out,
                           vf_error *err);
+/* Read the newest valid record of path without taking a lock (info, check while a merge
+ * runs). *found false when absent; *holder as vf_io_lock_holder for the merge's exclusive
+ * lock. A file refused (link, not ours) or without a valid record: its error, *found true. */
+vf_status vf_journal_peek(const vf_fs *fs, const char *path, bool *found, int64_t *holder,
+                          vf_journal *out, vf_error *err);
 /* Open (create when create) for writing and lock it exclusively. */
 vf_status vf_journal_open(const vf_fs *fs, const char *path, bool create, vf_journal_file *jf,
                           vf_error *err);
@@ -124,6 +133,9 @@ vf_status vf_journal_remove(vf_journal_file *jf, vf_error *err);
 char *vf_merge_path_abs(const char *path, bool on_posix);
 /* target relative to the directory dir (both normalized the same way). Yours. */
 char *vf_merge_path_relative(const char *dir, const char *target);
+/* The journal of a merge into destination: the only place its location is decided. Yours;
+ * NULL when out of memory. */
+char *vf_merge_journal_path(const char *destination);
 /* Same file: st_dev/st_ino on the POSIX fs, else equal normalized paths. */
 bool vf_merge_same_file(const vf_fs *fs, const char *a, const char *b);
 
@@ -136,6 +148,13 @@ vf_status vf_merge_digest(vf_chain *c, vf_merge_verify mode, uint64_t size,
 /* First byte where the views of a and b differ over [0, size); *found false when equal. */
 vf_status vf_merge_first_diff(vf_chain *a, vf_chain *b, uint64_t size, bool *found, uint64_t *voff,
                               vf_error *err);
+
+/* --- pending.c: a journal seen from outside the merge that wrote it --- */
+
+/* err, a VF_E_BUSY from loading jpath, rewritten as "in use: merge of SOURCE into DEST in
+ * progress (pid N)" (SOURCE named when its identity is the journal's level 0). */
+vf_status vf_merge_in_use(const vf_fs *fs, const char *source, const char *dest, const char *jpath,
+                          vf_error *err);
 
 /* --- merge.c --- */
 

@@ -1,7 +1,7 @@
 /* paths.c - lexical path helpers for the merger: normalizing the request, the journal's
- * name, relative parent paths for --child, and "is DESTINATION that level" comparisons.
- * Layer: merger. Lexical only (no symlink resolution) so they work on any vf_fs; the POSIX
- * fs additionally compares files by st_dev/st_ino. */
+ * name (the one place that decides where a journal lives), relative parent paths for --child, and
+ * "is DESTINATION that level" comparisons. Layer: merger. Lexical only (no symlink resolution) so
+ * they work on any vf_fs; the POSIX fs additionally compares files by st_dev/st_ino. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -81,6 +81,17 @@ char *vf_merge_path_relative(const char *dir, const char *target)
 done:
     free(d);
     free(t);
+    return out;
+}
+
+char *vf_merge_journal_path(const char *destination)
+{
+    size_t n = strlen(destination);
+    char *out = malloc(n + sizeof VF_JOURNAL_SUFFIX);
+    if (out) {
+        memcpy(out, destination, n);
+        memcpy(out + n, VF_JOURNAL_SUFFIX, sizeof VF_JOURNAL_SUFFIX);
+    }
     return out;
 }
 

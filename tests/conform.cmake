@@ -12,3 +12,7 @@ vf_add_script_test(conform_ours ${CMAKE_CURRENT_SOURCE_DIR}/conform/ours.sh
   LABELS conform slow)
 vf_add_unit_test(conform SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/conform/test_conform.c
   LIBS vf_conform vf_gen vf_verify)
+# minimize: two broken merges of our own (crash-midway -> damage, drop-level -> digest) and
+# --minimize shrinking the drop-level failure to a 2-level reproducer that works from scratch.
+vf_add_script_test(conform_minimize ${CMAKE_CURRENT_SOURCE_DIR}/conform/minimize.sh
+  LABELS conform)

@@ -13,6 +13,8 @@ foreach(part 0 1 2 3)
     ARGS ${part} 4 LABELS cli slow)
 endforeach()
 vf_add_script_test(gen_pinned ${CMAKE_CURRENT_SOURCE_DIR}/gen/pinned.sh)
+# --writes (a subset of the plan replayed) and --list-writes.
+vf_add_script_test(gen_writes ${CMAKE_CURRENT_SOURCE_DIR}/gen/writes.sh)
 if(VF_SANITIZE)
   set(_vf_gen_rss_mib 160) # ASan shadow memory and quarantine count as resident
 else()

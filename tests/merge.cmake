@@ -20,8 +20,16 @@ vf_add_unit_test(merge_journal_trust
   LIBS vf_merger vf_gen vf_verify)
 target_include_directories(test_merge_journal_trust PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/merge)
 vf_add_script_test(merge_cli_journal ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_journal.sh LABELS cli)
+vf_add_unit_test(merge_pending
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_pending.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_util.c
+  LIBS vf_merger vf_gen vf_verify)
+target_include_directories(test_merge_pending PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/merge)
+vf_add_script_test(merge_cli_share ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_share.sh LABELS cli)
 vf_add_unit_test(merge_writes
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_writes.c
           ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_util.c
   LIBS vf_merger vf_gen vf_verify)
 target_include_directories(test_merge_writes PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/merge)
+vf_add_script_test(merge_cli_tight_locator ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_tight_locator.sh
+  LABELS cli)

@@ -52,6 +52,7 @@ static void vhd_free(vf_vhd *v)
     for (size_t i = 0; i < VHD_LOCATORS; i++)
         free(v->loc_text[i]);
     free(v->parent_name);
+    free(v->skip);
     free(v);
 }
 
@@ -553,6 +554,7 @@ const vf_driver vf_vhd_driver = {
     .set_parent = vf_vhd_set_parent,
     .set_id = vf_vhd_set_id,
     .close = vf_vhd_close,
+    .reclaim = vf_vhd_reclaim,
     .repair = vf_vhd_repair,
     .resize = vf_vhd_resize,
     .resize_check = vf_vhd_resize_check,

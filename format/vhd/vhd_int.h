@@ -157,6 +157,11 @@ typedef struct vf_vhd_pending {
     uint8_t *bitmap; /* bitmap_bytes */
 } vf_vhd_pending;
 
+/* A byte range [off, end) that a structure uses (reclaim.c). */
+typedef struct vf_vhd_uspan {
+    uint64_t off, end;
+} vf_vhd_uspan;
+
 /* Per-handle state (img->priv). */
 typedef struct vf_vhd {
     vf_image *img; /* back pointer: write paths keep img->info current */
@@ -172,6 +177,11 @@ typedef struct vf_vhd {
     uint64_t footer_off;     /* where the trailing footer is now */
     uint64_t data_end;       /* where the next new block goes (<= footer_off) */
     uint64_t reserve_blocks; /* blocks announced by vf_image_reserve, not yet allocated */
+    /* after vf_vhd_reclaim: named ranges at or past data_end that allocations step over
+     * (sorted; skip[iskip..nskip) still ahead), and the end of the last of them */
+    vf_vhd_uspan *skip;
+    size_t nskip, iskip;
+    uint64_t skip_high;
     /* dynamic and differencing only */
     vf_vhd_header hdr;
     vf_vhd_bat bat;
@@ -299,5 +309,11 @@ vf_status vf_vhd_set_id(vf_image *img, const uint8_t id[16], vf_error *err);
 
 /* check.c */
 vf_status vf_vhd_check(vf_image *img, vf_report *rep, vf_error *err);
+
+/* reclaim.c: the driver's reclaim (vf_image_reclaim); the lowest offset >= at where len bytes
+ * clear the skip list; the end of data (data_end, or the last skipped block past it). */
+vf_status vf_vhd_reclaim(vf_image *img, uint64_t mark, vf_error *err);
+uint64_t vf_vhd_skip_fit(vf_vhd *v, uint64_t at, uint64_t len);
+uint64_t vf_vhd_data_high(const vf_vhd *v);
 
 #endif

@@ -45,17 +45,16 @@ static vf_status vhd_put_footer(vf_vhd *v, uint64_t off, vf_error *err)
 
 vf_status vf_vhd_alloc_space(vf_vhd *v, uint64_t len, uint64_t *off, vf_error *err)
 {
-    uint64_t end;
-    if (vf_add_u64(v->data_end, len, &end) || (end - len) / VHD_SECTOR >= VHD_BAT_UNUSED)
-        return VF_FAIL(err, VF_E_LIMIT, v->data_end,
+    uint64_t end, at = vf_vhd_skip_fit(v, v->data_end, len);
+    if (vf_add_u64(at, len, &end) || (end - len) / VHD_SECTOR >= VHD_BAT_UNUSED)
+        return VF_FAIL(err, VF_E_LIMIT, at,
                        "no room for %llu more bytes: VHD block offsets end at 2 TiB",
                        (unsigned long long)len);
     if (end > v->footer_off) {
         /* Move the trailing footer past all space announced by vf_image_reserve, once, and
          * make it durable before the old footer is overwritten by data. */
         uint64_t want = v->reserve_blocks * v->block_total, foot;
-        if (want < len || vf_add_u64(v->data_end, want, &foot) ||
-            foot / VHD_SECTOR >= VHD_BAT_UNUSED)
+        if (want < len || vf_add_u64(at, want, &foot) || foot / VHD_SECTOR >= VHD_BAT_UNUSED)
             foot = end;
         vf_status st = vhd_put_footer(v, foot, err);
         if (st != VF_OK) {
@@ -72,7 +71,7 @@ vf_status vf_vhd_alloc_space(vf_vhd *v, uint64_t len, uint64_t *off, vf_error *e
         v->reserve_blocks = 0;
         v->img->info.file_size = v->file_size;
     }
-    *off = v->data_end;
+    *off = at;
     v->data_end = end;
     return VF_OK;
 }
@@ -146,16 +145,17 @@ static vf_status vhd_publish(vf_vhd *v, bool trim, vf_error *err)
         v->npend = 0;
         v->cache_valid = false;
     }
-    if (trim && v->footer_off > v->data_end) {
+    uint64_t high = vf_vhd_data_high(v); /* past data_end: blocks a reclaim steps over */
+    if (trim && v->footer_off > high) {
         /* Unused reservation: a footer at the true end first, then cut the file. Until the
          * cut, the old footer at EOF is still valid. */
-        if ((st = vhd_put_footer(v, v->data_end, err)) != VF_OK ||
+        if ((st = vhd_put_footer(v, high, err)) != VF_OK ||
             (st = vf_io_sync(v->io, err)) != VF_OK ||
-            (st = vf_io_set_size(v->io, v->data_end + VHD_FOOTER_SIZE, err)) != VF_OK ||
+            (st = vf_io_set_size(v->io, high + VHD_FOOTER_SIZE, err)) != VF_OK ||
             (st = vf_io_sync(v->io, err)) != VF_OK)
             return st;
-        v->footer_off = v->data_end;
-        v->file_size = v->data_end + VHD_FOOTER_SIZE;
+        v->footer_off = high;
+        v->file_size = high + VHD_FOOTER_SIZE;
         v->img->info.file_size = v->file_size;
     }
     if (v->footer_dirty || v->copy_differs) {

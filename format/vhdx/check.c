@@ -3,7 +3,7 @@
  * copies that differ or fail their CRC, a pending log, a sequence number close to overflow,
  * ZERO entries with an offset, UNDEFINED/UNMAPPED blocks in a differencing file, unused BAT
  * entries that are not zero, sector bitmap blocks nobody uses, a locator in a non-differencing
- * file. Fatal problems already failed the open with their own message.
+ * file, orphaned space (reclaim.c). Fatal problems already failed the open with their own message.
  * Layer: format/vhdx. Called through vf_vhdx_driver.check. Spec: docs/formats/vhdx.md "On-disk
  * structures". */
 #include <errno.h>
@@ -122,6 +122,8 @@ vf_status vf_vhdx_check(vf_image *img, vf_report *rep, vf_error *err)
     if (s)
         return s;
     vx_check_bat(img, st, rep);
+    if ((s = vf_vhdx_check_space(img, st, rep, err)))
+        return s;
     if (!st->has_parent && st->loc_item != UINT32_MAX)
         vf_report_add(rep, VF_SEV_WARNING, VF_E_CORRUPT, st->meta_off, img->name,
                       "a parent locator is present but 'HasParent' is not set");

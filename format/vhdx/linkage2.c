@@ -1,7 +1,8 @@
 /* vhdx/linkage2.c - vf_image_set_parent_id2 for VHDX: add or replace the 'parent_linkage2' entry
  * of a differencing image's parent locator, keeping every other entry (parent_linkage and the
  * paths) as it is. The new locator item goes through the log like set_parent's, so a crash
- * leaves the old item or the new one. Only the FileWriteGuid changes (not a user-visible
+ * leaves the old item or the new one; when its slot is too short it moves to free space of
+ * the metadata region (locslot.c). Only the FileWriteGuid changes (not a user-visible
  * change): the DataWriteGuid that children bind to stays.
  * Layer: format/vhdx. Called through vf_vhdx_driver by image.c; the merger uses it for the
  * VHDX merge protocol of docs/merge.md "VHDX: the identity protocol".
@@ -13,10 +14,6 @@
 #include <string.h>
 
 #include "vhdx_int.h"
-
-/* Offset of the Length field inside metadata table entry i (docs/formats/vhdx.md "Metadata table
- * and items": 32-byte table header, 32-byte entries of ItemId, Offset, Length, flags). */
-#define VX_MT_ENTRY_LEN_OFF(i) (32ull + 32ull * (i) + 20u)
 
 /* The current entries with parent_linkage2 set to text (replaced in place or appended). The
  * arrays borrow st->kv's strings and text; *keys and *vals are yours (free both). */
@@ -44,25 +41,6 @@ static vf_status vx_l2_entries(const vx_state *st, const char *text, const char 
     return VF_OK;
 }
 
-/* Stage the new item and its length, then re-read the locator from the new bytes. */
-static vf_status vx_l2_apply(vf_image *img, const uint8_t *item, uint32_t len, vf_error *err)
-{
-    vx_state *st = vx_st(img);
-    vx_item *it = &st->items[st->loc_item];
-    uint8_t lenf[4];
-    vf_put_le32(lenf, len);
-    vf_status s = vf_vhdx_begin_modify(st, false, img, err);
-    if (!s)
-        s = vf_vhdx_stage(st, st->meta_off + it->off, item, len, err);
-    if (!s)
-        s = vf_vhdx_stage(st, st->meta_off + VX_MT_ENTRY_LEN_OFF(st->loc_item), lenf, 4, err);
-    if (s)
-        return s;
-    it->len = len;
-    vf_vhdx_locator_free(st);
-    return vf_vhdx_locator_parse(st, item, len, err);
-}
-
 vf_status vf_vhdx_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error *err)
 {
     vx_state *st = vx_st(img);
@@ -80,15 +58,13 @@ vf_status vf_vhdx_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error 
     vf_status s = vx_l2_entries(st, text, &keys, &vals, &n, err);
     if (!s)
         s = vf_vhdx_locator_encode(keys, vals, n, &item, &len, err);
-    if (!s && len > vf_vhdx_locator_room(st))
-        s = VF_FAIL(err, VF_E_UNSUPPORTED, st->meta_off + st->items[st->loc_item].off,
-                    "parent locator with 'parent_linkage2' (%" PRIu32
-                    " bytes) does not fit its slot (%" PRIu64 " bytes)",
-                    len, vf_vhdx_locator_room(st));
+    uint64_t at = 0;
+    if (!s)
+        s = vf_vhdx_locator_place(st, len, &at, err); /* its slot, or free space (moved) */
     free(keys); /* borrowed strings: st->kv is still intact here */
     free(vals);
     if (!s)
-        s = vx_l2_apply(img, item, len, err);
+        s = vf_vhdx_locator_replace(img, item, len, at, err);
     free(item);
     if (!s)
         s = vf_vhdx_flush(img, err);

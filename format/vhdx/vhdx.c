@@ -84,6 +84,7 @@ void vf_vhdx_state_free(vx_state *st)
     free(st->items);
     vf_vhdx_bat_free(st);
     free(st->sb.bits);
+    free(st->skip);
     free(st);
 }
 
@@ -437,4 +438,5 @@ const vf_driver vf_vhdx_driver = {
     .resize_check = vf_vhdx_resize_check,
     .repair = vf_vhdx_repair,
     .set_parent_id2 = vf_vhdx_set_parent_id2,
+    .reclaim = vf_vhdx_reclaim,
 };

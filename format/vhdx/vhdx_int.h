@@ -153,6 +153,11 @@ typedef struct vx_sbcache {
     size_t bytes;
 } vx_sbcache;
 
+/* A byte range [off, end) of the file that a structure uses (reclaim.c). */
+typedef struct vx_uspan {
+    uint64_t off, end;
+} vx_uspan;
+
 typedef struct vx_state {
     vf_io *io;
     const char *name;
@@ -195,6 +200,13 @@ typedef struct vx_state {
     vx_sbcache sb;
     /* write side */
     uint64_t alloc_next; /* next free 1 MiB-aligned offset for new blocks */
+    /* after vf_vhdx_reclaim: used ranges at or past alloc_next that allocations step over
+     * (sorted; skip[iskip..nskip) still ahead), and the end of the last of them */
+    vx_uspan *skip;
+    size_t nskip, iskip;
+    uint64_t skip_high;
+    bool reserved;         /* vf_vhdx_reserve grew the file: flush cuts what stayed unused */
+    uint64_t reserve_base; /* the file size before that growth (never cut below it) */
     bool fwg_done, dwg_done;
     uint8_t *bat_dirty; /* one bit per 4 KiB page of the BAT */
     size_t bat_pages;   /* 4 KiB pages covering the entries (slots of bat_dir) */
@@ -393,6 +405,20 @@ vf_status vf_vhdx_create(vf_image *img, const vf_create_opts *opts, vf_error *er
 /* check.c */
 vf_status vf_vhdx_check(vf_image *img, vf_report *rep, vf_error *err);
 
+/* reclaim.c: the ranges the structures use that end past from (header area, log, regions,
+ * payload and sector-bitmap blocks), sorted by offset; *out is yours; *high: the end of the
+ * last one (from when none). */
+vf_status vf_vhdx_used_spans(vx_state *st, uint64_t from, vx_uspan **out, size_t *n, uint64_t *high,
+                             vf_error *err);
+/* The lowest offset >= at (1 MiB-aligned when at is) where len bytes clear the skip list. */
+uint64_t vf_vhdx_skip_fit(vx_state *st, uint64_t at, uint64_t len);
+/* Flush: cut the file back to the allocation point when a reservation stayed unused. */
+vf_status vf_vhdx_trim_reserve(vx_state *st, vf_error *err);
+/* The driver's reclaim (vf_image_reclaim): space past mark no structure names is reused. */
+vf_status vf_vhdx_reclaim(vf_image *img, uint64_t mark, vf_error *err);
+/* check: orphaned space as warnings. */
+vf_status vf_vhdx_check_space(vf_image *img, vx_state *st, vf_report *rep, vf_error *err);
+
 /* Test support (the generator's --dirty): while on, flushes leave their log entries pending
  * (written and durable, not applied, LogGuid kept), so the file needs a replay. */
 vf_status vf_vhdx_set_leave_dirty(vf_image *img, bool on, vf_error *err);
@@ -401,5 +427,13 @@ vf_status vf_vhdx_set_leave_dirty(vf_image *img, bool on, vf_error *err);
 vf_status vf_vhdx_set_parent_id2(vf_image *img, const uint8_t id2[16], vf_error *err);
 /* write.c: bytes the parent locator item may occupy. */
 uint64_t vf_vhdx_locator_room(const vx_state *st);
+/* locslot.c: where a new locator item of len bytes goes (region offset): its own slot when it
+ * fits, else the first free run of the metadata region; VF_E_UNSUPPORTED "metadata region of
+ * FILE is full" when no run is long enough (nothing written). */
+vf_status vf_vhdx_locator_place(const vx_state *st, uint32_t len, uint64_t *off, vf_error *err);
+/* locslot.c: stage item at region offset off and its table entry (offset, length) as pending
+ * pages (published together by the next flush), then re-read the locator from item. */
+vf_status vf_vhdx_locator_replace(vf_image *img, const uint8_t *item, uint32_t len, uint64_t off,
+                                  vf_error *err);
 
 #endif

@@ -69,15 +69,15 @@ void vf_vhdx_bat_mark(vx_state *st, uint64_t index)
 /* New space of size bytes at the 1 MiB-aligned end; it reads as zeros (fresh file space). */
 static vf_status vx_alloc(vx_state *st, uint64_t size, uint64_t *off, vf_error *err)
 {
-    uint64_t next, real;
-    if (vf_add_u64(st->alloc_next, size, &next) || next > 2 * VX_MAX_VSIZE)
-        return VF_FAIL(err, VF_E_LIMIT, st->alloc_next, "the file cannot grow any further");
+    uint64_t next, real, at = vf_vhdx_skip_fit(st, st->alloc_next, size);
+    if (vf_add_u64(at, size, &next) || next > 2 * VX_MAX_VSIZE)
+        return VF_FAIL(err, VF_E_LIMIT, at, "the file cannot grow any further");
     vf_status s = vf_io_size(st->io, &real, err);
     if (!s && next > real)
         s = vf_io_set_size(st->io, next, err);
     if (s)
         return s;
-    *off = st->alloc_next;
+    *off = at;
     st->alloc_next = next;
     if (next > st->file_size)
         st->file_size = next;
@@ -220,6 +220,10 @@ vf_status vf_vhdx_reserve(vf_image *img, uint64_t nblocks, vf_error *err)
     vf_status s = vf_vhdx_begin_modify(st, false, img, err);
     if (!s)
         s = vf_io_size(st->io, &real, err);
+    if (!s && end > real && !st->reserved) {
+        st->reserved = true; /* flush cuts what stays unused */
+        st->reserve_base = real;
+    }
     if (!s && end > real)
         s = vf_io_set_size(st->io, end, err);
     return s;
@@ -292,6 +296,8 @@ vf_status vf_vhdx_flush(vf_image *img, vf_error *err)
         s = vf_vhdx_log_write(st, pages + i, n - i < per ? n - i : per, err);
     if (!s)
         vx_published(st);
+    if (!s)
+        s = vf_vhdx_trim_reserve(st, err);
     free(pages);
     free(store);
     return s;
@@ -386,21 +392,14 @@ vf_status vf_vhdx_set_parent(vf_image *img, const vf_parent_link *link, vf_error
     vf_status s = vf_vhdx_link_encode(link, &item, &len, err);
     if (s)
         return s;
-    if (st->loc_item == UINT32_MAX || len > vf_vhdx_locator_room(st)) {
+    if (st->loc_item == UINT32_MAX) {
         free(item);
         return VF_FAIL(err, VF_E_UNSUPPORTED, st->meta_off,
-                       "the new parent locator (%" PRIu32 " bytes) does not fit its slot", len);
+                       "the image has no parent locator item to rewrite");
     }
-    vx_item *it = &st->items[st->loc_item];
-    uint8_t lenf[4];
-    vf_put_le32(lenf, len);
-    if (!(s = vf_vhdx_begin_modify(st, false, img, err)) &&
-        !(s = vf_vhdx_stage(st, st->meta_off + it->off, item, len, err)) &&
-        !(s = vf_vhdx_stage(st, st->meta_off + 32 + 32ull * st->loc_item + 20, lenf, 4, err))) {
-        it->len = len;
-        vf_vhdx_locator_free(st);
-        s = vf_vhdx_locator_parse(st, item, len, err);
-    }
+    uint64_t at = 0;
+    if (!(s = vf_vhdx_locator_place(st, len, &at, err)))
+        s = vf_vhdx_locator_replace(img, item, len, at, err);
     free(item);
     if (!s)
         s = vf_vhdx_flush(img, err);

@@ -64,6 +64,20 @@ VF_API vf_status vf_chain_open(const char *path, const vf_chain_opts *opts, vf_c
  * levels 0. */
 VF_API vf_status vf_chain_open_upper(const char *path, const vf_chain_opts *opts, size_t levels,
                                      vf_chain **out, vf_error *err);
+/* Open path and as many ancestors as resolve, for describing a chain that breaks (info).
+ * When path itself opens: VF_OK, *out holds levels 0..depth-1, and *brk says why level depth
+ * could not be opened (code VF_OK when the chain is whole; a VF_E_CHAIN "parent not found",
+ * an image's VF_E_FORMAT, VF_E_BUSY...). The last level may then have a parent that is not
+ * opened: reads of what it leaves undefined return zeros, so the view is not the disk's.
+ * When path fails: that error, *out NULL, brk cleared. *out is yours: vf_chain_close() it;
+ * brk may be NULL. Errors: those of vf_chain_open for the top image. */
+VF_API vf_status vf_chain_open_partial(const char *path, const vf_chain_opts *opts, vf_chain **out,
+                                       vf_error *brk, vf_error *err);
+/* After a partial open that broke: the file a locator of the last level found that did not
+ * become level depth (it has another identity, or it is in use), as resolved; NULL when there
+ * is none (nothing found) or the chain is whole. A merge past its copy gives DESTINATION a new
+ * identity, so this is where its journal is looked for. Borrowed until vf_chain_close. */
+VF_API const char *vf_chain_beyond(const vf_chain *c);
 VF_API void vf_chain_close(vf_chain *c); /* NULL is fine */
 
 /* Number of levels opened (1 for a disk with no parent). */

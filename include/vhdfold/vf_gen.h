@@ -70,6 +70,11 @@ typedef struct vf_gen_opts {
     vf_gen_dirty dirty;          /* VHDX: levels left needing a log replay */
     vf_gen_progress_fn progress; /* may be NULL */
     void *progress_ctx;
+    /* Replay only some of the planned writes (docs/gen.md "Replaying a subset of the writes"):
+     * "LEVEL:LIST[/LEVEL:LIST...]", LIST "none" or write numbers and ranges ("1,4-6"); levels
+     * not named keep every write. The plan is drawn whole first, so the writes kept are
+     * byte-for-byte those of the full chain. NULL = every write. Borrowed, not copied. */
+    const char *writes;
 } vf_gen_opts;
 
 /* What one level became. */
@@ -120,6 +125,25 @@ VF_API void vf_gen_result_free(vf_gen_result *res); /* NULL is fine; frees manif
  * empty manifest file list written nowhere. Used by tests and by the benchmark.
  * Errors: those of vf_gen_validate, VF_E_NOMEM. */
 VF_API vf_status vf_gen_model_only(const vf_gen_opts *opts, vf_gen_result *res, vf_error *err);
+
+/* One planned write, as vf_gen_list_writes reports it (in the order gen applies them). */
+typedef struct vf_gen_write_info {
+    unsigned level;  /* 0 = the base */
+    uint32_t write;  /* 1-based within its level: the number --writes selects by */
+    uint64_t offset; /* virtual byte offset */
+    uint64_t length; /* bytes (clipped at the virtual size) */
+    bool zero;       /* explicit zeros (vf_image_write_zeroes) */
+    bool trim;       /* a whole-block trim (VHDX) */
+} vf_gen_write_info;
+
+/* The writes the options describe (after opts->writes), level by level, each level's in the
+ * order they are applied: a later write replaces an earlier one where they overlap. Nothing is
+ * written. *out is yours: vf_gen_writes_free(*out); *n may be 0 (then *out is NULL).
+ * Errors: those of vf_gen_validate, VF_E_INVAL (opts->writes names a write the level does not
+ * have), VF_E_NOMEM. */
+VF_API vf_status vf_gen_list_writes(const vf_gen_opts *opts, vf_gen_write_info **out, size_t *n,
+                                    vf_error *err);
+VF_API void vf_gen_writes_free(vf_gen_write_info *writes); /* NULL is fine */
 
 /* Parse a density "0.3", "1", ".05" or "25%" into parts per million (exact decimal). */
 VF_API bool vf_gen_parse_density(const char *text, uint32_t *ppm);

@@ -54,6 +54,11 @@ typedef struct vf_io_ops {
      * A source ending early is VF_E_TRUNCATED naming the source. Added last. */
     vf_status (*copy_from)(void *self, void *src_self, uint64_t dst_off, uint64_t src_off,
                            uint64_t len, uint64_t *done, vf_error *e);
+    /* Optional (NULL: no holder is ever reported): without taking a lock, is one held through
+     * another handle that conflicts with a shared (exclusive false) or an exclusive lock?
+     * *pid: 0 none, the holding process when the backend can tell, -1 held but by whom is
+     * unknown. Added last. */
+    vf_status (*lock_holder)(void *self, bool exclusive, int64_t *pid, vf_error *e);
 } vf_io_ops;
 
 /* A handle: the ops, the backend's state and a name used in messages (owned copy). */
@@ -93,6 +98,15 @@ VF_API vf_status vf_io_set_size(vf_io *io, uint64_t size, vf_error *err);
  * exclusive), without waiting. Errors: VF_E_BUSY (another handle or process holds a
  * conflicting lock), VF_E_IO; a backend without locks returns VF_OK. */
 VF_API vf_status vf_io_lock(vf_io *io, bool exclusive, vf_error *err);
+/* Who holds a lock that would make vf_io_lock(io, exclusive) fail, taking none itself.
+ * *pid: 0 nobody (or a backend without lock_holder), the holding process id when known,
+ * -1 held by a handle whose process is unknown. POSIX: vf_io_lock also takes a per-process
+ * lock on one byte at VF_IO_PID_LOCK_BYTE (far past any data) that reports the pid; a
+ * process that closes another descriptor of the same file loses that byte's lock (POSIX
+ * record-lock rules), and its whole-file lock is then reported as -1.
+ * Errors: VF_E_IO. */
+VF_API vf_status vf_io_lock_holder(vf_io *io, bool exclusive, int64_t *pid, vf_error *err);
+#define VF_IO_PID_LOCK_BYTE ((uint64_t)1 << 62)
 
 /* POSIX file backend: pread/pwrite loops (EINTR, short counts), fsync, ftruncate, OFD locks,
  * copy_file_range. flags are VF_IO_*; *out is yours: vf_io_close() it.

@@ -140,6 +140,38 @@ VF_API int vf_merge_status_from(vf_status st, int sys_errno);
 VF_API const char *vf_merge_status_name(int status);
 VF_API const char *vf_merge_phase_name(vf_merge_phase phase); /* "copying"...; static */
 
+/* --- A pending merge, seen from another command (info, check, digest) --- */
+
+/* What the merge journal beside one level of a chain says. The journal is read as hostile
+ * input and names no file; only levels of the chain are looked at. */
+typedef struct vf_merge_pending {
+    bool found;          /* some level has a journal; the fields below describe it */
+    bool readable;       /* it holds a valid record: phase, cursor and virtual_size are set */
+    int64_t holder;      /* a merge holds it now: its pid (-1: pid unknown); 0: none, the merge
+                            was interrupted and a rerun of the same command finishes it */
+    size_t dest_level;   /* the level holding the journal: the merge's DESTINATION */
+    size_t source_level; /* the level that is the merge's SOURCE (its identity is the one the
+                            journal recorded); SIZE_MAX when the chain does not reach it */
+    vf_merge_phase phase;
+    uint64_t cursor;            /* COPYING: bytes of SOURCE's view durable in DESTINATION */
+    uint64_t virtual_size;      /* SOURCE's */
+    char why[VF_ERROR_MSG_MAX]; /* found && !readable: why the record cannot be used */
+    char *journal;              /* its path */
+    char *destination;          /* the file beside it: level dest_level, or (dest_level ==
+                                   depth) vf_chain_beyond's, a DESTINATION past its copy */
+    char *source;               /* level source_level's path, NULL with SIZE_MAX */
+} vf_merge_pending;
+
+/* Look for a merge journal beside each level of c, top first, then beside vf_chain_beyond(c)
+ * (where a journal lives is the merger's decision; no lock is taken, so it works while a
+ * merge runs), and describe the first found in *out. Absent everywhere: VF_OK with out->found
+ * false. A journal refused (a link, not this user's) or without a valid record: found, !readable,
+ * why says so. fs is the one c was opened through (NULL: vf_fs_posix()). The strings of *out are
+ * yours: vf_merge_pending_free() it. Errors: VF_E_NOMEM, VF_E_INVAL (c NULL). */
+VF_API vf_status vf_merge_pending_find(const vf_chain *c, const vf_fs *fs, vf_merge_pending *out,
+                                       vf_error *err);
+VF_API void vf_merge_pending_free(vf_merge_pending *p); /* NULL is fine; leaves *p zeroed */
+
 /* --- Job API: the same merge on its own thread --- */
 typedef struct vf_merge_job vf_merge_job;
 

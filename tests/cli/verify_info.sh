@@ -33,7 +33,7 @@ expect_match "$(json_get "$OUT" 'j["levels"][0]["parent"]["locators"][0]["path"]
 expect_match "$(json_get "$OUT" 'j["levels"][1]["file"]')" 'base\.vhd$' "json level 1 file"
 expect_eq "$(json_get "$OUT" 'j["levels"][1]["parent"]')" None "json base has no parent"
 expect_eq "$(json_get "$OUT" 'j["levels"][0]["vhd"]["creator_os"] > 0')" True "json vhd section"
-expect_eq "$(json_get "$OUT" 'sorted(j)')" "['chain_error', 'command', 'depth', 'file', 'levels', 'schema']" "json keys"
+expect_eq "$(json_get "$OUT" 'sorted(j)')" "['broken_at', 'chain_error', 'command', 'depth', 'file', 'levels', 'pending_merge', 'schema']" "json keys"
 
 run "$VHDFOLD" info top.vhd
 expect_rc 0 "info top.vhd"

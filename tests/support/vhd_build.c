@@ -149,8 +149,14 @@ static void vhd_rec_close(void *self)
     (void)self; /* the test frees the recorder with vhd_rec_free */
 }
 static const vf_io_ops vhd_rec_ops = {
-    vhd_rec_read,     vhd_rec_write, vhd_rec_sync,  vhd_rec_get_size,
-    vhd_rec_set_size, vhd_rec_lock,  vhd_rec_close, NULL};
+    .read_at = vhd_rec_read,
+    .write_at = vhd_rec_write,
+    .sync = vhd_rec_sync,
+    .get_size = vhd_rec_get_size,
+    .set_size = vhd_rec_set_size,
+    .lock = vhd_rec_lock,
+    .close = vhd_rec_close,
+};
 
 vf_status vhd_rec_new(const uint8_t *data, size_t len, vhd_rec **rec, vf_io **io, vf_error *err)
 {

@@ -679,6 +679,68 @@ static void test_locks(void **state)
     free_built(&b);
 }
 
+/* vf_chain_open_partial keeps the levels that resolve and says where and why it stops. */
+static void test_open_partial(void **state)
+{
+    (void)state;
+    built b;
+    build_chain(&b, 5, 11); /* lvl4 (top, level 0) .. lvl0 (base, level 4) */
+    vf_error e, brk;
+    vf_chain *c;
+    vf_chain_opts o = opts_of(b.fs, 0, 0, true);
+    /* whole: every level, no break */
+    check(vf_chain_open_partial(b.names[4], &o, &c, &brk, &e), &e, "whole");
+    assert_int_equal(vf_chain_depth(c), 5);
+    assert_int_equal(brk.code, VF_OK);
+    vf_chain_close(c);
+    /* a busy level 2: levels 0 and 1 resolved, the break is the lock */
+    vf_io *hold;
+    check(vf_fs_open(b.fs, b.names[2], VF_IO_RDWR, &hold, &e), &e, "holder");
+    check(vf_io_lock(hold, true, &e), &e, "hold");
+    check(vf_chain_open_partial(b.names[4], &o, &c, &brk, &e), &e, "busy");
+    assert_int_equal(vf_chain_depth(c), 2);
+    assert_int_equal(brk.code, VF_E_BUSY);
+    assert_msg_has(&brk, b.names[2]);
+    vf_chain_close(c);
+    vf_io_close(hold);
+    assert_null(vf_chain_beyond(c)); /* nothing found and refused */
+    /* level 2's file now holds another image (level 1's, another identity): found, not taken */
+    size_t len, len1;
+    const uint8_t *mine = vf_fs_mem_get(b.fs, b.names[2], &len);
+    uint8_t *keep = malloc(len);
+    memcpy(keep, mine, len);
+    const uint8_t *l1 = vf_fs_mem_get(b.fs, b.names[1], &len1);
+    uint8_t *alien = malloc(len1);
+    memcpy(alien, l1, len1);
+    check(vf_fs_mem_put(b.fs, b.names[2], alien, len1, &e), &e, "replace");
+    free(alien);
+    check(vf_chain_open_partial(b.names[4], &o, &c, &brk, &e), &e, "mismatch");
+    assert_int_equal(vf_chain_depth(c), 2);
+    assert_int_equal(brk.code, VF_E_CHAIN);
+    assert_non_null(vf_chain_beyond(c));
+    assert_string_equal(vf_chain_beyond(c), b.names[2]);
+    vf_chain_close(c);
+    check(vf_fs_mem_put(b.fs, b.names[2], keep, len, &e), &e, "restore");
+    free(keep);
+    /* the parent of level 2 is missing: levels 0..2 resolved, broken at level 3 */
+    check(vf_fs_remove(b.fs, b.names[1], &e), &e, "remove");
+    check(vf_chain_open_partial(b.names[4], &o, &c, &brk, &e), &e, "broken");
+    assert_int_equal(vf_chain_depth(c), 3);
+    assert_string_equal(vf_chain_path(c, 2), b.names[2]);
+    assert_int_equal(brk.code, VF_E_CHAIN);
+    assert_msg_has(&brk, "cannot find parent of 'vm/lvl2.vhd'");
+    vf_chain_close(c);
+    /* ... and vf_chain_open still refuses the whole */
+    assert_int_equal(vf_chain_open(b.names[4], &o, &c, &e), VF_E_CHAIN);
+    assert_null(c);
+    /* the top itself missing: its error, no chain, no break */
+    c = (vf_chain *)&e;
+    assert_int_equal(vf_chain_open_partial("vm/none.vhd", &o, &c, &brk, &e), VF_E_IO);
+    assert_null(c);
+    assert_int_equal(brk.code, VF_OK);
+    free_built(&b);
+}
+
 /* Reopen detects a file replaced under the chain by another image. */
 static void test_reopen_identity(void **state)
 {
@@ -1166,6 +1228,7 @@ int main(void)
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_mixed_formats_and_sectors),
         cmocka_unit_test(test_locks),
+        cmocka_unit_test(test_open_partial),
         cmocka_unit_test(test_reopen_identity),
         cmocka_unit_test(test_reopen_read_only_file),
         cmocka_unit_test(test_corrupt_parent),

@@ -190,8 +190,15 @@ static inline void td_c_close(void *self)
     vf_io_close(c->inner);
     free(c);
 }
-static const vf_io_ops td_count_io_ops = {td_c_read,     td_c_write, td_c_sync,  td_c_size,
-                                          td_c_set_size, td_c_lock,  td_c_close, NULL};
+static const vf_io_ops td_count_io_ops = {
+    .read_at = td_c_read,
+    .write_at = td_c_write,
+    .sync = td_c_sync,
+    .get_size = td_c_size,
+    .set_size = td_c_set_size,
+    .lock = td_c_lock,
+    .close = td_c_close,
+};
 
 static inline vf_status td_cfs_open(void *self, const char *path, unsigned flags, vf_io **out,
                                     vf_error *e)

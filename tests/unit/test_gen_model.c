@@ -22,8 +22,8 @@
 #define VF_PIN_KEY_000 0x238275BC38FCBE91ull
 #define VF_PIN_KEY_42_3_7 0xE657606FF05C1364ull
 #define VF_PIN_MANIFEST_1 "54d436a53d094b4103a2cdc47431f4d655fd2596647ea9be6b7ca32893ec4a7b"
-#define VF_PIN_MANIFEST_2024 "f4eb0b03e7d32364b677ee1310cea4168f0c6e143d93b4508117359a33f674ef"
-#define VF_PIN_MANIFEST_BIG "4bba2437e4bfed07e013759ab2f2592f72b26edeb55a11c4dbbb6ea9a1928f22"
+#define VF_PIN_MANIFEST_2024 "ae9135cc9891f24c5df6387ff97cd2a6d0e39fe967bb1b705a3613bc256c290f"
+#define VF_PIN_MANIFEST_BIG "52860ba4ba100576297a01680655505b260a4f45bf7bf1923ec9259eefabaf9c"
 
 /* SplitMix64 seeded with 0: the first outputs of the reference implementation. */
 static void test_splitmix_reference(void **state)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -295,6 +296,79 @@ static void test_file_locks(void **state)
     free(dir);
 }
 
+/* vf_io_lock_holder: nobody, another process (its pid, from the lock on the pid byte), a
+ * handle of this process (pid unknown), and the memory fs (no processes: -1). */
+static void test_lock_holder(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir();
+    char *path = join(dir, "h.img");
+    vf_error e;
+    vf_io *q, *w;
+    int64_t pid = 99;
+    assert_int_equal(vf_io_file_open(path, VF_IO_RDWR | VF_IO_CREATE, &w, &e), VF_OK);
+    assert_int_equal(vf_io_file_open(path, VF_IO_RDONLY, &q, &e), VF_OK);
+    assert_int_equal(vf_io_lock_holder(q, true, &pid, &e), VF_OK);
+    assert_int_equal(pid, 0);
+    int go[2], done[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(done), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) { /* holds an exclusive lock until the parent has looked (or exited) */
+        close(go[0]);
+        close(done[1]);
+        vf_io *c;
+        char b = 0;
+        if (vf_io_file_open(path, VF_IO_RDWR, &c, NULL) != VF_OK || vf_io_lock(c, true, NULL))
+            _exit(1);
+        if (write(go[1], &b, 1) != 1 || read(done[0], &b, 1) != 1)
+            _exit(1);
+        _exit(0);
+    }
+    close(go[1]);
+    close(done[0]);
+    char b;
+    assert_int_equal(read(go[0], &b, 1), 1);
+    assert_int_equal(vf_io_lock_holder(q, false, &pid, &e), VF_OK);
+    assert_int_equal(pid, (int64_t)child);
+    assert_int_equal(vf_io_lock(q, false, &e), VF_E_BUSY);
+    assert_msg_has(&e, "process");
+    assert_int_equal(write(done[1], &b, 1), 1);
+    int status;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_int_equal(vf_io_lock_holder(q, false, &pid, &e), VF_OK);
+    assert_int_equal(pid, 0); /* the child's locks went with it */
+    /* another handle of this process: the whole-file lock conflicts, no pid to give */
+    assert_int_equal(vf_io_lock(w, true, &e), VF_OK);
+    assert_int_equal(vf_io_lock_holder(q, false, &pid, &e), VF_OK);
+    assert_int_equal(pid, -1);
+    assert_int_equal(vf_io_lock_holder(w, true, &pid, &e), VF_OK);
+    assert_int_equal(pid, 0); /* its own lock is no conflict */
+    vf_io_close(w);
+    vf_io_close(q);
+    /* the memory fs */
+    vf_fs *fs;
+    assert_int_equal(vf_fs_mem_new(&fs, &e), VF_OK);
+    assert_int_equal(vf_fs_mem_put(fs, "m", "x", 1, &e), VF_OK);
+    assert_int_equal(vf_fs_open(fs, "m", VF_IO_RDWR, &w, &e), VF_OK);
+    assert_int_equal(vf_fs_open(fs, "m", VF_IO_RDONLY, &q, &e), VF_OK);
+    assert_int_equal(vf_io_lock_holder(q, false, &pid, &e), VF_OK);
+    assert_int_equal(pid, 0);
+    assert_int_equal(vf_io_lock(w, true, &e), VF_OK);
+    assert_int_equal(vf_io_lock_holder(q, false, &pid, &e), VF_OK);
+    assert_int_equal(pid, -1);
+    vf_io_close(w);
+    vf_io_close(q);
+    vf_fs_mem_free(fs);
+    close(go[0]);
+    close(done[1]);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+}
+
 static void test_posix_fs(void **state)
 {
     (void)state;
@@ -467,9 +541,9 @@ int main(void)
         cmocka_unit_test(test_path_normalize),   cmocka_unit_test(test_path_parts),
         cmocka_unit_test(test_loop_eintr_short), cmocka_unit_test(test_loop_eof_and_errors),
         cmocka_unit_test(test_file_roundtrip),   cmocka_unit_test(test_file_read_only_permission),
-        cmocka_unit_test(test_file_locks),       cmocka_unit_test(test_posix_fs),
-        cmocka_unit_test(test_mem_io),           cmocka_unit_test(test_memfs_files),
-        cmocka_unit_test(test_memfs_locks),
+        cmocka_unit_test(test_file_locks),       cmocka_unit_test(test_lock_holder),
+        cmocka_unit_test(test_posix_fs),         cmocka_unit_test(test_mem_io),
+        cmocka_unit_test(test_memfs_files),      cmocka_unit_test(test_memfs_locks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,8 @@ typedef struct scenario {
     vf_gen_result g;
     char src[320], dst[320], child[320], mid[320], jpath[340];
     mt_snap snap;
+    uint64_t clean_size;   /* DESTINATION's file size after the uninterrupted merge */
+    size_t clean_findings; /* and its check findings (warnings and errors: 0) */
 } scenario;
 
 typedef struct tally {
@@ -41,7 +43,60 @@ static unsigned soft_failures;
         return;                                                                                    \
     } while (0)
 
-static void scenario_init(scenario *s, const vf_fs *fs, const char *dir, vf_format_kind fmt)
+static uint64_t le_get(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = n; i-- > 0;)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* The metadata region and parent locator GUIDs in their on-disk byte order. */
+static const uint8_t guid_meta[16] = {0x06, 0xA2, 0x7C, 0x8B, 0x90, 0x47, 0x9A, 0x4B,
+                                      0xB8, 0xFE, 0x57, 0x5F, 0x05, 0x0F, 0x88, 0x6E};
+static const uint8_t guid_loc[16] = {0x2D, 0x5F, 0xD3, 0xA8, 0x0B, 0xB3, 0x4D, 0x45,
+                                     0xAB, 0xF7, 0xD3, 0xD8, 0x48, 0x34, 0xAB, 0x0C};
+
+/* As tests/tools/tight_locator.py: move a VHDX's parent locator item to the very end of its
+ * metadata region (no byte of slack after it), zeroing its old bytes. */
+static void tighten_locator(const vf_fs *fs, const char *path)
+{
+    vf_io *io;
+    assert_int_equal(vf_fs_open(fs, path, VF_IO_RDWR, &io, NULL), VF_OK);
+    uint8_t *rt = malloc(65536), *mt = malloc(65536), item[4096];
+    assert_int_equal(vf_io_read(io, rt, 65536, 192 * 1024, NULL), VF_OK);
+    uint64_t moff = 0, mlen = 0;
+    for (uint64_t i = 0; i < le_get(rt + 8, 4); i++)
+        if (!memcmp(rt + 16 + 32 * i, guid_meta, 16)) {
+            moff = le_get(rt + 32 + 32 * i, 8);
+            mlen = le_get(rt + 40 + 32 * i, 4);
+        }
+    assert_true(mlen > 65536);
+    assert_int_equal(vf_io_read(io, mt, 65536, moff, NULL), VF_OK);
+    bool moved = false;
+    for (uint64_t i = 0; i < le_get(mt + 10, 2) && !moved; i++) {
+        uint8_t *e = mt + 32 + 32 * i;
+        uint32_t off = (uint32_t)le_get(e + 16, 4), len = (uint32_t)le_get(e + 20, 4);
+        if (memcmp(e, guid_loc, 16) || (e[24] & 1) || len > sizeof item)
+            continue;
+        assert_int_equal(vf_io_read(io, item, len, moff + off, NULL), VF_OK);
+        uint8_t zero[sizeof item] = {0};
+        uint32_t at = (uint32_t)(mlen - len);
+        assert_int_equal(vf_io_write(io, zero, len, moff + off, NULL), VF_OK);
+        assert_int_equal(vf_io_write(io, item, len, moff + at, NULL), VF_OK);
+        uint8_t le[4] = {(uint8_t)at, (uint8_t)(at >> 8), (uint8_t)(at >> 16), (uint8_t)(at >> 24)};
+        assert_int_equal(vf_io_write(io, le, 4, moff + 32 + 32 * i + 16, NULL), VF_OK);
+        moved = true;
+    }
+    assert_true(moved);
+    assert_int_equal(vf_io_sync(io, NULL), VF_OK);
+    vf_io_close(io);
+    free(rt);
+    free(mt);
+}
+
+static void scenario_init(scenario *s, const vf_fs *fs, const char *dir, vf_format_kind fmt,
+                          bool tight)
 {
     memset(s, 0, sizeof *s);
     s->fs = fs;
@@ -55,6 +110,8 @@ static void scenario_init(scenario *s, const vf_fs *fs, const char *dir, vf_form
     mt_path(s->src, sizeof s->src, dir, &s->g, 2);
     mt_path(s->child, sizeof s->child, dir, &s->g, 3);
     snprintf(s->jpath, sizeof s->jpath, "%s.vfmerge", s->dst);
+    if (tight) /* level k-1 (the one above DESTINATION): its locator must move */
+        tighten_locator(fs, s->mid);
     const char *files[] = {s->dst, s->mid, s->src, s->child, s->jpath};
     mt_snap_take(fs, files, 5, &s->snap);
 }
@@ -101,6 +158,27 @@ static void check_after_failure(scenario *s, const char *what, tally *t)
     t->view_checked++;
 }
 
+/* DESTINATION's file size and its check findings of warning severity or worse (orphaned
+ * space is a warning). */
+static bool dest_layout(scenario *s, uint64_t *size, size_t *findings)
+{
+    vf_io *io;
+    vf_image *img;
+    if (vf_fs_open(s->fs, s->dst, VF_IO_RDONLY, &io, NULL) != VF_OK)
+        return false;
+    if (vf_io_size(io, size, NULL) != VF_OK || vf_image_open(io, s->dst, 0, &img, NULL) != VF_OK) {
+        vf_io_close(io);
+        return false;
+    }
+    vf_report rep;
+    vf_report_init(&rep);
+    bool ok = vf_image_check(img, &rep, NULL) == VF_OK;
+    *findings = vf_report_count(&rep, VF_SEV_WARNING);
+    vf_report_free(&rep);
+    vf_image_close(img);
+    return ok;
+}
+
 static void check_rerun(scenario *s, const char *what)
 {
     vf_merge_result r;
@@ -114,6 +192,18 @@ static void check_rerun(scenario *s, const char *what)
     expect_view(s, s->child, 3, what);
     if (mt_exists(s->fs, s->jpath) || mt_exists(s->fs, s->src) || mt_exists(s->fs, s->mid))
         SOFT_FAIL("%s: the journal or a merged file is left after the rerun", what);
+    /* the resume reused what the interrupted run allocated: laid out as without the fault */
+    uint64_t size = 0;
+    size_t findings = 0;
+    if (!dest_layout(s, &size, &findings))
+        SOFT_FAIL("%s: DESTINATION does not open for check after the rerun", what);
+    if (size != s->clean_size)
+        SOFT_FAIL("%s: DESTINATION is %llu bytes after the rerun, %llu without the fault", what,
+                  (unsigned long long)size, (unsigned long long)s->clean_size);
+    if (findings != s->clean_findings)
+        SOFT_FAIL("%s: check finds %zu problems (orphaned space?) after the rerun, %zu without "
+                  "the fault",
+                  what, findings, s->clean_findings);
 }
 
 static void one_fault(scenario *s, vf_fault *f, const vf_fault_plan *plan, const char *kind,
@@ -139,16 +229,19 @@ static void one_fault(scenario *s, vf_fault *f, const vf_fault_plan *plan, const
 
 /* kinds: how many of the fault kinds below to run at every write (5 = all); syncs: also fail
  * every sync in turn. */
-static void sweep(const vf_fs *fs, const char *dir, vf_format_kind fmt, size_t nkinds, bool syncs)
+static void sweep(const vf_fs *fs, const char *dir, vf_format_kind fmt, size_t nkinds, bool syncs,
+                  bool tight)
 {
     scenario s;
-    scenario_init(&s, fs, dir, fmt);
+    scenario_init(&s, fs, dir, fmt, tight);
     vf_fault *f;
     assert_int_equal(vf_fault_new(fs, &f, NULL), VF_OK);
     vf_merge_result r;
     if (scenario_merge(&s, vf_fault_fs(f), &r) != 0)
         fail_msg("clean run: %s", r.err.msg);
     vf_merge_result_free(&r);
+    assert_true(dest_layout(&s, &s.clean_size, &s.clean_findings));
+    assert_int_equal(s.clean_findings, 0); /* no orphaned space without a fault */
     uint64_t nwrites = vf_fault_writes(f), nsyncs = vf_fault_syncs(f);
     assert_true(nwrites > 4 && nsyncs > 2);
     static const struct {
@@ -194,7 +287,7 @@ static void test_sweep_memfs(void **state)
     soft_failures = 0;
     vf_fs *fs;
     assert_int_equal(vf_fs_mem_new(&fs, NULL), VF_OK);
-    sweep(fs, "m", VF_FORMAT_VHD, 5, true);
+    sweep(fs, "m", VF_FORMAT_VHD, 5, true, false);
     vf_fs_mem_free(fs);
     if (soft_failures)
         fail_msg("%u faulted runs broke the contract (listed above)", soft_failures);
@@ -209,7 +302,7 @@ static void test_sweep_files(void **state)
     snprintf(dir, sizeof dir, "%s%svf-merge-crash-XXXXXX", tmpdir && *tmpdir ? tmpdir : "",
              tmpdir && *tmpdir ? "/" : ""); /* else the working (build) directory */
     assert_non_null(mkdtemp(dir));
-    sweep(vf_fs_posix(), dir, VF_FORMAT_VHD, 2, false);
+    sweep(vf_fs_posix(), dir, VF_FORMAT_VHD, 2, false, false);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
@@ -227,7 +320,22 @@ static void test_sweep_vhdx(void **state)
     soft_failures = 0;
     vf_fs *fs;
     assert_int_equal(vf_fs_mem_new(&fs, NULL), VF_OK);
-    sweep(fs, "x", VF_FORMAT_VHDX, 3, true);
+    sweep(fs, "x", VF_FORMAT_VHDX, 3, true, false);
+    vf_fs_mem_free(fs);
+    if (soft_failures)
+        fail_msg("%u faulted runs broke the contract (listed above)", soft_failures);
+}
+
+/* The same VHDX sweep with no slack after level k-1's locator: parent_linkage2 moves the
+ * item to free space of the metadata region (locslot.c), and every write of that move is a
+ * fault point too (crash, torn power loss, EIO; failed fsync at every sync). */
+static void test_sweep_vhdx_tight(void **state)
+{
+    (void)state;
+    soft_failures = 0;
+    vf_fs *fs;
+    assert_int_equal(vf_fs_mem_new(&fs, NULL), VF_OK);
+    sweep(fs, "t", VF_FORMAT_VHDX, 3, true, true);
     vf_fs_mem_free(fs);
     if (soft_failures)
         fail_msg("%u faulted runs broke the contract (listed above)", soft_failures);
@@ -239,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_sweep_memfs),
         cmocka_unit_test(test_sweep_files),
         cmocka_unit_test(test_sweep_vhdx),
+        cmocka_unit_test(test_sweep_vhdx_tight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

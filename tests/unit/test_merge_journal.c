@@ -197,7 +197,8 @@ static void test_journal_hostile_fields(void **state)
         uint32_t v;
     } bad[] = {
         {0, 1},                          /* version 1 (paths) */
-        {0, 3},                          /* future version */
+        {0, 4},                          /* future version */
+        {60, 1},                         /* allocation mark past DESTINATION's size */
         {4, 0},                          /* phase none */
         {4, 5},                          /* unknown phase */
         {8, 7},                          /* unknown format */

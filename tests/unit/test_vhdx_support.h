@@ -97,8 +97,15 @@ static inline void tb_close(void *self)
 
 static inline vf_io *tb_io(tbuf *t, bool writable)
 {
-    static const vf_io_ops tb_ops = {tb_read,    tb_write, tb_sync,  tb_size,
-                                     tb_setsize, tb_lock,  tb_close, NULL};
+    static const vf_io_ops tb_ops = {
+        .read_at = tb_read,
+        .write_at = tb_write,
+        .sync = tb_sync,
+        .get_size = tb_size,
+        .set_size = tb_setsize,
+        .lock = tb_lock,
+        .close = tb_close,
+    };
     vf_io *io;
     assert_int_equal(vf_io_new(&tb_ops, t, "t.vhdx", writable, &io, NULL), VF_OK);
     return io;
