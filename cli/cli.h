@@ -32,12 +32,15 @@ int vf_cmd_conform(int argc, char **argv);
 int vf_cmd_create(int argc, char **argv);
 int vf_cmd_set_parent(int argc, char **argv);
 int vf_cmd_convert(int argc, char **argv);
+int vf_cmd_map(int argc, char **argv);
+int vf_cmd_repair(int argc, char **argv);
+int vf_cmd_resize(int argc, char **argv);
 
 /* Each command's option tables and help text (options.h), beside its vf_cmd_<name>. */
 struct vf_cmd_spec;
 extern const struct vf_cmd_spec vf_info_spec, vf_check_spec, vf_digest_spec, vf_export_spec,
     vf_compare_spec, vf_gen_spec, vf_merge_spec, vf_conform_spec, vf_create_spec,
-    vf_set_parent_spec, vf_convert_spec;
+    vf_set_parent_spec, vf_convert_spec, vf_map_spec, vf_repair_spec, vf_resize_spec;
 
 /* The options of a new image (format, type, size, block and sector size) against what its
  * format's driver accepts (vf_format_get_limits), before anything is written (create,

@@ -33,7 +33,7 @@ static const vf_opt vf_digest_opts[] = {
 };
 
 static const vf_opt_positional vf_digest_positionals[] = {
-    {"FILE", "the VHD or VHDX image (its chain is followed), or a raw image with --raw"},
+    {"FILE...", "the VHD or VHDX image (its chain is followed), or a raw image with --raw"},
     {NULL, NULL},
 };
 
@@ -48,23 +48,15 @@ static const vf_opt_group vf_digest_groups[] = {
 const vf_cmd_spec vf_digest_spec = {
     .name = "digest",
     .summary = "SHA-256 of the flattened disk (flat or tree)",
-    .synopsis = "[options] FILE",
-    .description = "Print the SHA-256 digest of the flattened disk seen from FILE, as sha256sum "
-                   "does (HEX, two spaces, FILE).",
+    .synopsis = "[options] FILE...",
+    .description = "Print the SHA-256 digest of the flattened disk seen from each FILE, as "
+                   "sha256sum does (HEX, two spaces, FILE; one line per FILE, in order). With "
+                   "several FILEs a failure is reported for its FILE and the others are still "
+                   "digested; the exit status is the worst.",
     .positionals = vf_digest_positionals,
     .groups = vf_digest_groups,
     .exit_status = "0 digest printed, 2 usage, 3 corrupt or unsupported image, 4 system error.",
 };
-
-/* Returns -1 to go on, else the exit status. */
-static int vf_digest_parse(int argc, char **argv, vf_digest_args *a)
-{
-    char *pos[1];
-    int r = vf_opts_parse(&vf_digest_spec, argc, argv, a, pos, 1);
-    if (r < 0)
-        a->file = pos[0];
-    return r;
-}
 
 static void vf_digest_print(const vf_digest_args *a, vf_source *src,
                             const uint8_t md[VF_SHA256_LEN])
@@ -86,13 +78,10 @@ static void vf_digest_print(const vf_digest_args *a, vf_source *src,
     vf_json_print(o);
 }
 
-int vf_cmd_digest(int argc, char **argv)
+static int vf_digest_one(void *ctx, const char *file)
 {
-    vf_digest_args a;
-    memset(&a, 0, sizeof a);
-    int r = vf_digest_parse(argc, argv, &a);
-    if (r >= 0)
-        return r;
+    vf_digest_args a = *(const vf_digest_args *)ctx;
+    a.file = file;
     vf_error err;
     vf_error_clear(&err);
     vf_source *src;
@@ -117,4 +106,16 @@ int vf_cmd_digest(int argc, char **argv)
         vf_digest_print(&a, src, md);
     vf_source_free(src);
     return st == VF_OK ? VF_EXIT_OK : vf_cli_fail("digest", a.file, &err, a.co.json);
+}
+
+int vf_cmd_digest(int argc, char **argv)
+{
+    vf_digest_args a;
+    memset(&a, 0, sizeof a);
+    char **files;
+    size_t n;
+    int r = vf_opts_parse_files(&vf_digest_spec, argc, argv, &a, &files, &n);
+    if (r >= 0)
+        return r;
+    return vf_cli_each_file("digest", files, n, a.co.json, vf_digest_one, &a);
 }

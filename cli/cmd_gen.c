@@ -61,6 +61,7 @@ static const vf_opt vf_gen_table[] = {
      .def = "3",
      .help = "differencing levels above the base"},
     {.name = "size",
+     .short_name = 's',
      .type = VF_OPT_SIZE,
      .offset = VF_GEN_OPT(size),
      .arg = "SIZE",

@@ -12,7 +12,7 @@
 #include "output.h"
 
 static const vf_opt_positional vf_info_args[] = {
-    {"FILE", "the VHD or VHDX image to describe; its parents are found from it"},
+    {"FILE...", "the VHD or VHDX image to describe; its parents are found from it"},
     {NULL, NULL},
 };
 
@@ -26,7 +26,7 @@ static const vf_opt_group vf_info_groups[] = {
 const vf_cmd_spec vf_info_spec = {
     .name = "info",
     .summary = "describe an image and the chain below it",
-    .synopsis = "[options] FILE",
+    .synopsis = "[options] FILE...",
     .description = "Describe FILE (format, type, virtual size, block and sector sizes, identity, "
                    "parent linkage and locators) and the chain below it, level by level.",
     .positionals = vf_info_args,
@@ -251,15 +251,6 @@ static void vf_info_print_text(const vf_info_level *lv, size_t n, const vf_info_
     }
 }
 
-static int vf_info_parse(int argc, char **argv, vf_cli_common *co, const char **file)
-{
-    char *pos[1];
-    int r = vf_opts_parse(&vf_info_spec, argc, argv, co, pos, 1);
-    if (r < 0)
-        *file = pos[0];
-    return r;
-}
-
 static vf_info_level *vf_info_levels(vf_chain *c)
 {
     size_t n = vf_chain_depth(c);
@@ -274,13 +265,9 @@ static vf_info_level *vf_info_levels(vf_chain *c)
 
 /* FILE, the levels below it that resolve, then where the chain breaks (exit status the
  * break's), and any pending merge journal beside a level. */
-int vf_cmd_info(int argc, char **argv)
+static int vf_info_one(void *ctx, const char *file)
 {
-    vf_cli_common co = {0};
-    const char *file = NULL;
-    int r = vf_info_parse(argc, argv, &co, &file);
-    if (r >= 0)
-        return r;
+    const vf_cli_common co = *(const vf_cli_common *)ctx;
     vf_error err, brk;
     vf_error_clear(&err);
     vf_chain *c;
@@ -304,4 +291,15 @@ int vf_cmd_info(int argc, char **argv)
     vf_merge_pending_free(&p);
     vf_chain_close(c);
     return brk.code != VF_OK ? vf_report_error(&brk) : VF_EXIT_OK;
+}
+
+int vf_cmd_info(int argc, char **argv)
+{
+    vf_cli_common co = {0};
+    char **files;
+    size_t n;
+    int r = vf_opts_parse_files(&vf_info_spec, argc, argv, &co, &files, &n);
+    if (r >= 0)
+        return r;
+    return vf_cli_each_file("info", files, n, co.json, vf_info_one, &co);
 }

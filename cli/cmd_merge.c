@@ -41,6 +41,7 @@ static const vf_opt vf_merge_table[] = {
      .help = "digest the view from SOURCE before and from DESTINATION after (tree when no "
              "mode is given); a mismatch exits 1"},
     {.name = "dry-run",
+     .short_name = 'n',
      .type = VF_OPT_FLAG,
      .offset = VF_MERGE_OPT(opts.dry_run),
      .help = "print the plan; write nothing"},

@@ -27,6 +27,9 @@ static const struct {
     {"create", vf_cmd_create, &vf_create_spec},
     {"set-parent", vf_cmd_set_parent, &vf_set_parent_spec},
     {"convert", vf_cmd_convert, &vf_convert_spec},
+    {"map", vf_cmd_map, &vf_map_spec},
+    {"repair", vf_cmd_repair, &vf_repair_spec},
+    {"resize", vf_cmd_resize, &vf_resize_spec},
 };
 #define VF_NCOMMANDS (sizeof vf_commands / sizeof vf_commands[0])
 

@@ -20,6 +20,7 @@ static const vf_opt_choice vf_progress_choices[] = {
 
 const vf_opt vf_cli_output_opts[] = {
     {.name = "json",
+     .short_name = 'j',
      .type = VF_OPT_FLAG,
      .offset = offsetof(vf_cli_common, json),
      .help = "print the result as JSON on stdout (docs/json.md); usage errors too"},
@@ -31,6 +32,14 @@ const vf_opt vf_cli_output_opts[] = {
      .help = "progress on stderr: auto (a bar on a terminal once the run passes a second), "
              "bar, plain (\"N% completed\" lines for logs), json (one job object per line) "
              "or none"},
+    {.name = "quiet",
+     .short_name = 'q',
+     .type = VF_OPT_ENUM,
+     .offset = offsetof(vf_cli_common, progress),
+     .choices = vf_progress_choices,
+     .flags = VF_OPTF_NOARG,
+     .implied = VF_PROGRESS_NONE,
+     .help = "no progress output (the same as --progress none)"},
     {.name = NULL},
 };
 
@@ -318,7 +327,7 @@ static void vf_opts_flatten(const vf_cmd_spec *spec, vf_opts_flat *f)
 
 static bool vf_opts_takes_arg(const vf_opt *o)
 {
-    return o->type != VF_OPT_FLAG;
+    return o->type != VF_OPT_FLAG && !(o->flags & VF_OPTF_NOARG);
 }
 
 /* The getopt_long tables: long option i returns 0x100 + i; short flags return themselves. */
@@ -408,14 +417,19 @@ static int vf_opts_positionals(const vf_cmd_spec *spec, int argc, char **argv, c
                                size_t npos)
 {
     size_t want = 0;
-    for (const vf_opt_positional *p = spec->positionals; p && p->name; p++)
-        want++;
+    bool many = false; /* the last positional is "NAME...": one or more */
+    for (const vf_opt_positional *p = spec->positionals; p && p->name; p++, want++) {
+        size_t len = strlen(p->name);
+        many = len > 3 && !strcmp(p->name + len - 3, "...");
+    }
     size_t need = want > spec->optional_tail ? want - spec->optional_tail : 0;
     char names[160] = "";
     for (size_t i = 0; i < want; i++) /* optional ones in brackets: "SOURCE [DESTINATION]" */
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s%s%s", i ? " " : "",
                  i >= need ? "[" : "", spec->positionals[i].name, i >= need ? "]" : "");
     size_t got = (size_t)(argc - optind);
+    if (many && got >= want)
+        got = want; /* the rest are more of the last one */
     if (got > want && want == 0)
         return vf_usage_error(spec->name, "unexpected argument '%s'", argv[optind]);
     if (got < need || got > want)
@@ -496,6 +510,18 @@ int vf_opts_parse(const vf_cmd_spec *spec, int argc, char **argv, void *dst, cha
     return rc;
 }
 
+int vf_opts_parse_files(const vf_cmd_spec *spec, int argc, char **argv, void *dst, char ***files,
+                        size_t *nfiles)
+{
+    char *first[1];
+    int rc = vf_opts_parse(spec, argc, argv, dst, first, 1);
+    if (rc < 0) {
+        *files = argv + optind;
+        *nfiles = (size_t)(argc - optind);
+    }
+    return rc;
+}
+
 /* --- help ------------------------------------------------------------------------------- */
 
 #define VF_HELP_WIDTH 79
@@ -504,7 +530,7 @@ int vf_opts_parse(const vf_cmd_spec *spec, int argc, char **argv, void *dst, cha
 void vf_opts_arg_text(const vf_opt *o, char *out, size_t len)
 {
     out[0] = '\0';
-    if (o->type == VF_OPT_FLAG)
+    if (o->type == VF_OPT_FLAG || (o->flags & VF_OPTF_NOARG))
         return;
     if (o->type == VF_OPT_ENUM && !o->arg) {
         for (const vf_opt_choice *c = o->choices; c->name; c++)

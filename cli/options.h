@@ -43,6 +43,9 @@ typedef enum vf_opt_type {
 enum {
     VF_OPTF_OPTIONAL = 1u, /* the argument is optional and given only as --name=VALUE */
     VF_OPTF_HIDDEN = 2u,   /* parsed, but left out of --help, man page and completion */
+    /* ENUM only: the option takes no argument and stores `implied` (a short spelling of
+     * one choice of another row on the same field: -q is --progress none). */
+    VF_OPTF_NOARG = 4u,
 };
 
 typedef struct vf_opt_choice {
@@ -67,8 +70,8 @@ typedef struct vf_opt {
     const vf_opt_choice *choices; /* ENUM */
     uint64_t min, max;            /* UINT, SIZE (max 0: no upper bound); FRACTION max in ppm */
     unsigned flags;               /* VF_OPTF_* */
-    int implied;                  /* ENUM with VF_OPTF_OPTIONAL: value when no argument given */
-    vf_opt_parse_fn parse;        /* CUSTOM */
+    int implied; /* ENUM with VF_OPTF_OPTIONAL or VF_OPTF_NOARG: value when no argument given */
+    vf_opt_parse_fn parse; /* CUSTOM */
 } vf_opt;
 
 /* The values of a LIST option: every use appends one argument (pointers into argv). */
@@ -85,7 +88,8 @@ typedef struct vf_opt_group {
 } vf_opt_group;
 
 typedef struct vf_opt_positional {
-    const char *name; /* NULL ends the list */
+    const char *name; /* NULL ends the list; "FILE..." (last only): one or more, see
+                         vf_opts_parse_files */
     const char *help;
 } vf_opt_positional;
 
@@ -115,6 +119,11 @@ extern const vf_opt vf_cli_share_opts[];
  * which has been printed). -h/--help and -V/--version are added to every command. */
 int vf_opts_parse(const vf_cmd_spec *spec, int argc, char **argv, void *dst, char **pos,
                   size_t npos);
+
+/* As vf_opts_parse for a spec whose last positional's name ends in "...": *files points at the
+ * positional arguments in argv (all of them, *nfiles >= the number of positionals). */
+int vf_opts_parse_files(const vf_cmd_spec *spec, int argc, char **argv, void *dst, char ***files,
+                        size_t *nfiles);
 
 /* The number parsers every option uses; they return false with a reason ("is not a number",
  * "is out of range (1..64)") in why. */

@@ -132,7 +132,8 @@ static void vf_completion_values(FILE *to, const vf_opt *const *rows, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const vf_opt *o = rows[i];
-        if (o->type == VF_OPT_FLAG || (o->flags & VF_OPTF_OPTIONAL && o->type != VF_OPT_ENUM))
+        if (o->type == VF_OPT_FLAG || (o->flags & VF_OPTF_NOARG) ||
+            (o->flags & VF_OPTF_OPTIONAL && o->type != VF_OPT_ENUM))
             continue;
         fprintf(to, "        --%s)\n", o->name);
         if (o->type == VF_OPT_ENUM) {

@@ -119,8 +119,15 @@ json_t *vf_json_seed(uint64_t seed)
     return json_string(text);
 }
 
+/* Documents being collected by vf_cli_each_file (the CLI is one process, one command). */
+static json_t *vf_json_collected;
+
 void vf_json_print(json_t *obj)
 {
+    if (vf_json_collected) {
+        json_array_append_new(vf_json_collected, obj);
+        return;
+    }
     /* 10 significant digits: exact for the fractions we print (parts per million, seconds) */
     json_dumpf(obj, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     fputc('\n', stdout);
@@ -188,6 +195,39 @@ void vf_cli_usage_json(const char *cmd, const char *msg)
     json_t *o = vf_json_begin(cmd);
     vf_json_set_error(o, &err, NULL, VF_EXIT_USAGE);
     vf_json_print(o);
+}
+
+int vf_cli_each_file(const char *cmd, char **files, size_t n, bool json,
+                     int (*one)(void *ctx, const char *file), void *ctx)
+{
+    if (n == 1)
+        return one(ctx, files[0]);
+    if (json)
+        vf_json_collected = json_array();
+    int worst = VF_EXIT_OK;
+    for (size_t i = 0; i < n; i++) {
+        int rc = one(ctx, files[i]);
+        if (rc > worst)
+            worst = rc;
+    }
+    if (!json)
+        return worst;
+    json_t *all = vf_json_collected;
+    vf_json_collected = NULL;
+    json_t *o = vf_json_begin(cmd);
+    /* the head tells the first failing file's status and error, as its own document does */
+    for (size_t i = 0; i < json_array_size(all); i++) {
+        json_t *d = json_array_get(all, i), *st = json_object_get(d, "status");
+        if (json_is_integer(st) && json_integer_value(st) != 0) {
+            json_object_set(o, "status", st);
+            json_object_set(o, "error", json_object_get(d, "error"));
+            break;
+        }
+    }
+    json_object_set_new(o, "exit", json_integer(worst));
+    json_object_set_new(o, "results", all);
+    vf_json_print(o);
+    return worst;
 }
 
 static atomic_int vf_cancel_flag;

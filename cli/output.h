@@ -114,6 +114,13 @@ void vf_json_set_error(json_t *doc, const vf_error *err, const char *file, int e
 json_t *vf_json_error_at(const vf_error *err, const char *file);
 json_t *vf_json_error(const vf_error *err);
 
+/* Run one(ctx, file) for each of files (commands taking FILE..., like sha256sum): the exit
+ * status is the worst (highest) of them. With json and more than one file, each file's
+ * document is collected and one {"schema", "command", "status", "exit", "results":[...]}
+ * is printed at the end instead; text output is each file's, one after the other. */
+int vf_cli_each_file(const char *cmd, char **files, size_t n, bool json,
+                     int (*one)(void *ctx, const char *file), void *ctx);
+
 /* Ctrl-C and SIGTERM set this flag (handler installed on first call); engines poll it. */
 const atomic_int *vf_cli_cancel_flag(void);
 

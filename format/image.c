@@ -19,6 +19,11 @@ static const vf_driver *const vf_default_driver = &vf_vhd_driver;
 
 static vf_status vf_probe(vf_io *io, const char *name, const vf_driver **out, vf_error *err)
 {
+    return vf_image_probe_driver(io, name, out, err);
+}
+
+vf_status vf_image_probe_driver(vf_io *io, const char *name, const vf_driver **out, vf_error *err)
+{
     uint64_t size;
     vf_status st = vf_io_size(io, &size, err);
     if (st != VF_OK)

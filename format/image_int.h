@@ -67,6 +67,10 @@ typedef struct vf_driver {
     const vf_format_samples *samples;
     /* vf_image_reclaim; NULL: nothing to reclaim (fixed layouts). */
     vf_status (*reclaim)(vf_image *img, uint64_t mark, vf_error *err);
+    /* vf_image_repair for this format, on a borrowed io that probed as this format; NULL:
+     * the format has no safe repairs (plan says unsafe when the image does not open). */
+    vf_status (*repair)(vf_io *io, const char *name, bool apply, vf_repair_plan *plan,
+                        vf_error *err);
 } vf_driver;
 
 struct vf_image {
@@ -98,6 +102,18 @@ vf_status vf_image_open_probe(vf_io *io, const char *name, unsigned flags, bool 
  * Any mark is safe: named space is never reused. Call on a writable handle before its first
  * data write (VF_E_STATE otherwise); a driver without the hook does nothing. */
 vf_status vf_image_reclaim(vf_image *img, uint64_t mark, vf_error *err);
+/* The driver whose probe scores io highest (image.c); VF_E_FORMAT when none. */
+vf_status vf_image_probe_driver(vf_io *io, const char *name, const vf_driver **out, vf_error *err);
+
+/* repair.c: a handle on io that does not close it (for vf_image_open, which owns its io). */
+vf_status vf_io_borrow(vf_io *io, vf_io **out, vf_error *err);
+/* A read-only view of io's first `at` bytes followed by the 512 bytes of tail (the view ends
+ * there): how a repaired trailing sector would read, before writing it. */
+vf_status vf_io_with_tail(vf_io *io, uint64_t at, const uint8_t tail[512], vf_io **out,
+                          vf_error *err);
+/* Append one action / set the unsafe reason (printf rules). */
+void vf_repair_add(vf_repair_plan *plan, const char *fmt, ...) VF_PRINTF(2, 3);
+void vf_repair_refuse(vf_repair_plan *plan, const char *fmt, ...) VF_PRINTF(2, 3);
 
 extern const vf_driver vf_vhd_driver;
 extern const vf_driver vf_vhdx_driver;

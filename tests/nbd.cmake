@@ -26,11 +26,9 @@ foreach(_vf_san ${VF_SANITIZE})
     set(_vf_nbd_preload_sep ":")
   endif()
 endforeach()
-add_executable(nbd_chain_map ${CMAKE_CURRENT_LIST_DIR}/nbd/chain_map.c)
-target_link_libraries(nbd_chain_map PRIVATE vhdfold_shared vf_warnings vf_sanitize)
-foreach(_vf_nbd_case read parallel write crash hostile)
+foreach(_vf_nbd_case read parallel write crash hostile boot fuse)
   vf_add_script_test(nbd_${_vf_nbd_case} ${CMAKE_CURRENT_LIST_DIR}/nbd/nbd_${_vf_nbd_case}.sh
-    LABELS nbd ARGS $<TARGET_FILE:nbdkit_vhdfold_plugin> $<TARGET_FILE:nbd_chain_map>)
+    LABELS nbd ARGS $<TARGET_FILE:nbdkit_vhdfold_plugin>)
   set_tests_properties(nbd_${_vf_nbd_case} PROPERTIES SKIP_RETURN_CODE 77)
   if(_vf_nbd_preload)
     set_property(TEST nbd_${_vf_nbd_case} APPEND PROPERTY ENVIRONMENT

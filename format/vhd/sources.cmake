@@ -12,4 +12,6 @@ set(VF_VHD_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/check.c
   ${CMAKE_CURRENT_LIST_DIR}/reclaim.c
   ${CMAKE_CURRENT_LIST_DIR}/samples.c
+  ${CMAKE_CURRENT_LIST_DIR}/repair.c
+  ${CMAKE_CURRENT_LIST_DIR}/resize.c
 )

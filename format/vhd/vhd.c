@@ -528,7 +528,7 @@ static const vf_format_limits vhd_limits = {
     .sector_sizes = VF_SECTOR_512,
     .portable_align = VHD_SECTOR,
     .portable_sectors = 1,
-    .features = VF_FEATURE_CREATE,
+    .features = VF_FEATURE_CREATE | VF_FEATURE_RESIZE,
 };
 
 const vf_driver vf_vhd_driver = {
@@ -555,4 +555,7 @@ const vf_driver vf_vhd_driver = {
     .set_id = vf_vhd_set_id,
     .close = vf_vhd_close,
     .reclaim = vf_vhd_reclaim,
+    .repair = vf_vhd_repair,
+    .resize = vf_vhd_resize,
+    .resize_check = vf_vhd_resize_check,
 };

@@ -273,6 +273,12 @@ vf_status vf_vhd_locators(const vf_image *img, vf_locator *out, size_t max, size
 /* vhd.c */
 vf_status vf_vhd_open(vf_image *img, unsigned flags, vf_error *err);
 void vf_vhd_close(vf_image *img);
+/* resize.c: the driver's resize hooks (vf_image_resize, vf_image_resize_check). */
+vf_status vf_vhd_resize(vf_image *img, uint64_t new_size, vf_error *err);
+vf_status vf_vhd_resize_check(const vf_image *img, uint64_t new_size, vf_error *err);
+/* repair.c: the driver's repair hook (vf_image_repair). */
+vf_status vf_vhd_repair(vf_io *io, const char *name, bool apply, vf_repair_plan *plan,
+                        vf_error *err);
 vf_status vf_vhd_map(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext, vf_error *err);
 vf_status vf_vhd_read(vf_image *img, uint64_t voff, void *buf, size_t len, vf_error *err);
 /* Bitmap of allocated block b as this handle sees it (pending changes included). */

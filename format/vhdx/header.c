@@ -49,6 +49,11 @@ static const char *vx_header_problem(const vx_state *st, const uint8_t *buf)
     return NULL;
 }
 
+const char *vf_vhdx_header_problem(const vx_state *st, const uint8_t *buf)
+{
+    return vx_header_problem(st, buf);
+}
+
 /* The log must sit after the header area, 1 MiB aligned, without wrapping. */
 static vf_status vx_header_validate(const vx_state *st, const vx_header *h, uint64_t off,
                                     vf_error *err)

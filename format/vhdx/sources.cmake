@@ -18,4 +18,5 @@ set(VF_VHDX_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/linkage2.c
   ${CMAKE_CURRENT_LIST_DIR}/locslot.c
   ${CMAKE_CURRENT_LIST_DIR}/reclaim.c
+  ${CMAKE_CURRENT_LIST_DIR}/repair.c
 )

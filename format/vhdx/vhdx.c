@@ -436,6 +436,7 @@ const vf_driver vf_vhdx_driver = {
     .close = vx_close,
     .resize = vf_vhdx_resize,
     .resize_check = vf_vhdx_resize_check,
+    .repair = vf_vhdx_repair,
     .set_parent_id2 = vf_vhdx_set_parent_id2,
     .reclaim = vf_vhdx_reclaim,
 };

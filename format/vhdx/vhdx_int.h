@@ -276,6 +276,11 @@ void vf_vhdx_header_encode(const vx_header *h, uint8_t buf[VX_HEADER_SIZE]);
 vf_status vf_vhdx_header_read(vx_state *st, vf_error *err);
 /* Write h (seq = current + 1) into the non-current slot, sync, make it current. */
 vf_status vf_vhdx_header_update(vx_state *st, const vx_header *h, vf_error *err);
+/* Why the 4 KiB header copy in buf does not validate (signature, CRC, version); NULL: fine. */
+const char *vf_vhdx_header_problem(const vx_state *st, const uint8_t *buf);
+/* repair.c: the driver's repair hook (vf_image_repair). */
+vf_status vf_vhdx_repair(vf_io *io, const char *name, bool apply, vf_repair_plan *plan,
+                         vf_error *err);
 vf_status vf_vhdx_fileid_check(vx_state *st, char *creator, size_t creator_len, vf_error *err);
 
 /* region.c */

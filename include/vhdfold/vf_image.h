@@ -366,6 +366,31 @@ VF_API vf_status vf_image_merge_link(vf_image *dest, vf_image *above, const uint
                                      vf_error *err);
 VF_API vf_status vf_image_merge_unlink(vf_image *dest, const uint8_t old_id[16], vf_error *err);
 
+/* --- Repair: only the repairs that cannot lose data (docs/cli.md "vhdfold repair [options] FILE") --- */
+
+#define VF_REPAIR_MAX_ACTIONS 4
+
+/* What vf_image_repair found: the repairs it makes (or would make), in order, and, when the
+ * file has a problem no safe repair covers, why ("unsafe" set: nothing was written). */
+typedef struct vf_repair_plan {
+    size_t nactions;
+    char action[VF_REPAIR_MAX_ACTIONS][VF_ERROR_MSG_MAX]; /* "restore the trailing footer..." */
+    bool unsafe;                       /* a problem that cannot be repaired without risk */
+    char unsafe_why[VF_ERROR_MSG_MAX]; /* the problem, naming the file */
+} vf_repair_plan;
+
+/* Look at the image in io for damage a safe repair fixes (VHD: a trailing footer missing or
+ * damaged while the copy at offset 0 is good; VHDX: a pending log, a header copy that does
+ * not validate) and, when apply is true and nothing is unsafe, make those repairs, each made
+ * durable before the next and the result re-opened to confirm. Every repair is validated
+ * before its first byte is written. apply false (a dry run) writes nothing. io is borrowed
+ * (it stays the caller's; it must be writable when apply is true); name is used in messages.
+ * *plan is filled on VF_OK: nactions 0 and unsafe false means the image needs no repair.
+ * Errors: VF_E_INVAL (apply on a read-only io), VF_E_FORMAT (not a virtual disk of any
+ * format), VF_E_IO, VF_E_NOMEM; a damaged image is reported through plan, not as an error. */
+VF_API vf_status vf_image_repair(vf_io *io, const char *name, bool apply, vf_repair_plan *plan,
+                                 vf_error *err);
+
 /* "fixed", "dynamic", "differencing" ("unknown" for other values); static strings. */
 VF_API const char *vf_disk_type_name(vf_disk_type t);
 

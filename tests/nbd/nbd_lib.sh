@@ -1,10 +1,9 @@
 # nbd_lib.sh - shared by the nbdkit plugin tests (tests/nbd.cmake): a scratch folder, nbdkit
 # servers on Unix sockets in it (always stopped by the EXIT trap), chain generation and small
-# assertions. Sourced as: . nbd_lib.sh PLUGIN CHAIN_MAP (VHDFOLD comes from ctest;
+# assertions. Sourced as: . nbd_lib.sh PLUGIN (VHDFOLD comes from ctest;
 # NBD_PRELOAD, set in sanitizer builds, lists the runtimes nbdkit must preload).
 set -euo pipefail
-PLUGIN=${1:?usage: test PLUGIN CHAIN_MAP}
-CHAIN_MAP=${2:?usage: test PLUGIN CHAIN_MAP}
+PLUGIN=${1:?usage: test PLUGIN}
 VHDFOLD=${VHDFOLD:?VHDFOLD must name the vhdfold program}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -118,6 +117,14 @@ stop() {
     fi
   fi
   wait "$1" 2>/dev/null || true
+}
+
+# vhdfold_map TOP: `vhdfold map --json` as nbdinfo --map's "OFF LEN TYPE" lines (0 data,
+# 2 zero, 3 hole,zero).
+vhdfold_map() {
+  "$VHDFOLD" map --json "$1" | python3 -c 'import json, sys
+for e in json.load(sys.stdin)["extents"]:
+    print(e["start"], e["length"], 0 if e["data"] else 2 if e["present"] else 3)'
 }
 
 # coalesce < "OFF LEN TYPE" lines: adjacent runs of one type merged.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # nbd_read.sh - the plugin serves generated VHD and VHDX chains (every profile, depths 1-8):
 # nbdcopy of the export hashes to the manifest's top sha256; nbdinfo --map classifies every
-# byte as the chain's own map does (data, zero, hole); qemu-img convert from the NBD URI
+# byte as 'vhdfold map' does (data, zero, hole); qemu-img convert from the NBD URI
 # equals vhdfold export. Run by ctest (tests/nbd.cmake, label nbd).
 . "$(dirname "$0")/nbd_lib.sh"
 
@@ -18,9 +18,9 @@ for c in "${cases[@]}"; do
   expect_eq "$(sha "$T/$name.nbd.raw")" "$TOP_SHA" "$name: nbdcopy vs the manifest's sha256"
 
   nbdinfo --map "$URI" | awk '{ print $1, $2, $3 }' | coalesce >"$T/$name.nbd.map"
-  "$CHAIN_MAP" "$TOP" | coalesce >"$T/$name.chain.map"
-  diff -u "$T/$name.chain.map" "$T/$name.nbd.map" >&2 ||
-    fail "$name: nbdinfo --map disagrees with vf_chain_map"
+  vhdfold_map "$TOP" | coalesce >"$T/$name.vhdfold.map"
+  diff -u "$T/$name.vhdfold.map" "$T/$name.nbd.map" >&2 ||
+    fail "$name: nbdinfo --map disagrees with vhdfold map"
   grep -q ' 0$' "$T/$name.nbd.map" || fail "$name: the map shows no data"
   if grep -q ' 3$' "$T/$name.nbd.map"; then holes=$((holes + 1)); fi
 

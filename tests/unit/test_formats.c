@@ -56,7 +56,7 @@ static void test_limits(void **state)
     assert_int_equal(vhdx.default_block_size, 32u * MIB);
     assert_int_equal(vhdx.portable_align, 4096);
     assert_int_equal(vhdx.portable_sectors, 2);
-    assert_int_equal(vhd.features, VF_FEATURE_CREATE);
+    assert_int_equal(vhd.features, VF_FEATURE_CREATE | VF_FEATURE_RESIZE);
     assert_int_equal(vhdx.features, VF_FEATURE_CREATE | VF_FEATURE_LOG | VF_FEATURE_ZERO_BLOCKS |
                                         VF_FEATURE_MERGE_LINK | VF_FEATURE_RESIZE);
 }
