@@ -43,18 +43,23 @@ CASES = {
         ("not an image", ["--json", "{bad}"], {3}, None),
         ("a missing parent", ["--json", "{orphan}"], {3}, None),
         ("no such file", ["--json", "{nofile}"], {4}, None),
+        ("two files", ["--json", "{vhd}", "{vhdx}"], {0}, None),
+        ("a good and a bad file", ["--json", "{vhd}", "{bad}"], {3}, None),
     ],
     "check": [
         ("a VHD chain", ["--json", "{vhd}"], {0}, None),
         ("a VHDX chain", ["--json", "{vhdx}"], {0}, None),
         ("a missing parent", ["--json", "{orphan}"], {1}, None),
         ("not an image", ["--json", "{bad}"], {3}, None),
+        ("two files", ["--json", "{vhd}", "{vhdx}"], {0}, None),
     ],
     "digest": [
         ("flat", ["--json", "{vhd}"], {0}, None),
         ("tree", ["--json", "--mode", "tree", "{vhdx}"], {0}, None),
         ("raw", ["--json", "--raw", "{bad}"], {0}, None),
         ("not an image", ["--json", "{bad}"], {3}, None),
+        ("two files", ["--json", "{vhd}", "{vhdx}"], {0}, None),
+        ("a good and a bad file", ["--json", "{vhd}", "{bad}"], {3}, None),
     ],
     "export": [
         ("to a file", ["--json", "{vhd}", "{out}"], {0}, None),
@@ -95,6 +100,21 @@ CASES = {
     "convert": [
         ("to VHDX", ["--json", "--format", "vhdx", "{vhd}", "{out}.vhdx"], {0}, None),
         ("not an image", ["--json", "{bad}", "{out}.vhd"], {3}, None),
+    ],
+    "map": [
+        ("a VHD chain", ["--json", "{vhd}"], {0}, None),
+        ("a VHDX chain", ["--json", "{vhdx}"], {0}, None),
+        ("not an image", ["--json", "{bad}"], {3}, None),
+    ],
+    "repair": [
+        ("nothing to repair, dry run", ["--json", "--dry-run", "{m_top}"], {0}, None),
+        ("nothing to repair", ["--json", "{m_top}"], {0}, None),
+        ("not an image", ["--json", "{bad}"], {3}, None),
+    ],
+    "resize": [
+        ("grow a VHD", ["--json", "--size", "8M", "{m_top}"], {0}, None),
+        ("not an image", ["--json", "--size", "8M", "{bad}"], {3}, None),
+        ("shrink below the data", ["--json", "--size", "1M", "{m_top}"], {1, 2, 3}, None),
     ],
     "conform": [
         ("one passing case", ["--cases", "1", "--size", "1M", "--depth", "1", "--json",
