@@ -103,7 +103,9 @@ int vf_cmd_resize(int argc, char **argv)
     vf_error err;
     vf_error_clear(&err);
     vf_image *img;
-    vf_status st = vf_resize_open(a.file, &img, &err);
+    vf_status st = vf_cli_refuse_pending(a.file, "resize", &err);
+    if (st == VF_OK)
+        st = vf_resize_open(a.file, &img, &err);
     if (st != VF_OK)
         return vf_cli_fail("resize", a.file, &err, a.co.json);
     uint64_t before = vf_image_info_get(img)->virtual_size;

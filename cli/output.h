@@ -67,6 +67,10 @@ json_t *vf_cli_pending_json(const struct vf_merge_pending *p, const vf_chain *c,
                             const vf_cli_common *co);
 /* "vhdfold: note: <the line>" on stderr when c has a pending journal. */
 void vf_cli_pending_note(const vf_chain *c, const vf_cli_common *co);
+/* Before cmd rewrites path in place: VF_E_STATE naming the journal when path's chain (opened
+ * partially, unlocked, relative locators) has a pending or running merge journal, whose rerun
+ * the change would break; VF_OK otherwise. */
+vf_status vf_cli_refuse_pending(const char *path, const char *cmd, vf_error *err);
 
 /* Open one image alone (no parents), read-only, for describing a file whose chain is broken. */
 vf_status vf_cli_open_image(const char *path, vf_image **out, vf_error *err);

@@ -5,7 +5,7 @@
 # first one's pid; info, check and digest say "in use: merge of SOURCE into DEST in progress
 # (pid N)" and exit 4; -U/--force-share info and digest read anyway with a warning; after
 # kill -9 info names the pending journal and the exact command, and that command finishes
-# the merge (same digest as before). Also: info on a chain whose parent at level 3 is
+# the merge (same digest as before); resize refuses DESTINATION and SOURCE meanwhile. Also: info on a chain whose parent at level 3 is
 # missing lists levels 0-2, then the break (JSON broken_at 3). Env: VHDFOLD. Layer: tests.
 set -euo pipefail
 V=${VHDFOLD:?VHDFOLD must name the built vhdfold}
@@ -95,6 +95,14 @@ has "$out" "run the same command to finish: vhdfold merge '$top' '$dst'" ||
   fail "info after kill: no command: $out"
 run check "$top"
 has "$err" "note: pending merge journal '$j'" || fail "check after kill: no note: $err"
+# resize must not change a level of the interrupted merge (it would break the rerun)
+for f in "$dst" "$top"; do
+  h=$(sha256sum "$f" | cut -d' ' -f1)
+  run resize "$f" --size 128M
+  [ $rc = 2 ] || fail "resize $f with a pending merge: exit $rc, want 2: $err"
+  has "$err" "pending merge journal '$j'" || fail "resize $f: does not name the journal: $err"
+  [ "$(sha256sum "$f" | cut -d' ' -f1)" = "$h" ] || fail "resize $f with a pending merge: file changed"
+done
 run info --json "$top"
 cmd=$(json 'j["pending_merge"]["command"]')
 [ "$(json 'j["pending_merge"]["running"], j["pending_merge"]["pid"]')" = "(False, None)" ] ||
