@@ -188,6 +188,7 @@ static int vf_check_one(void *ctx, const char *file)
     } else if (chain_err.code == VF_E_BUSY) {
         /* in use (a merge runs): not a finding about the image; --force-share reads it */
         vf_report_free(&rep);
+        json_decref(hints.list);
         return vf_cli_fail("check", file, &chain_err, co.json);
     } else {
         vf_check_hint(&hints, file);
