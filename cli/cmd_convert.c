@@ -312,6 +312,7 @@ int vf_cmd_convert(int argc, char **argv)
     const char *blame = c.source;
     vf_status st = vf_cli_open_chain(c.source, &c.co, &ch, &err);
     if (st == VF_OK) {
+        vf_cli_pending_note(ch, &c.co);
         blame = c.out;
         st = vf_newfile_check(c.out, c.force, " (--force replaces it)", &err);
     }

@@ -248,6 +248,7 @@ int vf_cmd_create(int argc, char **argv)
     vf_status st = vf_newfile_check(c.file, false, NULL, &err);
     if (st == VF_OK && c.parent) {
         if ((st = vf_cli_open_chain(c.parent, &c.co, &pc, &err)) == VF_OK &&
+            (st = vf_cli_refuse_pending_in(pc, c.parent, "create --parent", &err)) == VF_OK &&
             (st = vf_create_child(&c, pc, &o, &link, &err)) == VF_OK &&
             (st = vf_parent_paths(c.file, c.parent, &rel, &abs, &err)) == VF_OK) {
             link.relative = rel;

@@ -190,6 +190,8 @@ int vf_cmd_export(int argc, char **argv)
     bool to_stdout = !strcmp(out, "-");
     vf_status st = vf_cli_open_chain(file, &co, &c, &err);
     if (st == VF_OK)
+        vf_cli_pending_note(c, &co);
+    if (st == VF_OK)
         st = vf_source_from_chain(c, true, &src, &err);
     if (st != VF_OK)
         return vf_cli_fail("export", file, &err, co.json);

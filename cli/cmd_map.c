@@ -194,6 +194,7 @@ int vf_cmd_map(int argc, char **argv)
     vf_chain *c;
     vf_status st = vf_cli_open_chain(a.file, &a.co, &c, &err);
     if (st == VF_OK) {
+        vf_cli_pending_note(c, &a.co);
         st = vf_map_run_cmd(&a, c, &err);
         vf_chain_close(c);
     }

@@ -71,6 +71,9 @@ void vf_cli_pending_note(const vf_chain *c, const vf_cli_common *co);
  * partially, unlocked, relative locators) has a pending or running merge journal, whose rerun
  * the change would break; VF_OK otherwise. */
 vf_status vf_cli_refuse_pending(const char *path, const char *cmd, vf_error *err);
+/* The same for c, already open (path: its top, as the user named it). */
+vf_status vf_cli_refuse_pending_in(const vf_chain *c, const char *path, const char *cmd,
+                                   vf_error *err);
 
 /* Open one image alone (no parents), read-only, for describing a file whose chain is broken. */
 vf_status vf_cli_open_image(const char *path, vf_image **out, vf_error *err);

@@ -175,15 +175,13 @@ void vf_cli_explain_busy(const char *path, const vf_cli_common *co, vf_error *er
     vf_chain_close(c);
 }
 
-vf_status vf_cli_refuse_pending(const char *path, const char *cmd, vf_error *err)
+vf_status vf_cli_refuse_pending_in(const vf_chain *c, const char *path, const char *cmd,
+                                   vf_error *err)
 {
-    vf_chain_opts opts;
-    vf_chain_opts_init(&opts);
-    vf_chain *c = NULL;
     vf_merge_pending p;
     memset(&p, 0, sizeof p);
     vf_status st = VF_OK;
-    if (vf_chain_open_partial(path, &opts, &c, NULL, NULL) == VF_OK && vf_cli_pending_get(c, &p)) {
+    if (c && vf_cli_pending_get(c, &p)) {
         vf_cli_common co;
         memset(&co, 0, sizeof co);
         char line[3000];
@@ -193,6 +191,17 @@ vf_status vf_cli_refuse_pending(const char *path, const char *cmd, vf_error *err
                      700, line, cmd);
     }
     vf_merge_pending_free(&p);
+    return st;
+}
+
+vf_status vf_cli_refuse_pending(const char *path, const char *cmd, vf_error *err)
+{
+    vf_chain_opts opts;
+    vf_chain_opts_init(&opts);
+    vf_chain *c = NULL;
+    vf_status st = VF_OK;
+    if (vf_chain_open_partial(path, &opts, &c, NULL, NULL) == VF_OK)
+        st = vf_cli_refuse_pending_in(c, path, cmd, err);
     vf_chain_close(c);
     return st;
 }

@@ -5,7 +5,7 @@
 # first one's pid; info, check and digest say "in use: merge of SOURCE into DEST in progress
 # (pid N)" and exit 4; -U/--force-share info and digest read anyway with a warning; after
 # kill -9 info names the pending journal and the exact command, and that command finishes
-# the merge (same digest as before); resize refuses DESTINATION and SOURCE meanwhile. Also: info on a chain whose parent at level 3 is
+# the merge (same digest as before); resize refuses DESTINATION and SOURCE meanwhile, create --parent an intermediate, and convert, export and map note the journal. Also: info on a chain whose parent at level 3 is
 # missing lists levels 0-2, then the break (JSON broken_at 3). Env: VHDFOLD. Layer: tests.
 set -euo pipefail
 V=${VHDFOLD:?VHDFOLD must name the built vhdfold}
@@ -103,6 +103,19 @@ for f in "$dst" "$top"; do
   has "$err" "pending merge journal '$j'" || fail "resize $f: does not name the journal: $err"
   [ "$(sha256sum "$f" | cut -d' ' -f1)" = "$h" ] || fail "resize $f with a pending merge: file changed"
 done
+# an intermediate's view is half-merged: create --parent refuses it, the copies note it
+mid="$d/01-diff.vhd"
+run create "$tmp/newchild.vhd" --parent "$mid"
+[ $rc = 2 ] || fail "create --parent over a pending merge: exit $rc, want 2: $err"
+has "$err" "pending merge journal '$j'" || fail "create --parent: does not name the journal: $err"
+[ ! -e "$tmp/newchild.vhd" ] || fail "create --parent over a pending merge: the file was made"
+run convert -q "$mid" "$tmp/conv.vhd"
+has "$err" "note: pending merge journal '$j'" || fail "convert: no note: $err"
+run export -q "$mid" "$tmp/exp.raw"
+has "$err" "note: pending merge journal '$j'" || fail "export: no note: $err"
+run map "$mid"
+has "$err" "note: pending merge journal '$j'" || fail "map: no note: $err"
+rm -f "$tmp/conv.vhd" "$tmp/exp.raw"
 run info --json "$top"
 cmd=$(json 'j["pending_merge"]["command"]')
 [ "$(json 'j["pending_merge"]["running"], j["pending_merge"]["pid"]')" = "(False, None)" ] ||
