@@ -1,11 +1,13 @@
 /* main.c - the vhdfold entry point: the subcommand table, --help/--version, and the single
  * mapping from library statuses to the exit codes fixed in docs/design.md "The CLI contract".
  * Layer: cli. Each command lives in its own cmd_<name>.c with its option tables (options.h). */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "options.h"
@@ -138,9 +140,32 @@ static int vf_dump(int argc, char **argv)
     return fflush(stdout) == 0 && !ferror(stdout) ? VF_EXIT_OK : VF_EXIT_SYSTEM;
 }
 
+/* The library hashes blocks through read-only mappings of locked files; the locks are advisory,
+ * so another program can still cut a file while it is mapped, and the next access of the lost
+ * pages raises SIGBUS. That is an I/O error, not a crash: say so and exit 4. */
+static void vf_on_sigbus(int sig)
+{
+    static const char msg[] = "vhdfold: an image file was truncated by another program while "
+                              "it was read (SIGBUS): nothing more is read; exit 4\n";
+    (void)sig;
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(VF_EXIT_SYSTEM);
+}
+
+static void vf_catch_sigbus(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = vf_on_sigbus;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
     vf_opt_formats_init();
+    vf_catch_sigbus();
     if (argc < 2) {
         vf_main_usage(stderr);
         return VF_EXIT_USAGE;
