@@ -218,7 +218,8 @@ static json_t *vf_merge_json(const vf_merge_cli *c, const vf_merge_result *r, in
     return o;
 }
 
-/* "3.4 GiB (3650722304 bytes)"; below 1 KiB just "512 bytes". */
+/* "3.4 GiB (3650722304 bytes)"; below 1 KiB just "512 bytes". out: VF_MERGE_SIZE_TEXT bytes. */
+#define VF_MERGE_SIZE_TEXT 64
 static void vf_merge_size_text(uint64_t bytes, char *out, size_t len)
 {
     char human[24];
@@ -241,7 +242,7 @@ static void vf_merge_print_plan(const vf_merge_cli *c, const vf_merge_result *r)
                (unsigned long long)r->layers[i].zero_bytes,
                (unsigned long long)r->layers[i].blocks);
     }
-    char merged[40], need[40];
+    char merged[VF_MERGE_SIZE_TEXT], need[VF_MERGE_SIZE_TEXT];
     vf_merge_size_text(r->bytes_merged, merged, sizeof merged);
     vf_merge_size_text(r->space_needed, need, sizeof need);
     printf("  to write into DESTINATION: %s in %llu blocks, %llu new blocks\n", merged,
@@ -262,7 +263,7 @@ static void vf_merge_print(const vf_merge_cli *c, const vf_merge_result *r)
 {
     if (r->status != VF_MERGE_COMPLETED)
         return;
-    char merged[40], rate[24];
+    char merged[VF_MERGE_SIZE_TEXT], rate[24];
     vf_merge_size_text(r->bytes_merged, merged, sizeof merged);
     /* the rate of this run: the bytes it copied (not those a resumed merge found durable) */
     uint64_t moved = c->last.copy_done > c->copy_base ? c->last.copy_done - c->copy_base : 0;

@@ -48,7 +48,7 @@ static bool vhd_rep_used_end(vhd_rep *r, char *why, size_t why_len)
     vf_error e;
     if (vf_io_read(r->io, hb, sizeof hb, r->f.data_offset, &e) != VF_OK ||
         vf_vhd_header_parse(hb, &r->h, false, &e) != VF_OK) {
-        snprintf(why, why_len, "the dynamic header at %llu is unreadable: %s",
+        snprintf(why, why_len, "the dynamic header at %llu is unreadable: %.400s",
                  (unsigned long long)r->f.data_offset, e.msg);
         return false;
     }
@@ -69,7 +69,7 @@ static bool vhd_rep_used_end(vhd_rep *r, char *why, size_t why_len)
     }
     uint8_t *bat = malloc(bat_len ? bat_len : 1);
     if (!bat || vf_io_read(r->io, bat, bat_len, r->h.table_offset, &e) != VF_OK) {
-        snprintf(why, why_len, "the block allocation table is unreadable: %s",
+        snprintf(why, why_len, "the block allocation table is unreadable: %.400s",
                  bat ? e.msg : "out of memory");
         free(bat);
         return false;
