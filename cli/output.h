@@ -68,8 +68,9 @@ json_t *vf_cli_pending_json(const struct vf_merge_pending *p, const vf_chain *c,
 /* "vhdfold: note: <the line>" on stderr when c has a pending journal. */
 void vf_cli_pending_note(const vf_chain *c, const vf_cli_common *co);
 /* Before cmd rewrites path in place: VF_E_STATE naming the journal when path's chain (opened
- * partially, unlocked, relative locators) has a pending or running merge journal, whose rerun
- * the change would break; VF_OK otherwise. */
+ * partially, unlocked, relative locators) has a running merge or a pending journal with a
+ * valid record, whose rerun the change would break; VF_OK otherwise (also for a journal that
+ * no merge can use). */
 vf_status vf_cli_refuse_pending(const char *path, const char *cmd, vf_error *err);
 /* The same for c, already open (path: its top, as the user named it). */
 vf_status vf_cli_refuse_pending_in(const vf_chain *c, const char *path, const char *cmd,

@@ -181,7 +181,8 @@ vf_status vf_cli_refuse_pending_in(const vf_chain *c, const char *path, const ch
     vf_merge_pending p;
     memset(&p, 0, sizeof p);
     vf_status st = VF_OK;
-    if (c && vf_cli_pending_get(c, &p)) {
+    /* a journal no merge can use (refused, no valid record) binds nothing: not a reason */
+    if (c && vf_cli_pending_get(c, &p) && (p.readable || p.holder != 0)) {
         vf_cli_common co;
         memset(&co, 0, sizeof co);
         char line[3000];

@@ -133,6 +133,13 @@ has "$out" "resumed an interrupted merge" || fail "finishing: not a resume: $out
 run info "$dst"
 has "$out" "merge:" && fail "info after the merge: still a merge line: $out"
 
+# a journal no merge can use (no valid record) does not stop resize
+head -c 4096 /dev/zero >"$j"
+chmod 600 "$j"
+run resize "$dst" --size 96M
+[ $rc = 0 ] || fail "resize beside an unusable journal: exit $rc: $err"
+rm -f "$j"
+
 # --- info on a chain whose parent at level 3 is missing ---
 b="$tmp/broken"
 T gen --seed 7 --depth 4 --base dynamic --size 4M --block-size 512K --progress none "$b" >/dev/null
