@@ -103,6 +103,6 @@ run_case early copy 10 INT
 run_case middle copy 45 TERM
 run_case late copy 80 INT
 run_case twice copy 30 INT TERM INT
-run_case after verify-after 50 TERM
+run_case after verify-after 5 TERM
 
 [ $fails = 0 ] && echo "cli_signal: all cases passed" || { echo "cli_signal: $fails failure(s)"; exit 1; }
