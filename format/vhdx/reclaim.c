@@ -72,7 +72,8 @@ vf_status vf_vhdx_used_spans(vx_state *st, uint64_t from, vx_uspan **out, size_t
         free(l.v);
         return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "'%s': listing the used space", st->name);
     }
-    qsort(l.v, l.n, sizeof *l.v, vx_uspan_cmp);
+    if (l.n > 1) /* qsort wants a non-NULL base even for no elements */
+        qsort(l.v, l.n, sizeof *l.v, vx_uspan_cmp);
     *high = from;
     for (size_t i = 0; i < l.n; i++)
         if (l.v[i].end > *high)
