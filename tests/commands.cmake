@@ -6,6 +6,3 @@ foreach(_vf_cmd_case create set-parent convert)
     ARGS ${_vf_cmd_case})
   set_tests_properties(cli_cmd_${_vf_cmd_case} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 endforeach()
-# create and convert drive qemu-img and 7-Zip over many images: `heavy`, which the sanitizer
-# run of ci/test leaves out (their library paths are the writers the unit tests cover).
-set_tests_properties(cli_cmd_create cli_cmd_convert PROPERTIES LABELS "cli;heavy")

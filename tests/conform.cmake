@@ -5,7 +5,7 @@
 # (ci/conform runs the 200-case suite).
 # The last two drive Python and many real merges, so they carry the slow label too.
 vf_add_script_test(conform_runner ${CMAKE_CURRENT_SOURCE_DIR}/conform/runner.sh
-  LABELS conform heavy)
+  LABELS conform)
 vf_add_script_test(conform_broken ${CMAKE_CURRENT_SOURCE_DIR}/conform/broken.sh
   LABELS conform slow)
 vf_add_script_test(conform_ours ${CMAKE_CURRENT_SOURCE_DIR}/conform/ours.sh

@@ -38,10 +38,7 @@ vf_add_unit_test(merge_status
           ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_merge_util.c
   LIBS vf_merger vf_gen vf_verify)
 target_include_directories(test_merge_status PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/merge)
-# heavy: a 192 MiB chain merged seven times; left out of the sanitizer run (ci/test), whose
-# merge_status covers the same cancel path.
-vf_add_script_test(merge_cli_signal ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_signal.sh
-  LABELS cli heavy)
+vf_add_script_test(merge_cli_signal ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_signal.sh LABELS cli)
 vf_add_script_test(merge_cli_status ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_status.sh LABELS cli)
 vf_add_script_test(merge_progress_json ${CMAKE_CURRENT_SOURCE_DIR}/merge/progress_json.py LABELS cli)
 vf_add_script_test(merge_cli_tight_locator ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_tight_locator.sh
