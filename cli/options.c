@@ -278,8 +278,17 @@ static bool vf_opts_store(const vf_opt *o, const char *arg, char *base, char *wh
     case VF_OPT_FLAG:
         *(bool *)dst = true;
         return true;
-    case VF_OPT_STRING:
     case VF_OPT_PATH:
+        /* "--json --bogus" must not write a file named --bogus: a path that looks like a long
+         * option is refused (./--name reaches such a file) */
+        if (arg[0] == '-' && arg[1] == '-')
+            return vf_opts_why(why, why_len,
+                               "wants a file name, not an option (write ./%s for a file of "
+                               "that name)",
+                               arg);
+        *(const char **)dst = arg;
+        return true;
+    case VF_OPT_STRING:
         *(const char **)dst = arg;
         return true;
     case VF_OPT_ENUM:

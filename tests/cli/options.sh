@@ -64,6 +64,14 @@ run "$VHDFOLD" gen --seed 0x1g "$T/bad"
 expect_rc 2 "gen --seed 0x1g"
 expect_eq "$ERR" "vhdfold gen: --seed: '0x1g' is not a number (see 'vhdfold gen --help')" \
   "gen --seed 0x1g message"
+# a file option given something that looks like an option: refused, and no file made (conform
+# once wrote its report to a file named --no-such-option)
+cd "$T"
+run "$VHDFOLD" conform --cases 0 --json --no-such-option
+cd - >/dev/null
+expect_rc 2 "conform --json --no-such-option"
+CHECKS=$((CHECKS + 1))
+[ ! -e "$T/--no-such-option" ] || fail "conform --json --no-such-option made a file"
 run "$VHDFOLD" conform --seed 0x10 --cases 0
 expect_rc 0 "conform --seed 0x10"
 run "$VHDFOLD" conform --seed 18446744073709551616 --cases 0
