@@ -3,7 +3,8 @@
  * copy at offset 0, written after the end of every structure the tables point at; one whose
  * copy at offset 0 differs from a good trailing footer gets the copy rewritten. Anything
  * else that keeps the image from opening is refused as unsafe. Layer: format/vhd, reached
- * through vf_vhd_driver.repair (vf_image_repair). Spec: docs/formats/vhd.md "Repairing the footer". */
+ * through vf_vhd_driver.repair (vf_image_repair). Spec: docs/formats/vhd.md "Repairing the footer".
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,8 +99,8 @@ static vf_status vhd_rep_opens(vf_io *io, const char *name, vf_error *why)
  * The trailing footer is authoritative: readers go by it, and every writer (resize, set_id,
  * set_parent) makes it durable before it writes the copy, so the copy is at worst one step
  * behind. Anything else: refused with the open's error. */
-static vf_status vhd_rep_copy(vhd_rep *r, bool apply, const vf_error *failed,
-                              vf_repair_plan *plan, vf_error *err)
+static vf_status vhd_rep_copy(vhd_rep *r, bool apply, const vf_error *failed, vf_repair_plan *plan,
+                              vf_error *err)
 {
     uint8_t tail[VHD_FOOTER_SIZE];
     vf_vhd_footer f;

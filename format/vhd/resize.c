@@ -1,8 +1,8 @@
-/* vhd/resize.c - changing a dynamic or differencing VHD's virtual size: growing within the
+/* vhd/resize.c - changing a VHD's virtual size. Dynamic and differencing: growing within the
  * room its block allocation table has (new entries unused, then the header's entry count, then
  * the footers, each step durable), and shrinking when no allocated block reaches past the new
  * end (the footers alone). A reader sees the old or the new size: the trailing footer decides.
- * Fixed VHDs are refused (their footer sits where the new data would go). Layer: format/vhd,
+ * Fixed VHDs: resize_fixed.c moves the footer. Layer: format/vhd,
  * reached through vf_vhd_driver.resize / resize_check. Spec: docs/formats/vhd.md "Resizing". */
 #include <inttypes.h>
 #include <string.h>
@@ -43,15 +43,13 @@ static vf_status vhd_resize_plan(const vf_vhd *v, uint64_t new_size, uint32_t *e
                                  vf_error *err)
 {
     uint64_t old = v->footer.current_size;
-    if (v->footer.disk_type == VF_DISK_FIXED)
-        return VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE,
-                       "resizing a fixed VHD in place is not crash-safe (its footer lies where "
-                       "the new data would go)");
     if (new_size % VHD_SECTOR || new_size / VHD_SECTOR > VHD_MAX_SECTORS)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
                        "new virtual size %" PRIu64 " must be a multiple of 512 and at most "
                        "2040 GiB",
                        new_size);
+    if (v->footer.disk_type == VF_DISK_FIXED)
+        return new_size == old ? VF_OK : vf_vhd_fixed_resize_check(v, new_size, err);
     *entries = v->hdr.max_table_entries;
     uint64_t need = (new_size + v->block_size - 1) / v->block_size;
     if (new_size < old && need < *entries)
@@ -132,6 +130,20 @@ static vf_status vhd_put_footers(vf_vhd *v, uint64_t new_size, vf_error *err)
     return st;
 }
 
+/* Growing: the table first, then the footers; shrinking: the footers, then the count.
+ * Either way a reader meets a table covering at least the size its footer says. */
+static vf_status vhd_dynamic_resize(vf_vhd *v, uint64_t new_size, uint32_t entries, vf_error *err)
+{
+    vf_status st = VF_OK;
+    if (entries > v->hdr.max_table_entries && (st = vhd_grow_table(v, entries, err)) != VF_OK)
+        return st;
+    if ((st = vhd_put_footers(v, new_size, err)) != VF_OK)
+        return st;
+    if (entries < v->hdr.max_table_entries)
+        st = vhd_put_entries(v, entries, err);
+    return st;
+}
+
 vf_status vf_vhd_resize(vf_image *img, uint64_t new_size, vf_error *err)
 {
     vf_vhd *v = img->priv;
@@ -141,13 +153,9 @@ vf_status vf_vhd_resize(vf_image *img, uint64_t new_size, vf_error *err)
         return st;
     if ((st = vf_vhd_flush(img, err)) != VF_OK) /* pending blocks first: the table is final */
         return st;
-    /* Growing: the table first, then the footers; shrinking: the footers, then the count.
-     * Either way a reader meets a table covering at least the size its footer says. */
-    if (entries > v->hdr.max_table_entries && (st = vhd_grow_table(v, entries, err)) != VF_OK)
-        return st;
-    if ((st = vhd_put_footers(v, new_size, err)) != VF_OK)
-        return st;
-    if (entries < v->hdr.max_table_entries && (st = vhd_put_entries(v, entries, err)) != VF_OK)
+    st = v->footer.disk_type == VF_DISK_FIXED ? vf_vhd_fixed_resize(v, new_size, err)
+                                              : vhd_dynamic_resize(v, new_size, entries, err);
+    if (st != VF_OK)
         return st;
     unsigned flags = v->flags; /* re-read the whole state from the file, as an open does */
     vf_vhd_close(img);
