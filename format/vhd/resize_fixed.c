@@ -90,6 +90,8 @@ static vf_status vhd_fixed_grow(vf_vhd *v, uint64_t new_size, vf_error *err)
     vf_status st = VF_OK;
     if (new_size != fo)
         st = vhd_fixed_footer(v, old, new_size, err); /* the old footer at the new end */
+    if (st != VF_OK && new_size > fo)                 /* a short extending write: cut it off */
+        (void)vf_io_set_size(v->io, fo + VHD_FOOTER_SIZE, NULL);
     if (st == VF_OK && new_size < fo)
         st = vhd_fixed_cut(v, new_size + VHD_FOOTER_SIZE, err);
     if (st == VF_OK)
