@@ -1,10 +1,11 @@
 /* test_resize_crash.c - crash sweeps over vf_image_resize (docs/formats/vhd.md "Resizing",
- * docs/formats/vhdx.md "Changing the virtual size"): fixed VHD grow and shrink, dynamic VHD
- * grow and shrink, VHDX grow and shrink. For every write of a clean run, the run is repeated
- * with that write failing (power loss with the write torn after its first sector, EIO, a short
- * write); the file left behind must open and read as the old disk or the new one (the old
- * bytes, cut or zero-extended to the new size), or, when it does not open, vf_image_repair
- * must bring it to one of them. Uses tests/support/io_fault over the memory file system. */
+ * docs/formats/vhdx.md "Growing the virtual size", "Shrinking the virtual size"): fixed VHD grow
+ * and shrink, dynamic VHD grow and shrink, VHDX grow and shrink. For every write of a clean run,
+ * the run is repeated with that write failing (power loss with the write torn after its first
+ * sector, EIO, a short write); the file left behind must open and read as the old disk or the new
+ * one (the old bytes, cut or zero-extended to the new size), or, when it does not open,
+ * vf_image_repair must bring it to one of them. Uses tests/support/io_fault over the memory file
+ * system. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
