@@ -89,6 +89,26 @@ expect_eq "$(head -c 1048576 "$T/s.raw" | tr -d '\132' | wc -c)" 0 "shrunk data 
 CHECKS=$((CHECKS + 1))
 7zz x -so "$T/s.vhd" 2>/dev/null | cmp -s - "$T/s.raw" || fail "7-Zip reads the shrunk disk otherwise"
 
+# dynamic VHD grown past its table's room (qemu's: one BAT sector, 128 entries): the blocks in
+# the way move to the end of the file; 7-Zip reads the grown disk as we export it, qemu-img
+# (which goes by the CHS geometry of its own images) reads the same bytes as far as it goes
+qemu_vhd "$T/m.vhd" 8M dynamic 0x5a 0 3M 0x11 7M 4096
+"$VHDFOLD" export "$T/m.vhd" "$T/m0.raw"
+run "$VHDFOLD" resize "$T/m.vhd" --size 512M
+expect_rc 0 "grow a dynamic VHD past its table's room"
+"$VHDFOLD" export "$T/m.vhd" "$T/m1.raw"
+CHECKS=$((CHECKS + 1))
+cmp -s -n 8390656 "$T/m0.raw" "$T/m1.raw" || fail "moving blocks changed the old bytes"
+CHECKS=$((CHECKS + 1))
+cmp -s -i 8390656:0 -n $((536870912 - 8390656)) "$T/m1.raw" /dev/zero || fail "moved: new space not zero"
+CHECKS=$((CHECKS + 1))
+7zz x -so "$T/m.vhd" 2>/dev/null | cmp -s - "$T/m1.raw" || fail "7-Zip reads the moved VHD otherwise"
+CHECKS=$((CHECKS + 1))
+qemu-img convert -f vpc -O raw "$T/m.vhd" "$T/mq.raw" &&
+    cmp -s -n "$(stat -c %s "$T/mq.raw")" "$T/mq.raw" "$T/m1.raw" || fail "qemu-img reads the moved VHD otherwise"
+run "$VHDFOLD" check "$T/m.vhd"
+expect_rc 0 "check after moving blocks"
+
 # fixed VHD (qemu's, 'force_size': qemu then reads 'current size', not the geometry): grows
 # (old bytes, then zeros: 7-Zip and qemu-img agree) and shrinks over zeros
 qemu-img create -q -f vpc -o subformat=fixed,force_size=on "$T/f.vhd" 8M

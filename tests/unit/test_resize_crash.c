@@ -196,6 +196,8 @@ static const rcase cases[] = {
     {"fixed vhd shrink", VF_FORMAT_VHD, VF_DISK_FIXED, 0, 2 * MIB, 1 * MIB + 4 * KIB, 1 * MIB},
     {"dynamic vhd grow", VF_FORMAT_VHD, VF_DISK_DYNAMIC, 64 * KIB, 1 * MIB, 2 * MIB, 200 * KIB},
     {"dynamic vhd shrink", VF_FORMAT_VHD, VF_DISK_DYNAMIC, 64 * KIB, 2 * MIB, 1 * MIB, 200 * KIB},
+    {"dynamic vhd grow moving blocks", VF_FORMAT_VHD, VF_DISK_DYNAMIC, 64 * KIB, 1 * MIB, 64 * MIB,
+     200 * KIB},
     {"vhdx grow", VF_FORMAT_VHDX, VF_DISK_DYNAMIC, 1 * MIB, 3 * MIB + 512, 6 * MIB, 3 * MIB},
     {"vhdx shrink", VF_FORMAT_VHDX, VF_DISK_DYNAMIC, 1 * MIB, 8 * MIB, 2 * MIB + 512, 1 * MIB},
 };
@@ -212,12 +214,14 @@ CASE(2)
 CASE(3)
 CASE(4)
 CASE(5)
+CASE(6)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_case_0), cmocka_unit_test(test_case_1), cmocka_unit_test(test_case_2),
         cmocka_unit_test(test_case_3), cmocka_unit_test(test_case_4), cmocka_unit_test(test_case_5),
+        cmocka_unit_test(test_case_6),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
