@@ -263,6 +263,8 @@ int vf_cmd_set_parent(int argc, char **argv)
     vf_status st = vf_setp_refuse_pending(&c, &err);
     if (st == VF_OK)
         st = vf_cli_open_chain(c.parent, &c.co, &pc, &err);
+    if (st == VF_OK) /* again through the parent options given, which may reach further */
+        st = vf_cli_refuse_pending_in(pc, c.parent, "set-parent", &err);
     if (st == VF_OK)
         st = vf_setp_validate(&c, pc, &r.binds, &err);
     if (st == VF_OK && !r.binds) {
