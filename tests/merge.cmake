@@ -39,6 +39,8 @@ vf_add_unit_test(merge_status
   LIBS vf_merger vf_gen vf_verify)
 target_include_directories(test_merge_status PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/merge)
 vf_add_script_test(merge_cli_signal ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_signal.sh LABELS cli)
+vf_add_script_test(merge_cli_signal_vhdx ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_signal.sh
+  LABELS cli ARGS vhdx)
 vf_add_script_test(merge_cli_status ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_status.sh LABELS cli)
 vf_add_script_test(merge_progress_json ${CMAKE_CURRENT_SOURCE_DIR}/merge/progress_json.py LABELS cli)
 vf_add_script_test(merge_cli_zeroed_block ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_zeroed_block.sh

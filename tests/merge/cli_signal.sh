@@ -4,13 +4,16 @@
 # before, early, midway and late in the copy, during the digest after, and twice in a row);
 # each run must print the one "interrupted at N% (X of Y bytes)" line, exit 4, keep the
 # journal once data was written, and the same command run again must finish with the digest
-# an uninterrupted merge gives. The instants are found from the --progress=json stream (no
-# sleeps decide what is tested). Prints size and `check` of each result for the notes.
+# an uninterrupted merge gives, the same file size, and a `check` summary as clean as the
+# uninterrupted merge's (no orphaned space from the interrupted batches). The instants are found
+# from the --progress=json stream (no sleeps decide what is tested).
+# Usage: cli_signal.sh [FORMAT] (vhd or vhdx; default vhd).
 # Env (from ctest): VHDFOLD = the built CLI; VF_SIGNAL_MB = chain size in MiB (default 192).
 # Layer: tests (merger, cli).
 set -euo pipefail
 V=${VHDFOLD:?VHDFOLD must name the built vhdfold}
 MB=${VF_SIGNAL_MB:-192}
+FMT=${1:-vhd}
 tmp=$(mktemp -d)
 pid=""
 cleanup() {
@@ -22,18 +25,21 @@ fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 "$V" gen --seed 1515 --depth 2 --base dynamic --size "${MB}M" --density 0.6 --progress none \
-  "$tmp/seed" >/dev/null
+  --format "$FMT" "$tmp/seed" >/dev/null
 want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["levels"][2]["sha256"])' \
   "$tmp/seed/manifest.json")
 
 # the reference: an uninterrupted merge of the same chain
 cp -r "$tmp/seed" "$tmp/ref"
-"$V" merge --batch-size 1M --verify --progress=none "$tmp/ref/02-diff.vhd" "$tmp/ref/00-base.vhd" \
+"$V" merge --batch-size 1M --verify --progress=none "$tmp/ref/02-diff.$FMT" "$tmp/ref/00-base.$FMT" \
   >/dev/null || fail "uninterrupted merge"
-ref_digest=$("$V" digest "$tmp/ref/00-base.vhd" | cut -d' ' -f1)
+ref_digest=$("$V" digest "$tmp/ref/00-base.$FMT" | cut -d' ' -f1)
 [ "$ref_digest" = "$want" ] || fail "uninterrupted merge: digest $ref_digest, manifest $want"
-ref_size=$(stat -c %s "$tmp/ref/00-base.vhd")
-echo "# uninterrupted: size $ref_size; check: $("$V" check "$tmp/ref/00-base.vhd" 2>&1 | tr '\n' ' ')"
+ref_size=$(stat -c %s "$tmp/ref/00-base.$FMT")
+ref_check=$("$V" check "$tmp/ref/00-base.$FMT" 2>&1 | tail -n 1)
+ref_check=${ref_check##*: } # the summary without the file name
+echo "# uninterrupted: size $ref_size; check: $ref_check"
+[[ "$ref_check" == *", 0 errors, 0 warnings" ]] || fail "uninterrupted merge: check says $ref_check"
 
 # wait_for FILE PHASE PCT: until the JSON stream shows PHASE with bytes_done >= PCT% of its
 # bytes_total
@@ -57,7 +63,7 @@ run_case() {
   shift 3
   local d="$tmp/$name"
   cp -r "$tmp/seed" "$d"
-  local cmd=("$V" merge --batch-size 1M --verify "$d/02-diff.vhd" "$d/00-base.vhd")
+  local cmd=("$V" merge --batch-size 1M --verify "$d/02-diff.$FMT" "$d/00-base.$FMT")
   timeout 120 "${cmd[@]}" --progress=json >"$d.out" 2>"$d.err" &
   pid=$!
   if ! wait_for "$d.err" "$phase" "$pct"; then
@@ -84,18 +90,23 @@ last = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")][-1]
 assert last["JobState"] == 8 and last["phase"] == "done" and last["ErrorCode"] == 32768, last
 PY
   if [ "$phase" = verify-before ]; then
-    [ ! -e "$d/00-base.vhd.vfmerge" ] || fail "$name: a journal, though nothing was written"
-    cmp -s "$d/00-base.vhd" "$tmp/seed/00-base.vhd" || fail "$name: DESTINATION changed before the copy"
+    [ ! -e "$d/00-base.$FMT.vfmerge" ] || fail "$name: a journal, though nothing was written"
+    cmp -s "$d/00-base.$FMT" "$tmp/seed/00-base.$FMT" || fail "$name: DESTINATION changed before the copy"
   else
-    [ -e "$d/00-base.vhd.vfmerge" ] || fail "$name: the journal is gone"
+    [ -e "$d/00-base.$FMT.vfmerge" ] || fail "$name: the journal is gone"
   fi
   timeout 120 "${cmd[@]}" --progress=none >"$d.out2" 2>"$d.err2" || fail "$name: rerun: $(cat "$d.err2")"
-  [ ! -e "$d/00-base.vhd.vfmerge" ] || fail "$name: journal left after the rerun"
+  [ ! -e "$d/00-base.$FMT.vfmerge" ] || fail "$name: journal left after the rerun"
   local got
-  got=$("$V" digest "$d/00-base.vhd" | cut -d' ' -f1)
+  got=$("$V" digest "$d/00-base.$FMT" | cut -d' ' -f1)
   [ "$got" = "$ref_digest" ] || fail "$name: digest $got after the rerun, uninterrupted $ref_digest"
-  echo "# $name: ${line#vhdfold merge: }; size after rerun $(stat -c %s "$d/00-base.vhd")" \
-    "(uninterrupted $ref_size); check: $("$V" check "$d/00-base.vhd" 2>&1 | tr '\n' ' ')"
+  local size chk
+  size=$(stat -c %s "$d/00-base.$FMT")
+  chk=$("$V" check "$d/00-base.$FMT" 2>&1 | tail -n 1)
+  chk=${chk##*: }
+  [ "$size" = "$ref_size" ] || fail "$name: size $size after the rerun, uninterrupted $ref_size"
+  [ "$chk" = "$ref_check" ] || fail "$name: check says '$chk', uninterrupted '$ref_check'"
+  echo "# $name: ${line#vhdfold merge: }; size after rerun $size; check: $chk"
 }
 
 run_case before verify-before 1 INT
