@@ -28,4 +28,12 @@ bool vf_io_view_map(vf_io *io, uint64_t off, size_t len, vf_io_view *v);
 /* Drop a view (one that was never mapped is fine). */
 void vf_io_view_unmap(vf_io_view *v);
 
+/* Read bytes [off, off+len) of io into buf with pread, touching no state of the handle, so
+ * several threads may read one handle at once (the tree digest's workers). False when io is
+ * not a POSIX file: nothing read, read it through vf_io_read under the caller's lock. True
+ * otherwise, *st the read's status (VF_E_TRUNCATED for a file cut short meanwhile: an
+ * error, never a signal). */
+bool vf_io_read_shared(vf_io *io, void *buf, size_t len, uint64_t off, vf_status *st,
+                       vf_error *err);
+
 #endif
