@@ -92,7 +92,15 @@ rp_goals() {
     rp_goal "digest: tree speed vs flat" digest vhdfold-flat digest vhdfold-tree ge 2.0
     rp_goal "digest: tree speed vs the 2-core SHA-256 limit" digest sha-limit-2 digest \
         vhdfold-tree ge 0.9
+    # CPU rows: on a shared machine CPU seconds move less than wall seconds. sha-limit-cpu is
+    # the CPU time one core needs to hash the bytes in memory (SHA-256 alone, no I/O).
+    rp_goal "digest: tree CPU vs the SHA-256 work alone" digest sha-limit-cpu digest \
+        vhdfold-tree ge 0.9 cpu_s
     rp_goal "export speed vs cp+sync of the raw disk" digest cp-sync digest vhdfold-export ge 0.9
+    rp_goal "export CPU vs cp+sync of the raw disk" digest cp-sync digest vhdfold-export ge 0.9 \
+        cpu_s
+    rp_goal "export speed vs cp+sync (VHDX)" digest-vhdx cp-sync digest-vhdx vhdfold-export \
+        ge 0.9
     local fs
     for fs in xfs btrfs; do
         first=$(rp_first "reflink-$fs-") last=$(rp_last "reflink-$fs-")

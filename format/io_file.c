@@ -740,3 +740,11 @@ void vf_io_view_unmap(vf_io_view *v)
     if (v)
         memset(v, 0, sizeof *v);
 }
+
+bool vf_io_read_shared(vf_io *io, void *buf, size_t len, uint64_t off, vf_status *st, vf_error *err)
+{
+    if (!io || io->ops != &vf_file_ops)
+        return false;
+    *st = vf_file_read(io->self, buf, len, off, err);
+    return true;
+}

@@ -166,24 +166,45 @@ vf_status vf_source_read(vf_source *src, uint64_t voff, void *buf, size_t len, v
     return vf_io_read(src->io, buf, len, voff, err);
 }
 
+/* The run at voff of at least min (at most max) bytes that one level's file holds as stored:
+ * its image and extent. False when the run is shorter, zero, overlaid or unmappable. */
+static bool vf_source_stored(vf_source *src, uint64_t voff, uint64_t min, uint64_t max,
+                             vf_image **img, vf_chain_extent *ext)
+{
+    if (!src->chain || voff % src->sector_bytes || voff >= src->size)
+        return false;
+    vf_error err; /* a failed map is reported by the read that follows */
+    vf_error_clear(&err);
+    uint64_t want = src->size - voff < max ? src->size - voff : max;
+    if (vf_chain_map(src->chain, 0, src->depth - 1, voff, want, ext, &err) != VF_OK ||
+        ext->kind != VF_EXTENT_PRESENT || ext->overlaid || ext->voff != voff || ext->len < min ||
+        ext->len > want || ext->file_off == 0)
+        return false;
+    *img = vf_chain_image(src->chain, ext->level);
+    return *img != NULL;
+}
+
 bool vf_source_view(vf_source *src, uint64_t voff, size_t min, size_t max, vf_io_view *v,
                     size_t *len)
 {
     memset(v, 0, sizeof *v);
-    if (!src->chain || voff % src->sector_bytes || voff >= src->size)
-        return false;
+    vf_image *img;
     vf_chain_extent ext;
-    vf_error err; /* a failed map is reported by the read that follows */
-    vf_error_clear(&err);
-    uint64_t want = src->size - voff < max ? src->size - voff : max;
-    if (vf_chain_map(src->chain, 0, src->depth - 1, voff, want, &ext, &err) != VF_OK ||
-        ext.kind != VF_EXTENT_PRESENT || ext.overlaid || ext.voff != voff || ext.len < min ||
-        ext.len > want || ext.file_off == 0)
-        return false;
-    vf_image *img = vf_chain_image(src->chain, ext.level);
-    if (!img || !vf_io_view_map(vf_image_io(img), ext.file_off, (size_t)ext.len, v))
+    if (!vf_source_stored(src, voff, min, max, &img, &ext) ||
+        !vf_io_view_map(vf_image_io(img), ext.file_off, (size_t)ext.len, v))
         return false;
     *len = (size_t)ext.len;
+    return true;
+}
+
+bool vf_source_locate(vf_source *src, uint64_t voff, uint64_t len, vf_io **io, uint64_t *file_off)
+{
+    vf_image *img;
+    vf_chain_extent ext;
+    if (!vf_source_stored(src, voff, len, len, &img, &ext))
+        return false;
+    *io = vf_image_io(img);
+    *file_off = ext.file_off;
     return true;
 }
 

@@ -30,6 +30,12 @@ vf_status vf_source_read(vf_source *src, uint64_t voff, void *buf, size_t len, v
 bool vf_source_view(vf_source *src, uint64_t voff, size_t min, size_t max, vf_io_view *v,
                     size_t *len);
 
+/* Where the flattened bytes [voff, voff+len) lie when one level's file holds them whole and
+ * as stored (not zero, not overlaid): *io (borrowed from the chain) at *file_off. False
+ * otherwise: vf_source_read them. Not thread safe (it maps the chain); the bytes may then
+ * be read from *io with vf_io_read_shared outside the caller's lock. */
+bool vf_source_locate(vf_source *src, uint64_t voff, uint64_t len, vf_io **io, uint64_t *file_off);
+
 /* Replace *opts (when not NULL) by own, a library-sized copy of it (docs/library.md "Growing
  * structs"); VF_E_INVAL / VF_E_UNSUPPORTED for a struct this library cannot take. */
 vf_status vf_verify_adopt(const vf_verify_opts **opts, vf_verify_opts *own, vf_error *err);

@@ -6,7 +6,12 @@
  * the batch's blocks: read one block under a lock (the chain is not thread safe), hash it
  * outside the lock. The leaves then go into the root in order, the constant ones between
  * them from a prepared run, so memory stays fixed (one block buffer per thread, one batch of
- * leaves) and every thread has work even when the data is thinly spread over a huge disk. */
+ * leaves) and every thread has work even when the data is thinly spread over a huge disk.
+ * A block one level's file holds whole as stored (the common case) is only located under the
+ * lock; its worker then reads it with pread, outside the lock, in pieces small enough to stay
+ * in the core's cache, hashing each piece as it arrives. No mapping: nothing to unmap (in a
+ * process with several threads every munmap interrupts the other cores to flush their TLBs),
+ * and a file truncated meanwhile is a read error, not SIGBUS. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,6 +24,14 @@
 #define VF_TREE_ZERO_RUN 2048u /* constant leaves fed to the root per update */
 #define VF_TREE_MAX_THREADS 64u
 #define VF_TREE_TAG "vhdfold-tree-v1"
+/* A stored block is read and hashed in pieces of this size (a core's L2 holds one). */
+#define VF_TREE_PIECE (256u << 10)
+
+/* What each thread hashes with: a block buffer and its own SHA-256 context. */
+typedef struct vf_tree_worker {
+    uint8_t *buf;
+    vf_sha256 *h;
+} vf_tree_worker;
 
 typedef struct vf_tree {
     vf_source *src;
@@ -56,29 +69,45 @@ static void vf_tree_fail(vf_tree *t, vf_status st, const vf_error *err)
     pthread_mutex_unlock(&t->mu);
 }
 
-static vf_status vf_tree_hash_block(vf_tree *t, uint64_t blk, uint8_t *buf, uint8_t *md,
+/* Read n bytes of a level's file at off: pread from this thread when the backend allows
+ * (no lock), else under the source lock. */
+static vf_status vf_tree_read_stored(vf_tree *t, vf_io *io, void *buf, size_t n, uint64_t off,
+                                     vf_error *err)
+{
+    vf_status st;
+    if (vf_io_read_shared(io, buf, n, off, &st, err))
+        return st;
+    pthread_mutex_lock(&t->io_mu);
+    st = vf_io_read(io, buf, n, off, err);
+    pthread_mutex_unlock(&t->io_mu);
+    return st;
+}
+
+static vf_status vf_tree_hash_block(vf_tree *t, uint64_t blk, vf_tree_worker *w, uint8_t *md,
                                     vf_error *err)
 {
     uint64_t voff = blk * VF_TREE_BLOCK_BYTES;
     uint64_t left = t->src->size - voff;
     size_t len = left < VF_TREE_BLOCK_BYTES ? (size_t)left : VF_TREE_BLOCK_BYTES;
-    /* A block one file holds whole is hashed where it lies (a view, no copy). */
-    vf_io_view view;
-    size_t vlen;
+    vf_io *io = NULL;
+    uint64_t foff = 0;
     pthread_mutex_lock(&t->io_mu);
-    bool viewed = vf_source_view(t->src, voff, len, len, &view, &vlen);
-    vf_status st = viewed ? VF_OK : vf_source_read(t->src, voff, buf, len, err);
+    bool stored = vf_source_locate(t->src, voff, len, &io, &foff);
+    vf_status st = stored ? VF_OK : vf_source_read(t->src, voff, w->buf, len, err);
     pthread_mutex_unlock(&t->io_mu);
-    if (st != VF_OK)
-        return st;
-    st = vf_sha256_once(viewed ? view.data : buf, len, md, err);
-    vf_io_view_unmap(&view);
-    return st;
+    if (!stored)
+        return st == VF_OK ? vf_sha256_once(w->buf, len, md, err) : st;
+    for (size_t pos = 0, n; st == VF_OK && pos < len; pos += n) {
+        n = len - pos < VF_TREE_PIECE ? len - pos : VF_TREE_PIECE;
+        if ((st = vf_tree_read_stored(t, io, w->buf, n, foff + pos, err)) == VF_OK)
+            st = vf_sha256_update(w->h, w->buf, n, err);
+    }
+    return st == VF_OK ? vf_sha256_final(w->h, md, err) : st;
 }
 
 /* Hash the next untaken block of the batch; false when none is left or a thread failed.
  * The calling thread (report) also reports progress. */
-static bool vf_tree_take(vf_tree *t, uint8_t *buf, bool report)
+static bool vf_tree_take(vf_tree *t, vf_tree_worker *w, bool report)
 {
     size_t j = atomic_fetch_add(&t->next, 1);
     if (j >= t->ntodo || atomic_load(&t->failed))
@@ -90,7 +119,7 @@ static bool vf_tree_take(vf_tree *t, uint8_t *buf, bool report)
                           t->src->size);
     vf_status st = vf_source_canceled(t->opts)
                        ? vf_source_cancel_error(t->src, &err)
-                       : vf_tree_hash_block(t, t->todo[j], buf, t->leaves[j], &err);
+                       : vf_tree_hash_block(t, t->todo[j], w, t->leaves[j], &err);
     if (st != VF_OK) {
         vf_tree_fail(t, st, &err);
         return false;
@@ -102,9 +131,9 @@ static bool vf_tree_take(vf_tree *t, uint8_t *buf, bool report)
     return true;
 }
 
-static void vf_tree_work(vf_tree *t, uint8_t *buf)
+static void vf_tree_work(vf_tree *t, vf_tree_worker *w)
 {
-    while (vf_tree_take(t, buf, false))
+    while (vf_tree_take(t, w, false))
         ;
 }
 
@@ -122,7 +151,7 @@ static bool vf_tree_ready(vf_tree *t, size_t j, bool wait)
 typedef struct vf_tree_helper {
     vf_tree *t;
     pthread_t thread;
-    uint8_t *buf;
+    vf_tree_worker w;
 } vf_tree_helper;
 
 static void *vf_tree_helper_main(void *arg)
@@ -138,7 +167,7 @@ static void *vf_tree_helper_main(void *arg)
             break;
         seen = t->gen;
         pthread_mutex_unlock(&t->mu);
-        vf_tree_work(t, h->buf);
+        vf_tree_work(t, &h->w);
         pthread_mutex_lock(&t->mu);
         if (--t->busy == 0)
             pthread_cond_signal(&t->idle);
@@ -196,7 +225,7 @@ static vf_status vf_tree_feed_zero(vf_tree *t, vf_sha256 *root, uint64_t from, u
 /* The calling thread's share of a batch: feed the root in block order as the leaves become
  * ready, and hash blocks itself whenever the next leaf is not ready yet, so the root's
  * hashing overlaps the helpers' work instead of following it. */
-static vf_status vf_tree_drive(vf_tree *t, vf_sha256 *root, uint8_t *buf, vf_error *err)
+static vf_status vf_tree_drive(vf_tree *t, vf_sha256 *root, vf_tree_worker *w, vf_error *err)
 {
     uint64_t b = t->first;
     size_t fed = 0;
@@ -208,7 +237,7 @@ static vf_status vf_tree_drive(vf_tree *t, vf_sha256 *root, uint8_t *buf, vf_err
         } else if (vf_tree_ready(t, fed, false)) {
             st = vf_sha256_update(root, t->leaves[fed], VF_SHA256_LEN, err);
             b = t->todo[fed++] + 1;
-        } else if (!vf_tree_take(t, buf, true)) {
+        } else if (!vf_tree_take(t, w, true)) {
             (void)vf_tree_ready(t, fed, true); /* the rest is in the helpers' hands */
         }
     }
@@ -221,8 +250,8 @@ static vf_status vf_tree_drive(vf_tree *t, vf_sha256 *root, uint8_t *buf, vf_err
 
 /* Hash the batch's blocks on every thread and feed its leaves into the root; returns the
  * first failure of any thread. */
-static vf_status vf_tree_run_batch(vf_tree *t, vf_sha256 *root, unsigned nhelpers, uint8_t *buf,
-                                   vf_error *err)
+static vf_status vf_tree_run_batch(vf_tree *t, vf_sha256 *root, unsigned nhelpers,
+                                   vf_tree_worker *w, vf_error *err)
 {
     memset(t->done, 0, t->ntodo * sizeof t->done[0]);
     atomic_store(&t->next, 0);
@@ -233,7 +262,7 @@ static vf_status vf_tree_run_batch(vf_tree *t, vf_sha256 *root, unsigned nhelper
         pthread_cond_broadcast(&t->go);
         pthread_mutex_unlock(&t->mu);
     }
-    (void)vf_tree_drive(t, root, buf, err);
+    (void)vf_tree_drive(t, root, w, err);
     if (t->ntodo) {
         pthread_mutex_lock(&t->mu);
         while (t->busy > 0)
@@ -280,7 +309,7 @@ static unsigned vf_tree_threads(const vf_verify_opts *opts)
     return n > (long)VF_TREE_MAX_THREADS ? VF_TREE_MAX_THREADS : (unsigned)n;
 }
 
-static vf_status vf_tree_loop(vf_tree *t, vf_sha256 *root, unsigned nhelpers, uint8_t *buf,
+static vf_status vf_tree_loop(vf_tree *t, vf_sha256 *root, unsigned nhelpers, vf_tree_worker *w,
                               vf_error *err)
 {
     vf_status st = vf_tree_zero_leaves(t->src->size, t->zrun[0], t->zlast, err);
@@ -290,7 +319,7 @@ static vf_status vf_tree_loop(vf_tree *t, vf_sha256 *root, unsigned nhelpers, ui
         if (vf_source_canceled(t->opts))
             return vf_source_cancel_error(t->src, err);
         if ((st = vf_tree_plan(t, err)) != VF_OK ||
-            (st = vf_tree_run_batch(t, root, nhelpers, buf, err)) != VF_OK)
+            (st = vf_tree_run_batch(t, root, nhelpers, w, err)) != VF_OK)
             return st;
         if (t->opts && t->opts->progress) {
             uint64_t done = t->end * VF_TREE_BLOCK_BYTES;
@@ -299,6 +328,14 @@ static vf_status vf_tree_loop(vf_tree *t, vf_sha256 *root, unsigned nhelpers, ui
         }
     }
     return st;
+}
+
+static void vf_tree_worker_free(vf_tree_worker *w)
+{
+    free(w->buf);
+    vf_sha256_free(w->h);
+    w->buf = NULL;
+    w->h = NULL;
 }
 
 static void vf_tree_stop(vf_tree *t, vf_tree_helper *helpers, unsigned started)
@@ -321,10 +358,10 @@ vf_status vf_digest_tree(vf_source *src, const vf_verify_opts *opts, uint8_t md[
     unsigned nthreads = vf_tree_threads(opts), started = 0;
     vf_tree *t = calloc(1, sizeof *t);
     vf_tree_helper *helpers = calloc(nthreads, sizeof *helpers);
-    uint8_t *buf = malloc(VF_TREE_BLOCK_BYTES);
+    vf_tree_worker self = {malloc(VF_TREE_BLOCK_BYTES), NULL};
     vf_sha256 *root = NULL;
     vf_status st;
-    if (!t || !helpers || !buf) {
+    if (!t || !helpers || !self.buf) {
         st = VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "'%s': allocating the tree digest", src->name);
         goto fail;
     }
@@ -339,21 +376,20 @@ vf_status vf_digest_tree(vf_source *src, const vf_verify_opts *opts, uint8_t md[
     pthread_cond_init(&t->go, NULL);
     pthread_cond_init(&t->idle, NULL);
     pthread_cond_init(&t->leaf, NULL);
-    if ((st = vf_sha256_new(&root, err)) != VF_OK ||
+    if ((st = vf_sha256_new(&root, err)) != VF_OK || (st = vf_sha256_new(&self.h, err)) != VF_OK ||
         (st = vf_tree_prefix(root, src->size, err)) != VF_OK)
         goto destroy;
     /* Helpers are an optimisation: when one cannot start, fewer threads do the work. */
     for (; started + 1 < nthreads; started++) {
-        helpers[started].t = t;
-        if (!(helpers[started].buf = malloc(VF_TREE_BLOCK_BYTES)) ||
-            pthread_create(&helpers[started].thread, NULL, vf_tree_helper_main,
-                           &helpers[started]) != 0) {
-            free(helpers[started].buf);
-            helpers[started].buf = NULL;
+        vf_tree_helper *h = &helpers[started];
+        h->t = t;
+        if (!(h->w.buf = malloc(VF_TREE_BLOCK_BYTES)) || vf_sha256_new(&h->w.h, NULL) != VF_OK ||
+            pthread_create(&h->thread, NULL, vf_tree_helper_main, h) != 0) {
+            vf_tree_worker_free(&h->w);
             break;
         }
     }
-    st = vf_tree_loop(t, root, started, buf, err);
+    st = vf_tree_loop(t, root, started, &self, err);
     vf_tree_stop(t, helpers, started);
     if (st == VF_OK)
         st = vf_sha256_final(root, md, err);
@@ -367,9 +403,9 @@ fail:
     vf_sha256_free(root);
     if (helpers)
         for (unsigned i = 0; i < nthreads; i++)
-            free(helpers[i].buf);
+            vf_tree_worker_free(&helpers[i].w);
     free(helpers);
-    free(buf);
+    vf_tree_worker_free(&self);
     free(t);
     return st;
 }

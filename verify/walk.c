@@ -83,7 +83,7 @@ static vf_status vf_walk_fill(vf_walk *w, size_t idx, uint64_t voff, vf_error *e
     /* A whole request even when the data run is shorter: the chain read fills any absent
      * sectors inside it with zeros, and one large read beats many small ones. */
     size_t vlen;
-    if (run >= VF_WALK_VIEW_MIN &&
+    if (run >= VF_WALK_VIEW_MIN && !(w->opts && w->opts->no_views) &&
         vf_source_view(w->src, voff, VF_WALK_VIEW_MIN, w->req_bytes, &it->view, &vlen)) {
         it->len = vlen;
         return VF_OK;

@@ -81,6 +81,13 @@ typedef struct vf_verify_opts {
     unsigned threads;     /* tree digest workers; 0 = one per online core */
     size_t request_bytes; /* flat walk read size; 0 = 4 MiB (rounded to 64 KiB, 64 KiB..64 MiB) */
     unsigned tree_batch;  /* tree digest: blocks with data per batch; 0 = 4096 (tests set less) */
+    /* The flat walk (flat digest, export to stdout) hashes runs of 256 KiB and more straight
+     * from the page cache through read-only mmap views. A file truncated by another program
+     * while it is mapped then raises SIGBUS in the calling process. true: every byte is read
+     * with pread instead (a truncation is VF_E_TRUNCATED or VF_E_IO), at the cost of one copy:
+     * for processes that cannot catch SIGBUS (the nbdkit plugin). The tree digest and compare
+     * never map. Added last. */
+    bool no_views;
 } vf_verify_opts;
 
 /* Every field at its default (all zero: no progress, no cancel flag, one worker per core,
@@ -111,8 +118,9 @@ VF_API vf_status vf_digest_flat(vf_source *src, const vf_verify_opts *opts,
                                 uint8_t md[VF_SHA256_LEN], vf_error *err);
 
 /* Tree digest version 1 (docs/tree-digest.md). Blocks no level holds are never read; the
- * others are read one at a time under a lock and hashed on all workers. Memory: one 2 MiB
- * buffer per worker plus a fixed window of leaves, whatever the virtual size.
+ * others are hashed on all workers: a block one level's file holds whole is read by its
+ * worker (pread, no lock, no mapping), any other block through the chain under a lock.
+ * Memory: one 2 MiB buffer per worker plus a fixed window of leaves, whatever the size.
  * Errors: VF_E_CANCELED, VF_E_INVAL (opts), the source's read errors, VF_E_NOMEM, VF_E_IO
  * (a worker thread could not start). */
 VF_API vf_status vf_digest_tree(vf_source *src, const vf_verify_opts *opts,

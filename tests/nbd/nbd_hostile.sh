@@ -2,8 +2,9 @@
 # nbd_hostile.sh - hostile input and bad use: the plugin refuses a corrupt chain at start
 # (nbdkit exits non-zero, the library's message is in nbdkit's log, as vhdfold info reports
 # it); bad parameters are refused; verify=flat|tree with digest= serves only the expected
-# chain; a client reading past the end gets an error and the server keeps serving. Run by
-# ctest (tests/nbd.cmake, label nbd).
+# chain; a client reading past the end gets an error and the server keeps serving; a level
+# truncated by another program while verify= hashes it makes nbdkit refuse to start with an
+# error, never die of SIGBUS. Run by ctest (tests/nbd.cmake, label nbd).
 . "$(dirname "$0")/nbd_lib.sh"
 
 # refused NAME PARAM...: nbdkit must exit non-zero without listening.
@@ -111,3 +112,39 @@ nbdcopy "$URI" "$T/after.raw"
 expect_eq "$(sha "$T/after.raw")" "$TOP_SHA" "past-end: a full read afterwards"
 stop "$PID"
 echo "ok reads past the end refused, server alive"
+
+# verify=flat|tree while another program truncates the level being hashed: the digest fails
+# and nbdkit exits with an error (the plugin reads, it never maps, so no SIGBUS). nbdkit is
+# stopped once it has spent 80 ms of CPU (part-way through the 256 MiB level), the file cut,
+# nbdkit continued.
+"$VHDFOLD" gen --seed 31 --depth 0 --base dynamic --size 256M --density 1 --progress none \
+  "$T/cut" >/dev/null
+for mode in flat tree; do
+  cp "$T/cut/00-base.vhd" "$T/cut-$mode.vhd"
+  env ${NBD_PRELOAD:+LD_PRELOAD="$NBD_PRELOAD"} nbdkit -f -v --log=stderr -U "$T/cut-$mode.sock" \
+    -P "$T/cut-$mode.pid" "$PLUGIN" file="$T/cut-$mode.vhd" verify=$mode 2>"$T/cut-$mode.log" &
+  PID=$!
+  SERVERS+=("$PID")
+  # CPU ticks (user + system) of nbdkit: hashing the level takes about 20, start-up 1 or 2
+  for _ in $(seq 4000); do
+    ticks=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$PID/stat" 2>/dev/null || echo 0)
+    [ "${ticks:-0}" -ge 8 ] && break
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.005
+  done
+  kill -STOP "$PID" 2>/dev/null || true
+  truncate -s 4M "$T/cut-$mode.vhd"
+  kill -CONT "$PID" 2>/dev/null || true
+  for _ in $(seq 600); do
+    [ -s "$T/cut-$mode.pid" ] && break
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ ! -s "$T/cut-$mode.pid" ] || fail "cut-$mode: the digest ended before the cut (served)"
+  rc=0
+  wait "$PID" || rc=$?
+  [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] ||
+    fail "cut-$mode: nbdkit exit $rc, want an error exit (not a signal): $(tail -n 3 "$T/cut-$mode.log")"
+  grep -q 'cannot digest the chain' "$T/cut-$mode.log" || fail "cut-$mode: no digest error logged"
+done
+echo "ok verify= of a level cut while hashed: an error, no SIGBUS"

@@ -2,7 +2,8 @@
  * buffered fallback between backends, truncated sources, one file onto itself, the retry loop
  * driven by a fake system call) and vf_image_write_from, which must leave the same image file
  * as vf_image_write of the same bytes (VHD fixed and dynamic, VHDX dynamic); the read views
- * of io_view.h (the bytes of the file, refused past its end and for memory handles). */
+ * of io_view.h (the bytes of the file, refused past its end and for memory handles) and its
+ * shared pread (VF_E_TRUNCATED past the end, memory handles refused). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -365,10 +366,37 @@ static void test_view(void **state)
     vf_io_close(src);
 }
 
+/* The tree digest's shared read: a POSIX file is read with pread (past the end is
+ * VF_E_TRUNCATED, not a signal); a memory handle is refused, so the caller reads it under its
+ * lock. */
+static void test_read_shared(void **state)
+{
+    (void)state;
+    size_t len = MIB + 300;
+    vf_io *src = make_src("s.bin", len, 0, 0);
+    uint8_t *want = pattern(len, 7), *got = malloc(len);
+    assert_non_null(got);
+    vf_status st = VF_E_INVAL;
+    vf_error err;
+    assert_true(vf_io_read_shared(src, got, len - 5, 5, &st, &err));
+    assert_int_equal(st, VF_OK);
+    assert_memory_equal(got, want + 5, len - 5);
+    assert_true(vf_io_read_shared(src, got, 4096, len - 100, &st, &err));
+    assert_int_equal(st, VF_E_TRUNCATED);
+    vf_io *mem = NULL;
+    assert_int_equal(vf_io_mem_new(want, len, "mem", false, &mem, NULL), VF_OK);
+    assert_false(vf_io_read_shared(mem, got, 4096, 0, &st, &err));
+    vf_io_close(mem);
+    free(got);
+    free(want);
+    vf_io_close(src);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_copy_posix),
+        cmocka_unit_test(test_read_shared),
         cmocka_unit_test(test_copy_between_backends),
         cmocka_unit_test(test_copy_truncated_source),
         cmocka_unit_test(test_copy_same_file_overlap),
