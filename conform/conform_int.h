@@ -79,6 +79,7 @@ typedef struct vf_conform_min {
     bool done;           /* minimization ran on this case */
     bool exhausted;      /* the trial budget ran out */
     uint64_t trials;     /* trial runs of the command */
+    unsigned rounds;     /* passes over the steps; the last one shrank nothing (or ran out) */
     vf_conform_case c;   /* the smallest case failing the same way (c.writes: see writes) */
     char *writes;        /* its --writes selector, NULL = every write (free()) */
     size_t nwrites;      /* writes it keeps */
@@ -129,7 +130,24 @@ typedef struct vf_conform_ctx {
     const vf_model *model; /* never NULL (all ANY when none declared) */
     char *work;            /* work folder */
     char *impl;            /* the merge template in force (ours when none given) */
+    /* The adapter folder the commands run from, and the one reproducers name instead (the
+     * installed folder; the same unless the source tree's adapters were used). "" = unused. */
+    char adapters_run[4096], adapters_show[4096];
 } vf_conform_ctx;
+
+/* --- shipped adapters (conform_adapter.c) --- */
+
+/* The adapter folder (docs/conform.md "Adapters": $VHDFOLD_ADAPTERS, the source tree when run
+ * from the build tree, DATADIR/vhdfold/adapters beside the binary, the configured one) into
+ * run, and the folder reproducers name into show. VF_E_INVAL when none exists. */
+vf_status vf_conform_adapters_find(char *run, char *show, size_t len, vf_error *err);
+/* --adapter NAME: fill o's templates from the adapter table; VF_E_INVAL for an unknown name or
+ * with --impl/--reader. No-op without --adapter. */
+vf_status vf_conform_adapter_apply(vf_conform_opts *o, vf_error *err);
+/* The template names {adapters} (outside "{{"). */
+bool vf_conform_uses_adapters(const char *tmpl);
+/* tmpl with each {adapters} replaced by dir, shell-quoted; free(). NULL when out of memory. */
+char *vf_conform_subst_adapters(const char *tmpl, const char *dir);
 
 /* Build, run and judge one case (conform_case.c). Errors of the runner itself become a SETUP
  * failure of the case; the function does not fail. */
