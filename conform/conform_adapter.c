@@ -41,8 +41,7 @@ static const vf_adapter_spec vf_adapters[] = {
     {"qemu-img", true, "{adapters}/qemu-img/flatten.sh {top}", NULL,
      "{adapters}/qemu-img/flatten.sh --raw {out} {top}"},
     {"vhd-lib", false, "node {adapters}/vhd-lib/merge.js {dir} {chain}", "{source}", NULL},
-    {"vhd-lib-072", false, "node {adapters}/vhd-lib/merge072.js {dir} {source} {dest}", NULL,
-     NULL},
+    {"vhd-lib-072", false, "node {adapters}/vhd-lib/merge072.js {dir} {source} {dest}", NULL, NULL},
 };
 
 static bool vf_is_dir(const char *p)
@@ -96,7 +95,7 @@ vf_status vf_conform_adapters_find(char *run, char *show, size_t len, vf_error *
         return VF_OK;
     }
     snprintf(beside, sizeof beside, "%s/%s", exe, VF_ADAPTERS_REL);
-    const char *found = exe[0] && vf_is_dir(beside)       ? beside
+    const char *found = exe[0] && vf_is_dir(beside)        ? beside
                         : vf_is_dir(VF_ADAPTERS_INSTALLED) ? VF_ADAPTERS_INSTALLED
                                                            : NULL;
     if (!found)

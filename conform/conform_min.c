@@ -237,8 +237,7 @@ static void vf_min_relist(vf_min *m, FILE *f)
     vf_error e = {0};
     if (vf_min_list(m, &c, &e) != VF_OK || !m->nw) {
         if (e.msg[0])
-            fprintf(f, "minimize case %" PRIu64 ": cannot list the writes: %s\n", m->index,
-                    e.msg);
+            fprintf(f, "minimize case %" PRIu64 ": cannot list the writes: %s\n", m->index, e.msg);
         m->nolist = true;
     }
     m->keep = m->nw ? calloc(m->nw, sizeof *m->keep) : NULL;

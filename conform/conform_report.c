@@ -110,9 +110,9 @@ static json_t *vf_min_json(const vf_conform_result *r, uint64_t budget)
     const vf_conform_min *m = &r->min;
     if (!m->done)
         return NULL;
-    json_t *j = json_pack("{s:I, s:I, s:b, s:I}", "trials", (json_int_t)m->trials, "budget",
-                          (json_int_t)budget, "exhausted", m->exhausted, "rounds",
-                          (json_int_t)m->rounds);
+    json_t *j =
+        json_pack("{s:I, s:I, s:b, s:I}", "trials", (json_int_t)m->trials, "budget",
+                  (json_int_t)budget, "exhausted", m->exhausted, "rounds", (json_int_t)m->rounds);
     if (!m->shell)
         return j; /* nothing smaller failed the same way */
     json_object_set_new(j, "depth", json_integer(m->c.depth));
