@@ -413,11 +413,21 @@ static void vf_describe_diff(vf_case_run *cr, const char *got, const char *want,
 {
     uint64_t first, ndiff;
     if (!vf_cmp_files(got, want, &first, &ndiff, NULL) && first != VF_OFF_NONE) {
-        cr->res->first_diff = first;
-        snprintf(where, len,
-                 "first differing offset %" PRIu64 " (sector %" PRIu64 ", block %" PRIu64
-                 " of 2 MiB), %" PRIu64 " bytes differ",
-                 first, first / 512, first >> 21, ndiff);
+        vf_conform_result *r = cr->res;
+        r->first_diff = first;
+        int n = snprintf(where, len,
+                         "first differing offset %" PRIu64 " (sector %" PRIu64 ", block %" PRIu64
+                         " of 2 MiB), %" PRIu64 " bytes differ",
+                         first, first / 512, first >> 21, ndiff);
+        if (cr->trial || r->c.writes || n < 0 || (size_t)n >= len)
+            return; /* the minimizer names the writer of its trials itself */
+        vf_conform_owner(cr->ctx, &r->c, first, &r->from_level, &r->from_write);
+        if (r->from_level >= 0)
+            snprintf(where + n, len - (size_t)n,
+                     ", defined in SOURCE's view by level %d write %" PRIu32, r->from_level,
+                     r->from_write);
+        else
+            snprintf(where + n, len - (size_t)n, ", a byte no level writes (zero)");
     }
     unlink(got);
     unlink(want);
@@ -485,7 +495,7 @@ static void vf_judge_result(vf_case_run *cr, const char *result, const char *wan
     if (vf_read_text(p, 1u << 16, &text, NULL) || !vf_find_sha(text, got)) {
         vf_reason_add(cr->res, VF_CK_RESULT, "'vhdfold digest' printed no digest");
     } else if (strcmp(got, want)) {
-        char where[256];
+        char where[384];
         vf_locate_diff(cr, result, where, sizeof where);
         vf_reason_add(cr->res, VF_CK_DIGEST,
                       "flat digest of the result %.16s... differs from SOURCE's view %.16s... "
@@ -624,7 +634,7 @@ static void vf_judge_reader(vf_case_run *cr)
     if (vf_read_text(p, 1u << 20, &text, NULL) || !vf_find_sha(text, got))
         vf_reason_add(cr->res, VF_CK_OUTPUT, "the reader printed no 64-digit SHA-256");
     else if (strcmp(got, want)) {
-        char where[256];
+        char where[384];
         vf_locate_reader(cr, where, sizeof where);
         vf_reason_add(cr->res, VF_CK_DIGEST,
                       "the reader's digest %.16s... differs from the manifest's %.16s... for the "
@@ -806,6 +816,7 @@ static void vf_case_exec(const vf_conform_ctx *ctx, const char *name, bool trial
 {
     res->ran = true;
     res->first_diff = VF_OFF_NONE;
+    res->from_level = -1;
     res->expect_line = -1;
     vf_case_run *cr = calloc(1, sizeof *cr);
     if (!cr) {

@@ -99,11 +99,13 @@ typedef struct vf_conform_result {
     char *kind_msg[VF_CK_COUNT]; /* the first message of each kind seen (free()) */
     char *kept;                  /* the kept case folder (--keep-failures), NULL when not kept */
     uint64_t first_diff;         /* VF_OFF_NONE when unknown or not a digest failure */
-    double seconds;              /* the command under test */
-    char *repro;                 /* reproducer lines (free()), NULL when passing */
-    char *gen_shell;             /* the gen line of the reproducer (free()) */
-    char *cmd_shell;             /* the command under test, substituted (free()) */
-    char *cwd;                   /* where the command ran (free()) */
+    int from_level;              /* the level whose write defines first_diff, -1 when none */
+    uint32_t from_write;
+    double seconds;  /* the command under test */
+    char *repro;     /* reproducer lines (free()), NULL when passing */
+    char *gen_shell; /* the gen line of the reproducer (free()) */
+    char *cmd_shell; /* the command under test, substituted (free()) */
+    char *cwd;       /* where the command ran (free()) */
     char **gen_argv; /* the gen command as argv, NULL-terminated (free each and the array) */
     int expect_line; /* matched expectation (index), -1 when none */
     vf_conform_min min;
@@ -195,6 +197,12 @@ bool vf_expect_matches(const vf_expect *e, const vf_conform_opts *o, const vf_co
  * and print what was found on f; the findings go into each res[i].min. */
 void vf_conform_minimize_run(const vf_conform_ctx *ctx, vf_conform_result *res, uint64_t n,
                              const vf_expect_list *exp, FILE *f);
+
+/* The level and write that define byte off of SOURCE's view in case c (every write: c->writes
+ * is not honoured), from `gen --list-writes`; *level is -1 when no write covers it (zeros) or
+ * the writes cannot be listed. */
+void vf_conform_owner(const vf_conform_ctx *ctx, const vf_conform_case *c, uint64_t off, int *level,
+                      uint32_t *write);
 
 /* --- reports (conform_report.c) --- */
 

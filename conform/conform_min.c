@@ -377,6 +377,22 @@ static const vf_min_write *vf_min_owner(const vf_min *m, unsigned top, uint64_t 
     return NULL;
 }
 
+void vf_conform_owner(const vf_conform_ctx *ctx, const vf_conform_case *c, uint64_t off, int *level,
+                      uint32_t *write)
+{
+    vf_min m = {.ctx = ctx, .index = c->index};
+    vf_conform_case full = *c;
+    full.writes = NULL;
+    *level = -1;
+    *write = 0;
+    const vf_min_write *w = vf_min_list(&m, &full, NULL) ? NULL : vf_min_owner(&m, c->depth, off);
+    if (w) {
+        *level = (int)w->level;
+        *write = w->write;
+    }
+    free(m.w);
+}
+
 static char *vf_min_rebase(const char *s, const char *from, const char *to)
 {
     size_t fl = strlen(from), tl = strlen(to), n = 0;

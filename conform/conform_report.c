@@ -165,6 +165,10 @@ static json_t *vf_case_json(const vf_conform_result *r, const vf_expect_list *ex
     }
     if (r->first_diff != VF_OFF_NONE)
         json_object_set_new(j, "first_diff", json_integer((json_int_t)r->first_diff));
+    if (r->first_diff != VF_OFF_NONE && r->from_level >= 0) {
+        json_object_set_new(j, "from_level", json_integer(r->from_level));
+        json_object_set_new(j, "from_write", json_integer(r->from_write));
+    }
     if (r->expect_line >= 0)
         json_object_set_new(j, "expectation_line", json_integer(exp->items[r->expect_line].line));
     json_t *min = vf_min_json(r, budget);

@@ -10,7 +10,7 @@ conform --seed 3 --format vhd --cases 2 --size 4M --minimize --minimize-budget 4
   --json "$T/reader.json" --reader "$BROKEN/bad-reader.sh $V {top}" \
   --reader-raw "$BROKEN/bad-reader.sh $V --raw {out} {top}"
 expect_rc 1 "bad-reader"
-grep -q "^case 0 .*FAIL digest: the reader's digest .*; first differing offset 300000 (sector 585, block 0 of 2 MiB), 1 bytes differ$" \
+grep -q "^case 0 .*FAIL digest: the reader's digest .*; first differing offset 300000 (sector 585, block 0 of 2 MiB), 1 bytes differ, " \
   "$T/out" || fail "bad-reader: the console does not locate the first differing byte"
 "$PY" - "$T/reader.json" <<'PYEOF' || fail "bad-reader: first_diff missing from the JSON"
 import json, sys
@@ -28,8 +28,11 @@ import json, sys
 c = json.load(open(sys.argv[1]))["cases"][0]
 m = c["minimized"]
 assert c["first_diff"] is not None and m["first_diff"] is not None, c
+assert c["from_level"] is not None and c["from_write"] is not None, c
 assert m["from_level"] is not None and m["from_write"] is not None, m
 PYEOF
+grep -q "^case 0 .*; first differing offset [0-9]* .*, defined in SOURCE's view by level [0-9]* write [0-9]*$" \
+  "$T/out" || fail "bad-reader over data: the case line names no level and write"
 grep -q "^    SOURCE's view takes it from level [0-9]* write [0-9]*" "$T/out" ||
   fail "bad-reader over data: the console names no level and write"
 echo "bad-reader: first differing offset located (300000; over data with its level and write)"
