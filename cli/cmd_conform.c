@@ -159,7 +159,7 @@ static const vf_opt vf_conform_table[] = {
      .offset = VF_CONFORM_OPT(o.adapter),
      .arg = "NAME",
      .help = "a shipped adapter instead of --impl/--reader: 7zip, libvhdi, qemu-img, vhd-lib, "
-             "vhd-lib-072 (templates may also name their folder as {adapters})"},
+             "vhd-lib-072, vhd-util (templates may also name their folder as {adapters})"},
     {.name = "cases",
      .type = VF_OPT_UINT,
      .offset = VF_CONFORM_OPT(o.cases),

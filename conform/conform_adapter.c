@@ -42,6 +42,7 @@ static const vf_adapter_spec vf_adapters[] = {
      "{adapters}/qemu-img/flatten.sh --raw {out} {top}"},
     {"vhd-lib", false, "node {adapters}/vhd-lib/merge.js {dir} {chain}", "{source}", NULL},
     {"vhd-lib-072", false, "node {adapters}/vhd-lib/merge072.js {dir} {source} {dest}", NULL, NULL},
+    {"vhd-util", false, "{adapters}/vhd-util/coalesce.sh {chain}", NULL, NULL},
 };
 
 static bool vf_is_dir(const char *p)
@@ -132,7 +133,7 @@ static vf_status vf_adapter_fill(vf_conform_opts *o, vf_error *err)
     }
     return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
                    "--adapter '%s': not an adapter (7zip, libvhdi, qemu-img, vhd-lib, "
-                   "vhd-lib-072)",
+                   "vhd-lib-072, vhd-util)",
                    o->adapter);
 }
 

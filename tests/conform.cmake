@@ -26,3 +26,7 @@ vf_add_script_test(conform_install ${CMAKE_CURRENT_SOURCE_DIR}/conform/install.s
 # differing byte, --minimize names the level and write that define it.
 vf_add_script_test(conform_reader_diff ${CMAKE_CURRENT_SOURCE_DIR}/conform/reader_diff.sh
   LABELS conform)
+# vhdutil_adapter: conform/adapters/vhd-util/coalesce.sh against a stand-in vhd-util (blktap's
+# is not packaged for Debian): the fold from the top, refusals, no vhd-util, the model line.
+vf_add_script_test(conform_vhdutil_adapter ${CMAKE_CURRENT_SOURCE_DIR}/conform/vhdutil_adapter.sh
+  LABELS conform)
