@@ -16,7 +16,7 @@ vf_add_unit_test(conform SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/conform/test_confor
 # --minimize shrinking the drop-level failure to a 2-level reproducer that works from scratch,
 # empty-dest shrinking further in a second round, and the budget bounding the trials.
 vf_add_script_test(conform_minimize ${CMAKE_CURRENT_SOURCE_DIR}/conform/minimize.sh
-  LABELS conform slow)
+  LABELS conform)
 # install: `cmake --install` into a temporary prefix; reproducers printed by the installed
 # vhdfold (a user's broken merge by path, the installed qemu-img adapter by name) fail again
 # from empty folders with no source tree reachable.
