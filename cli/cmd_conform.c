@@ -148,6 +148,18 @@ static const vf_opt vf_conform_table[] = {
      .offset = VF_CONFORM_OPT(o.reader),
      .arg = "CMD",
      .help = "reader template: {top}; must print the SHA-256 of the view"},
+    {.name = "reader-raw",
+     .type = VF_OPT_STRING,
+     .offset = VF_CONFORM_OPT(o.reader_raw),
+     .arg = "CMD",
+     .help = "template writing the reader's view to {out} ({top}), run when its digest is "
+             "wrong, to locate the first differing byte"},
+    {.name = "adapter",
+     .type = VF_OPT_STRING,
+     .offset = VF_CONFORM_OPT(o.adapter),
+     .arg = "NAME",
+     .help = "a shipped adapter instead of --impl/--reader: 7zip, libvhdi, qemu-img, vhd-lib, "
+             "vhd-lib-072, vhd-util (templates may also name their folder as {adapters})"},
     {.name = "cases",
      .type = VF_OPT_UINT,
      .offset = VF_CONFORM_OPT(o.cases),
@@ -293,7 +305,8 @@ static const vf_opt_group vf_conform_groups[] = {
 const vf_cmd_spec vf_conform_spec = {
     .name = "conform",
     .summary = "judge another merge command or reader on generated cases",
-    .synopsis = "[--impl 'CMD' [--result P] | --reader 'CMD'] [options]",
+    .synopsis = "[--impl 'CMD' [--result P] | --reader 'CMD' [--reader-raw 'CMD'] | --adapter "
+                "NAME] [options]",
     .description = "Generates seeded chains and judges a merge command (default: our merger) "
                    "or a reader on each. Case N of a suite is reproducible from (--seed, N). "
                    "docs/conform.md is the guide.",
@@ -327,6 +340,10 @@ static int vf_conform_parse(int argc, char **argv, vf_conform_cli *c)
         return vf_usage_error("conform", "--impl and --reader exclude each other");
     if (c->o.reader && c->o.result)
         return vf_usage_error("conform", "--result applies to --impl only");
+    if (c->o.adapter && (c->o.impl || c->o.reader))
+        return vf_usage_error("conform", "--adapter excludes --impl and --reader");
+    if (c->o.reader_raw && c->o.impl)
+        return vf_usage_error("conform", "--reader-raw applies to --reader only");
     return -1;
 }
 

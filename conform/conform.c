@@ -374,10 +374,19 @@ static vf_status vf_check_templates(const vf_conform_opts *o, const char *impl, 
 {
     const char *mnames[] = {"source", "dest", "chain", "dir"};
     const char *mvalues[] = {"s", "d", "s\nd", "."};
-    const char *rnames[] = {"top"};
-    const char *rvalues[] = {"t"};
+    const char *rnames[] = {"top", "out"};
+    const char *rvalues[] = {"t", "o"};
     char *out = NULL;
     vf_status st;
+    if (o->reader_raw && !o->reader)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "--reader-raw applies to --reader only");
+    if (o->reader_raw) {
+        st = vf_conform_subst(o->reader_raw, rnames, rvalues, 2, true, &out, err);
+        free(out);
+        out = NULL;
+        if (st)
+            return st;
+    }
     if (o->reader)
         st = vf_conform_subst(o->reader, rnames, rvalues, 1, true, &out, err);
     else
@@ -442,6 +451,30 @@ static vf_status vf_default_impl(const vf_conform_opts *o, char **impl, vf_error
     return *impl ? VF_OK : VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "default merge command");
 }
 
+/* The templates with {adapters} resolved (docs/conform.md "Adapters"): the strings are kept in
+ * owned[] for the run; ctx records the folder used and the one reproducers name. */
+static vf_status vf_resolve_adapters(vf_conform_opts *oc, vf_conform_ctx *ctx, char *owned[4],
+                                     vf_error *err)
+{
+    const char **t[] = {&oc->impl, &oc->reader, &oc->reader_raw, &oc->result};
+    bool any = false;
+    for (size_t i = 0; i < 4; i++)
+        any |= vf_conform_uses_adapters(*t[i]);
+    if (!any)
+        return VF_OK;
+    vf_status st = vf_conform_adapters_find(ctx->adapters_run, ctx->adapters_show,
+                                            sizeof ctx->adapters_run, err);
+    for (size_t i = 0; !st && i < 4; i++) {
+        if (!vf_conform_uses_adapters(*t[i]))
+            continue;
+        owned[i] = vf_conform_subst_adapters(*t[i], ctx->adapters_run);
+        if (!owned[i])
+            return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "substituting {adapters}");
+        *t[i] = owned[i];
+    }
+    return st;
+}
+
 static vf_status vf_run_pool(vf_pool *pool, unsigned jobs, vf_error *err)
 {
     pthread_t th[256];
@@ -504,12 +537,22 @@ vf_status vf_conform_run(const vf_conform_opts *o, uint64_t *passed, uint64_t *f
 {
     *passed = *failed = 0;
     vf_expect_list exp = {0};
-    vf_conform_ctx ctx = {.o = o};
+    vf_conform_opts oc = *o; /* with --adapter and {adapters} resolved */
+    vf_conform_ctx ctx = {.o = &oc};
     vf_conform_result *res = NULL;
+    char *tmpl[4] = {NULL, NULL, NULL, NULL};
     bool owned = false;
-    vf_status st = vf_check_opts(o, err);
-    if (st)
+    vf_status st = vf_conform_adapter_apply(&oc, err);
+    if (!st)
+        st = vf_check_opts(&oc, err);
+    if (!st)
+        st = vf_resolve_adapters(&oc, &ctx, tmpl, err);
+    if (st) {
+        for (size_t i = 0; i < 4; i++)
+            free(tmpl[i]);
         return st;
+    }
+    o = &oc;
     if ((st = vf_check_output(o->junit, err)) || (st = vf_check_output(o->json, err)))
         return st;
     if (o->expect && (st = vf_expect_load(o->expect, &exp, err)))
@@ -549,6 +592,8 @@ fail:
     free(res);
     free(ctx.work);
     free(ctx.impl);
+    for (size_t i = 0; i < 4; i++)
+        free(tmpl[i]);
     vf_expect_free(&exp);
     return st;
 }

@@ -39,6 +39,12 @@ typedef struct vf_conform_opts {
     const char *tool;   /* the vhdfold binary used for gen/digest/check/export (required) */
     const char *impl;   /* merge command template; NULL = "TOOL merge {source} {dest}" */
     const char *reader; /* reader command template (exclusive with impl) */
+    /* Template writing the reader's flattened view to {out} ({top} as for reader), run only
+     * when the reader's digest is wrong, to locate the first differing byte (NULL = none). */
+    const char *reader_raw;
+    /* A shipped adapter by name (7zip, libvhdi, ...): sets reader (and reader_raw) or impl
+     * (and result); excludes impl and reader. Templates may name its folder as {adapters}. */
+    const char *adapter;
     const char *result; /* where the merged disk ends up; NULL = "{dest}" */
     const char *format; /* a format name (vf_format_parse) */
     /* Generator profiles to draw from; none = let the generator pick its default. */

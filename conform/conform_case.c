@@ -390,34 +390,87 @@ static bool vf_export(vf_case_run *cr, const char *img, const char *raw, const c
     return !vf_tool(cr, argv, tag, &pr, NULL) && !pr.timed_out && !pr.signaled && !pr.code;
 }
 
-/* Regenerate the case into dir/expected, export both views, find the first differing byte. */
-static void vf_locate_diff(vf_case_run *cr, const char *result, char *where, size_t len)
+/* Regenerate the case into dir/expected and export SOURCE's view there into raw_e. */
+static bool vf_expected_raw(vf_case_run *cr, const char *raw_e)
 {
-    char exp_dir[4300], exp_src[4400], raw_r[4300], raw_e[4300];
-    snprintf(where, len, "first differing offset unknown");
+    char exp_dir[4300], exp_src[4400];
     snprintf(exp_dir, sizeof exp_dir, "%s/expected", cr->dir);
-    snprintf(raw_r, sizeof raw_r, "%s/result.raw", cr->dir);
-    snprintf(raw_e, sizeof raw_e, "%s/expected.raw", cr->dir);
     const char *top = cr->file[cr->nlevels - 1];
     const char *base = strrchr(top, '/');
     snprintf(exp_src, sizeof exp_src, "%s/%s", exp_dir, base ? base + 1 : top);
     if (mkdir(exp_dir, 0755) == -1 && errno != EEXIST)
-        return;
+        return false;
     vf_build_gen(cr, exp_dir);
     vf_proc_result pr;
     bool ok = !vf_tool(cr, cr->gen_argv, "regen", &pr, NULL) && !pr.code && !pr.signaled;
     vf_build_gen(cr, cr->chain); /* the reproducer names the case folder */
-    if (ok && vf_export(cr, result, raw_r, "export-result") &&
-        vf_export(cr, exp_src, raw_e, "export-expected")) {
-        uint64_t first, ndiff;
-        if (!vf_cmp_files(raw_r, raw_e, &first, &ndiff, NULL) && first != VF_OFF_NONE) {
-            cr->res->first_diff = first;
-            snprintf(where, len,
-                     "first differing offset %" PRIu64 " (sector %" PRIu64 ", block %" PRIu64
-                     " of 2 MiB), %" PRIu64 " bytes differ",
-                     first, first / 512, first >> 21, ndiff);
-        }
+    return ok && vf_export(cr, exp_src, raw_e, "export-expected");
+}
+
+/* The first differing byte of got and want into res->first_diff and where; removes both. */
+static void vf_describe_diff(vf_case_run *cr, const char *got, const char *want, char *where,
+                             size_t len)
+{
+    uint64_t first, ndiff;
+    if (!vf_cmp_files(got, want, &first, &ndiff, NULL) && first != VF_OFF_NONE) {
+        vf_conform_result *r = cr->res;
+        r->first_diff = first;
+        int n = snprintf(where, len,
+                         "first differing offset %" PRIu64 " (sector %" PRIu64 ", block %" PRIu64
+                         " of 2 MiB), %" PRIu64 " bytes differ",
+                         first, first / 512, first >> 21, ndiff);
+        if (cr->trial || r->c.writes || n < 0 || (size_t)n >= len)
+            return; /* the minimizer names the writer of its trials itself */
+        vf_conform_owner(cr->ctx, &r->c, first, &r->from_level, &r->from_write);
+        if (r->from_level >= 0)
+            snprintf(where + n, len - (size_t)n,
+                     ", defined in SOURCE's view by level %d write %" PRIu32, r->from_level,
+                     r->from_write);
+        else
+            snprintf(where + n, len - (size_t)n, ", a byte no level writes (zero)");
     }
+    unlink(got);
+    unlink(want);
+}
+
+/* Regenerate the case, export both views, find the first differing byte. */
+static void vf_locate_diff(vf_case_run *cr, const char *result, char *where, size_t len)
+{
+    char raw_r[4300], raw_e[4300];
+    snprintf(where, len, "first differing offset unknown");
+    snprintf(raw_r, sizeof raw_r, "%s/result.raw", cr->dir);
+    snprintf(raw_e, sizeof raw_e, "%s/expected.raw", cr->dir);
+    if (vf_expected_raw(cr, raw_e) && vf_export(cr, result, raw_r, "export-result"))
+        vf_describe_diff(cr, raw_r, raw_e, where, len);
+    unlink(raw_r);
+    unlink(raw_e);
+}
+
+/* A reader's wrong digest located: --reader-raw writes its view, compared with the expected
+ * one (regenerated and exported as for a merge). "" when there is no --reader-raw. */
+static void vf_locate_reader(vf_case_run *cr, char *where, size_t len)
+{
+    const vf_conform_opts *o = cr->ctx->o;
+    char raw_r[4300], raw_e[4300], *cmd = NULL;
+    where[0] = '\0';
+    if (!o->reader_raw)
+        return;
+    snprintf(where, len, "first differing offset unknown (--reader-raw failed)");
+    snprintf(raw_r, sizeof raw_r, "%s/reader.raw", cr->dir);
+    snprintf(raw_e, sizeof raw_e, "%s/expected.raw", cr->dir);
+    const char *names[] = {"top", "out"};
+    const char *values[] = {cr->file[cr->nlevels - 1], raw_r};
+    vf_proc_result pr;
+    char out[4300], errp[4300];
+    snprintf(out, sizeof out, "%s/reader-raw.out", cr->dir);
+    snprintf(errp, sizeof errp, "%s/reader-raw.err", cr->dir);
+    if (!vf_conform_subst(o->reader_raw, names, values, 2, true, &cmd, NULL)) {
+        const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+        if (!vf_proc_run(argv, cr->chain, out, errp, o->timeout_s, &pr, NULL) && !pr.code &&
+            !pr.signaled && !pr.timed_out && vf_expected_raw(cr, raw_e))
+            vf_describe_diff(cr, raw_r, raw_e, where, len);
+    }
+    free(cmd);
     unlink(raw_r);
     unlink(raw_e);
 }
@@ -442,7 +495,7 @@ static void vf_judge_result(vf_case_run *cr, const char *result, const char *wan
     if (vf_read_text(p, 1u << 16, &text, NULL) || !vf_find_sha(text, got)) {
         vf_reason_add(cr->res, VF_CK_RESULT, "'vhdfold digest' printed no digest");
     } else if (strcmp(got, want)) {
-        char where[256];
+        char where[384];
         vf_locate_diff(cr, result, where, sizeof where);
         vf_reason_add(cr->res, VF_CK_DIGEST,
                       "flat digest of the result %.16s... differs from SOURCE's view %.16s... "
@@ -580,11 +633,14 @@ static void vf_judge_reader(vf_case_run *cr)
     snprintf(p, sizeof p, "%s/command.out", cr->dir);
     if (vf_read_text(p, 1u << 20, &text, NULL) || !vf_find_sha(text, got))
         vf_reason_add(cr->res, VF_CK_OUTPUT, "the reader printed no 64-digit SHA-256");
-    else if (strcmp(got, want))
+    else if (strcmp(got, want)) {
+        char where[384];
+        vf_locate_reader(cr, where, sizeof where);
         vf_reason_add(cr->res, VF_CK_DIGEST,
                       "the reader's digest %.16s... differs from the manifest's %.16s... for the "
-                      "top level",
-                      got, want);
+                      "top level%s%s",
+                      got, want, where[0] ? "; " : "", where);
+    }
     free(text);
 }
 
@@ -655,7 +711,12 @@ static void vf_write_repro(vf_case_run *cr, const char *home)
     for (size_t i = 0; r->gen_argv && i < n; i++)
         r->gen_argv[i] = vf_rebase(cr->gen_argv[i], cr->dir, home);
     r->gen_shell = vf_rebase(cr->gen_text, cr->dir, home);
-    r->cmd_shell = vf_rebase(cmd, cr->dir, home);
+    char *named = NULL; /* the adapters as installed, not the source tree's */
+    const vf_conform_ctx *x = cr->ctx;
+    if (x->adapters_run[0] && strcmp(x->adapters_run, x->adapters_show))
+        cmd = named = vf_rebase(cmd, x->adapters_run, x->adapters_show);
+    r->cmd_shell = cmd ? vf_rebase(cmd, cr->dir, home) : NULL;
+    free(named);
     r->cwd = vf_rebase(cr->chain, cr->dir, home);
     char *q = r->cwd ? vf_shell_quote(r->cwd) : NULL;
     if (!q || !r->gen_shell || !r->cmd_shell)
@@ -755,6 +816,7 @@ static void vf_case_exec(const vf_conform_ctx *ctx, const char *name, bool trial
 {
     res->ran = true;
     res->first_diff = VF_OFF_NONE;
+    res->from_level = -1;
     res->expect_line = -1;
     vf_case_run *cr = calloc(1, sizeof *cr);
     if (!cr) {

@@ -79,6 +79,7 @@ typedef struct vf_conform_min {
     bool done;           /* minimization ran on this case */
     bool exhausted;      /* the trial budget ran out */
     uint64_t trials;     /* trial runs of the command */
+    unsigned rounds;     /* passes over the steps; the last one shrank nothing (or ran out) */
     vf_conform_case c;   /* the smallest case failing the same way (c.writes: see writes) */
     char *writes;        /* its --writes selector, NULL = every write (free()) */
     size_t nwrites;      /* writes it keeps */
@@ -98,11 +99,13 @@ typedef struct vf_conform_result {
     char *kind_msg[VF_CK_COUNT]; /* the first message of each kind seen (free()) */
     char *kept;                  /* the kept case folder (--keep-failures), NULL when not kept */
     uint64_t first_diff;         /* VF_OFF_NONE when unknown or not a digest failure */
-    double seconds;              /* the command under test */
-    char *repro;                 /* reproducer lines (free()), NULL when passing */
-    char *gen_shell;             /* the gen line of the reproducer (free()) */
-    char *cmd_shell;             /* the command under test, substituted (free()) */
-    char *cwd;                   /* where the command ran (free()) */
+    int from_level;              /* the level whose write defines first_diff, -1 when none */
+    uint32_t from_write;
+    double seconds;  /* the command under test */
+    char *repro;     /* reproducer lines (free()), NULL when passing */
+    char *gen_shell; /* the gen line of the reproducer (free()) */
+    char *cmd_shell; /* the command under test, substituted (free()) */
+    char *cwd;       /* where the command ran (free()) */
     char **gen_argv; /* the gen command as argv, NULL-terminated (free each and the array) */
     int expect_line; /* matched expectation (index), -1 when none */
     vf_conform_min min;
@@ -129,7 +132,24 @@ typedef struct vf_conform_ctx {
     const vf_model *model; /* never NULL (all ANY when none declared) */
     char *work;            /* work folder */
     char *impl;            /* the merge template in force (ours when none given) */
+    /* The adapter folder the commands run from, and the one reproducers name instead (the
+     * installed folder; the same unless the source tree's adapters were used). "" = unused. */
+    char adapters_run[4096], adapters_show[4096];
 } vf_conform_ctx;
+
+/* --- shipped adapters (conform_adapter.c) --- */
+
+/* The adapter folder (docs/conform.md "Adapters": $VHDFOLD_ADAPTERS, the source tree when run
+ * from the build tree, DATADIR/vhdfold/adapters beside the binary, the configured one) into
+ * run, and the folder reproducers name into show. VF_E_INVAL when none exists. */
+vf_status vf_conform_adapters_find(char *run, char *show, size_t len, vf_error *err);
+/* --adapter NAME: fill o's templates from the adapter table; VF_E_INVAL for an unknown name or
+ * with --impl/--reader. No-op without --adapter. */
+vf_status vf_conform_adapter_apply(vf_conform_opts *o, vf_error *err);
+/* The template names {adapters} (outside "{{"). */
+bool vf_conform_uses_adapters(const char *tmpl);
+/* tmpl with each {adapters} replaced by dir, shell-quoted; free(). NULL when out of memory. */
+char *vf_conform_subst_adapters(const char *tmpl, const char *dir);
 
 /* Build, run and judge one case (conform_case.c). Errors of the runner itself become a SETUP
  * failure of the case; the function does not fail. */
@@ -177,6 +197,12 @@ bool vf_expect_matches(const vf_expect *e, const vf_conform_opts *o, const vf_co
  * and print what was found on f; the findings go into each res[i].min. */
 void vf_conform_minimize_run(const vf_conform_ctx *ctx, vf_conform_result *res, uint64_t n,
                              const vf_expect_list *exp, FILE *f);
+
+/* The level and write that define byte off of SOURCE's view in case c (every write: c->writes
+ * is not honoured), from `gen --list-writes`; *level is -1 when no write covers it (zeros) or
+ * the writes cannot be listed. */
+void vf_conform_owner(const vf_conform_ctx *ctx, const vf_conform_case *c, uint64_t off, int *level,
+                      uint32_t *write);
 
 /* --- reports (conform_report.c) --- */
 

@@ -1,6 +1,7 @@
 /* conform_min.c - `conform --minimize`: shrinks a failing case while it still fails the same way
  * (same worst kind, same expectation line or none): fewer levels, a smaller block size and
- * virtual size, then delta debugging (ddmin) over the case's writes through `gen --writes`. It
+ * virtual size, then delta debugging (ddmin) over the case's writes through `gen --writes`,
+ * and again from the top, round after round, until a round shrinks nothing (a fixpoint). It
  * prints the smallest reproducer, runnable from an empty folder, with the first differing
  * offset and the level and write that define it. Work is counted in trial runs and bounded.
  * Layer: conform (private). Called by conform.c after the suite ran. */
@@ -36,7 +37,11 @@ typedef struct vf_min {
     vf_min_write *w;        /* every write of `best` before --writes */
     size_t nw;
     bool *keep;      /* of w: the writes `best` keeps (all until ddmin removes some) */
+    bool stale;      /* w was listed for another block size or size than best's */
     uint32_t block0; /* the suite's block size in bytes (0: not known) */
+    uint64_t shrunk; /* trials that failed the same way (each made best smaller) */
+    unsigned rounds; /* passes over the steps */
+    bool nolist;     /* listing the writes failed once: not tried again */
 } vf_min;
 
 /* The expectation line that explains a failure of c with these kinds (index), -1 when none. */
@@ -68,15 +73,47 @@ static bool vf_min_try(vf_min *m, const vf_conform_case *c)
         vf_conform_result_free(&m->last);
         m->last = r;
         m->best = *c;
+        m->shrunk++;
     } else {
         vf_conform_result_free(&r);
     }
     return same;
 }
 
+static char *vf_min_selector(const vf_min *m, const bool *keep, unsigned nlevels);
+
+/* Trial of c with the --writes selector sel, which is yours: on success it becomes the best
+ * case's selector, else it is freed. */
+static bool vf_min_try_sel(vf_min *m, vf_conform_case *c, char *sel)
+{
+    c->writes = sel && sel[0] ? sel : NULL;
+    bool same = vf_min_try(m, c);
+    if (same) {
+        free(m->writes_sel);
+        m->writes_sel = sel;
+    } else {
+        free(sel);
+    }
+    return same;
+}
+
+/* Forget the listed writes of the levels above depth (dropped from the top). */
+static void vf_min_cut_levels(vf_min *m, unsigned depth)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < m->nw; i++)
+        if (m->w[i].level <= depth) {
+            m->w[k] = m->w[i];
+            if (m->keep)
+                m->keep[k] = m->keep[i];
+            k++;
+        }
+    m->nw = k;
+}
+
 /* Fewer levels: the smallest depth that still fails (levels are dropped from the top, so the
- * lower levels stay byte-for-byte the same); DESTINATION keeps its place (parent, base, or as
- * low as it was). */
+ * lower levels stay byte-for-byte the same, and so do the writes kept there); DESTINATION
+ * keeps its place (parent, base, or as low as it was). */
 static void vf_min_levels(vf_min *m)
 {
     unsigned depth = m->best.depth, dest = m->best.dest_level;
@@ -84,8 +121,15 @@ static void vf_min_levels(vf_min *m)
         vf_conform_case c = m->best;
         c.depth = d;
         c.dest_level = dest + 1 == depth ? d - 1 : dest < d ? dest : d - 1;
-        if (vf_min_try(m, &c))
+        if (m->best.writes && (!m->keep || m->stale))
+            return; /* a selector without its listing: not cut safely */
+        char *sel = m->keep ? vf_min_selector(m, m->keep, d + 1) : NULL;
+        if (m->keep && !sel)
             return;
+        if (vf_min_try_sel(m, &c, sel)) {
+            vf_min_cut_levels(m, d);
+            return;
+        }
     }
 }
 
@@ -98,6 +142,7 @@ static void vf_min_block(vf_min *m, uint32_t from)
         c.block_size = bs;
         if (!vf_min_try(m, &c))
             return;
+        m->stale = true; /* another plan: list its writes again */
     }
 }
 
@@ -109,9 +154,10 @@ static void vf_min_size(vf_min *m)
         uint64_t mid = lo + (hi - lo) / 2;
         vf_conform_case c = m->best;
         c.size = mid << 20;
-        if (vf_min_try(m, &c))
+        if (vf_min_try(m, &c)) {
             hi = mid;
-        else
+            m->stale = true;
+        } else
             lo = mid + 1;
     }
 }
@@ -156,6 +202,50 @@ static vf_status vf_min_list(vf_min *m, const vf_conform_case *c, vf_error *err)
     }
     json_decref(root);
     return st;
+}
+
+/* Whether write w of a new listing is kept by the selector that keep marks over the old
+ * listing: every write of a level the selector does not name, else those it names. */
+static bool vf_min_was_kept(const vf_min_write *old, const bool *keep, size_t n,
+                            const vf_min_write *w)
+{
+    if (!keep)
+        return true;
+    bool named = false;
+    for (size_t i = 0; i < n; i++) {
+        if (old[i].level != w->level)
+            continue;
+        if (keep[i] && old[i].write == w->write)
+            return true;
+        named |= !keep[i];
+    }
+    return !named;
+}
+
+/* List every write of the best case's plan (not a trial) and mark the ones its selector keeps;
+ * needed first, and again after the block size or the size changed the plan. */
+static void vf_min_relist(vf_min *m, FILE *f)
+{
+    vf_min_write *old = m->w;
+    bool *oldkeep = m->keep;
+    size_t nold = m->nw;
+    m->w = NULL;
+    m->nw = 0;
+    m->keep = NULL;
+    vf_conform_case c = m->best;
+    c.writes = NULL;
+    vf_error e = {0};
+    if (vf_min_list(m, &c, &e) != VF_OK || !m->nw) {
+        if (e.msg[0])
+            fprintf(f, "minimize case %" PRIu64 ": cannot list the writes: %s\n", m->index, e.msg);
+        m->nolist = true;
+    }
+    m->keep = m->nw ? calloc(m->nw, sizeof *m->keep) : NULL;
+    for (size_t i = 0; m->keep && i < m->nw; i++)
+        m->keep[i] = vf_min_was_kept(old, oldkeep, nold, &m->w[i]);
+    m->stale = false;
+    free(old);
+    free(oldkeep);
 }
 
 /* The --writes selector keeping the writes marked in keep: every level with a write left out
@@ -228,10 +318,11 @@ static bool vf_min_try_set(vf_min *m, const size_t *set, size_t n)
  * complement; keep the first that still fails; else split finer, until single writes. */
 static void vf_min_ddmin(vf_min *m)
 {
-    size_t len = m->nw, *cur = malloc((len ? len : 1) * sizeof *cur);
-    size_t *trial = malloc((len ? len : 1) * sizeof *trial);
-    for (size_t i = 0; cur && i < len; i++)
-        cur[i] = i;
+    size_t len = 0, *cur = malloc((m->nw ? m->nw : 1) * sizeof *cur);
+    size_t *trial = malloc((m->nw ? m->nw : 1) * sizeof *trial);
+    for (size_t i = 0; cur && i < m->nw; i++)
+        if (m->keep[i])
+            cur[len++] = i;
     size_t n = 2;
     if (cur && trial && len && vf_min_try_set(m, cur, 0))
         len = 0; /* fails with no writes at all */
@@ -284,6 +375,22 @@ static const vf_min_write *vf_min_owner(const vf_min *m, unsigned top, uint64_t 
             return hit;
     }
     return NULL;
+}
+
+void vf_conform_owner(const vf_conform_ctx *ctx, const vf_conform_case *c, uint64_t off, int *level,
+                      uint32_t *write)
+{
+    vf_min m = {.ctx = ctx, .index = c->index};
+    vf_conform_case full = *c;
+    full.writes = NULL;
+    *level = -1;
+    *write = 0;
+    const vf_min_write *w = vf_min_list(&m, &full, NULL) ? NULL : vf_min_owner(&m, c->depth, off);
+    if (w) {
+        *level = (int)w->level;
+        *write = w->write;
+    }
+    free(m.w);
 }
 
 static char *vf_min_rebase(const char *s, const char *from, const char *to)
@@ -340,6 +447,7 @@ static void vf_min_report(vf_min *m, const vf_conform_result *orig, vf_conform_m
     const vf_conform_case *b = &m->best;
     out->done = true;
     out->trials = m->trials;
+    out->rounds = m->rounds;
     out->exhausted = m->trials >= m->budget;
     out->c = *b;
     out->writes = m->writes_sel ? strdup(m->writes_sel) : NULL;
@@ -355,9 +463,11 @@ static void vf_min_report(vf_min *m, const vf_conform_result *orig, vf_conform_m
         out->from_level = (int)w->level;
         out->from_write = w->write;
     }
-    fprintf(f, "minimized case %" PRIu64 " (%s%s): %" PRIu64 " trials of %" PRIu64 "%s\n",
+    fprintf(f,
+            "minimized case %" PRIu64 " (%s%s): %" PRIu64 " trials of %" PRIu64 ", %u round%s%s\n",
             orig->c.index, vf_conform_kind_name(m->want_kind),
             m->want_line >= 0 ? ", known divergence" : ", unknown divergence", m->trials, m->budget,
+            m->rounds, m->rounds == 1 ? "" : "s",
             out->exhausted ? " (budget used up: may not be minimal)" : "");
     fprintf(f,
             "  depth %u -> %u, size %" PRIu64 "M -> %" PRIu64 "M, block size %s -> %" PRIu32
@@ -416,20 +526,21 @@ static void vf_min_case(const vf_conform_ctx *ctx, const vf_expect_list *exp, vf
                 .budget = ctx->o->minimize_budget,
                 .best = r->c};
     m.block0 = vf_min_block_bytes(ctx->o->block_size);
-    vf_min_levels(&m);
-    if (m.block0)
-        vf_min_block(&m, m.block0);
-    vf_min_size(&m);
-    vf_error e = {0};
-    if (vf_min_list(&m, &m.best, &e) == VF_OK && m.nw) {
-        m.keep = calloc(m.nw, sizeof *m.keep);
-        for (size_t i = 0; m.keep && i < m.nw; i++)
-            m.keep[i] = true;
-        if (m.keep)
+    do { /* rounds until one shrinks nothing: a depth may fail once writes are gone */
+        uint64_t before = m.shrunk;
+        m.rounds++;
+        vf_min_levels(&m);
+        uint32_t bs = m.best.block_size ? m.best.block_size : m.block0;
+        if (bs)
+            vf_min_block(&m, bs);
+        vf_min_size(&m);
+        if ((m.stale || !m.keep) && !m.nolist)
+            vf_min_relist(&m, f);
+        if (m.keep && !m.stale)
             vf_min_ddmin(&m);
-    } else if (e.msg[0]) {
-        fprintf(f, "minimize case %" PRIu64 ": cannot list the writes: %s\n", r->c.index, e.msg);
-    }
+        if (m.shrunk == before)
+            break;
+    } while (m.trials < m.budget);
     if (!m.last.reason) { /* nothing smaller reproduced: report the case itself */
         fprintf(f,
                 "minimized case %" PRIu64 ": no smaller case fails the same way (%" PRIu64

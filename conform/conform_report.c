@@ -110,8 +110,9 @@ static json_t *vf_min_json(const vf_conform_result *r, uint64_t budget)
     const vf_conform_min *m = &r->min;
     if (!m->done)
         return NULL;
-    json_t *j = json_pack("{s:I, s:I, s:b}", "trials", (json_int_t)m->trials, "budget",
-                          (json_int_t)budget, "exhausted", m->exhausted);
+    json_t *j =
+        json_pack("{s:I, s:I, s:b, s:I}", "trials", (json_int_t)m->trials, "budget",
+                  (json_int_t)budget, "exhausted", m->exhausted, "rounds", (json_int_t)m->rounds);
     if (!m->shell)
         return j; /* nothing smaller failed the same way */
     json_object_set_new(j, "depth", json_integer(m->c.depth));
@@ -164,6 +165,10 @@ static json_t *vf_case_json(const vf_conform_result *r, const vf_expect_list *ex
     }
     if (r->first_diff != VF_OFF_NONE)
         json_object_set_new(j, "first_diff", json_integer((json_int_t)r->first_diff));
+    if (r->first_diff != VF_OFF_NONE && r->from_level >= 0) {
+        json_object_set_new(j, "from_level", json_integer(r->from_level));
+        json_object_set_new(j, "from_write", json_integer(r->from_write));
+    }
     if (r->expect_line >= 0)
         json_object_set_new(j, "expectation_line", json_integer(exp->items[r->expect_line].line));
     json_t *min = vf_min_json(r, budget);

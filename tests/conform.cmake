@@ -12,9 +12,19 @@ vf_add_script_test(conform_ours ${CMAKE_CURRENT_SOURCE_DIR}/conform/ours.sh
   LABELS conform slow)
 vf_add_unit_test(conform SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/conform/test_conform.c
   LIBS vf_conform vf_gen vf_verify)
-# minimize: two broken merges of our own (crash-midway -> damage, drop-level -> digest) and
-# --minimize shrinking the drop-level failure to a 2-level reproducer that works from scratch.
+# minimize: broken merges of our own (crash-midway -> damage, drop-level -> digest) and
+# --minimize shrinking the drop-level failure to a 2-level reproducer that works from scratch,
+# empty-dest shrinking further in a second round, and the budget bounding the trials.
 vf_add_script_test(conform_minimize ${CMAKE_CURRENT_SOURCE_DIR}/conform/minimize.sh
+  LABELS conform)
+# install: `cmake --install` into a temporary prefix; reproducers printed by the installed
+# vhdfold (a user's broken merge by path, the installed qemu-img adapter by name) fail again
+# from empty folders with no source tree reachable.
+vf_add_script_test(conform_install ${CMAKE_CURRENT_SOURCE_DIR}/conform/install.sh
+  LABELS conform ARGS ${PROJECT_BINARY_DIR})
+# reader_diff: a broken reader of our own (bad-reader.sh); --reader-raw locates the first
+# differing byte, --minimize names the level and write that define it.
+vf_add_script_test(conform_reader_diff ${CMAKE_CURRENT_SOURCE_DIR}/conform/reader_diff.sh
   LABELS conform)
 # vhdutil_adapter: conform/adapters/vhd-util/coalesce.sh against a stand-in vhd-util (blktap's
 # is not packaged for Debian): the fold from the top, refusals, no vhd-util, the model line.

@@ -45,7 +45,7 @@ assert m["reason"].startswith("digest: "), m["reason"]
 print(m["trials"], m["shell"])
 PYEOF
 )
-grep -q "^minimized case [0-9]* (digest, unknown divergence): $trials trials of $budget$" \
+grep -q "^minimized case [0-9]* (digest, unknown divergence): $trials trials of $budget, [0-9]* rounds\?$" \
   "$T/drop.out" || fail "drop-level: no minimization line with the trial count"
 grep -q "^  minimal reproducer (from an empty folder): mkdir d && " "$T/drop.out" ||
   fail "drop-level: no minimal reproducer printed"
@@ -58,4 +58,36 @@ want="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["levels"][
 got="$("$VHDFOLD" digest "$T/empty/d/00-base.vhd" | cut -d' ' -f1)"
 [ "$got" != "$want" ] || fail "the minimal reproducer did not reproduce the wrong digest"
 echo "drop-level: minimized to a 2-level chain in $trials trials; the reproducer reproduces it"
+
+# A second round: empty-dest.sh is broken on 3-level chains and on a DESTINATION without data,
+# so depth 1 fails only once ddmin has removed the base's writes; one round stops at depth 2.
+conform --jobs 2 --seed 5 --format vhd --cases 1 --base dynamic --dest base --depth 2..2 \
+  --size 5M --minimize --minimize-budget 80 --json "$T/round.json" \
+  --impl "$BROKEN/empty-dest.sh {chain}"
+expect_rc 1 "empty-dest"
+"$PY" - "$T/round.json" <<'PYEOF' || fail "empty-dest: not shrunk to depth 1 in a later round"
+import json, sys
+c = json.load(open(sys.argv[1]))["cases"][0]
+m = c["minimized"]
+assert c["kind"] == "digest" and c["case"]["depth"] == 2, c
+assert m["depth"] == 1 and m["rounds"] >= 2 and m["writes_kept"] >= 1, m
+assert m["trials"] <= 80 and not m["exhausted"], m
+PYEOF
+grep -q "^minimized case 0 (digest, unknown divergence): [0-9]* trials of 80, [2-9] rounds$" \
+  "$T/out" || fail "empty-dest: no minimization line with its rounds"
+echo "empty-dest: depth 2 -> 1 in a later round of the minimizer"
+# The budget bounds the trials, rounds included.
+for b in 3 7; do
+  conform --jobs 2 --seed 5 --format vhd --cases 1 --base dynamic --dest base --depth 2..2 \
+    --size 5M --minimize --minimize-budget "$b" --json "$T/b.json" \
+    --impl "$BROKEN/empty-dest.sh {chain}"
+  "$PY" - "$T/b.json" "$b" <<'PYEOF' || fail "budget $b: trials not bounded"
+import json, sys
+m = json.load(open(sys.argv[1]))["cases"][0]["minimized"]
+b = int(sys.argv[2])
+assert m["trials"] == b and m["exhausted"] and m["budget"] == b, m
+PYEOF
+done
+echo "empty-dest: budgets 3 and 7 stop the minimizer at exactly 3 and 7 trials"
+
 echo "minimize.sh: ok"

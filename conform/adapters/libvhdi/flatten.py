@@ -2,7 +2,8 @@
 """flatten.py - vhdfold conform reader adapter for libyal's libvhdi (Debian python3-libvhdi).
 
 Opens FILE and its parents with pyvhdi (each parent attached with set_parent), reads the whole
-flattened disk and prints its SHA-256 followed by the file name, like sha256sum.
+flattened disk and prints its SHA-256 followed by the file name, like sha256sum; with
+--raw OUT it writes the flattened disk to OUT instead (`conform --reader-raw`).
 Called by `vhdfold conform --reader '/usr/bin/python3 flatten.py {top}'` (ci/conform).
 Parents are looked up beside the child: the stored parent name as a relative path (with '\\'
 turned into '/'), then its last component. libvhdi 20210425 returns no parent name for a
@@ -59,8 +60,11 @@ def open_chain(path, opened):
 
 
 def main(argv):
+    raw = None
+    if len(argv) == 3 and argv[0] == "--raw":
+        raw, argv = open(argv[1], "wb"), argv[2:]
     if len(argv) != 1:
-        sys.stderr.write("usage: flatten.py FILE\n")
+        sys.stderr.write("usage: flatten.py [--raw OUT] FILE\n")
         return 2
     opened = []
     top = open_chain(argv[0], opened)
@@ -71,11 +75,17 @@ def main(argv):
         data = top.read_buffer_at_offset(n, off)
         if len(data) != n:
             raise SystemExit(f"flatten.py: short read at offset {off} of '{argv[0]}'")
-        h.update(data)
+        if raw:
+            raw.write(data)
+        else:
+            h.update(data)
         off += n
     for f in reversed(opened):
         f.close()
-    print(f"{h.hexdigest()}  {argv[0]}")
+    if raw:
+        raw.close()
+    else:
+        print(f"{h.hexdigest()}  {argv[0]}")
     return 0
 
 
