@@ -147,6 +147,7 @@ static int vf_check_fail(const char *file, const vf_error *err, bool json, vf_ch
     if (json) {
         json_t *o = vf_json_begin("check");
         json_object_set_new(o, "file", vf_json_text(file));
+        json_object_set_new(o, "status", json_integer(err->code));
         json_object_set_new(o, "error", vf_json_error(err));
         json_object_set_new(o, "exit", json_integer(code));
         vf_check_hints_json(o, h);

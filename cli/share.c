@@ -205,6 +205,23 @@ vf_status vf_cli_refuse_pending_in(const vf_chain *c, const char *path, const ch
     return st;
 }
 
+/* path does not open (what repair is for): a journal beside it still binds it, as the
+ * DESTINATION of a merge that a crash left mid-write */
+static vf_status vf_cli_refuse_pending_beside(const char *path, const char *cmd, vf_error *err)
+{
+    vf_merge_pending p;
+    vf_status st = VF_OK;
+    if (vf_merge_pending_beside(path, vf_fs_posix(), &p, NULL) != VF_OK)
+        return VF_OK;
+    if (p.found && (p.readable || p.holder != 0))
+        st = VF_FAIL(err, VF_E_STATE, VF_OFF_NONE,
+                     "'%s' is part of a merge: merge journal '%.700s' beside it (%s); %s refused "
+                     "(finish the merge first)",
+                     path, p.journal, p.holder ? "in use" : "pending", cmd);
+    vf_merge_pending_free(&p);
+    return st;
+}
+
 vf_status vf_cli_refuse_pending(const char *path, const char *cmd, vf_error *err)
 {
     vf_chain_opts opts;
@@ -213,6 +230,8 @@ vf_status vf_cli_refuse_pending(const char *path, const char *cmd, vf_error *err
     vf_status st = VF_OK;
     if (vf_chain_open_partial(path, &opts, &c, NULL, NULL) == VF_OK)
         st = vf_cli_refuse_pending_in(c, path, cmd, err);
+    else
+        st = vf_cli_refuse_pending_beside(path, cmd, err);
     vf_chain_close(c);
     return st;
 }

@@ -23,7 +23,7 @@ void vf_merge_pending_free(vf_merge_pending *p)
  * the level holding the journal; SIZE_MAX when c does not reach it. */
 static size_t vf_pending_source(const vf_chain *c, size_t dest_level, const vf_journal *j)
 {
-    if (!j->nlevels || j->nlevels - 1 > dest_level)
+    if (!c || !j->nlevels || j->nlevels - 1 > dest_level)
         return SIZE_MAX;
     size_t up = j->nlevels - 1;
     const vf_image_info *in = vf_image_info_get(vf_chain_image(c, dest_level - up));
@@ -83,6 +83,18 @@ vf_status vf_merge_pending_find(const vf_chain *c, const vf_fs *fs, vf_merge_pen
         st = vf_pending_level(c, fs, vf_chain_path(c, level), level, out, err);
     if (st == VF_OK && !out->found && vf_chain_beyond(c))
         st = vf_pending_level(c, fs, vf_chain_beyond(c), depth, out, err);
+    if (st != VF_OK)
+        vf_merge_pending_free(out);
+    return st;
+}
+
+vf_status vf_merge_pending_beside(const char *path, const vf_fs *fs, vf_merge_pending *out,
+                                  vf_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!path)
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "vf_merge_pending_beside: no path");
+    vf_status st = vf_pending_level(NULL, fs ? fs : vf_fs_posix(), path, 0, out, err);
     if (st != VF_OK)
         vf_merge_pending_free(out);
     return st;

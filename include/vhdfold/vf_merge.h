@@ -208,6 +208,11 @@ typedef struct vf_merge_pending {
  * yours: vf_merge_pending_free() it. Errors: VF_E_NOMEM, VF_E_INVAL (c NULL). */
 VF_API vf_status vf_merge_pending_find(const vf_chain *c, const vf_fs *fs, vf_merge_pending *out,
                                        vf_error *err);
+/* The journal beside path alone, for a file that does not open (so no chain proves its
+ * levels): as vf_merge_pending_find with path as level 0, source_level always SIZE_MAX.
+ * Errors: VF_E_NOMEM, VF_E_INVAL (path NULL). */
+VF_API vf_status vf_merge_pending_beside(const char *path, const vf_fs *fs, vf_merge_pending *out,
+                                         vf_error *err);
 VF_API void vf_merge_pending_free(vf_merge_pending *p); /* NULL is fine; leaves *p zeroed */
 
 /* --- Job API: the same merge on its own thread --- */

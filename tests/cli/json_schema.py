@@ -72,6 +72,7 @@ CASES = {
         ("a VHDX chain", ["--json", "{vhdx}"], {0}, None),
         ("a missing parent", ["--json", "{orphan}"], {1}, None),
         ("not an image", ["--json", "{bad}"], {3}, None),
+        ("does not open, repair would fix it", ["--json", "{repairable}"], {3}, None),
         ("two files", ["--json", "{vhd}", "{vhdx}"], {0}, None),
         ("a pending merge journal", ["--json", "{p_top}"], {0}, None, PENDING),
         ("a pending merge journal, below SOURCE", ["--json", "{p_mid}"], {0}, None, PENDING_BELOW),
@@ -281,10 +282,17 @@ def make_fixtures(tmp):
     shutil.copy(os.path.join(vhd, "02-diff.vhd"), os.path.join(tmp, "orphan"))
     with open(os.path.join(tmp, "bad.vhd"), "wb") as f:
         f.write(bytes(range(256)) * 16)
+    # a level whose footer copy at offset 0 differs (one reserved byte): repair would fix it
+    os.mkdir(os.path.join(tmp, "repairable"))
+    fixable = os.path.join(tmp, "repairable", "02-diff.vhd")
+    shutil.copy(os.path.join(vhd, "02-diff.vhd"), fixable)
+    with open(fixable, "r+b") as f:
+        f.seek(100)
+        f.write(b"\x01")
     fx = {"vhd": f"{vhd}/02-diff.vhd", "vhd1": f"{vhd}/01-diff.vhd",
           "vhdx": f"{vhdx}/01-diff.vhdx", "bad": f"{tmp}/bad.vhd",
           "orphan": f"{tmp}/orphan/02-diff.vhd", "nofile": f"{tmp}/no-such.vhd",
-          "chaindir": vhd}
+          "chaindir": vhd, "repairable": fixable}
     return fx
 
 

@@ -127,6 +127,17 @@ for f in "$dst" "$top"; do
   has "$err" "pending merge journal '$j'" || fail "resize $f: does not name the journal: $err"
   [ "$(sha256sum "$f" | cut -d' ' -f1)" = "$h" ] || fail "resize $f with a pending merge: file changed"
 done
+# DESTINATION that does not open (its footer copy at offset 0 damaged, as a crash inside an
+# identity change can leave it): repair is refused all the same, nothing written
+cp "$dst" "$tmp/dst.keep"
+printf '\001' | dd of="$dst" bs=1 seek=100 conv=notrunc status=none
+h=$(sha256sum "$dst" | cut -d' ' -f1)
+run repair "$dst"
+[ $rc = 2 ] || fail "repair of a damaged DESTINATION with a pending merge: exit $rc, want 2: $err"
+has "$err" "merge journal '$j'" || fail "repair of a damaged DESTINATION: does not name the journal: $err"
+[ "$(sha256sum "$dst" | cut -d' ' -f1)" = "$h" ] || fail "repair of a damaged DESTINATION with a pending merge: file changed"
+cp "$tmp/dst.keep" "$dst"
+rm -f "$tmp/dst.keep"
 # an intermediate's view is half-merged: create --parent refuses it, the copies note it
 mid="$d/01-diff.vhd"
 run create "$tmp/newchild.vhd" --parent "$mid"
