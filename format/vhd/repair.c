@@ -2,7 +2,9 @@
  * trailing footer is missing (the file cut short) or damaged gets it back from the identical
  * copy at offset 0, written after the end of every structure the tables point at. Anything
  * else that keeps the image from opening is refused as unsafe. Layer: format/vhd, reached
- * through vf_vhd_driver.repair (vf_image_repair). Spec: docs/formats/vhd.md "Repairing the footer". */
+ * through vf_vhd_driver.repair (vf_image_repair). Spec: docs/formats/vhd.md "Repairing the footer".
+ */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,17 +94,17 @@ static vf_status vhd_rep_opens(vf_io *io, const char *name, vf_error *why)
     return st;
 }
 
-/* Plan (and make) the footer restore; the image failed to open with `why`. */
-static vf_status vhd_rep_footer(vhd_rep *r, bool apply, const vf_error *failed,
-                                vf_repair_plan *plan, vf_error *err)
+/* Where the copy at 0 would go as the trailing footer (*at; *cut: the file is cut short), or
+ * false with the reason in plan. tail_why: what is wrong with the trailing sector now. */
+static bool vhd_rep_place(vhd_rep *r, const vf_error *failed, vf_repair_plan *plan,
+                          char tail_why[VF_ERROR_MSG_MAX], uint64_t *at, bool *cut)
 {
     vf_error e;
     if (vhd_rep_tail_ok(r, &e)) {
         vf_repair_refuse(plan, "%s", failed->msg);
-        return VF_OK;
+        return false;
     }
-    char tail_why[VF_ERROR_MSG_MAX];
-    snprintf(tail_why, sizeof tail_why, "%s", e.msg);
+    snprintf(tail_why, VF_ERROR_MSG_MAX, "%s", e.msg);
     if (r->size < VHD_FOOTER_SIZE || vf_io_read(r->io, r->copy, sizeof r->copy, 0, &e) != VF_OK ||
         vf_vhd_footer_parse(r->copy, &r->f, false, &e) != VF_OK ||
         (r->f.disk_type != VF_DISK_DYNAMIC && r->f.disk_type != VF_DISK_DIFF)) {
@@ -110,24 +112,37 @@ static vf_status vhd_rep_footer(vhd_rep *r, bool apply, const vf_error *failed,
                          "'%s': the trailing footer is not valid and there is no good "
                          "copy at offset 0 to restore it from (%s)",
                          r->name, failed->msg);
-        return VF_OK;
+        return false;
     }
     char why[VF_ERROR_MSG_MAX];
     if (!vhd_rep_used_end(r, why, sizeof why)) {
         vf_repair_refuse(plan, "'%s': %s", r->name, why);
-        return VF_OK;
+        return false;
     }
     if (r->size < r->used_end) {
         vf_repair_refuse(plan,
                          "'%s': the file ends at %llu but its tables point up to %llu: "
                          "data is missing, not only the footer",
                          r->name, (unsigned long long)r->size, (unsigned long long)r->used_end);
-        return VF_OK;
+        return false;
     }
-    bool cut = r->size < r->used_end + VHD_FOOTER_SIZE;
-    uint64_t at = cut ? r->used_end : r->size - VHD_FOOTER_SIZE;
+    *cut = r->size < r->used_end + VHD_FOOTER_SIZE;
+    *at = *cut ? r->used_end : r->size - VHD_FOOTER_SIZE;
+    return true;
+}
+
+/* Plan (and make) the footer restore; the image failed to open with `why`. */
+static vf_status vhd_rep_footer(vhd_rep *r, bool apply, const vf_error *failed,
+                                vf_repair_plan *plan, vf_error *err)
+{
+    char tail_why[VF_ERROR_MSG_MAX];
+    uint64_t at;
+    bool cut;
+    if (!vhd_rep_place(r, failed, plan, tail_why, &at, &cut))
+        return VF_OK;
     vf_io *view;
-    vf_status st = vf_io_with_tail(r->io, at, r->copy, &view, err);
+    vf_error e;
+    vf_status st = vf_io_with_tail(r->io, at, r->copy, false, &view, err);
     if (st != VF_OK)
         return st;
     if (vhd_rep_opens(view, r->name, &e) != VF_OK) {
@@ -178,4 +193,33 @@ vf_status vf_vhd_repair(vf_io *io, const char *name, bool apply, vf_repair_plan 
         return st;
     }
     return vhd_rep_footer(&r, apply, &failed, plan, err);
+}
+
+vf_status vf_vhd_preview(vf_io *io, const char *name, vf_image **out, vf_error *err)
+{
+    *out = NULL;
+    vhd_rep r;
+    memset(&r, 0, sizeof r);
+    r.io = io;
+    r.name = name;
+    vf_repair_plan *plan = calloc(1, sizeof *plan);
+    vf_status st = plan ? vf_io_size(io, &r.size, err)
+                        : VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "'%s': repair preview", name);
+    char tail_why[VF_ERROR_MSG_MAX];
+    uint64_t at = 0;
+    bool cut;
+    vf_error failed;
+    vf_error_clear(&failed);
+    snprintf(failed.msg, sizeof failed.msg, "'%s' does not open", name);
+    if (st == VF_OK && !vhd_rep_place(&r, &failed, plan, tail_why, &at, &cut))
+        st = VF_FAIL(err, VF_E_FORMAT, VF_OFF_NONE, "%s", plan->unsafe_why);
+    free(plan);
+    if (st != VF_OK) {
+        vf_io_close(io);
+        return st;
+    }
+    vf_io *view;
+    if ((st = vf_io_with_tail(io, at, r.copy, true, &view, err)) != VF_OK)
+        return st;
+    return vf_image_open(view, name, 0, out, err);
 }
