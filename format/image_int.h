@@ -116,6 +116,9 @@ vf_status vf_io_borrow(vf_io *io, vf_io **out, vf_error *err);
  * io (and so does a failure here). */
 vf_status vf_io_with_tail(vf_io *io, uint64_t at, const uint8_t tail[512], bool own, vf_io **out,
                           vf_error *err);
+/* A read-only view of all of io with its first 512 bytes replaced by head (io at least 1024
+ * bytes long): how a rewritten first sector would read. own: as for vf_io_with_tail. */
+vf_status vf_io_with_head(vf_io *io, const uint8_t head[512], bool own, vf_io **out, vf_error *err);
 /* A file that does not open as an image, as the driver's safe repair would leave it, opened
  * read-only without writing (the identity and parent links of a VHD whose trailing footer is
  * missing, say). Owns io, even on failure. Errors: VF_E_FORMAT (no driver, or one without a

@@ -1,6 +1,7 @@
 /* vhd/repair.c - the VHD repair that cannot lose data: a dynamic or differencing VHD whose
  * trailing footer is missing (the file cut short) or damaged gets it back from the identical
- * copy at offset 0, written after the end of every structure the tables point at. Anything
+ * copy at offset 0, written after the end of every structure the tables point at; one whose
+ * copy at offset 0 differs from a good trailing footer gets the copy rewritten. Anything
  * else that keeps the image from opening is refused as unsafe. Layer: format/vhd, reached
  * through vf_vhd_driver.repair (vf_image_repair). Spec: docs/formats/vhd.md "Repairing the footer".
  */
@@ -94,17 +95,67 @@ static vf_status vhd_rep_opens(vf_io *io, const char *name, vf_error *why)
     return st;
 }
 
+/* The trailing footer (read into tail) is a good dynamic or differencing footer and the copy at
+ * offset 0 (read into r->copy) differs from it: the case vhd_rep_copy repairs. */
+static bool vhd_rep_copy_differs(vhd_rep *r, uint8_t tail[VHD_FOOTER_SIZE])
+{
+    vf_vhd_footer f;
+    vf_error e;
+    return r->size >= 2 * VHD_FOOTER_SIZE &&
+           vf_io_read(r->io, tail, VHD_FOOTER_SIZE, r->size - VHD_FOOTER_SIZE, &e) == VF_OK &&
+           memcmp(tail, "conectix", 8) == 0 && vf_vhd_footer_parse(tail, &f, false, &e) == VF_OK &&
+           (f.disk_type == VF_DISK_DYNAMIC || f.disk_type == VF_DISK_DIFF) &&
+           vf_io_read(r->io, r->copy, sizeof r->copy, 0, &e) == VF_OK &&
+           memcmp(r->copy, tail, VHD_FOOTER_SIZE) != 0;
+}
+
+/* The trailing footer is good but the image does not open: when the copy at offset 0 differs
+ * from it and the image opens with the trailing footer copied there, the copy is rewritten.
+ * The trailing footer is authoritative: readers go by it, and every writer (resize, set_id,
+ * set_parent) makes it durable before it writes the copy, so the copy is at worst one step
+ * behind. Anything else: refused with the open's error. */
+static vf_status vhd_rep_copy(vhd_rep *r, bool apply, const vf_error *failed, vf_repair_plan *plan,
+                              vf_error *err)
+{
+    uint8_t tail[VHD_FOOTER_SIZE];
+    vf_error e;
+    vf_io *view;
+    if (!vhd_rep_copy_differs(r, tail)) {
+        vf_repair_refuse(plan, "%s", failed->msg);
+        return VF_OK;
+    }
+    vf_status st = vf_io_with_head(r->io, tail, false, &view, err);
+    if (st != VF_OK)
+        return st;
+    if (vhd_rep_opens(view, r->name, &e) != VF_OK) {
+        vf_repair_refuse(plan, "%s", failed->msg);
+        return VF_OK;
+    }
+    vf_repair_add(plan,
+                  "'%s': write the trailing footer over the copy at offset 0 (the copies "
+                  "differ, e.g. after a crash between a resize's or an identity change's two "
+                  "footer writes; the trailing footer is the one written first)",
+                  r->name);
+    if (!apply)
+        return VF_OK;
+    if ((st = vf_io_write(r->io, tail, sizeof tail, 0, err)) != VF_OK ||
+        (st = vf_io_sync(r->io, err)) != VF_OK)
+        return st;
+    vf_io *b;
+    if ((st = vf_io_borrow(r->io, &b, err)) != VF_OK)
+        return st;
+    if (vhd_rep_opens(b, r->name, &e) != VF_OK)
+        return VF_FAIL(err, VF_E_CORRUPT, 0, "'%s': still does not open after the repair: %s",
+                       r->name, e.msg);
+    return VF_OK;
+}
+
 /* Where the copy at 0 would go as the trailing footer (*at; *cut: the file is cut short), or
- * false with the reason in plan. tail_why: what is wrong with the trailing sector now. */
-static bool vhd_rep_place(vhd_rep *r, const vf_error *failed, vf_repair_plan *plan,
-                          char tail_why[VF_ERROR_MSG_MAX], uint64_t *at, bool *cut)
+ * false with the reason in plan. The trailing sector is not a valid footer (tail_why: why). */
+static bool vhd_rep_place(vhd_rep *r, const vf_error *failed, vf_repair_plan *plan, uint64_t *at,
+                          bool *cut)
 {
     vf_error e;
-    if (vhd_rep_tail_ok(r, &e)) {
-        vf_repair_refuse(plan, "%s", failed->msg);
-        return false;
-    }
-    snprintf(tail_why, VF_ERROR_MSG_MAX, "%s", e.msg);
     if (r->size < VHD_FOOTER_SIZE || vf_io_read(r->io, r->copy, sizeof r->copy, 0, &e) != VF_OK ||
         vf_vhd_footer_parse(r->copy, &r->f, false, &e) != VF_OK ||
         (r->f.disk_type != VF_DISK_DYNAMIC && r->f.disk_type != VF_DISK_DIFF)) {
@@ -135,13 +186,16 @@ static bool vhd_rep_place(vhd_rep *r, const vf_error *failed, vf_repair_plan *pl
 static vf_status vhd_rep_footer(vhd_rep *r, bool apply, const vf_error *failed,
                                 vf_repair_plan *plan, vf_error *err)
 {
+    vf_error e;
+    if (vhd_rep_tail_ok(r, &e))
+        return vhd_rep_copy(r, apply, failed, plan, err);
     char tail_why[VF_ERROR_MSG_MAX];
+    snprintf(tail_why, sizeof tail_why, "%s", e.msg);
     uint64_t at;
     bool cut;
-    if (!vhd_rep_place(r, failed, plan, tail_why, &at, &cut))
+    if (!vhd_rep_place(r, failed, plan, &at, &cut))
         return VF_OK;
     vf_io *view;
-    vf_error e;
     vf_status st = vf_io_with_tail(r->io, at, r->copy, false, &view, err);
     if (st != VF_OK)
         return st;
@@ -195,6 +249,28 @@ vf_status vf_vhd_repair(vf_io *io, const char *name, bool apply, vf_repair_plan 
     return vhd_rep_footer(&r, apply, &failed, plan, err);
 }
 
+/* The view repair would make of r's file (owning io): the copy at 0 as the trailing footer, or
+ * the trailing footer as the copy at 0; VF_E_FORMAT with the reason when neither repair applies. */
+static vf_status vhd_preview_view(vhd_rep *r, vf_repair_plan *plan, vf_io **view, vf_error *err)
+{
+    vf_error e, failed;
+    vf_error_clear(&failed);
+    snprintf(failed.msg, sizeof failed.msg, "'%s' does not open and no footer repair applies",
+             r->name);
+    uint8_t tail[VHD_FOOTER_SIZE];
+    uint64_t at = 0;
+    bool cut;
+    if (vhd_rep_tail_ok(r, &e)) {
+        if (vhd_rep_copy_differs(r, tail))
+            return vf_io_with_head(r->io, tail, true, view, err);
+    } else if (vhd_rep_place(r, &failed, plan, &at, &cut)) {
+        return vf_io_with_tail(r->io, at, r->copy, true, view, err);
+    }
+    vf_io_close(r->io);
+    return VF_FAIL(err, VF_E_FORMAT, VF_OFF_NONE, "%s",
+                   plan->unsafe ? plan->unsafe_why : failed.msg);
+}
+
 vf_status vf_vhd_preview(vf_io *io, const char *name, vf_image **out, vf_error *err)
 {
     *out = NULL;
@@ -205,21 +281,13 @@ vf_status vf_vhd_preview(vf_io *io, const char *name, vf_image **out, vf_error *
     vf_repair_plan *plan = calloc(1, sizeof *plan);
     vf_status st = plan ? vf_io_size(io, &r.size, err)
                         : VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "'%s': repair preview", name);
-    char tail_why[VF_ERROR_MSG_MAX];
-    uint64_t at = 0;
-    bool cut;
-    vf_error failed;
-    vf_error_clear(&failed);
-    snprintf(failed.msg, sizeof failed.msg, "'%s' does not open", name);
-    if (st == VF_OK && !vhd_rep_place(&r, &failed, plan, tail_why, &at, &cut))
-        st = VF_FAIL(err, VF_E_FORMAT, VF_OFF_NONE, "%s", plan->unsafe_why);
-    free(plan);
     if (st != VF_OK) {
+        free(plan);
         vf_io_close(io);
         return st;
     }
     vf_io *view;
-    if ((st = vf_io_with_tail(io, at, r.copy, true, &view, err)) != VF_OK)
-        return st;
-    return vf_image_open(view, name, 0, out, err);
+    st = vhd_preview_view(&r, plan, &view, err);
+    free(plan);
+    return st == VF_OK ? vf_image_open(view, name, 0, out, err) : st;
 }

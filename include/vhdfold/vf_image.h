@@ -366,7 +366,8 @@ VF_API vf_status vf_image_merge_link(vf_image *dest, vf_image *above, const uint
                                      vf_error *err);
 VF_API vf_status vf_image_merge_unlink(vf_image *dest, const uint8_t old_id[16], vf_error *err);
 
-/* --- Repair: only the repairs that cannot lose data (docs/cli.md "vhdfold repair [options] FILE") --- */
+/* --- Repair: only the repairs that cannot lose data (docs/cli.md "vhdfold repair [options] FILE")
+ * --- */
 
 #define VF_REPAIR_MAX_ACTIONS 4
 
@@ -380,7 +381,8 @@ typedef struct vf_repair_plan {
 } vf_repair_plan;
 
 /* Look at the image in io for damage a safe repair fixes (VHD: a trailing footer missing or
- * damaged while the copy at offset 0 is good; VHDX: a pending log, a header copy that does
+ * damaged while the copy at offset 0 is good, or a copy at offset 0 that differs from a good
+ * trailing footer; VHDX: a pending log, a header copy that does
  * not validate) and, when apply is true and nothing is unsafe, make those repairs, each made
  * durable before the next and the result re-opened to confirm. Every repair is validated
  * before its first byte is written. apply false (a dry run) writes nothing. io is borrowed

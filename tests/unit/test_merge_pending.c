@@ -4,7 +4,8 @@
  * journal makes it "running" and a second merge 32774 "in use: merge of SOURCE into DEST";
  * a file with the journal's name that is no record is reported unreadable; after the rerun
  * nothing is pending. vf_merge_pending_find_file: SOURCE, intermediate and DESTINATION of a
- * merge are named also with their trailing footer cut off (nothing written), the base below
+ * merge are named also with their trailing footer cut off or the copy at offset 0 one step
+ * behind (nothing written), the base below
  * DESTINATION is not, a journal without a record names only the file it lies beside, and bad
  * arguments are refused. Memory fs. Layer: tests (merger). */
 #include <setjmp.h>
@@ -136,17 +137,30 @@ static void test_pending_find(void **state)
     vf_fs_mem_free(fs);
 }
 
-/* path's bytes without their last sector (a VHD whose trailing footer is gone); the whole file
- * is put back by restore. */
-static uint8_t *cut_footer(vf_fs *fs, const char *path, size_t *len)
+/* Damage path as repair finds it (1: the trailing footer cut off; 2: the copy at offset 0 one
+ * step behind, another time stamp with a valid checksum); the whole file is put back by
+ * restore. */
+static uint8_t *damage(vf_fs *fs, const char *path, int how, size_t *len)
 {
     const uint8_t *now = vf_fs_mem_get(fs, path, len);
     assert_non_null(now);
-    assert_true(*len > 512);
-    uint8_t *whole = malloc(*len);
+    assert_true(*len > 1024);
+    uint8_t *whole = malloc(*len), *copy = malloc(*len);
     assert_non_null(whole);
+    assert_non_null(copy);
     memcpy(whole, now, *len);
-    assert_int_equal(vf_fs_mem_put(fs, path, whole, *len - 512, NULL), VF_OK);
+    memcpy(copy, now, *len);
+    if (how == 2) {
+        copy[27] ^= 1; /* time stamp, big-endian, bytes 24..27 */
+        uint32_t sum = 0;
+        for (size_t i = 0; i < 512; i++)
+            sum += i >= 64 && i < 68 ? 0u : copy[i];
+        sum = ~sum;
+        for (int i = 0; i < 4; i++)
+            copy[64 + i] = (uint8_t)(sum >> (24 - 8 * i));
+    }
+    assert_int_equal(vf_fs_mem_put(fs, path, copy, how == 1 ? *len - 512 : *len, NULL), VF_OK);
+    free(copy);
     return whole;
 }
 
@@ -154,6 +168,17 @@ static void restore(vf_fs *fs, const char *path, uint8_t *whole, size_t len)
 {
     assert_int_equal(vf_fs_mem_put(fs, path, whole, len, NULL), VF_OK);
     free(whole);
+}
+
+static bool opens(vf_fs *fs, const char *path)
+{
+    vf_io *io;
+    vf_image *img = NULL;
+    if (vf_fs_open(fs, path, VF_IO_RDONLY, &io, NULL) != VF_OK)
+        return false;
+    bool ok = vf_image_open(io, path, 0, &img, NULL) == VF_OK;
+    vf_image_close(img);
+    return ok;
 }
 
 /* vf_merge_pending_find_file(path): found or not, DESTINATION's level and the path's bytes
@@ -213,11 +238,13 @@ static void test_pending_find_file(void **state)
     assert_int_not_equal(vf_merge_run_ex(&o, &r, &k.flag, NULL), 0);
     vf_merge_result_free(&r);
     assert_true(mt_exists(fs, jpath));
-    /* whole files, then each with its trailing footer cut off: the same answers */
-    for (int cut = 0; cut < 2; cut++) {
+    /* whole files, then each damaged so that it does not open: the same answers */
+    for (int how = 0; how < 3; how++) {
         for (unsigned i = 0; i < 4; i++) {
             size_t len = 0;
-            uint8_t *whole = cut ? cut_footer(fs, lv[i], &len) : NULL;
+            uint8_t *whole = how ? damage(fs, lv[i], how, &len) : NULL;
+            if (how)
+                assert_false(opens(fs, lv[i]));
             /* 3 SOURCE (DESTINATION two levels down), 2 intermediate, 1 DESTINATION, 0 not */
             expect_named(fs, lv[i], i >= 1, i >= 1 ? i - 1 : 0, jpath);
             if (whole)
