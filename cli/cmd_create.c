@@ -94,8 +94,8 @@ const vf_cmd_spec vf_create_spec = {
         "durable.",
     .positionals = vf_create_positionals,
     .groups = vf_create_groups,
-    .exit_status = "0 created, 2 usage, invalid option or FILE exists, 3 PARENT corrupt or "
-                   "unsupported, 4 system error.",
+    .exit_status = "0 created, 2 usage, invalid option, FILE exists or a merge journal binds "
+                   "PARENT's chain, 3 PARENT corrupt or unsupported, 4 system error.",
 };
 
 vf_status vf_cli_check_create(const vf_create_opts *o, vf_error *err)
@@ -247,7 +247,9 @@ int vf_cmd_create(int argc, char **argv)
     vf_chain *pc = NULL;
     vf_status st = vf_newfile_check(c.file, false, NULL, &err);
     if (st == VF_OK && c.parent) {
-        if ((st = vf_cli_open_chain(c.parent, &c.co, &pc, &err)) == VF_OK &&
+        /* unlocked first: a running merge is named (exit 2), not a lock error with -U's hint */
+        if ((st = vf_cli_refuse_pending_co(c.parent, &c.co, "create --parent", &err)) == VF_OK &&
+            (st = vf_cli_open_chain(c.parent, &c.co, &pc, &err)) == VF_OK &&
             (st = vf_cli_refuse_pending_in(pc, c.parent, "create --parent", &err)) == VF_OK &&
             (st = vf_create_child(&c, pc, &o, &link, &err)) == VF_OK &&
             (st = vf_parent_paths(c.file, c.parent, &rel, &abs, &err)) == VF_OK) {

@@ -49,11 +49,12 @@ const vf_cmd_spec vf_repair_spec = {
         "Each repair is checked on a preview of the result before anything is written, and the "
         "image is re-opened afterwards. Any other damage is refused with \"cannot repair "
         "safely\" and nothing written, and so is a FILE in a chain with a pending or running "
-        "merge. 'vhdfold check' says when repair would help.",
+        "merge (looked for also when FILE does not open, from FILE as the repair would leave "
+        "it). 'vhdfold check' says when repair would help.",
     .positionals = vf_repair_positionals,
     .groups = vf_repair_groups,
     .exit_status = "0 repaired, nothing to repair, or --dry-run listed the repairs; 2 usage, or "
-                   "a merge journal binds FILE's chain; 3 cannot repair safely (or not a "
+                   "a merge journal binds FILE; 3 cannot repair safely (or not a "
                    "virtual disk); 4 system error.",
 };
 
@@ -143,6 +144,8 @@ int vf_cmd_repair(int argc, char **argv)
     /* a level of a pending or running merge: the rerun that finishes it checks the file as
      * the journal recorded it (even --dry-run says so: it tells what repair would do) */
     vf_status st = vf_cli_refuse_pending(a.file, "repair", &err);
+    if (st == VF_OK) /* FILE alone, also when it does not open (its footer gone, say) */
+        st = vf_cli_refuse_pending_file(a.file, "repair", &err);
     if (st != VF_OK)
         return vf_cli_fail("repair", a.file, &err, a.co.json);
     vf_io *io;

@@ -75,6 +75,14 @@ void vf_cli_pending_note(const vf_chain *c, const vf_cli_common *co);
  * valid record, whose rerun the change would break; VF_OK otherwise (also for a journal that
  * no merge can use). */
 vf_status vf_cli_refuse_pending(const char *path, const char *cmd, vf_error *err);
+/* The same with co's parent options (--parent-dir, --allow-absolute-parents), still unlocked:
+ * before a command opens the chain with locks, a running merge is this refusal (exit 2). */
+vf_status vf_cli_refuse_pending_co(const char *path, const vf_cli_common *co, const char *cmd,
+                                   vf_error *err);
+/* The same for path alone, also when it does not open as an image (repair's damaged VHD): a
+ * journal beside it, or one beside a level its links lead to that names it
+ * (vf_merge_pending_find_file). */
+vf_status vf_cli_refuse_pending_file(const char *path, const char *cmd, vf_error *err);
 /* The same for c, already open (path: its top, as the user named it). */
 vf_status vf_cli_refuse_pending_in(const vf_chain *c, const char *path, const char *cmd,
                                    vf_error *err);

@@ -185,53 +185,62 @@ void vf_cli_explain_busy(const char *path, const vf_cli_common *co, vf_error *er
     vf_chain_close(c);
 }
 
+/* VF_E_STATE naming path and the merge when p binds it (a running merge, or a record a rerun
+ * would use: a journal no merge can use binds nothing). */
+static vf_status vf_cli_refuse_p(const vf_merge_pending *p, const char *path, const char *cmd,
+                                 vf_error *err)
+{
+    if (!p->found || (!p->readable && p->holder == 0))
+        return VF_OK;
+    vf_cli_common co;
+    memset(&co, 0, sizeof co);
+    char line[3000];
+    vf_cli_pending_line(p, NULL, &co, line, sizeof line);
+    return VF_FAIL(err, VF_E_STATE, VF_OFF_NONE,
+                   "'%s' is part of a merge: %.*s; %s refused (finish the merge first)", path, 700,
+                   line, cmd);
+}
+
 vf_status vf_cli_refuse_pending_in(const vf_chain *c, const char *path, const char *cmd,
                                    vf_error *err)
 {
     vf_merge_pending p;
     memset(&p, 0, sizeof p);
-    vf_status st = VF_OK;
-    /* a journal no merge can use (refused, no valid record) binds nothing: not a reason */
-    if (c && vf_cli_pending_get(c, &p) && (p.readable || p.holder != 0)) {
-        vf_cli_common co;
-        memset(&co, 0, sizeof co);
-        char line[3000];
-        vf_cli_pending_line(&p, c, &co, line, sizeof line);
-        st = VF_FAIL(err, VF_E_STATE, VF_OFF_NONE,
-                     "'%s' is part of a merge: %.*s; %s refused (finish the merge first)", path,
-                     700, line, cmd);
-    }
+    vf_status st = c && vf_cli_pending_get(c, &p) ? vf_cli_refuse_p(&p, path, cmd, err) : VF_OK;
     vf_merge_pending_free(&p);
     return st;
 }
 
-/* path does not open (what repair is for): a journal beside it still binds it, as the
- * DESTINATION of a merge that a crash left mid-write */
-static vf_status vf_cli_refuse_pending_beside(const char *path, const char *cmd, vf_error *err)
+vf_status vf_cli_refuse_pending_co(const char *path, const vf_cli_common *co, const char *cmd,
+                                   vf_error *err)
 {
-    vf_merge_pending p;
+    vf_chain_opts opts;
+    if (co)
+        vf_cli_fill_chain_opts(co, &opts);
+    else
+        vf_chain_opts_init(&opts);
+    opts.lock = false; /* a running merge holds locks: it is this refusal, not a lock error */
+    vf_chain *c = NULL;
     vf_status st = VF_OK;
-    if (vf_merge_pending_beside(path, vf_fs_posix(), &p, NULL) != VF_OK)
-        return VF_OK;
-    if (p.found && (p.readable || p.holder != 0))
-        st = VF_FAIL(err, VF_E_STATE, VF_OFF_NONE,
-                     "'%s' is part of a merge: merge journal '%.700s' beside it (%s); %s refused "
-                     "(finish the merge first)",
-                     path, p.journal, p.holder ? "in use" : "pending", cmd);
-    vf_merge_pending_free(&p);
+    if (vf_chain_open_partial(path, &opts, &c, NULL, NULL) == VF_OK)
+        st = vf_cli_refuse_pending_in(c, path, cmd, err);
+    vf_chain_close(c);
     return st;
 }
 
 vf_status vf_cli_refuse_pending(const char *path, const char *cmd, vf_error *err)
 {
+    return vf_cli_refuse_pending_co(path, NULL, cmd, err);
+}
+
+vf_status vf_cli_refuse_pending_file(const char *path, const char *cmd, vf_error *err)
+{
     vf_chain_opts opts;
     vf_chain_opts_init(&opts);
-    vf_chain *c = NULL;
-    vf_status st = VF_OK;
-    if (vf_chain_open_partial(path, &opts, &c, NULL, NULL) == VF_OK)
-        st = vf_cli_refuse_pending_in(c, path, cmd, err);
-    else
-        st = vf_cli_refuse_pending_beside(path, cmd, err);
-    vf_chain_close(c);
+    vf_merge_pending p;
+    vf_status st = vf_merge_pending_find_file(path, &opts, &p, err);
+    if (st == VF_OK)
+        st = vf_cli_refuse_p(&p, path, cmd, err);
+    vf_merge_pending_free(&p);
     return st;
 }

@@ -632,10 +632,30 @@ static vf_status vf_chain_add_parent(vf_chain *c, vf_error *err)
     return st;
 }
 
+/* The top; with preview, a file that does not open as an image is taken as its repair would
+ * leave it (read-only, nothing written: vf_image_open_preview). */
+static vf_status vf_chain_open_top(const vf_chain *c, const vf_where *w, bool preview,
+                                   vf_image **img, vf_error *err)
+{
+    vf_status st = vf_chain_open_image(c, w, c->opts.open_flags, img, err);
+    if (st == VF_OK || !preview ||
+        (st != VF_E_FORMAT && st != VF_E_TRUNCATED && st != VF_E_CORRUPT))
+        return st;
+    vf_io *io;
+    vf_error e;
+    if (vf_chain_open_io(c, w, false, &io, &e) != VF_OK)
+        return st;
+    vf_status ps = vf_image_open_preview(io, w->path, img, &e);
+    if (ps == VF_E_NOMEM && err)
+        *err = e;
+    return ps == VF_OK || ps == VF_E_NOMEM ? ps : st;
+}
+
 /* Open the top and up to `upper` levels (0: all). With brk non-NULL a failure past the top
- * keeps the levels that resolved: VF_OK, the break's error in *brk. */
+ * keeps the levels that resolved: VF_OK, the break's error in *brk.
+ * preview: see vf_chain_open_top. */
 static vf_status vf_chain_open_n(const char *path, const vf_chain_opts *opts, size_t upper,
-                                 vf_chain **out, vf_error *brk, vf_error *err)
+                                 bool preview, vf_chain **out, vf_error *brk, vf_error *err)
 {
     *out = NULL;
     vf_chain *c = calloc(1, sizeof *c);
@@ -659,7 +679,7 @@ static vf_status vf_chain_open_n(const char *path, const vf_chain_opts *opts, si
     }
     vf_image *img;
     vf_where w = {path, NULL, true};
-    vf_status st = vf_chain_open_image(c, &w, c->opts.open_flags, &img, err);
+    vf_status st = vf_chain_open_top(c, &w, preview, &img, err);
     if (st == VF_OK) {
         char *copy = strdup(path);
         st = copy ? vf_chain_push(c, img, copy, NULL, true, "", err)
@@ -694,7 +714,7 @@ static vf_status vf_chain_open_n(const char *path, const vf_chain_opts *opts, si
 
 vf_status vf_chain_open(const char *path, const vf_chain_opts *opts, vf_chain **out, vf_error *err)
 {
-    return vf_chain_open_n(path, opts, 0, out, NULL, err);
+    return vf_chain_open_n(path, opts, 0, false, out, NULL, err);
 }
 
 vf_status vf_chain_open_partial(const char *path, const vf_chain_opts *opts, vf_chain **out,
@@ -704,7 +724,8 @@ vf_status vf_chain_open_partial(const char *path, const vf_chain_opts *opts, vf_
     vf_error_clear(brk ? brk : &own);
     vf_error scratch;
     vf_error_clear(&scratch);
-    vf_status st = vf_chain_open_n(path, opts, 0, out, brk ? brk : &own, err ? err : &scratch);
+    vf_status st =
+        vf_chain_open_n(path, opts, 0, false, out, brk ? brk : &own, err ? err : &scratch);
     if (st != VF_OK && brk)
         vf_error_clear(brk); /* the top itself failed: that is *err, not a break */
     return st;
@@ -717,7 +738,26 @@ vf_status vf_chain_open_upper(const char *path, const vf_chain_opts *opts, size_
         *out = NULL;
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "opening '%s': no level asked for", path);
     }
-    return vf_chain_open_n(path, opts, levels, out, NULL, err);
+    return vf_chain_open_n(path, opts, levels, false, out, NULL, err);
+}
+
+vf_status vf_chain_open_preview(const char *path, const vf_chain_opts *opts, vf_chain **out,
+                                vf_error *err)
+{
+    vf_chain_opts o;
+    vf_chain_opts_init(&o);
+    vf_status st =
+        opts ? vf_opts_adopt(&o, sizeof o, opts, VF_CHAIN_OPTS_V1, "vf_chain_opts", err) : VF_OK;
+    if (st != VF_OK) {
+        *out = NULL;
+        return st;
+    }
+    o.lock = false;
+    o.open_flags &= ~(unsigned)VF_OPEN_RDWR;
+    vf_error brk, scratch;
+    vf_error_clear(&brk);
+    vf_error_clear(&scratch);
+    return vf_chain_open_n(path, &o, 0, true, out, &brk, err ? err : &scratch);
 }
 
 void vf_chain_opts_init_size(vf_chain_opts *o, size_t size)

@@ -4,6 +4,7 @@
 #ifndef VHDFOLD_IMAGE_INT_H
 #define VHDFOLD_IMAGE_INT_H
 
+#include <vhdfold/vf_chain.h>
 #include <vhdfold/vf_image.h>
 
 #include "samples.h"
@@ -71,6 +72,9 @@ typedef struct vf_driver {
      * the format has no safe repairs (plan says unsafe when the image does not open). */
     vf_status (*repair)(vf_io *io, const char *name, bool apply, vf_repair_plan *plan,
                         vf_error *err);
+    /* The image as repair would leave it, opened read-only over a view (nothing written);
+     * owns io, even on failure. NULL: the format's repairs leave a file that opens already. */
+    vf_status (*preview)(vf_io *io, const char *name, vf_image **out, vf_error *err);
 } vf_driver;
 
 struct vf_image {
@@ -108,12 +112,22 @@ vf_status vf_image_probe_driver(vf_io *io, const char *name, const vf_driver **o
 /* repair.c: a handle on io that does not close it (for vf_image_open, which owns its io). */
 vf_status vf_io_borrow(vf_io *io, vf_io **out, vf_error *err);
 /* A read-only view of io's first `at` bytes followed by the 512 bytes of tail (the view ends
- * there): how a repaired trailing sector would read, before writing it. */
-vf_status vf_io_with_tail(vf_io *io, uint64_t at, const uint8_t tail[512], vf_io **out,
+ * there): how a repaired trailing sector would read, before writing it. own: the view closes
+ * io (and so does a failure here). */
+vf_status vf_io_with_tail(vf_io *io, uint64_t at, const uint8_t tail[512], bool own, vf_io **out,
                           vf_error *err);
 /* A read-only view of all of io with its first 512 bytes replaced by head (io at least 1024
- * bytes long): how a rewritten first sector would read. */
-vf_status vf_io_with_head(vf_io *io, const uint8_t head[512], vf_io **out, vf_error *err);
+ * bytes long): how a rewritten first sector would read. own: as for vf_io_with_tail. */
+vf_status vf_io_with_head(vf_io *io, const uint8_t head[512], bool own, vf_io **out, vf_error *err);
+/* A file that does not open as an image, as the driver's safe repair would leave it, opened
+ * read-only without writing (the identity and parent links of a VHD whose trailing footer is
+ * missing, say). Owns io, even on failure. Errors: VF_E_FORMAT (no driver, or one without a
+ * preview), whatever keeps the repaired image from opening, VF_E_NOMEM. */
+vf_status vf_image_open_preview(vf_io *io, const char *name, vf_image **out, vf_error *err);
+/* chain.c: vf_chain_open_partial (no lock, read-only) whose top, when it does not open, is
+ * taken from vf_image_open_preview: which chain a damaged file belongs to. */
+vf_status vf_chain_open_preview(const char *path, const vf_chain_opts *opts, vf_chain **out,
+                                vf_error *err);
 /* Append one action / set the unsafe reason (printf rules). */
 void vf_repair_add(vf_repair_plan *plan, const char *fmt, ...) VF_PRINTF(2, 3);
 void vf_repair_refuse(vf_repair_plan *plan, const char *fmt, ...) VF_PRINTF(2, 3);

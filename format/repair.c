@@ -63,6 +63,7 @@ vf_status vf_io_borrow(vf_io *io, vf_io **out, vf_error *err)
 
 typedef struct vf_tail_view {
     vf_io *io;
+    bool own; /* io is closed with the view */
     uint64_t at;
     uint8_t tail[512];
     bool has_head; /* the first 512 bytes read as head (vf_io_with_head) */
@@ -124,7 +125,10 @@ static vf_status vf_tail_set_size(void *self, uint64_t size, vf_error *e)
 }
 static void vf_tail_close(void *self)
 {
-    free(self);
+    vf_tail_view *t = self;
+    if (t->own)
+        vf_io_close(t->io);
+    free(t);
 }
 
 static const vf_io_ops vf_tail_ops = {
@@ -137,30 +141,44 @@ static const vf_io_ops vf_tail_ops = {
     .close = vf_tail_close,
 };
 
-vf_status vf_io_with_tail(vf_io *io, uint64_t at, const uint8_t tail[512], vf_io **out,
+vf_status vf_io_with_tail(vf_io *io, uint64_t at, const uint8_t tail[512], bool own, vf_io **out,
                           vf_error *err)
 {
     vf_tail_view *t = calloc(1, sizeof *t);
-    if (!t)
+    if (!t) {
+        if (own)
+            vf_io_close(io);
         return VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "allocating a repair preview");
+    }
     t->io = io;
     t->at = at;
     memcpy(t->tail, tail, 512);
-    return vf_io_new(&vf_tail_ops, t, io->name, false, out, err);
+    /* owned only once the view exists: a failed vf_io_new closes t while io->name is in use */
+    vf_status st = vf_io_new(&vf_tail_ops, t, io->name, false, out, err);
+    if (st == VF_OK)
+        t->own = own;
+    else if (own)
+        vf_io_close(io);
+    return st;
 }
 
-vf_status vf_io_with_head(vf_io *io, const uint8_t head[512], vf_io **out, vf_error *err)
+vf_status vf_io_with_head(vf_io *io, const uint8_t head[512], bool own, vf_io **out, vf_error *err)
 {
     uint64_t size;
     uint8_t tail[512];
+    *out = NULL;
     vf_status st = vf_io_size(io, &size, err);
-    if (st != VF_OK)
+    if (st == VF_OK && size < 1024)
+        st = VF_FAIL(err, VF_E_TRUNCATED, 0, "'%s': %llu bytes, too short for a preview", io->name,
+                     (unsigned long long)size);
+    if (st == VF_OK)
+        st = vf_io_read(io, tail, sizeof tail, size - 512, err);
+    if (st != VF_OK) {
+        if (own)
+            vf_io_close(io);
         return st;
-    if (size < 1024)
-        return VF_FAIL(err, VF_E_TRUNCATED, 0, "'%s': %llu bytes, too short for a preview",
-                       io->name, (unsigned long long)size);
-    if ((st = vf_io_read(io, tail, sizeof tail, size - 512, err)) != VF_OK ||
-        (st = vf_io_with_tail(io, size - 512, tail, out, err)) != VF_OK)
+    }
+    if ((st = vf_io_with_tail(io, size - 512, tail, own, out, err)) != VF_OK)
         return st;
     vf_tail_view *t = (*out)->self;
     t->has_head = true;
@@ -214,4 +232,20 @@ vf_status vf_image_repair(vf_io *io, const char *name, bool apply, vf_repair_pla
     else
         vf_repair_refuse(plan, "%s", why.msg);
     return VF_OK;
+}
+
+vf_status vf_image_open_preview(vf_io *io, const char *name, vf_image **out, vf_error *err)
+{
+    *out = NULL;
+    const char *nm = name ? name : io->name;
+    const vf_driver *drv;
+    vf_status st = vf_image_probe_driver(io, nm, &drv, err);
+    if (st == VF_OK && !drv->preview)
+        st =
+            VF_FAIL(err, VF_E_FORMAT, VF_OFF_NONE, "'%s': no repair preview for %s", nm, drv->name);
+    if (st != VF_OK) {
+        vf_io_close(io);
+        return st;
+    }
+    return drv->preview(io, nm, out, err);
 }

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "image_int.h"
 #include "merge_int.h"
+#include "opts_int.h"
 
 void vf_merge_pending_free(vf_merge_pending *p)
 {
@@ -30,10 +32,29 @@ static size_t vf_pending_source(const vf_chain *c, size_t dest_level, const vf_j
     return memcmp(in->id, j->levels[0].id, 16) == 0 ? dest_level - up : SIZE_MAX;
 }
 
+/* e's status, copied to err (which may be NULL). */
+static vf_status vf_pending_pass(vf_error *err, const vf_error *e)
+{
+    if (err)
+        *err = *e;
+    return e->code;
+}
+
+/* Does j, the record of the journal beside level `level` (>= 1) of c, list level 0's identity
+ * where level 0 would stand in it (SOURCE or an intermediate of that merge)? */
+static bool vf_pending_names_top(const vf_chain *c, size_t level, const vf_journal *j)
+{
+    if (!c || level == 0 || !j->nlevels || level > j->nlevels - 1)
+        return false;
+    const vf_image_info *top = vf_image_info_get(vf_chain_image(c, 0));
+    return memcmp(top->id, j->levels[j->nlevels - 1 - level].id, 16) == 0;
+}
+
 /* Look at the journal beside dest (level `level`, or depth for vf_chain_beyond's file):
- * VF_OK with out->found false when there is none. */
+ * VF_OK with out->found false when there is none or (need_top) when no valid record of it
+ * names level 0 of c. */
 static vf_status vf_pending_level(const vf_chain *c, const vf_fs *fs, const char *dest,
-                                  size_t level, vf_merge_pending *out, vf_error *err)
+                                  size_t level, bool need_top, vf_merge_pending *out, vf_error *err)
 {
     char *jpath = vf_merge_journal_path(dest);
     if (!jpath)
@@ -43,9 +64,15 @@ static vf_status vf_pending_level(const vf_chain *c, const vf_fs *fs, const char
     vf_error_clear(&e2);
     bool found = false;
     vf_status st = vf_journal_peek(fs, jpath, &found, &out->holder, &j, &e2);
+    if (found && need_top && (st != VF_OK || !vf_pending_names_top(c, level, &j))) {
+        if (st == VF_OK)
+            vf_journal_free(&j);
+        found = false;
+        out->holder = 0;
+    }
     if (!found) {
         free(jpath);
-        return st == VF_E_NOMEM ? (*err = e2, st) : VF_OK;
+        return st == VF_E_NOMEM ? vf_pending_pass(err, &e2) : VF_OK;
     }
     out->found = true;
     out->journal = jpath;
@@ -80,21 +107,43 @@ vf_status vf_merge_pending_find(const vf_chain *c, const vf_fs *fs, vf_merge_pen
     size_t depth = vf_chain_depth(c);
     vf_status st = VF_OK;
     for (size_t level = 0; level < depth && st == VF_OK && !out->found; level++)
-        st = vf_pending_level(c, fs, vf_chain_path(c, level), level, out, err);
+        st = vf_pending_level(c, fs, vf_chain_path(c, level), level, false, out, err);
     if (st == VF_OK && !out->found && vf_chain_beyond(c))
-        st = vf_pending_level(c, fs, vf_chain_beyond(c), depth, out, err);
+        st = vf_pending_level(c, fs, vf_chain_beyond(c), depth, false, out, err);
     if (st != VF_OK)
         vf_merge_pending_free(out);
     return st;
 }
 
-vf_status vf_merge_pending_beside(const char *path, const vf_fs *fs, vf_merge_pending *out,
-                                  vf_error *err)
+vf_status vf_merge_pending_find_file(const char *path, const vf_chain_opts *opts,
+                                     vf_merge_pending *out, vf_error *err)
 {
     memset(out, 0, sizeof *out);
     if (!path)
-        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "vf_merge_pending_beside: no path");
-    vf_status st = vf_pending_level(NULL, fs ? fs : vf_fs_posix(), path, 0, out, err);
+        return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "vf_merge_pending_find_file: no path");
+    vf_chain_opts o;
+    vf_chain_opts_init(&o);
+    vf_status st =
+        opts ? vf_opts_adopt(&o, sizeof o, opts, VF_CHAIN_OPTS_V1, "vf_chain_opts", err) : VF_OK;
+    const vf_fs *fs = o.fs ? o.fs : vf_fs_posix();
+    /* path is DESTINATION: its journal is beside it, whatever path holds */
+    if (st == VF_OK)
+        st = vf_pending_level(NULL, fs, path, 0, false, out, err);
+    if (st != VF_OK || out->found)
+        return st;
+    /* SOURCE or an intermediate: a journal beside a level its own links lead to, naming it */
+    vf_chain *c = NULL;
+    vf_error e2;
+    vf_error_clear(&e2);
+    if ((st = vf_chain_open_preview(path, &o, &c, &e2)) != VF_OK)
+        return st == VF_E_NOMEM ? vf_pending_pass(err, &e2)
+                                : VF_OK; /* no identity: nothing names it */
+    size_t depth = vf_chain_depth(c);
+    for (size_t level = 1; level < depth && st == VF_OK && !out->found; level++)
+        st = vf_pending_level(c, fs, vf_chain_path(c, level), level, true, out, err);
+    if (st == VF_OK && !out->found && vf_chain_beyond(c))
+        st = vf_pending_level(c, fs, vf_chain_beyond(c), depth, true, out, err);
+    vf_chain_close(c);
     if (st != VF_OK)
         vf_merge_pending_free(out);
     return st;

@@ -5,6 +5,7 @@
  * else that keeps the image from opening is refused as unsafe. Layer: format/vhd, reached
  * through vf_vhd_driver.repair (vf_image_repair). Spec: docs/formats/vhd.md "Repairing the footer".
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,20 @@ static vf_status vhd_rep_opens(vf_io *io, const char *name, vf_error *why)
     return st;
 }
 
+/* The trailing footer (read into tail) is a good dynamic or differencing footer and the copy at
+ * offset 0 (read into r->copy) differs from it: the case vhd_rep_copy repairs. */
+static bool vhd_rep_copy_differs(vhd_rep *r, uint8_t tail[VHD_FOOTER_SIZE])
+{
+    vf_vhd_footer f;
+    vf_error e;
+    return r->size >= 2 * VHD_FOOTER_SIZE &&
+           vf_io_read(r->io, tail, VHD_FOOTER_SIZE, r->size - VHD_FOOTER_SIZE, &e) == VF_OK &&
+           memcmp(tail, "conectix", 8) == 0 && vf_vhd_footer_parse(tail, &f, false, &e) == VF_OK &&
+           (f.disk_type == VF_DISK_DYNAMIC || f.disk_type == VF_DISK_DIFF) &&
+           vf_io_read(r->io, r->copy, sizeof r->copy, 0, &e) == VF_OK &&
+           memcmp(r->copy, tail, VHD_FOOTER_SIZE) != 0;
+}
+
 /* The trailing footer is good but the image does not open: when the copy at offset 0 differs
  * from it and the image opens with the trailing footer copied there, the copy is rewritten.
  * The trailing footer is authoritative: readers go by it, and every writer (resize, set_id,
@@ -103,19 +118,13 @@ static vf_status vhd_rep_copy(vhd_rep *r, bool apply, const vf_error *failed, vf
                               vf_error *err)
 {
     uint8_t tail[VHD_FOOTER_SIZE];
-    vf_vhd_footer f;
     vf_error e;
     vf_io *view;
-    if (vf_io_read(r->io, tail, sizeof tail, r->size - VHD_FOOTER_SIZE, &e) != VF_OK ||
-        memcmp(tail, "conectix", 8) != 0 || vf_vhd_footer_parse(tail, &f, false, &e) != VF_OK ||
-        (f.disk_type != VF_DISK_DYNAMIC && f.disk_type != VF_DISK_DIFF) ||
-        r->size < 2 * VHD_FOOTER_SIZE ||
-        vf_io_read(r->io, r->copy, sizeof r->copy, 0, &e) != VF_OK ||
-        memcmp(r->copy, tail, sizeof tail) == 0) {
+    if (!vhd_rep_copy_differs(r, tail)) {
         vf_repair_refuse(plan, "%s", failed->msg);
         return VF_OK;
     }
-    vf_status st = vf_io_with_head(r->io, tail, &view, err);
+    vf_status st = vf_io_with_head(r->io, tail, false, &view, err);
     if (st != VF_OK)
         return st;
     if (vhd_rep_opens(view, r->name, &e) != VF_OK) {
@@ -141,6 +150,38 @@ static vf_status vhd_rep_copy(vhd_rep *r, bool apply, const vf_error *failed, vf
     return VF_OK;
 }
 
+/* Where the copy at 0 would go as the trailing footer (*at; *cut: the file is cut short), or
+ * false with the reason in plan. The trailing sector is not a valid footer (tail_why: why). */
+static bool vhd_rep_place(vhd_rep *r, const vf_error *failed, vf_repair_plan *plan, uint64_t *at,
+                          bool *cut)
+{
+    vf_error e;
+    if (r->size < VHD_FOOTER_SIZE || vf_io_read(r->io, r->copy, sizeof r->copy, 0, &e) != VF_OK ||
+        vf_vhd_footer_parse(r->copy, &r->f, false, &e) != VF_OK ||
+        (r->f.disk_type != VF_DISK_DYNAMIC && r->f.disk_type != VF_DISK_DIFF)) {
+        vf_repair_refuse(plan,
+                         "'%s': the trailing footer is not valid and there is no good "
+                         "copy at offset 0 to restore it from (%s)",
+                         r->name, failed->msg);
+        return false;
+    }
+    char why[VF_ERROR_MSG_MAX];
+    if (!vhd_rep_used_end(r, why, sizeof why)) {
+        vf_repair_refuse(plan, "'%s': %s", r->name, why);
+        return false;
+    }
+    if (r->size < r->used_end) {
+        vf_repair_refuse(plan,
+                         "'%s': the file ends at %llu but its tables point up to %llu: "
+                         "data is missing, not only the footer",
+                         r->name, (unsigned long long)r->size, (unsigned long long)r->used_end);
+        return false;
+    }
+    *cut = r->size < r->used_end + VHD_FOOTER_SIZE;
+    *at = *cut ? r->used_end : r->size - VHD_FOOTER_SIZE;
+    return true;
+}
+
 /* Plan (and make) the footer restore; the image failed to open with `why`. */
 static vf_status vhd_rep_footer(vhd_rep *r, bool apply, const vf_error *failed,
                                 vf_repair_plan *plan, vf_error *err)
@@ -150,31 +191,12 @@ static vf_status vhd_rep_footer(vhd_rep *r, bool apply, const vf_error *failed,
         return vhd_rep_copy(r, apply, failed, plan, err);
     char tail_why[VF_ERROR_MSG_MAX];
     snprintf(tail_why, sizeof tail_why, "%s", e.msg);
-    if (r->size < VHD_FOOTER_SIZE || vf_io_read(r->io, r->copy, sizeof r->copy, 0, &e) != VF_OK ||
-        vf_vhd_footer_parse(r->copy, &r->f, false, &e) != VF_OK ||
-        (r->f.disk_type != VF_DISK_DYNAMIC && r->f.disk_type != VF_DISK_DIFF)) {
-        vf_repair_refuse(plan,
-                         "'%s': the trailing footer is not valid and there is no good "
-                         "copy at offset 0 to restore it from (%s)",
-                         r->name, failed->msg);
+    uint64_t at;
+    bool cut;
+    if (!vhd_rep_place(r, failed, plan, &at, &cut))
         return VF_OK;
-    }
-    char why[VF_ERROR_MSG_MAX];
-    if (!vhd_rep_used_end(r, why, sizeof why)) {
-        vf_repair_refuse(plan, "'%s': %s", r->name, why);
-        return VF_OK;
-    }
-    if (r->size < r->used_end) {
-        vf_repair_refuse(plan,
-                         "'%s': the file ends at %llu but its tables point up to %llu: "
-                         "data is missing, not only the footer",
-                         r->name, (unsigned long long)r->size, (unsigned long long)r->used_end);
-        return VF_OK;
-    }
-    bool cut = r->size < r->used_end + VHD_FOOTER_SIZE;
-    uint64_t at = cut ? r->used_end : r->size - VHD_FOOTER_SIZE;
     vf_io *view;
-    vf_status st = vf_io_with_tail(r->io, at, r->copy, &view, err);
+    vf_status st = vf_io_with_tail(r->io, at, r->copy, false, &view, err);
     if (st != VF_OK)
         return st;
     if (vhd_rep_opens(view, r->name, &e) != VF_OK) {
@@ -225,4 +247,47 @@ vf_status vf_vhd_repair(vf_io *io, const char *name, bool apply, vf_repair_plan 
         return st;
     }
     return vhd_rep_footer(&r, apply, &failed, plan, err);
+}
+
+/* The view repair would make of r's file (owning io): the copy at 0 as the trailing footer, or
+ * the trailing footer as the copy at 0; VF_E_FORMAT with the reason when neither repair applies. */
+static vf_status vhd_preview_view(vhd_rep *r, vf_repair_plan *plan, vf_io **view, vf_error *err)
+{
+    vf_error e, failed;
+    vf_error_clear(&failed);
+    snprintf(failed.msg, sizeof failed.msg, "'%s' does not open and no footer repair applies",
+             r->name);
+    uint8_t tail[VHD_FOOTER_SIZE];
+    uint64_t at = 0;
+    bool cut;
+    if (vhd_rep_tail_ok(r, &e)) {
+        if (vhd_rep_copy_differs(r, tail))
+            return vf_io_with_head(r->io, tail, true, view, err);
+    } else if (vhd_rep_place(r, &failed, plan, &at, &cut)) {
+        return vf_io_with_tail(r->io, at, r->copy, true, view, err);
+    }
+    vf_io_close(r->io);
+    return VF_FAIL(err, VF_E_FORMAT, VF_OFF_NONE, "%s",
+                   plan->unsafe ? plan->unsafe_why : failed.msg);
+}
+
+vf_status vf_vhd_preview(vf_io *io, const char *name, vf_image **out, vf_error *err)
+{
+    *out = NULL;
+    vhd_rep r;
+    memset(&r, 0, sizeof r);
+    r.io = io;
+    r.name = name;
+    vf_repair_plan *plan = calloc(1, sizeof *plan);
+    vf_status st = plan ? vf_io_size(io, &r.size, err)
+                        : VF_FAIL_ERRNO(err, ENOMEM, VF_OFF_NONE, "'%s': repair preview", name);
+    if (st != VF_OK) {
+        free(plan);
+        vf_io_close(io);
+        return st;
+    }
+    vf_io *view;
+    st = vhd_preview_view(&r, plan, &view, err);
+    free(plan);
+    return st == VF_OK ? vf_image_open(view, name, 0, out, err) : st;
 }

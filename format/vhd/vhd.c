@@ -556,6 +556,7 @@ const vf_driver vf_vhd_driver = {
     .close = vf_vhd_close,
     .reclaim = vf_vhd_reclaim,
     .repair = vf_vhd_repair,
+    .preview = vf_vhd_preview,
     .resize = vf_vhd_resize,
     .resize_check = vf_vhd_resize_check,
 };

@@ -288,6 +288,8 @@ vf_status vf_vhd_table_make_room(vf_vhd *v, uint32_t entries, vf_error *err);
 /* repair.c: the driver's repair hook (vf_image_repair). */
 vf_status vf_vhd_repair(vf_io *io, const char *name, bool apply, vf_repair_plan *plan,
                         vf_error *err);
+/* The image as vf_vhd_repair would leave it, read-only over a view (vf_driver.preview). */
+vf_status vf_vhd_preview(vf_io *io, const char *name, vf_image **out, vf_error *err);
 vf_status vf_vhd_map(vf_image *img, uint64_t voff, uint64_t len, vf_extent *ext, vf_error *err);
 vf_status vf_vhd_read(vf_image *img, uint64_t voff, void *buf, size_t len, vf_error *err);
 /* Bitmap of allocated block b as this handle sees it (pending changes included). */

@@ -208,11 +208,24 @@ typedef struct vf_merge_pending {
  * yours: vf_merge_pending_free() it. Errors: VF_E_NOMEM, VF_E_INVAL (c NULL). */
 VF_API vf_status vf_merge_pending_find(const vf_chain *c, const vf_fs *fs, vf_merge_pending *out,
                                        vf_error *err);
-/* The journal beside path alone, for a file that does not open (so no chain proves its
- * levels): as vf_merge_pending_find with path as level 0, source_level always SIZE_MAX.
- * Errors: VF_E_NOMEM, VF_E_INVAL (path NULL). */
-VF_API vf_status vf_merge_pending_beside(const char *path, const vf_fs *fs, vf_merge_pending *out,
-                                         vf_error *err);
+/* Look for a merge journal that names the single file path, also when path does not open as an
+ * image (a VHD whose trailing footer is missing: what vf_image_repair is for). Two places only:
+ * the journal beside path itself (path is that merge's DESTINATION; reported as found even
+ * when refused or without a valid record, as vf_merge_pending_find does), else the journal
+ * beside a level of the chain that path's own parent links lead to (resolved with opts as
+ * vf_chain_open_partial does; NULL: the defaults), reported only when its valid record lists
+ * path's identity where path stands in that chain (path is the merge's SOURCE or an
+ * intermediate). Path's identity and links are read from it as it opens or, when it does not,
+ * from the image the driver's safe repair would make of it (a view: nothing is written). Every
+ * file is opened read-only and without locks (so it works while a merge runs), journals as
+ * vf_merge_pending_find opens them: no symbolic link, only a regular file of this user, both
+ * slots bounded and validated; a journal names no file and none is opened on its word. A file
+ * with no identity to read (not a virtual disk) can only be a DESTINATION. *out counts levels
+ * from path (level 0); its strings are yours: vf_merge_pending_free() it. Absent: VF_OK, found
+ * false. Errors: VF_E_NOMEM, VF_E_INVAL (path NULL, opts not filled by vf_chain_opts_init),
+ * VF_E_UNSUPPORTED (opts from a newer library with a field set this one does not know). */
+VF_API vf_status vf_merge_pending_find_file(const char *path, const vf_chain_opts *opts,
+                                            vf_merge_pending *out, vf_error *err);
 VF_API void vf_merge_pending_free(vf_merge_pending *p); /* NULL is fine; leaves *p zeroed */
 
 /* --- Job API: the same merge on its own thread --- */

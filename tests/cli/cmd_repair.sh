@@ -5,7 +5,8 @@
 # (gen --dirty) is replayed (then 7-Zip, which ignores logs, reads the manifest's bytes) and a
 # damaged VHDX header copy re-synced; --dry-run and every unsafe case write nothing (folder
 # listing and file hashes compared); a level of a pending or running merge (a planted journal,
-# then that journal locked) is refused, even with --dry-run. Run by ctest (tests/cmds.cmake).
+# then that journal locked) is refused, even with --dry-run, also when the level's footer is
+# cut off so that it does not open. Run by ctest (tests/cmds.cmake).
 . "$(dirname "$0")/verify_lib.sh"
 
 manifest_sha() { # manifest_sha DIR FILE
@@ -163,4 +164,35 @@ done
 rm "$JOURNAL"
 run "$VHDFOLD" repair "$T/pm/02-diff.vhd"
 expect_rc 0 "repair once the journal is gone"
+# the same merge with the level's trailing footer cut off, so FILE does not open and its chain
+# cannot be followed: the journal is still found (beside FILE for DESTINATION; for SOURCE and
+# the intermediate beside the level FILE's links lead to, naming FILE's identity) and repair
+# refused, nothing written; the base, not a level of that merge, is repaired
+plant_journal "$T"/pm/03-diff.vhd "$T"/pm/02-diff.vhd "$T"/pm/01-diff.vhd
+for state in pending running; do
+    [ $state = pending ] || hold_journal "$JOURNAL"
+    for lvl in 03-diff 02-diff 01-diff; do
+        f=$T/pm/$lvl.vhd
+        cp "$f" "$T/whole.vhd"
+        truncate -s -512 "$f"
+        for dry in "" --dry-run; do
+            what="repair ${dry:+$dry }damaged $lvl with a $state merge"
+            run "$VHDFOLD" check "$f"
+            expect_rc 3 "$what: the file does not open"
+            before=$(snap "$T/pm")
+            run "$VHDFOLD" repair $dry "$f"
+            expect_rc 2 "$what"
+            expect_match "$ERR" "'$f' is part of a merge: .*'$JOURNAL'.*; repair refused" "$what: names the file and the journal"
+            [ $state = pending ] ||
+                expect_match "$ERR" "in use: merge of .* in progress \(pid $HOLDER;" "$what: names the running merge"
+            expect_eq "$(snap "$T/pm")" "$before" "$what: nothing written"
+        done
+        mv "$T/whole.vhd" "$f"
+    done
+    [ $state = pending ] || release_journal
+done
+truncate -s -512 "$T/pm/00-base.vhd"
+run "$VHDFOLD" repair "$T/pm/00-base.vhd"
+expect_rc 0 "a damaged base below the merge's DESTINATION is not part of it: repaired"
+rm "$JOURNAL"
 finish

@@ -6,7 +6,7 @@
 # (pid N)" and exit 4; -U/--force-share info and digest read anyway with a warning; after
 # kill -9 info names the pending journal and the exact command, and that command finishes
 # the merge (same digest as before); convert is refused (4) during the merge and with -U reads
-# anyway; repair and set-parent are refused (2) during the merge; resize refuses DESTINATION and SOURCE meanwhile, create --parent an intermediate, and convert, export and map note the journal. Also: info on a chain whose parent at level 3 is
+# anyway; repair, set-parent and create --parent (of any level) are refused (2) during the merge; resize refuses DESTINATION and SOURCE meanwhile, create --parent an intermediate, and convert, export and map note the journal. Also: info on a chain whose parent at level 3 is
 # missing lists levels 0-2, then the break (JSON broken_at 3). Env: VHDFOLD. Layer: tests.
 set -euo pipefail
 V=${VHDFOLD:?VHDFOLD must name the built vhdfold}
@@ -105,6 +105,15 @@ for args in "repair $top" "repair $dst" "set-parent $top $d/02-diff.vhd" "set-pa
   has "$err" "into '$dst' in progress (pid $mpid;" || fail "$args during the merge: not the merge: $err"
 done
 [ "$(cd "$d" && sha256sum -- *)" = "$before" ] || fail "repair or set-parent during the merge changed a file"
+# nor is a child made over a level: the merge is named (2), not a lock error with -U's hint (4)
+for p in "$d/02-diff.vhd" "$top" "$dst"; do
+  run create "$tmp/during-child.vhd" --parent "$p"
+  [ $rc = 2 ] || fail "create --parent $p during the merge: exit $rc, want 2: $err"
+  has "$err" "'$p' is part of a merge: in use: merge of " || fail "create --parent $p during the merge: $err"
+  has "$err" "into '$dst' in progress (pid $mpid;" || fail "create --parent $p during the merge: not the merge: $err"
+  has "$err" "create --parent refused" || fail "create --parent $p during the merge: not refused: $err"
+  [ ! -e "$tmp/during-child.vhd" ] || fail "create --parent $p during the merge: the file was made"
+done
 
 # --- kill -9: the journal stays, with nobody holding it ---
 kill -9 "$mpid" 2>/dev/null || true
