@@ -243,6 +243,12 @@ enum {
      * "dirty" image, as after a crash). Only formats with VF_FEATURE_LOG; others refuse the
      * create with VF_E_UNSUPPORTED. */
     VF_CREATE_LEAVE_DIRTY = 1u << 0,
+    /* VHD: blocks this handle allocates follow each other with no padding, as other
+     * producers lay them out (the generator imitates them). Without it a new block's
+     * sector bitmap is preceded by padding so that its data starts at a 4 KiB-aligned file
+     * offset, which lets a later merge share it (docs/merge.md "Reflinks"). VHDX blocks are
+     * always 1 MiB-aligned: the flag changes nothing there. */
+    VF_CREATE_PACKED = 1u << 1,
 };
 
 /* Every field at its default (all zero: format VF_FORMAT_NONE, which must be set; random
@@ -366,7 +372,8 @@ VF_API vf_status vf_image_merge_link(vf_image *dest, vf_image *above, const uint
                                      vf_error *err);
 VF_API vf_status vf_image_merge_unlink(vf_image *dest, const uint8_t old_id[16], vf_error *err);
 
-/* --- Repair: only the repairs that cannot lose data (docs/cli.md "vhdfold repair [options] FILE") --- */
+/* --- Repair: only the repairs that cannot lose data (docs/cli.md "vhdfold repair [options] FILE")
+ * --- */
 
 #define VF_REPAIR_MAX_ACTIONS 4
 
