@@ -100,8 +100,9 @@ static json_t *vf_check_findings_json(const vf_report *rep)
     return arr;
 }
 
+/* pending: the chain's "pending_merge" object (or null), consumed. */
 static void vf_check_print(const char *file, size_t levels, const vf_report *rep, bool json,
-                           vf_check_hints *hints)
+                           vf_check_hints *hints, json_t *pending)
 {
     size_t errors = vf_report_count(rep, VF_SEV_ERROR);
     size_t warnings = vf_report_count(rep, VF_SEV_WARNING) - errors;
@@ -116,9 +117,11 @@ static void vf_check_print(const char *file, size_t levels, const vf_report *rep
         json_object_set_new(o, "findings", vf_check_findings_json(rep));
         vf_json_set_exit(o, errors ? VF_EXIT_NO : VF_EXIT_OK);
         vf_check_hints_json(o, hints);
+        json_object_set_new(o, "pending_merge", pending);
         vf_json_print(o);
         return;
     }
+    json_decref(pending);
     for (size_t i = 0; i < rep->count; i++) {
         const vf_finding *f = &rep->items[i];
         printf("%s: '%s': ", vf_severity_name(f->severity), f->file[0] ? f->file : file);
@@ -178,9 +181,12 @@ static int vf_check_one(void *ctx, const char *file)
     size_t levels = 1;
     vf_status st;
     vf_check_hints hints = {json_array(), 0};
+    json_t *pending = json_null(); /* the chain did not open: no level to look beside */
     if (vf_cli_open_chain(file, &co, &c, &chain_err) == VF_OK) {
         levels = vf_chain_depth(c);
         vf_cli_pending_note(c, &co);
+        if (co.json)
+            pending = vf_cli_pending_json_of(c, &co);
         for (size_t i = 0; i < levels; i++)
             vf_check_hint(&hints, vf_chain_path(c, i));
         st = vf_verify_check_chain(c, &rep, &err);
@@ -189,6 +195,7 @@ static int vf_check_one(void *ctx, const char *file)
         /* in use (a merge runs): not a finding about the image; --force-share reads it */
         vf_report_free(&rep);
         json_decref(hints.list);
+        json_decref(pending);
         return vf_cli_fail("check", file, &chain_err, co.json);
     } else {
         vf_check_hint(&hints, file);
@@ -196,9 +203,10 @@ static int vf_check_one(void *ctx, const char *file)
     }
     int code = VF_EXIT_OK;
     if (st != VF_OK) {
+        json_decref(pending);
         code = vf_check_fail(file, &err, co.json, &hints);
     } else {
-        vf_check_print(file, levels, &rep, co.json, &hints);
+        vf_check_print(file, levels, &rep, co.json, &hints, pending);
         code = vf_report_count(&rep, VF_SEV_ERROR) ? VF_EXIT_NO : VF_EXIT_OK;
     }
     vf_report_free(&rep);

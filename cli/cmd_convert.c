@@ -72,6 +72,7 @@ static const vf_opt_group vf_conv_groups[] = {
     {vf_conv_table, 0},
     {vf_cli_output_opts, VF_CONV_OPT(co)},
     {vf_cli_chain_opts, VF_CONV_OPT(co)},
+    {vf_cli_share_opts, VF_CONV_OPT(co)}, /* SOURCE's chain is only read */
     {NULL, 0},
 };
 
@@ -88,7 +89,8 @@ const vf_cmd_spec vf_convert_spec = {
     .positionals = vf_conv_positionals,
     .groups = vf_conv_groups,
     .exit_status = "0 converted, 1 verification mismatch (OUT not written), 2 usage, invalid "
-                   "option or OUT exists, 3 corrupt or unsupported image, 4 system error.",
+                   "option or OUT exists, 3 corrupt or unsupported image, 4 system error or a file "
+                   "in use (a merge runs: --force-share reads it).",
 };
 
 /* Where the walk writes: an image, or the raw file. */

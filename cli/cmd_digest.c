@@ -58,12 +58,14 @@ const vf_cmd_spec vf_digest_spec = {
     .exit_status = "0 digest printed, 2 usage, 3 corrupt or unsupported image, 4 system error.",
 };
 
+/* pending: the chain's "pending_merge" object (null for none or --raw), consumed. */
 static void vf_digest_print(const vf_digest_args *a, vf_source *src,
-                            const uint8_t md[VF_SHA256_LEN])
+                            const uint8_t md[VF_SHA256_LEN], json_t *pending)
 {
     char hex[VF_SHA256_HEX_LEN];
     vf_sha256_hex(md, hex);
     if (!a->co.json) {
+        json_decref(pending);
         printf("%s  %s\n", hex, a->file);
         return;
     }
@@ -75,6 +77,7 @@ static void vf_digest_print(const vf_digest_args *a, vf_source *src,
     json_object_set_new(o, "block_size", a->tree ? json_integer(VF_TREE_BLOCK_BYTES) : json_null());
     json_object_set_new(o, "virtual_size", vf_json_u64(vf_source_size(src)));
     json_object_set_new(o, "digest", vf_json_text(hex));
+    json_object_set_new(o, "pending_merge", pending);
     vf_json_print(o);
 }
 
@@ -94,6 +97,8 @@ static int vf_digest_one(void *ctx, const char *file)
     if (st != VF_OK)
         return vf_cli_fail("digest", a.file, &err, a.co.json);
     vf_cli_pending_note(vf_source_chain(src), &a.co);
+    /* as the note says it: before the hash (a running merge moves on meanwhile) */
+    json_t *pending = a.co.json ? vf_cli_pending_json_of(vf_source_chain(src), &a.co) : NULL;
     vf_progress_bar bar;
     vf_progress_init(&bar, a.co.progress, "digest");
     bar.phase = "hash";
@@ -103,7 +108,9 @@ static int vf_digest_one(void *ctx, const char *file)
     st = a.tree ? vf_digest_tree(src, &opts, md, &err) : vf_digest_flat(src, &opts, md, &err);
     vf_progress_finish(&bar, st, &err);
     if (st == VF_OK)
-        vf_digest_print(&a, src, md);
+        vf_digest_print(&a, src, md, pending);
+    else
+        json_decref(pending);
     vf_source_free(src);
     return st == VF_OK ? VF_EXIT_OK : vf_cli_fail("digest", a.file, &err, a.co.json);
 }

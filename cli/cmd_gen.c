@@ -164,15 +164,16 @@ static void vf_gen_to_opts(const vf_gen_cli *g, vf_gen_opts *o)
     o->writes = g->writes;
 }
 
-/* --list-writes: {"schema":..,"command":"gen",..,"writes":[{level, write, offset, length, zero,
- * trim}, ...]} in the order gen applied them. */
+/* --list-writes: the head of docs/json.md, then "writes":[{level, write, offset, length, zero,
+ * trim}, ...] in the order gen applied them (docs/schemas/gen.schema.json, $defs/list_writes);
+ * a failure is the error document, as with --json. */
 static int vf_gen_print_writes(const vf_gen_opts *opts)
 {
     vf_gen_write_info *w = NULL;
     size_t n = 0;
     vf_error err = {0};
     if (vf_gen_list_writes(opts, &w, &n, &err) != VF_OK)
-        return vf_report_error(&err);
+        return vf_cli_fail("gen", NULL, &err, true);
     json_t *root = vf_json_begin("gen"), *list = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_object();
@@ -246,6 +247,10 @@ int vf_cmd_gen(int argc, char **argv)
     const char *outdir = pos[0];
     if (g.list_writes && g.out.json)
         return vf_usage_error("gen", "--list-writes and --json exclude each other");
+    if (g.list_writes) { /* its output is JSON: so are its errors, usage errors included */
+        g.out.json = true;
+        vf_cli_set_json_mode(true);
+    }
     bool have_seed = g.seed != UINT64_MAX;
     vf_gen_opts opts;
     vf_gen_to_opts(&g, &opts);

@@ -24,7 +24,8 @@ static const vf_opt vf_repair_opts[] = {
 };
 
 static const vf_opt_positional vf_repair_positionals[] = {
-    {"FILE", "the VHD or VHDX image to repair (only this file; its parents are not opened)"},
+    {"FILE", "the VHD or VHDX image to repair (only this file is written; its parents are "
+             "read only to look for a merge journal)"},
     {NULL, NULL},
 };
 
@@ -45,11 +46,13 @@ const vf_cmd_spec vf_repair_spec = {
         "replayed; a VHDX header copy that does not validate is rewritten from the good one. "
         "Each repair is checked on a preview of the result before anything is written, and the "
         "image is re-opened afterwards. Any other damage is refused with \"cannot repair "
-        "safely\" and nothing written. 'vhdfold check' says when repair would help.",
+        "safely\" and nothing written, and so is a FILE in a chain with a pending or running "
+        "merge. 'vhdfold check' says when repair would help.",
     .positionals = vf_repair_positionals,
     .groups = vf_repair_groups,
-    .exit_status = "0 repaired, nothing to repair, or --dry-run listed the repairs; 2 usage; 3 "
-                   "cannot repair safely (or not a virtual disk); 4 system error.",
+    .exit_status = "0 repaired, nothing to repair, or --dry-run listed the repairs; 2 usage, or "
+                   "a merge journal binds FILE's chain; 3 cannot repair safely (or not a "
+                   "virtual disk); 4 system error.",
 };
 
 static void vf_repair_json(const vf_repair_args *a, const vf_repair_plan *p, bool done, int code)
@@ -135,8 +138,13 @@ int vf_cmd_repair(int argc, char **argv)
     a.file = pos[0];
     vf_error err;
     vf_error_clear(&err);
+    /* a level of a pending or running merge: the rerun that finishes it checks the file as
+     * the journal recorded it (even --dry-run says so: it tells what repair would do) */
+    vf_status st = vf_cli_refuse_pending(a.file, "repair", &err);
+    if (st != VF_OK)
+        return vf_cli_fail("repair", a.file, &err, a.co.json);
     vf_io *io;
-    vf_status st = vf_io_file_open(a.file, a.dry_run ? VF_IO_RDONLY : VF_IO_RDWR, &io, &err);
+    st = vf_io_file_open(a.file, a.dry_run ? VF_IO_RDONLY : VF_IO_RDWR, &io, &err);
     if (st == VF_OK && (st = vf_io_lock(io, !a.dry_run, &err)) != VF_OK)
         vf_io_close(io);
     if (st != VF_OK)

@@ -58,11 +58,13 @@ const vf_cmd_spec vf_set_parent_spec = {
         "moved to another folder. --ignore-id-mismatch binds CHILD to NEWPARENT's identity "
         "whatever it was, says that the view may change and prints the flat digests of "
         "CHILD's view before (when its old parent still opens) and after. Nothing is written "
-        "before both images are validated.",
+        "before both images are validated; CHILD or NEWPARENT in a chain with a pending or "
+        "running merge is refused.",
     .positionals = vf_setp_positionals,
     .groups = vf_setp_groups,
-    .exit_status = "0 re-pointed, 2 usage or invalid parameter, 3 identity mismatch (without "
-                   "--ignore-id-mismatch), corrupt or unsupported image, 4 system error.",
+    .exit_status = "0 re-pointed, 2 usage or invalid parameter or a merge journal binds the "
+                   "chain, 3 identity mismatch (without --ignore-id-mismatch), corrupt or "
+                   "unsupported image, 4 system error.",
 };
 
 static bool vf_setp_binds(const vf_image_info *ci, const vf_image_info *pi)
@@ -86,6 +88,18 @@ static vf_status vf_setp_mismatch(const vf_setp_cli *c, const vf_image_info *ci,
                    "'%s' expects parent id %s%s but '%s' has id %s: not re-pointed "
                    "(--ignore-id-mismatch overrides; the view may change)",
                    c->child, want, ts, c->parent, got);
+}
+
+/* Nothing is re-pointed while a merge journal binds CHILD (as SOURCE, an intermediate, or
+ * DESTINATION: CHILD's chain reaches the journal's level) or NEWPARENT's chain (CHILD would
+ * read through a half-merged view, as create --parent refuses): the rerun that finishes the
+ * merge checks the identities and links it recorded. */
+static vf_status vf_setp_refuse_pending(const vf_setp_cli *c, vf_error *err)
+{
+    /* both looked at unlocked, before NEWPARENT's chain is opened with locks: a running merge
+     * is this refusal (exit 2, the merge named), not a lock error suggesting -U */
+    vf_status st = vf_cli_refuse_pending(c->child, "set-parent", err);
+    return st == VF_OK ? vf_cli_refuse_pending(c->parent, "set-parent", err) : st;
 }
 
 /* CHILD alone, read-only (nothing written while validating), and its fitness. */
@@ -246,7 +260,11 @@ int vf_cmd_set_parent(int argc, char **argv)
     vf_setp_result r;
     memset(&r, 0, sizeof r);
     vf_chain *pc = NULL;
-    vf_status st = vf_cli_open_chain(c.parent, &c.co, &pc, &err);
+    vf_status st = vf_setp_refuse_pending(&c, &err);
+    if (st == VF_OK)
+        st = vf_cli_open_chain(c.parent, &c.co, &pc, &err);
+    if (st == VF_OK) /* again through the parent options given, which may reach further */
+        st = vf_cli_refuse_pending_in(pc, c.parent, "set-parent", &err);
     if (st == VF_OK)
         st = vf_setp_validate(&c, pc, &r.binds, &err);
     if (st == VF_OK && !r.binds) {

@@ -3,6 +3,7 @@
  * Layer: cli. Each command lives in its own cmd_<name>.c with its option tables (options.h). */
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,9 +102,30 @@ static const vf_cmd_spec *vf_find_spec(const char *name)
     return NULL;
 }
 
-static int vf_unknown_command(const char *name)
+/* Whether a word of argv before "--" is --json or a prefix getopt_long would take ("--js"). */
+static bool vf_argv_wants_json(int argc, char **argv)
 {
-    fprintf(stderr, "vhdfold: unknown command '%s' (see 'vhdfold --help')\n", name);
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (strlen(argv[i]) >= 4 && !strncmp(argv[i], "--json", strlen(argv[i])))
+            return true;
+    return false;
+}
+
+/* NAME is no command: the usage line on stderr and, with --json anywhere, the error document
+ * of docs/json.md on stdout, its "command" "vhdfold" (docs/schemas/vhdfold.schema.json). */
+static int vf_unknown_command(const char *name, int argc, char **argv)
+{
+    char msg[VF_ERROR_MSG_MAX];
+    if (name[0] == '-')
+        snprintf(msg, sizeof msg,
+                 "unknown command '%.200s': options go after the command ('vhdfold COMMAND "
+                 "[options] ...')",
+                 name);
+    else
+        snprintf(msg, sizeof msg, "unknown command '%.200s'", name);
+    fprintf(stderr, "vhdfold: %s (see 'vhdfold --help')\n", msg);
+    if (vf_argv_wants_json(argc, argv))
+        vf_cli_usage_json("vhdfold", msg);
     return VF_EXIT_USAGE;
 }
 
@@ -116,7 +138,7 @@ static int vf_help(int argc, char **argv)
     }
     const vf_cmd_spec *spec = vf_find_spec(argv[2]);
     if (!spec)
-        return vf_unknown_command(argv[2]);
+        return vf_unknown_command(argv[2], argc, argv);
     vf_opts_print_help(spec, stdout);
     return VF_EXIT_OK;
 }
@@ -134,7 +156,7 @@ static int vf_dump(int argc, char **argv)
     } else {
         const vf_cmd_spec *spec = vf_find_spec(argv[2]);
         if (!spec)
-            return vf_unknown_command(argv[2]);
+            return vf_unknown_command(argv[2], argc, argv);
         vf_opts_print_man(spec, vf_version(), stdout);
     }
     return fflush(stdout) == 0 && !ferror(stdout) ? VF_EXIT_OK : VF_EXIT_SYSTEM;
@@ -185,5 +207,5 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < VF_NCOMMANDS; i++)
         if (!strcmp(argv[1], vf_commands[i].name))
             return vf_commands[i].run(argc - 1, argv + 1);
-    return vf_unknown_command(argv[1]);
+    return vf_unknown_command(argv[1], argc, argv);
 }

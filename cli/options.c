@@ -57,7 +57,8 @@ const vf_opt vf_cli_chain_opts[] = {
     {.name = NULL},
 };
 
-/* The read-only commands (info, check, digest, export, compare): one table, not a row each. */
+/* The commands that only read a chain (info, check, digest, export, compare, convert's SOURCE):
+ * one table, not a row each. */
 const vf_opt vf_cli_share_opts[] = {
     {.name = "force-share",
      .short_name = 'U',

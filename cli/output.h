@@ -65,6 +65,9 @@ void vf_cli_pending_line(const struct vf_merge_pending *p, const vf_chain *c,
 /* p as JSON ("pending_merge"): null when !p->found. */
 json_t *vf_cli_pending_json(const struct vf_merge_pending *p, const vf_chain *c,
                             const vf_cli_common *co);
+/* The same object for c's journal, looked up afresh: null when none or c is NULL (check and
+ * digest carry it as info does). */
+json_t *vf_cli_pending_json_of(const vf_chain *c, const vf_cli_common *co);
 /* "vhdfold: note: <the line>" on stderr when c has a pending journal. */
 void vf_cli_pending_note(const vf_chain *c, const vf_cli_common *co);
 /* Before cmd rewrites path in place: VF_E_STATE naming the journal when path's chain (opened

@@ -135,6 +135,16 @@ json_t *vf_cli_pending_json(const vf_merge_pending *p, const vf_chain *c, const 
     return o;
 }
 
+json_t *vf_cli_pending_json_of(const vf_chain *c, const vf_cli_common *co)
+{
+    vf_merge_pending p;
+    if (!c || !vf_cli_pending_get(c, &p))
+        return json_null();
+    json_t *o = vf_cli_pending_json(&p, c, co);
+    vf_merge_pending_free(&p);
+    return o;
+}
+
 bool vf_cli_pending_get(const vf_chain *c, vf_merge_pending *p)
 {
     if (vf_merge_pending_find(c, vf_fs_posix(), p, NULL) != VF_OK)

@@ -4,10 +4,10 @@
 # the original, digest equal the manifest, check's hint before); a VHDX with a pending log
 # (gen --dirty) is replayed (then 7-Zip, which ignores logs, reads the manifest's bytes) and a
 # damaged VHDX header copy re-synced; --dry-run and every unsafe case write nothing (folder
-# listing and file hashes compared). Run by ctest (tests/cmds.cmake).
+# listing and file hashes compared); a level of a pending or running merge (a planted journal,
+# then that journal locked) is refused, even with --dry-run. Run by ctest (tests/cmds.cmake).
 . "$(dirname "$0")/verify_lib.sh"
 
-snap() { (cd "$1" && ls -la --time-style=+ . | awk 'NR > 1 {print $1, $5, $NF}' && sha256sum -- *); } # not 'total': block counts lag
 manifest_sha() { # manifest_sha DIR FILE
     "$PY" -c 'import json,sys; m=json.load(open(sys.argv[1]+"/manifest.json"))
 print([l["sha256"] for l in m["levels"] if l["file"] == sys.argv[2]][0])' "$1" "$2"
@@ -131,4 +131,36 @@ run "$VHDFOLD" repair "$top"
 expect_match "$OUT" "nothing to repair" "both headers valid afterwards"
 run "$VHDFOLD" digest "$top"
 expect_eq "${OUT%% *}" "$want" "VHDX digest after the header re-sync"
+# a level of a merge: with the journal of an interrupted merge of 03 into 01 beside 01 (a
+# pending merge), then with that journal held as a running merge holds it, repair (and its dry
+# run) of SOURCE, the intermediate and DESTINATION is refused naming the file and the merge,
+# nothing written (the rerun that finishes the merge checks the files the journal recorded)
+"$VHDFOLD" gen --format vhd --depth 3 --base dynamic --size 4M --block-size 512K --seed 43 \
+    --density 0.4 --progress none "$T/pm" >/dev/null
+plant_journal "$T"/pm/03-diff.vhd "$T"/pm/02-diff.vhd "$T"/pm/01-diff.vhd
+for state in pending running; do
+    [ $state = pending ] || hold_journal "$JOURNAL"
+    for lvl in 03-diff 02-diff 01-diff; do
+        for dry in "" --dry-run; do
+            what="repair ${dry:+$dry }$lvl with a $state merge"
+            before=$(snap "$T/pm")
+            run "$VHDFOLD" repair $dry "$T/pm/$lvl.vhd"
+            expect_rc 2 "$what"
+            expect_match "$ERR" "'$T/pm/$lvl.vhd' is part of a merge: .*repair refused" "$what: names the file"
+            if [ $state = pending ]; then
+                expect_match "$ERR" "pending merge journal '$JOURNAL'" "$what: names the journal"
+            else
+                expect_match "$ERR" "in use: merge of .* into '$T/pm/01-diff.vhd' in progress \(pid $HOLDER;" "$what: names the merge"
+            fi
+            expect_eq "$(snap "$T/pm")" "$before" "$what: nothing written"
+        done
+    done
+    run "$VHDFOLD" repair --json "$T/pm/02-diff.vhd"
+    expect_eq "$(json_get "$OUT" 'j["exit"], j["error"]["name"], j["error"]["file"]')" \
+        "(2, 'VF_E_STATE', '$T/pm/02-diff.vhd')" "repair --json with a $state merge"
+    [ $state = pending ] || release_journal
+done
+rm "$JOURNAL"
+run "$VHDFOLD" repair "$T/pm/02-diff.vhd"
+expect_rc 0 "repair once the journal is gone"
 finish

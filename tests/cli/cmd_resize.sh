@@ -8,7 +8,6 @@
 . "$(dirname "$0")/verify_lib.sh"
 command -v 7zz >/dev/null || { echo "SKIP: 7zz not installed (ci/bootstrap installs 7zip)"; exit 77; }
 
-snap() { (cd "$1" && ls -la --time-style=+ . | awk 'NR > 1 {print $1, $5, $NF}' && sha256sum -- *); } # not 'total': block counts lag
 
 # grown FILE OLD_SIZE NEW_SIZE FORMAT [SEVENZIP_BYTES]: resize, then compare the old bytes and
 # zeros, 7-Zip (its first SEVENZIP_BYTES: 7-Zip stops a child at its parent's end) and qemu-img

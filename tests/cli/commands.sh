@@ -207,6 +207,46 @@ PYEOF
             "(False, '$after', '$want', True)" "the override's JSON, back to the first parent ($f)"
         cd ..
     done
+    test_set_parent_merge
+}
+
+# set-parent beside a merge of 03 into 01 (the journal beside 01, planted: a pending merge;
+# then held as a running merge holds it): CHILD as SOURCE, intermediate or DESTINATION, with
+# and without --ignore-id-mismatch, and a CHILD outside the merge whose NEWPARENT is in it, are
+# refused naming the file and the journal or the merge, everything unchanged.
+test_set_parent_merge() {
+    "$V" gen --format vhd --seed 12 --depth 3 --size 4M --block-size 512K --density 0.3 \
+        --base dynamic --progress none pm >/dev/null
+    cp -r pm pm-copy # the same identities, no journal: its top re-pointed into pm
+    "$V" create pm-other.vhd --size 4M >/dev/null
+    plant_journal pm/03-diff.vhd pm/02-diff.vhd pm/01-diff.vhd
+    local state child parent named opt
+    for state in pending running; do
+        [ $state = pending ] || hold_journal "$JOURNAL"
+        while read -r child parent named opt; do
+            # shellcheck disable=SC2086 # opt: no word or one option
+            refused 2 "set-parent ${opt:+$opt }$child $parent with a $state merge" \
+                "$V" set-parent $opt "$child" "$parent"
+            expect_match "$ERR" "^vhdfold: '$named' is part of a merge: .*; set-parent refused" \
+                "set-parent $child $parent with a $state merge: names $named"
+            if [ $state = pending ]; then
+                expect_match "$ERR" "pending merge journal '$JOURNAL'" "$child $parent: the journal"
+            else
+                expect_match "$ERR" "in use: merge of .* in progress \(pid $HOLDER;" "$child $parent: the merge"
+            fi
+        done <<'CASES'
+pm/03-diff.vhd pm/02-diff.vhd pm/03-diff.vhd
+pm/03-diff.vhd pm/01-diff.vhd pm/03-diff.vhd --ignore-id-mismatch
+pm/02-diff.vhd pm/01-diff.vhd pm/02-diff.vhd
+pm/01-diff.vhd pm/00-base.vhd pm/01-diff.vhd
+pm/01-diff.vhd pm-other.vhd pm/01-diff.vhd --ignore-id-mismatch
+pm-copy/03-diff.vhd pm/02-diff.vhd pm/02-diff.vhd
+CASES
+        [ $state = pending ] || release_journal
+    done
+    rm "$JOURNAL"
+    run "$V" set-parent pm-copy/03-diff.vhd pm/02-diff.vhd
+    expect_rc 0 "set-parent into the chain once the journal is gone"
 }
 
 test_convert() {

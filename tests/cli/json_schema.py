@@ -10,7 +10,10 @@ the head comes first in order (schema, command, status, exit, error) with `exit`
 process's exit code and `error.code` equal to `status`; no number is written as a string but
 seeds; `level` 0 is the named file. Every command with a --json flag is also given an unknown
 option: the usage error is one JSON document on stdout (VF_E_INVAL, exit 2) and one line on
-stderr. Needs python3-jsonschema (exit 77, skipped, without it).
+stderr; so is an unknown command given with --json (`vhdfold bogus --json`, `vhdfold --json
+bogus`), validated against docs/schemas/vhdfold.schema.json. A row may end with a check of its
+own on the document (a pending merge journal: `pending_merge` set). Needs python3-jsonschema
+(exit 77, skipped, without it).
 Environment: VHDFOLD, VF_SOURCE_DIR. Registered by tests/options.cmake.
 """
 import json
@@ -32,9 +35,25 @@ SCHEMAS = os.path.join(os.environ["VF_SOURCE_DIR"], "docs", "schemas")
 HEAD = ["schema", "command", "status", "exit", "error"]
 SEED_KEYS = {"seed", "gen_seed"}
 
+# The checks a row may end with.
+PENDING = (lambda d: d["pending_merge"] and d["pending_merge"]["source_level"] == 0
+           and d["pending_merge"]["destination_level"] == 2 and not d["pending_merge"]["running"]
+           and d["pending_merge"]["command"].startswith("vhdfold merge "),
+           "pending_merge names the journal's merge: SOURCE level 0, DESTINATION level 2")
+PENDING_BELOW = (lambda d: d["pending_merge"] and d["pending_merge"]["source_level"] is None
+                 and d["pending_merge"]["destination_level"] == 1,
+                 "pending_merge: DESTINATION level 1, SOURCE above the named file (null)")
+NO_PENDING = (lambda d: "pending_merge" in d and d["pending_merge"] is None,
+              "pending_merge is null")
+REFUSED = (lambda d: d["error"]["name"] == "VF_E_STATE" and "is part of a merge" in
+           d["error"]["message"] and "pending merge journal" in d["error"]["message"],
+           "refused: VF_E_STATE, 'is part of a merge', the journal named")
+
 # One row per command: (what, argv after the command, exit codes accepted, where the JSON is:
-# None for stdout, else the argv placeholder of the file the command writes). Placeholders in
-# braces are the fixtures of make_fixtures. A new command adds its rows here and its schema in
+# None for stdout, else the argv placeholder of the file the command writes[, (a test on the
+# document, what it says)]). Placeholders in braces are the fixtures of make_fixtures; {p_*}
+# name a private copy of the VHD chain with the journal of an interrupted merge of its top into
+# its base (tests/tools/mkjournal.py). A new command adds its rows here and its schema in
 # docs/schemas/<command>.schema.json (docs/json.md "Adding a command").
 CASES = {
     "info": [
@@ -45,6 +64,8 @@ CASES = {
         ("no such file", ["--json", "{nofile}"], {4}, None),
         ("two files", ["--json", "{vhd}", "{vhdx}"], {0}, None),
         ("a good and a bad file", ["--json", "{vhd}", "{bad}"], {3}, None),
+        ("a pending merge journal", ["--json", "{p_top}"], {0}, None, PENDING),
+        ("no journal", ["--json", "{vhd}"], {0}, None, NO_PENDING),
     ],
     "check": [
         ("a VHD chain", ["--json", "{vhd}"], {0}, None),
@@ -52,6 +73,9 @@ CASES = {
         ("a missing parent", ["--json", "{orphan}"], {1}, None),
         ("not an image", ["--json", "{bad}"], {3}, None),
         ("two files", ["--json", "{vhd}", "{vhdx}"], {0}, None),
+        ("a pending merge journal", ["--json", "{p_top}"], {0}, None, PENDING),
+        ("a pending merge journal, below SOURCE", ["--json", "{p_mid}"], {0}, None, PENDING_BELOW),
+        ("no journal", ["--json", "{vhd}"], {0}, None, NO_PENDING),
     ],
     "digest": [
         ("flat", ["--json", "{vhd}"], {0}, None),
@@ -60,6 +84,11 @@ CASES = {
         ("not an image", ["--json", "{bad}"], {3}, None),
         ("two files", ["--json", "{vhd}", "{vhdx}"], {0}, None),
         ("a good and a bad file", ["--json", "{vhd}", "{bad}"], {3}, None),
+        ("a pending merge journal", ["--json", "{p_top}"], {0}, None, PENDING),
+        ("a pending merge journal, tree", ["--json", "--mode", "tree", "{p_mid}"], {0}, None,
+         PENDING_BELOW),
+        ("raw beside a journal", ["--json", "--raw", "{p_top}"], {0}, None, NO_PENDING),
+        ("no journal", ["--json", "{vhd}"], {0}, None, NO_PENDING),
     ],
     "export": [
         ("to a file", ["--json", "{vhd}", "{out}"], {0}, None),
@@ -80,6 +109,19 @@ CASES = {
                                         "{dir}"], {0}, None),
         ("an OUTDIR holding a chain", ["--json", "--seed", "3", "--size", "1M", "{chaindir}"], {2},
          None),
+        ("a thinned chain", ["--json", "--seed", "3", "--size", "4M", "--block-size", "512K",
+                             "--depth", "1", "--density", "0.5", "--writes", "1:1", "{dir}"], {0},
+         None, (lambda d: d["manifest"]["writes_selected"] == "1:1", "writes_selected is 1:1")),
+        ("--list-writes", ["--list-writes", "--seed", "3", "--size", "4M", "--block-size", "512K",
+                           "--depth", "1", "--density", "0.5", "{dir}"], {0}, None,
+         (lambda d: len(d["writes"]) > 0 and {w["level"] for w in d["writes"]} == {0, 1},
+          "writes listed for levels 0 and 1")),
+        ("--list-writes, an OUTDIR holding a chain", ["--list-writes", "--seed", "3", "--size",
+                                                      "1M", "{chaindir}"], {2}, None),
+        ("--list-writes, a bad selector", ["--list-writes", "--seed", "3", "--size", "1M",
+                                           "--depth", "1", "--writes", "7:1", "{dir}"], {2}, None),
+        ("--list-writes with --json", ["--list-writes", "--json", "--seed", "3", "{dir}"], {2},
+         None),
     ],
     "merge": [
         ("a dry run", ["--json", "--dry-run", "{m_top}", "{m_base}"], {0}, None),
@@ -96,10 +138,13 @@ CASES = {
     "set-parent": [
         ("the same parent", ["--json", "{m_mid}", "{m_base}"], {0}, None),
         ("not an image", ["--json", "{m_mid}", "{bad}"], {3}, None),
+        ("CHILD in a pending merge", ["--json", "{p_mid}", "{p_base}"], {2}, None, REFUSED),
     ],
     "convert": [
         ("to VHDX", ["--json", "--format", "vhdx", "{vhd}", "{out}.vhdx"], {0}, None),
         ("not an image", ["--json", "{bad}", "{out}.vhd"], {3}, None),
+        ("-U beside a pending merge journal", ["--json", "-U", "{p_top}", "{out}.vhd"], {0},
+         None),
     ],
     "map": [
         ("a VHD chain", ["--json", "{vhd}"], {0}, None),
@@ -110,11 +155,13 @@ CASES = {
         ("nothing to repair, dry run", ["--json", "--dry-run", "{m_top}"], {0}, None),
         ("nothing to repair", ["--json", "{m_top}"], {0}, None),
         ("not an image", ["--json", "{bad}"], {3}, None),
+        ("a level of a pending merge", ["--json", "{p_mid}"], {2}, None, REFUSED),
     ],
     "resize": [
         ("grow a VHD", ["--json", "--size", "8M", "{m_top}"], {0}, None),
         ("not an image", ["--json", "--size", "8M", "{bad}"], {3}, None),
         ("shrink below the data", ["--json", "--size", "1M", "{m_top}"], {1, 2, 3}, None),
+        ("a level of a pending merge", ["--json", "--size", "8M", "{p_top}"], {2}, None, REFUSED),
     ],
     "conform": [
         ("one passing case", ["--cases", "1", "--size", "1M", "--depth", "1", "--json",
@@ -241,6 +288,16 @@ def make_fixtures(tmp):
     return fx
 
 
+def with_journal(fx):
+    """fx with p_top, p_mid, p_base: the row's copy of the VHD chain (m_*) with the journal of an
+    interrupted merge of its top into its base beside the base."""
+    mkj = os.path.join(os.environ["VF_SOURCE_DIR"], "tests", "tools", "mkjournal.py")
+    levels = [fx["m_top"], fx["m_mid"], fx["m_base"]]
+    subprocess.run([sys.executable, mkj, fx["m_base"] + ".vfmerge", *levels, "--phase", "1",
+                    "--cursor", "0"], check=True)
+    return dict(fx, p_top=levels[0], p_mid=levels[1], p_base=levels[2])
+
+
 def fresh(tmp, fx, n):
     """Per row: new output names and a private copy of the VHD chain to merge."""
     m = os.path.join(tmp, f"m{n}")
@@ -250,7 +307,9 @@ def fresh(tmp, fx, n):
 
 
 def run_row(cmd, row, fx, validator):
-    what, argv, exits, where = row
+    what, argv, exits, where, *more = row
+    if any("{p_" in a for a in argv):
+        fx = with_journal(fx)
     args = [a.format(**fx) for a in argv]
     r = run([cmd, *args])
     check(r.returncode in exits, f"{cmd} ({what}): exit {r.returncode}, want {sorted(exits)} "
@@ -266,6 +325,13 @@ def run_row(cmd, row, fx, validator):
         return
     named = args[-1] if cmd == "info" else None
     check_doc(cmd, what, doc, r.returncode, validator, named)
+    if more:
+        test, says = more[0]
+        try:
+            ok = bool(test(doc))
+        except (KeyError, TypeError, IndexError):
+            ok = False
+        check(ok, f"{cmd} ({what}): {says}: {json.dumps(doc)[:300]}")
     if r.returncode >= 2 and not where:
         check(r.stderr.strip() != "", f"{cmd} ({what}): no message on stderr")
 
@@ -287,16 +353,43 @@ def usage_row(cmd, validator):
     check(r.stdout == "", f"{cmd} usage error without --json: stdout {r.stdout[:80]!r}")
 
 
+def unknown_command_rows(schemas):
+    """An unknown command with --json (after it, before it, as a prefix): exit 2, one line on
+    stderr, the error document of vhdfold.schema.json on stdout; without --json stdout empty."""
+    validator = validator_for(schemas["vhdfold"], schemas)
+    for argv in (["bogus", "--json"], ["--json", "bogus"], ["bogus", "x", "--js"],
+                 ["help", "bogus", "--json"]):
+        what = " ".join(argv)
+        r = run(argv)
+        check(r.returncode == 2, f"vhdfold {what}: exit {r.returncode}, want 2")
+        check(len(r.stderr.splitlines()) == 1, f"vhdfold {what}: stderr {r.stderr!r}, want 1 line")
+        try:
+            doc = json.loads(r.stdout)
+        except ValueError:
+            fail(f"vhdfold {what}: stdout is not JSON: {r.stdout[:200]!r}")
+            continue
+        check_doc("vhdfold", what, doc, r.returncode, validator, None)
+        msg = (doc.get("error") or {}).get("message", "")
+        check("unknown command '" in msg and msg in r.stderr,
+              f"vhdfold {what}: the message {msg!r} is not the one on stderr {r.stderr!r}")
+    for argv in (["bogus"], ["bogus", "--", "--json"]):
+        r = run(argv)
+        check(r.returncode == 2 and r.stdout == "",
+              f"vhdfold {' '.join(argv)}: exit {r.returncode}, stdout {r.stdout[:80]!r}")
+
+
 def main():
     cmds = commands()
     check(len(cmds) >= 8, f"vhdfold help lists {cmds}")
     schemas = load_schemas()
     check("common" in schemas, "docs/schemas/common.schema.json exists")
-    for extra in sorted(set(schemas) - set(cmds) - {"common"}):
+    for extra in sorted(set(schemas) - set(cmds) - {"common", "vhdfold"}):
         fail(f"docs/schemas/{extra}.schema.json names no command of `vhdfold help`")
     tmp = tempfile.mkdtemp(prefix="vf-json-")
     try:
         fx = make_fixtures(tmp)
+        if check("vhdfold" in schemas, "docs/schemas/vhdfold.schema.json exists"):
+            unknown_command_rows(schemas)
         n = 0
         for cmd in cmds:
             if not check(cmd in schemas, f"{cmd}: no docs/schemas/{cmd}.schema.json"):

@@ -29,7 +29,7 @@ expect_eq "$(json_get "$OUT" 'j["warnings"] >= 1')" True "json warnings"
 expect_eq "$(json_get "$OUT" 'sorted(j["findings"][0])')" "['code', 'file', 'message', 'name', 'offset', 'severity']" \
     "json finding keys"
 expect_eq "$(json_get "$OUT" 'sorted(j)')" \
-    "['clean', 'command', 'dropped', 'error', 'errors', 'exit', 'file', 'findings', 'levels_checked', 'repair', 'repairable', 'schema', 'status', 'warnings']" \
+    "['clean', 'command', 'dropped', 'error', 'errors', 'exit', 'file', 'findings', 'levels_checked', 'pending_merge', 'repair', 'repairable', 'schema', 'status', 'warnings']" \
     "json keys"
 
 # The parent disappears: FILE is checked alone, the broken chain is an error finding.

@@ -46,7 +46,7 @@ expect_eq "$(json_get "$OUT" 'j["digest"]')" "$tree" "json digest"
 expect_eq "$(json_get "$OUT" 'j["block_size"]')" 2097152 "json block size"
 expect_eq "$(json_get "$OUT" 'j["virtual_size"]')" "$(stat -c %s d.raw)" "json virtual size"
 expect_eq "$(json_get "$OUT" 'sorted(j)')" \
-    "['algorithm', 'block_size', 'command', 'digest', 'error', 'exit', 'file', 'mode', 'schema', 'source', 'status', 'virtual_size']" \
+    "['algorithm', 'block_size', 'command', 'digest', 'error', 'exit', 'file', 'mode', 'pending_merge', 'schema', 'source', 'status', 'virtual_size']" \
     "json keys"
 
 # A two-level chain (child by tests/tools/mkdiff_vhd.py, sector-granular writes that cross a

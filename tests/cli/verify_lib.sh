@@ -56,6 +56,39 @@ json_get() {
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
+# snap DIR: the folder's listing (mode, size, name; hidden files too) and every file's sha256:
+# "nothing written" is this output unchanged. Not 'total': block counts lag.
+snap() { (cd "$1" && ls -la --time-style=+ . | awk 'NR > 1 {print $1, $5, $NF}' && sha256sum -- *); }
+
+# plant_journal SOURCE [INTERMEDIATE...] DESTINATION: the journal of an interrupted merge of
+# that VHD chain (phase copying, nothing copied yet) beside DESTINATION, bound to the files as
+# they are (tests/tools/mkjournal.py); $JOURNAL names it.
+plant_journal() {
+    JOURNAL="${!#}.vfmerge"
+    "$PY" "$VF_SOURCE_DIR/tests/tools/mkjournal.py" "$JOURNAL" "$@" --phase 1 --cursor 0
+}
+
+# hold_journal J: a process holds J's lock as a running merge does (its pid in $HOLDER) until
+# release_journal, or at most 60 s, or until $T is gone.
+hold_journal() {
+    rm -f "$T/.held" "$T/.release"
+    "$PY" -c 'import fcntl, os, sys, time
+f = open(sys.argv[1], "r+b")
+fcntl.lockf(f, fcntl.LOCK_EX)
+open(sys.argv[2], "w").close()
+end = time.time() + 60
+while time.time() < end and os.path.isdir(sys.argv[4]) and not os.path.exists(sys.argv[3]):
+    time.sleep(0.05)' "$1" "$T/.held" "$T/.release" "$T" &
+    HOLDER=$!
+    for _ in $(seq 200); do [ -e "$T/.held" ] && return 0; sleep 0.05; done
+    fail "hold_journal: no lock on $1 after 10 s"
+}
+release_journal() {
+    touch "$T/.release"
+    wait "$HOLDER" 2>/dev/null || true
+    rm -f "$T/.held" "$T/.release"
+}
+
 # qemu_vhd NAME SIZE SUBFORMAT [PATTERN OFFSET LENGTH]...: a VHD made by qemu-img, written by
 # qemu-io (qemu names itself creator 'qemu' and sizes the disk by its CHS geometry).
 qemu_vhd() {

@@ -5,7 +5,8 @@
 # first one's pid; info, check and digest say "in use: merge of SOURCE into DEST in progress
 # (pid N)" and exit 4; -U/--force-share info and digest read anyway with a warning; after
 # kill -9 info names the pending journal and the exact command, and that command finishes
-# the merge (same digest as before); resize refuses DESTINATION and SOURCE meanwhile, create --parent an intermediate, and convert, export and map note the journal. Also: info on a chain whose parent at level 3 is
+# the merge (same digest as before); convert is refused (4) during the merge and with -U reads
+# anyway; repair and set-parent are refused (2) during the merge; resize refuses DESTINATION and SOURCE meanwhile, create --parent an intermediate, and convert, export and map note the journal. Also: info on a chain whose parent at level 3 is
 # missing lists levels 0-2, then the break (JSON broken_at 3). Env: VHDFOLD. Layer: tests.
 set -euo pipefail
 V=${VHDFOLD:?VHDFOLD must name the built vhdfold}
@@ -81,6 +82,29 @@ run info --force-share --json "$top"
 run digest -U "$top"
 [ $rc = 0 ] || fail "digest -U: exit $rc: $err"
 has "$err" "note: in use: $inuse" || fail "digest -U: no note: $err"
+run convert -q "$top" "$tmp/during.vhd"
+[ $rc = 4 ] || fail "convert during the merge: exit $rc, want 4: $err"
+has "$err" "$inuse" || fail "convert during the merge: does not name the merge: $err"
+has "$err" "--force-share" || fail "convert during the merge: no -U hint: $err"
+[ ! -e "$tmp/during.vhd" ] || fail "convert during the merge: OUT was made"
+run convert -U --json "$top" "$tmp/during.vhd"
+[ $rc = 0 ] || fail "convert -U: exit $rc: $err"
+has "$err" "the view may be changing" || fail "convert -U: no warning: $err"
+has "$err" "note: in use: $inuse" || fail "convert -U: no note: $err"
+[ "$(json 'j["command"], j["exit"], j["virtual_size"]')" = "('convert', 0, 100663296)" ] ||
+  fail "convert -U --json: $out"
+rm -f "$tmp/during.vhd"
+# nothing rewrites a level in place meanwhile: repair and set-parent are refused, nothing changed
+before=$(cd "$d" && sha256sum -- *)
+for args in "repair $top" "repair $dst" "set-parent $top $d/02-diff.vhd" "set-parent $d/01-diff.vhd $dst"; do
+  # shellcheck disable=SC2086 # the words of args
+  run $args
+  [ $rc = 2 ] || fail "$args during the merge: exit $rc, want 2: $err"
+  f=${args#* } f=${f%% *}
+  has "$err" "'$f' is part of a merge: in use: merge of " || fail "$args during the merge: $err"
+  has "$err" "into '$dst' in progress (pid $mpid;" || fail "$args during the merge: not the merge: $err"
+done
+[ "$(cd "$d" && sha256sum -- *)" = "$before" ] || fail "repair or set-parent during the merge changed a file"
 
 # --- kill -9: the journal stays, with nobody holding it ---
 kill -9 "$mpid" 2>/dev/null || true
