@@ -42,7 +42,9 @@ const vf_cmd_spec vf_repair_spec = {
     .description =
         "Repair FILE only where no data can be lost, listing each repair before making it: a "
         "dynamic or differencing VHD whose trailing footer is missing (the file cut short) or "
-        "damaged gets it back from the copy at offset 0; a VHDX with a pending log has it "
+        "damaged gets it back from the copy at offset 0, and one whose copy at offset 0 differs "
+        "from a valid trailing footer (a crash between a resize's two footer writes) gets the "
+        "copy rewritten from the trailing footer; a VHDX with a pending log has it "
         "replayed; a VHDX header copy that does not validate is rewritten from the good one. "
         "Each repair is checked on a preview of the result before anything is written, and the "
         "image is re-opened afterwards. Any other damage is refused with \"cannot repair "

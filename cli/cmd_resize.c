@@ -1,5 +1,6 @@
 /* cmd_resize.c - 'vhdfold resize FILE --size S': change the virtual size of one image (grow;
- * shrink only when nothing is allocated past the new end), crash-safe per format, refused
+ * shrink only when nothing is allocated past the new end; fixed VHDs grow and shrink too),
+ * crash-safe per format, refused
  * with nothing written when the format cannot (vf_image_resize_check first). Layer: cli; the
  * work is vf_image_resize in the drivers. */
 #include <stddef.h>
@@ -43,10 +44,13 @@ const vf_cmd_spec vf_resize_spec = {
     .description =
         "Set the virtual size of FILE to SIZE. Growing adds space that reads as zeros (in a "
         "differencing image: as the parent's). Shrinking is refused unless no allocated block "
-        "reaches past the new end. VHD: dynamic and differencing images, growing within the "
-        "room of the block table (fixed VHDs are refused: their footer sits where new data "
-        "would go); VHDX: growing, through the log. The change is crash-safe: a reader sees "
-        "the old size or the new one. Every refusal is made before anything is written.",
+        "reaches past the new end (a fixed VHD: unless the bytes past it are zeros). VHD: "
+        "dynamic and differencing images grow (blocks in the way of a larger block table move "
+        "to the end of the file); fixed "
+        "images grow and shrink by moving their footer. VHDX: through the log. The change is "
+        "crash-safe: a reader sees the old size or the new one (a VHD left with differing "
+        "footer copies is fixed by 'vhdfold repair'). Every refusal is made before anything is "
+        "written.",
     .positionals = vf_resize_positionals,
     .groups = vf_resize_groups,
     .exit_status = "0 resized (or already that size), 2 usage or an invalid size, 3 the image "

@@ -116,6 +116,9 @@ vf_status vf_io_borrow(vf_io *io, vf_io **out, vf_error *err);
  * there): how a repaired trailing sector would read, before writing it. */
 vf_status vf_io_with_tail(vf_io *io, uint64_t at, const uint8_t tail[512], vf_io **out,
                           vf_error *err);
+/* A read-only view of all of io with its first 512 bytes replaced by head (io at least 1024
+ * bytes long): how a rewritten first sector would read. */
+vf_status vf_io_with_head(vf_io *io, const uint8_t head[512], vf_io **out, vf_error *err);
 /* Append one action / set the unsafe reason (printf rules). */
 void vf_repair_add(vf_repair_plan *plan, const char *fmt, ...) VF_PRINTF(2, 3);
 void vf_repair_refuse(vf_repair_plan *plan, const char *fmt, ...) VF_PRINTF(2, 3);

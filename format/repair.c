@@ -65,12 +65,22 @@ typedef struct vf_tail_view {
     vf_io *io;
     uint64_t at;
     uint8_t tail[512];
+    bool has_head; /* the first 512 bytes read as head (vf_io_with_head) */
+    uint8_t head[512];
 } vf_tail_view;
+
+/* Bytes [off, off + len) of buf read the replacement first sector where they overlap it. */
+static void vf_tail_head(const vf_tail_view *t, uint8_t *buf, size_t len, uint64_t off)
+{
+    for (size_t i = 0; t->has_head && off < 512 && i < len && off + i < 512; i++)
+        buf[i] = t->head[off + i];
+}
 
 static vf_status vf_tail_read(void *self, void *buf, size_t len, uint64_t off, vf_error *e)
 {
     vf_tail_view *t = self;
     uint8_t *p = buf;
+    uint64_t off0 = off;
     if (off > t->at + 512 || len > t->at + 512 - off)
         return VF_FAIL(e, VF_E_TRUNCATED, off, "'%s': read of %zu bytes at %llu past the end",
                        t->io->name, len, (unsigned long long)off);
@@ -85,6 +95,7 @@ static vf_status vf_tail_read(void *self, void *buf, size_t len, uint64_t off, v
     }
     if (len)
         memcpy(p, t->tail + (off - t->at), len);
+    vf_tail_head(t, buf, (size_t)(p + len - (uint8_t *)buf), off0);
     return VF_OK;
 }
 static vf_status vf_tail_write(void *self, const void *buf, size_t len, uint64_t off, vf_error *e)
@@ -136,6 +147,25 @@ vf_status vf_io_with_tail(vf_io *io, uint64_t at, const uint8_t tail[512], vf_io
     t->at = at;
     memcpy(t->tail, tail, 512);
     return vf_io_new(&vf_tail_ops, t, io->name, false, out, err);
+}
+
+vf_status vf_io_with_head(vf_io *io, const uint8_t head[512], vf_io **out, vf_error *err)
+{
+    uint64_t size;
+    uint8_t tail[512];
+    vf_status st = vf_io_size(io, &size, err);
+    if (st != VF_OK)
+        return st;
+    if (size < 1024)
+        return VF_FAIL(err, VF_E_TRUNCATED, 0, "'%s': %llu bytes, too short for a preview",
+                       io->name, (unsigned long long)size);
+    if ((st = vf_io_read(io, tail, sizeof tail, size - 512, err)) != VF_OK ||
+        (st = vf_io_with_tail(io, size - 512, tail, out, err)) != VF_OK)
+        return st;
+    vf_tail_view *t = (*out)->self;
+    t->has_head = true;
+    memcpy(t->head, head, 512);
+    return VF_OK;
 }
 
 /* --- plans --- */

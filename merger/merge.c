@@ -432,6 +432,37 @@ static vf_status vf_merge_direct(vf_merge_ctx *x, const vf_chain_extent *e)
     return st;
 }
 
+/* A large ZERO run for a format whose zeros are a block state (VF_FEATURE_ZERO_BLOCKS). Where
+ * DESTINATION already holds data the zeros are written in place, so its block keeps the file
+ * space it has: a ZERO entry there would leave that space named by nothing (orphaned for
+ * check, never reused, the file no smaller). Where it holds none, write_zeroes makes them a
+ * block state and allocates nothing. The choice follows only DESTINATION's own map, which a
+ * resume finds as the uninterrupted merge found it (a batch changes no PRESENT run into
+ * another kind, and publishes what it allocates only at its flush), so both reach the same
+ * layout; the bytes overwritten are shadowed by the merged level that defines the zeros,
+ * exactly like the data a batch writes in place (docs/merge.md "Space a merge frees"). */
+static vf_status vf_merge_zero_run(vf_merge_ctx *x, uint64_t voff, uint64_t len)
+{
+    vf_status st = vf_merge_span_flush(x);
+    for (uint64_t v = voff, end = voff + len; st == VF_OK && v < end;) {
+        vf_extent d;
+        if ((st = vf_image_map(x->dest, v, end - v, &d, x->err)) != VF_OK)
+            break;
+        uint64_t n = d.len < end - v ? d.len : end - v;
+        if (d.kind == VF_EXTENT_PRESENT) {
+            vf_chain_extent z = {v, n, VF_EXTENT_ZERO, 0, 0, false};
+            if ((st = vf_merge_span_add(x, &z)) == VF_OK)
+                st = vf_merge_span_flush(x); /* counts its bytes done */
+        } else {
+            st = vf_image_write_zeroes(x->dest, v, n, x->err);
+            x->done_bytes += n;
+            vf_merge_progress(x);
+        }
+        v += n;
+    }
+    return st;
+}
+
 static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t end)
 {
     vf_status st = VF_OK;
@@ -439,8 +470,9 @@ static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t en
         vf_chain_extent e;
         if ((st = vf_merge_map(x, voff, end - voff, &e)) != VF_OK)
             break;
-        /* VF_FEATURE_ZERO_BLOCKS (VHDX): zeros go through write_zeroes, so whole blocks become
-         * ZERO entries and a dynamic DESTINATION allocates nothing for them; a fixed
+        /* VF_FEATURE_ZERO_BLOCKS (VHDX): zeros DESTINATION holds no data for go through
+         * write_zeroes, so whole blocks become ZERO entries and a dynamic DESTINATION allocates
+         * nothing for them, zeros over its data are written in place (vf_merge_zero_run); a fixed
          * DESTINATION gets them written in place (docs/formats/vhdx.md "Metadata table and
          * items": its blocks stay allocated) */
         bool fixed = vf_image_info_get(x->dest)->type == VF_DISK_FIXED;
@@ -451,6 +483,8 @@ static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t en
             st = vf_merge_direct(x, &e);
         } else if (e.kind == VF_EXTENT_PRESENT || small_zero) {
             st = vf_merge_span_add(x, &e);
+        } else if (e.kind == VF_EXTENT_ZERO && vf_merge_has(x, VF_FEATURE_ZERO_BLOCKS)) {
+            st = vf_merge_zero_run(x, e.voff, e.len);
         } else if (e.kind == VF_EXTENT_ZERO) { /* large: let the driver define zeros */
             if ((st = vf_merge_span_flush(x)) == VF_OK)
                 st = vf_image_write_zeroes(x->dest, e.voff, e.len, x->err);

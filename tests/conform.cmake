@@ -16,3 +16,7 @@ vf_add_unit_test(conform SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/conform/test_confor
 # --minimize shrinking the drop-level failure to a 2-level reproducer that works from scratch.
 vf_add_script_test(conform_minimize ${CMAKE_CURRENT_SOURCE_DIR}/conform/minimize.sh
   LABELS conform)
+# vhdutil_adapter: conform/adapters/vhd-util/coalesce.sh against a stand-in vhd-util (blktap's
+# is not packaged for Debian): the fold from the top, refusals, no vhd-util, the model line.
+vf_add_script_test(conform_vhdutil_adapter ${CMAKE_CURRENT_SOURCE_DIR}/conform/vhdutil_adapter.sh
+  LABELS conform)

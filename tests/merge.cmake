@@ -41,6 +41,8 @@ target_include_directories(test_merge_status PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}
 vf_add_script_test(merge_cli_signal ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_signal.sh LABELS cli)
 vf_add_script_test(merge_cli_status ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_status.sh LABELS cli)
 vf_add_script_test(merge_progress_json ${CMAKE_CURRENT_SOURCE_DIR}/merge/progress_json.py LABELS cli)
+vf_add_script_test(merge_cli_zeroed_block ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_zeroed_block.sh
+  LABELS cli)
 vf_add_script_test(merge_cli_tight_locator ${CMAKE_CURRENT_SOURCE_DIR}/merge/cli_tight_locator.sh
   LABELS cli)
 # Reflinks on XFS and btrfs loop file systems (root, loop devices; skipped with 77 otherwise).

@@ -16,3 +16,6 @@ vf_add_unit_test(vhd_fault SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_fault
 vf_add_unit_test(vhd_map SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhd_map.c)
 # Both drivers' table entries (format/image.c): names, limits, features, block cost, fields.
 vf_add_unit_test(formats SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_formats.c)
+# crash sweeps over resize, VHD and VHDX (seconds: small images)
+vf_add_unit_test(resize_crash SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_resize_crash.c
+  LABELS unit fault)

@@ -1,8 +1,10 @@
 /* vhd/repair.c - the VHD repair that cannot lose data: a dynamic or differencing VHD whose
  * trailing footer is missing (the file cut short) or damaged gets it back from the identical
- * copy at offset 0, written after the end of every structure the tables point at. Anything
+ * copy at offset 0, written after the end of every structure the tables point at; one whose
+ * copy at offset 0 differs from a good trailing footer gets the copy rewritten. Anything
  * else that keeps the image from opening is refused as unsafe. Layer: format/vhd, reached
- * through vf_vhd_driver.repair (vf_image_repair). Spec: docs/formats/vhd.md "Repairing the footer". */
+ * through vf_vhd_driver.repair (vf_image_repair). Spec: docs/formats/vhd.md "Repairing the footer".
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,15 +94,60 @@ static vf_status vhd_rep_opens(vf_io *io, const char *name, vf_error *why)
     return st;
 }
 
+/* The trailing footer is good but the image does not open: when the copy at offset 0 differs
+ * from it and the image opens with the trailing footer copied there, the copy is rewritten.
+ * The trailing footer is authoritative: readers go by it, and every writer (resize, set_id,
+ * set_parent) makes it durable before it writes the copy, so the copy is at worst one step
+ * behind. Anything else: refused with the open's error. */
+static vf_status vhd_rep_copy(vhd_rep *r, bool apply, const vf_error *failed, vf_repair_plan *plan,
+                              vf_error *err)
+{
+    uint8_t tail[VHD_FOOTER_SIZE];
+    vf_vhd_footer f;
+    vf_error e;
+    vf_io *view;
+    if (vf_io_read(r->io, tail, sizeof tail, r->size - VHD_FOOTER_SIZE, &e) != VF_OK ||
+        memcmp(tail, "conectix", 8) != 0 || vf_vhd_footer_parse(tail, &f, false, &e) != VF_OK ||
+        (f.disk_type != VF_DISK_DYNAMIC && f.disk_type != VF_DISK_DIFF) ||
+        r->size < 2 * VHD_FOOTER_SIZE ||
+        vf_io_read(r->io, r->copy, sizeof r->copy, 0, &e) != VF_OK ||
+        memcmp(r->copy, tail, sizeof tail) == 0) {
+        vf_repair_refuse(plan, "%s", failed->msg);
+        return VF_OK;
+    }
+    vf_status st = vf_io_with_head(r->io, tail, &view, err);
+    if (st != VF_OK)
+        return st;
+    if (vhd_rep_opens(view, r->name, &e) != VF_OK) {
+        vf_repair_refuse(plan, "%s", failed->msg);
+        return VF_OK;
+    }
+    vf_repair_add(plan,
+                  "'%s': write the trailing footer over the copy at offset 0 (the copies "
+                  "differ, e.g. after a crash between a resize's or an identity change's two "
+                  "footer writes; the trailing footer is the one written first)",
+                  r->name);
+    if (!apply)
+        return VF_OK;
+    if ((st = vf_io_write(r->io, tail, sizeof tail, 0, err)) != VF_OK ||
+        (st = vf_io_sync(r->io, err)) != VF_OK)
+        return st;
+    vf_io *b;
+    if ((st = vf_io_borrow(r->io, &b, err)) != VF_OK)
+        return st;
+    if (vhd_rep_opens(b, r->name, &e) != VF_OK)
+        return VF_FAIL(err, VF_E_CORRUPT, 0, "'%s': still does not open after the repair: %s",
+                       r->name, e.msg);
+    return VF_OK;
+}
+
 /* Plan (and make) the footer restore; the image failed to open with `why`. */
 static vf_status vhd_rep_footer(vhd_rep *r, bool apply, const vf_error *failed,
                                 vf_repair_plan *plan, vf_error *err)
 {
     vf_error e;
-    if (vhd_rep_tail_ok(r, &e)) {
-        vf_repair_refuse(plan, "%s", failed->msg);
-        return VF_OK;
-    }
+    if (vhd_rep_tail_ok(r, &e))
+        return vhd_rep_copy(r, apply, failed, plan, err);
     char tail_why[VF_ERROR_MSG_MAX];
     snprintf(tail_why, sizeof tail_why, "%s", e.msg);
     if (r->size < VHD_FOOTER_SIZE || vf_io_read(r->io, r->copy, sizeof r->copy, 0, &e) != VF_OK ||

@@ -1,33 +1,14 @@
-/* vhd/resize.c - changing a dynamic or differencing VHD's virtual size: growing within the
- * room its block allocation table has (new entries unused, then the header's entry count, then
- * the footers, each step durable), and shrinking when no allocated block reaches past the new
- * end (the footers alone). A reader sees the old or the new size: the trailing footer decides.
- * Fixed VHDs are refused (their footer sits where the new data would go). Layer: format/vhd,
- * reached through vf_vhd_driver.resize / resize_check. Spec: docs/formats/vhd.md "Resizing". */
+/* vhd/resize.c - changing a VHD's virtual size. Dynamic and differencing: growing the table
+ * (in place, after resize_move.c moved any block in its way; new entries unused, then the
+ * header's entry count, then the footers, each step durable), and shrinking when no
+ * allocated block reaches past the new end (the footers, then the count). A reader sees the
+ * old or the new size: the trailing footer decides. Fixed VHDs: resize_fixed.c moves the
+ * footer. Layer: format/vhd, reached through vf_vhd_driver.resize / resize_check.
+ * Spec: docs/formats/vhd.md "Resizing". */
 #include <inttypes.h>
 #include <string.h>
 
 #include "vhd_int.h"
-
-/* BAT entries the table can hold without moving anything: up to the first block, locator,
- * header or the end of data after it. */
-static uint64_t vhd_bat_room(const vf_vhd *v)
-{
-    uint64_t start = v->hdr.table_offset, limit = v->footer_off;
-    for (uint32_t i = 0; i < v->entries; i++) {
-        uint32_t s = vf_vhd_bat_get(&v->bat, i);
-        uint64_t at = (uint64_t)s * VHD_SECTOR;
-        if (s != VHD_BAT_UNUSED && at > start && at < limit)
-            limit = at;
-    }
-    for (size_t i = 0; i < VHD_LOCATORS; i++)
-        if (v->hdr.loc[i].code != VHD_PLAT_NONE && v->hdr.loc[i].off > start &&
-            v->hdr.loc[i].off < limit)
-            limit = v->hdr.loc[i].off;
-    if (v->footer.data_offset > start && v->footer.data_offset < limit)
-        limit = v->footer.data_offset;
-    return (limit - start) / 4;
-}
 
 /* The first allocated block with bytes at or past `end`, or UINT32_MAX. */
 static uint32_t vhd_block_past(const vf_vhd *v, uint64_t end)
@@ -43,15 +24,13 @@ static vf_status vhd_resize_plan(const vf_vhd *v, uint64_t new_size, uint32_t *e
                                  vf_error *err)
 {
     uint64_t old = v->footer.current_size;
-    if (v->footer.disk_type == VF_DISK_FIXED)
-        return VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE,
-                       "resizing a fixed VHD in place is not crash-safe (its footer lies where "
-                       "the new data would go)");
     if (new_size % VHD_SECTOR || new_size / VHD_SECTOR > VHD_MAX_SECTORS)
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE,
                        "new virtual size %" PRIu64 " must be a multiple of 512 and at most "
                        "2040 GiB",
                        new_size);
+    if (v->footer.disk_type == VF_DISK_FIXED)
+        return new_size == old ? VF_OK : vf_vhd_fixed_resize_check(v, new_size, err);
     *entries = v->hdr.max_table_entries;
     uint64_t need = (new_size + v->block_size - 1) / v->block_size;
     if (new_size < old && need < *entries)
@@ -71,15 +50,8 @@ static vf_status vhd_resize_plan(const vf_vhd *v, uint64_t new_size, uint32_t *e
                        b, old);
     if (need <= *entries)
         return VF_OK;
-    uint64_t room = vhd_bat_room(v);
-    if (need > room || need > UINT32_MAX)
-        return VF_FAIL(err, VF_E_UNSUPPORTED, v->hdr.table_offset,
-                       "growing to %" PRIu64 " bytes needs %" PRIu64
-                       " block table entries; the table has room for %" PRIu64
-                       " (moving blocks is not supported)",
-                       new_size, need, room);
-    *entries = (uint32_t)need;
-    return VF_OK;
+    *entries = (uint32_t)need; /* need <= 2040 GiB / 512 bytes: fits */
+    return vf_vhd_table_room_check(v, *entries, err);
 }
 
 vf_status vf_vhd_resize_check(const vf_image *img, uint64_t new_size, vf_error *err)
@@ -103,7 +75,7 @@ static vf_status vhd_grow_table(vf_vhd *v, uint32_t entries, vf_error *err)
 {
     uint8_t unused[VHD_SECTOR];
     memset(unused, 0xFF, sizeof unused);
-    uint64_t from = (uint64_t)v->hdr.max_table_entries * 4, to = (uint64_t)entries * 4;
+    uint64_t from = (uint64_t)v->hdr.max_table_entries * 4, to = vf_vhd_bat_bytes(entries);
     vf_status st = VF_OK;
     for (uint64_t at = from; st == VF_OK && at < to; at += VHD_SECTOR) {
         size_t n = to - at < VHD_SECTOR ? (size_t)(to - at) : VHD_SECTOR;
@@ -132,6 +104,22 @@ static vf_status vhd_put_footers(vf_vhd *v, uint64_t new_size, vf_error *err)
     return st;
 }
 
+/* Growing: the table first, then the footers; shrinking: the footers, then the count.
+ * Either way a reader meets a table covering at least the size its footer says. */
+static vf_status vhd_dynamic_resize(vf_vhd *v, uint64_t new_size, uint32_t entries, vf_error *err)
+{
+    vf_status st = VF_OK;
+    if (entries > v->hdr.max_table_entries &&
+        ((st = vf_vhd_table_make_room(v, entries, err)) != VF_OK ||
+         (st = vhd_grow_table(v, entries, err)) != VF_OK))
+        return st;
+    if ((st = vhd_put_footers(v, new_size, err)) != VF_OK)
+        return st;
+    if (entries < v->hdr.max_table_entries)
+        st = vhd_put_entries(v, entries, err);
+    return st;
+}
+
 vf_status vf_vhd_resize(vf_image *img, uint64_t new_size, vf_error *err)
 {
     vf_vhd *v = img->priv;
@@ -141,13 +129,9 @@ vf_status vf_vhd_resize(vf_image *img, uint64_t new_size, vf_error *err)
         return st;
     if ((st = vf_vhd_flush(img, err)) != VF_OK) /* pending blocks first: the table is final */
         return st;
-    /* Growing: the table first, then the footers; shrinking: the footers, then the count.
-     * Either way a reader meets a table covering at least the size its footer says. */
-    if (entries > v->hdr.max_table_entries && (st = vhd_grow_table(v, entries, err)) != VF_OK)
-        return st;
-    if ((st = vhd_put_footers(v, new_size, err)) != VF_OK)
-        return st;
-    if (entries < v->hdr.max_table_entries && (st = vhd_put_entries(v, entries, err)) != VF_OK)
+    st = v->footer.disk_type == VF_DISK_FIXED ? vf_vhd_fixed_resize(v, new_size, err)
+                                              : vhd_dynamic_resize(v, new_size, entries, err);
+    if (st != VF_OK)
         return st;
     unsigned flags = v->flags; /* re-read the whole state from the file, as an open does */
     vf_vhd_close(img);

@@ -14,4 +14,6 @@ set(VF_VHD_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/samples.c
   ${CMAKE_CURRENT_LIST_DIR}/repair.c
   ${CMAKE_CURRENT_LIST_DIR}/resize.c
+  ${CMAKE_CURRENT_LIST_DIR}/resize_fixed.c
+  ${CMAKE_CURRENT_LIST_DIR}/resize_move.c
 )

@@ -277,6 +277,15 @@ void vf_vhd_close(vf_image *img);
 /* resize.c: the driver's resize hooks (vf_image_resize, vf_image_resize_check). */
 vf_status vf_vhd_resize(vf_image *img, uint64_t new_size, vf_error *err);
 vf_status vf_vhd_resize_check(const vf_image *img, uint64_t new_size, vf_error *err);
+/* resize_fixed.c: the fixed-disk refusals (legacy footer, shrinking over non-zero bytes) and
+ * the footer move; new_size is valid and differs from the current size. */
+vf_status vf_vhd_fixed_resize_check(const vf_vhd *v, uint64_t new_size, vf_error *err);
+vf_status vf_vhd_fixed_resize(vf_vhd *v, uint64_t new_size, vf_error *err);
+/* resize_move.c: whether the table can grow to `entries` (nothing but blocks in its way,
+ * moved blocks stay under 2 TiB), and making that room (blocks in the way copied to the end
+ * of the file, the footer past the table's new end); the pending set must be empty. */
+vf_status vf_vhd_table_room_check(const vf_vhd *v, uint32_t entries, vf_error *err);
+vf_status vf_vhd_table_make_room(vf_vhd *v, uint32_t entries, vf_error *err);
 /* repair.c: the driver's repair hook (vf_image_repair). */
 vf_status vf_vhd_repair(vf_io *io, const char *name, bool apply, vf_repair_plan *plan,
                         vf_error *err);

@@ -387,7 +387,8 @@ typedef struct vf_repair_plan {
 } vf_repair_plan;
 
 /* Look at the image in io for damage a safe repair fixes (VHD: a trailing footer missing or
- * damaged while the copy at offset 0 is good; VHDX: a pending log, a header copy that does
+ * damaged while the copy at offset 0 is good, or a copy at offset 0 that differs from a good
+ * trailing footer; VHDX: a pending log, a header copy that does
  * not validate) and, when apply is true and nothing is unsafe, make those repairs, each made
  * durable before the next and the result re-opened to confirm. Every repair is validated
  * before its first byte is written. apply false (a dry run) writes nothing. io is borrowed

@@ -3,8 +3,9 @@
 # the new space zeros), and 7-Zip ('7zz x -so') and qemu-img read the grown disk as vhdfold
 # exports it; a differencing VHD grows over its parent; shrinking works only when nothing is
 # allocated past the new end; bad input (shrink over data, unaligned, past the format's room,
-# a fixed VHD, not an image, no --size) is refused with the folder listing and every file's
-# hash unchanged. Run by ctest (tests/cmds.cmake).
+# not an image, no --size) is refused with the folder listing and every file's
+# hash unchanged. Fixed VHDs grow and shrink (over zeros); VHDX shrinks over unallocated
+# space; the VHD crash window between the two footers is fixed by repair. Run by ctest.
 . "$(dirname "$0")/verify_lib.sh"
 command -v 7zz >/dev/null || { echo "SKIP: 7zz not installed (ci/bootstrap installs 7zip)"; exit 77; }
 
@@ -87,14 +88,122 @@ expect_eq "$(head -c 1048576 "$T/s.raw" | tr -d '\132' | wc -c)" 0 "shrunk data 
 CHECKS=$((CHECKS + 1))
 7zz x -so "$T/s.vhd" 2>/dev/null | cmp -s - "$T/s.raw" || fail "7-Zip reads the shrunk disk otherwise"
 
-# fixed VHD and a non-image: refused, nothing written
+# dynamic VHD grown past its table's room (qemu's: one BAT sector, 128 entries): the blocks in
+# the way move to the end of the file; 7-Zip reads the grown disk as we export it, qemu-img
+# (which goes by the CHS geometry of its own images) reads the same bytes as far as it goes
+qemu_vhd "$T/m.vhd" 8M dynamic 0x5a 0 3M 0x11 7M 4096
+"$VHDFOLD" export "$T/m.vhd" "$T/m0.raw"
+run "$VHDFOLD" resize "$T/m.vhd" --size 512M
+expect_rc 0 "grow a dynamic VHD past its table's room"
+"$VHDFOLD" export "$T/m.vhd" "$T/m1.raw"
+CHECKS=$((CHECKS + 1))
+cmp -s -n 8390656 "$T/m0.raw" "$T/m1.raw" || fail "moving blocks changed the old bytes"
+CHECKS=$((CHECKS + 1))
+cmp -s -i 8390656:0 -n $((536870912 - 8390656)) "$T/m1.raw" /dev/zero || fail "moved: new space not zero"
+CHECKS=$((CHECKS + 1))
+7zz x -so "$T/m.vhd" 2>/dev/null | cmp -s - "$T/m1.raw" || fail "7-Zip reads the moved VHD otherwise"
+CHECKS=$((CHECKS + 1))
+qemu-img convert -f vpc -O raw "$T/m.vhd" "$T/mq.raw" &&
+    cmp -s -n "$(stat -c %s "$T/mq.raw")" "$T/mq.raw" "$T/m1.raw" || fail "qemu-img reads the moved VHD otherwise"
+run "$VHDFOLD" check "$T/m.vhd"
+expect_rc 0 "check after moving blocks"
+
+# fixed VHD (qemu's, 'force_size': qemu then reads 'current size', not the geometry): grows
+# (old bytes, then zeros: 7-Zip and qemu-img agree) and shrinks over zeros
+qemu-img create -q -f vpc -o subformat=fixed,force_size=on "$T/f.vhd" 8M
+qemu-io -f vpc -c "write -P 0x5a 0 1M" -c "write -P 0x3c 7M 512" "$T/f.vhd" >/dev/null
+grown "$T/f.vhd" 8388608 16777216 vhd
+expect_eq "$(stat -c %s "$T/f.vhd")" 16777728 "fixed VHD: the footer follows the new data"
+run "$VHDFOLD" resize "$T/f.vhd" --size 7340544
+expect_rc 0 "fixed VHD shrinks to just past its last non-zero byte"
+run "$VHDFOLD" export "$T/f.vhd" "$T/fs.raw"
+expect_eq "$(stat -c %s "$T/fs.raw")" 7340544 "fixed VHD shrunk size"
+expect_eq "$(stat -c %s "$T/f.vhd")" 7341056 "fixed VHD: the file ends with the new footer"
+CHECKS=$((CHECKS + 1))
+head -c 7340544 "$T/after.raw" | cmp -s - "$T/fs.raw" || fail "fixed VHD: shrinking changed the kept bytes"
+CHECKS=$((CHECKS + 1))
+7zz x -so "$T/f.vhd" 2>/dev/null | cmp -s - "$T/fs.raw" || fail "7-Zip reads the shrunk fixed VHD otherwise"
+CHECKS=$((CHECKS + 1))
+qemu-img convert -f vpc -O raw "$T/f.vhd" "$T/fq.raw" && cmp -s "$T/fq.raw" "$T/fs.raw" ||
+    fail "qemu-img reads the shrunk fixed VHD otherwise"
+run "$VHDFOLD" check "$T/f.vhd"
+expect_rc 0 "check after shrinking a fixed VHD"
+
+# VHDX shrink (qemu's image): over unallocated space, to a size inside a fully present block
+# whose bytes past the new end are zeros (a multiple of 4096: 7-Zip refused a VHDX of 33 MiB
+# + 512 when tried); qemu-img check clean, 7-Zip reads what we export
+qemu-img create -q -f vhdx -o block_size=1M "$T/x.vhdx" 64M
+qemu-io -f vhdx -c "write -P 0x5a 0 1M" -c "write -P 0x33 33M 512" -c "write -P 0x34 34611200 512" \
+    "$T/x.vhdx" >/dev/null
+"$VHDFOLD" export "$T/x.vhdx" "$T/x0.raw"
+run "$VHDFOLD" resize --json "$T/x.vhdx" --size 34M
+expect_rc 0 "VHDX shrinks over unallocated blocks"
+expect_eq "$(json_get "$OUT" 'j["virtual_size_before"], j["virtual_size"]')" \
+    "(67108864, 35651584)" "VHDX shrink --json sizes"
+run "$VHDFOLD" resize "$T/x.vhdx" --size 34607104
+expect_rc 3 "VHDX shrink over a non-zero byte past the new end refused"
+expect_match "$ERR" "byte 34611200 past the new end is not zero" "the refusal names the byte"
+qemu-io -f vhdx -c "write -P 0 34611200 512" "$T/x.vhdx" >/dev/null
+"$VHDFOLD" export "$T/x.vhdx" "$T/x0.raw"
+run "$VHDFOLD" resize "$T/x.vhdx" --size 34607104
+expect_rc 0 "VHDX shrinks into a block whose tail is zero"
+"$VHDFOLD" export "$T/x.vhdx" "$T/x1.raw"
+expect_eq "$(stat -c %s "$T/x1.raw")" 34607104 "VHDX shrunk size"
+CHECKS=$((CHECKS + 1))
+head -c 34607104 "$T/x0.raw" | cmp -s - "$T/x1.raw" || fail "VHDX shrink changed the kept bytes"
+CHECKS=$((CHECKS + 1))
+7zz x -so "$T/x.vhdx" 2>/dev/null | cmp -s - "$T/x1.raw" || fail "7-Zip reads the shrunk VHDX otherwise"
+cp "$T/x.vhdx" "$T/xq.vhdx" # qemu-img check replays the log of a copy, not ours
+CHECKS=$((CHECKS + 1))
+qemu-img check -q -f vhdx "$T/xq.vhdx" || fail "qemu-img check finds errors in the shrunk VHDX"
+CHECKS=$((CHECKS + 1))
+qemu-img convert -f vhdx -O raw "$T/xq.vhdx" "$T/xq.raw" && cmp -s "$T/xq.raw" "$T/x1.raw" ||
+    fail "qemu-img reads the shrunk VHDX otherwise"
+run "$VHDFOLD" check "$T/x.vhdx"
+expect_rc 0 "check after shrinking a VHDX"
+grown "$T/x.vhdx" 34607104 50331648 vhdx
+
+# the crash window between a VHD's two footer writes: copy at 0 one step behind; check says
+# repair helps, --dry-run lists only, repair rewrites the copy from the trailing footer
+qemu_vhd "$T/w.vhd" 8M dynamic 0x5a 0 1M
+head -c 512 "$T/w.vhd" >"$T/w.head"
+"$VHDFOLD" resize "$T/w.vhd" --size 16M >/dev/null
+"$VHDFOLD" export "$T/w.vhd" "$T/w.raw"
+dd if="$T/w.head" of="$T/w.vhd" conv=notrunc status=none
+run "$VHDFOLD" check "$T/w.vhd"
+expect_rc 3 "copies that differ: a normal open refuses"
+expect_match "$ERR" "hint: 'vhdfold repair .*copy at offset 0" "check says repair would help"
+before=$(sha "$T/w.vhd")
+run "$VHDFOLD" repair --dry-run "$T/w.vhd"
+expect_rc 0 "repair --dry-run"
+expect_match "$OUT" "would repair: .*trailing footer over the copy at offset 0" "dry run lists it"
+expect_eq "$(sha "$T/w.vhd")" "$before" "repair --dry-run wrote nothing"
+run "$VHDFOLD" repair "$T/w.vhd"
+expect_rc 0 "repair the copy at offset 0"
+expect_match "$OUT" "repairing: " "the repair is listed"
+run "$VHDFOLD" check "$T/w.vhd"
+expect_rc 0 "check after the repair"
+CHECKS=$((CHECKS + 1))
+"$VHDFOLD" export "$T/w.vhd" "$T/w2.raw" && cmp -s "$T/w.raw" "$T/w2.raw" ||
+    fail "the repaired VHD is not the resized disk"
+CHECKS=$((CHECKS + 1))
+7zz x -so "$T/w.vhd" 2>/dev/null | cmp -s - "$T/w.raw" || fail "7-Zip reads the repaired VHD otherwise"
+
+# refusals, nothing written: a fixed VHD shrunk over data, a VHDX shrunk over an allocated
+# block or a marked sector, a non-image
 mkdir "$T/bad"
-qemu-img create -q -f vpc -o subformat=fixed "$T/bad/fixed.vhd" 8M
+qemu-img create -q -f vpc -o subformat=fixed,force_size=on "$T/bad/fixed.vhd" 8M
+qemu-io -f vpc -c "write -P 0x5a 6M 512" "$T/bad/fixed.vhd" >/dev/null
+qemu-img create -q -f vhdx -o block_size=1M "$T/bad/x.vhdx" 16M
+qemu-io -f vhdx -c "write -P 0x5a 9M 4096" "$T/bad/x.vhdx" >/dev/null
 printf 'junk' >"$T/bad/junk.vhd"
 before=$(snap "$T/bad")
-run "$VHDFOLD" resize "$T/bad/fixed.vhd" --size 16M
-expect_rc 3 "fixed VHD refused"
-expect_match "$ERR" "fixed VHD" "the refusal names the reason"
+run "$VHDFOLD" resize "$T/bad/fixed.vhd" --size 4M
+expect_rc 3 "fixed VHD shrink over data refused"
+expect_match "$ERR" "byte 6291456 past the new end is not zero" "the refusal names the byte"
+run "$VHDFOLD" resize "$T/bad/x.vhdx" --size 8M
+expect_rc 3 "VHDX shrink over an allocated block refused"
+expect_match "$ERR" "block 9 .* is allocated past the new end" "the refusal names the block"
 run "$VHDFOLD" resize --json "$T/bad/junk.vhd" --size 16M
 expect_rc 3 "non-image refused"
 expect_match "$OUT" '"error"' "JSON error"

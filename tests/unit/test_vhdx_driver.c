@@ -497,14 +497,18 @@ static void test_resize_grow(void **state)
     /* refusals: nothing written, the handle still accepts writes */
     img = t_reopen(NULL, &t, VF_OPEN_RDWR);
     unsigned w0 = t.writes;
-    assert_int_equal(vf_image_resize(img, 4u * MIB, &err), VF_E_UNSUPPORTED);
-    assert_non_null(strstr(err.msg, "shrink"));
+    assert_int_equal(vf_image_resize(img, 1u * MIB, &err), VF_E_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "cannot shrink")); /* sector at MIB + 512 is present */
+    assert_int_equal(vf_image_resize(img, MIB + 1024, &err), VF_E_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "holds sector 2 past the new end")); /* block 1 straddles */
     assert_int_equal(vf_image_resize(img, 9u * MIB + 100, &err), VF_E_INVAL);
     assert_int_equal(vf_image_resize(img, 1ull << 40, &err), VF_E_UNSUPPORTED);
     assert_non_null(strstr(err.msg, "BAT region"));
     assert_int_equal(t.writes, w0);
     assert_int_equal(vf_image_resize(img, 8u * MIB, &err), VF_OK); /* same size: nothing */
     assert_int_equal(t.writes, w0);
+    assert_int_equal(vf_image_resize(img, 4u * MIB, &err), VF_OK); /* nothing past 4 MiB */
+    assert_int_equal(vf_image_info_get(img)->virtual_size, 4u * MIB);
     t_write(img, model, 0, 512, 10);
     vf_image_close(img);
     vf_image_close(parent);
