@@ -158,7 +158,7 @@ vf_status vf_image_create(vf_io *io, const char *name, const vf_create_opts *use
         return VF_FAIL(err, VF_E_INVAL, VF_OFF_NONE, "cannot create '%s': %s",
                        name ? name : "(image)", drv ? "not opened for writing" : "unknown format");
     }
-    if (opts->flags & ~(unsigned)VF_CREATE_LEAVE_DIRTY ||
+    if (opts->flags & ~(unsigned)(VF_CREATE_LEAVE_DIRTY | VF_CREATE_PACKED) ||
         ((opts->flags & VF_CREATE_LEAVE_DIRTY) && !(drv->limits->features & VF_FEATURE_LOG))) {
         vf_io_close(io);
         return VF_FAIL(err, VF_E_UNSUPPORTED, VF_OFF_NONE,

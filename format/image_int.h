@@ -22,6 +22,11 @@ vf_status vf_wsrc_put(vf_io *dst, uint64_t dst_off, const vf_wsrc *src, uint64_t
                       vf_error *err);
 void vf_wsrc_skip(vf_wsrc *src, uint64_t len);
 
+/* How many bytes io received as shared extents (a POSIX file on XFS or btrfs, FICLONERANGE)
+ * rather than written: the merger batches such runs more coarsely. 0 for other backends.
+ * Implemented in io_file.c. */
+uint64_t vf_io_shared_bytes(const vf_io *io);
+
 typedef struct vf_driver {
     const char *name;
     vf_format_kind format;

@@ -21,6 +21,7 @@
 
 #include <vhdfold/vf_io.h>
 
+#include "image_int.h"
 #include "io_view.h"
 #include "path.h"
 
@@ -29,7 +30,11 @@
 /* Writes at least this large start their write-back at once (see vf_file_write). */
 #define VF_FILE_WRITEBACK_MIN ((size_t)1 << 20)
 
-typedef struct vf_file {
+/* A clone of at most this many bytes waits for the next adjacent one (see vf_file_clone). */
+#define VF_FILE_CLONE_MAX ((uint64_t)1 << 30)
+
+typedef struct vf_file vf_file;
+struct vf_file {
     int fd;
     char *path;
     bool failed; /* an fsync failed: the kernel may have dropped dirty pages, writes refused */
@@ -37,7 +42,19 @@ typedef struct vf_file {
     ino_t ino;
     bool no_clone; /* FICLONERANGE was refused once (not XFS/btrfs, another file system) */
     bool locked;   /* this handle holds its OFD lock: vhdfold's writers cannot truncate it */
-} vf_file;
+    bool clone_ok; /* a FICLONERANGE of this handle succeeded: the next ones may be joined */
+    /* A clone accepted but not yet asked of the kernel: [pend_off, +pend_len) of pend_src as
+     * [pend_dst, ...) of this file. Adjacent clones grow it, so a run of blocks that lie
+     * side by side in both files costs one ioctl; any other call on this handle (and a
+     * write, resize or close of pend_src) does it first (vf_file_settle). */
+    vf_file *pend_src;
+    uint64_t pend_dst, pend_off, pend_len;
+    vf_file *clone_dst; /* this file is the pend_src of that handle */
+    uint64_t shared;    /* bytes given to this handle by clones (vf_io_shared_bytes) */
+};
+
+static vf_status vf_file_settle(vf_file *f, vf_error *e);
+static vf_status vf_file_settle_src(vf_file *f, vf_error *e);
 
 /* A pread/pwrite-like call, so the retry loop can be tested with a fake (test_io_file.c). */
 typedef ssize_t (*vf_sys_rw)(void *ctx, void *buf, size_t len, uint64_t off);
@@ -158,6 +175,9 @@ static ssize_t vf_sys_pwrite(void *ctx, void *buf, size_t len, uint64_t off)
 static vf_status vf_file_read(void *self, void *buf, size_t len, uint64_t off, vf_error *e)
 {
     vf_file *f = self;
+    vf_status st = vf_file_settle(f, e); /* the bytes a pending clone brings may be read */
+    if (st != VF_OK)
+        return st;
     return vf_io_file_loop(vf_sys_pread, &f->fd, false, buf, len, off, f->path, e);
 }
 
@@ -173,10 +193,15 @@ static vf_status vf_file_write(void *self, const void *buf, size_t len, uint64_t
     vf_file *f = self;
     if (f->failed)
         return vf_file_refuse_failed(f, e);
+    vf_status st = vf_file_settle(f, e); /* a later write wins over an earlier clone */
+    if (st == VF_OK)
+        st = vf_file_settle_src(f, e);
+    if (st != VF_OK)
+        return st;
     /* pwrite does not modify the buffer; the loop helper shares one signature for both. */
     void *p;
     memcpy(&p, &buf, sizeof p);
-    vf_status st = vf_io_file_loop(vf_sys_pwrite, &f->fd, true, p, len, off, f->path, e);
+    st = vf_io_file_loop(vf_sys_pwrite, &f->fd, true, p, len, off, f->path, e);
 #ifdef SYNC_FILE_RANGE_WRITE
     /* Every write of ours is followed by an fsync soon; handing large ones to the disk now
      * lets the device work while we read the next run, so the fsync finds little left to
@@ -198,47 +223,41 @@ static ssize_t vf_sys_copy_file_range(void *ctx, uint64_t src_off, uint64_t dst_
     return copy_file_range(fds->in, &in_off, fds->out, &out_off, len, 0);
 }
 
-/* Share the extents of src's [src_off, src_off+len) as f's [dst_off, ...) (FICLONERANGE: XFS
- * with reflink, btrfs), when all three are multiples of the file system's block size and both
- * files are on it. True when done; false leaves the copy to copy_file_range (which may still
- * reflink) and, after a refusal other than misalignment, stops trying for this handle. */
-static bool vf_file_clone(vf_file *f, const vf_file *src, uint64_t dst_off, uint64_t src_off,
-                          uint64_t len)
+/* Could FICLONERANGE share these extents? XFS with reflink and btrfs want the two offsets
+ * and the length to be multiples of the file system's block (4 KiB) and one file system. */
+static bool vf_file_can_clone(const vf_file *f, const vf_file *src, uint64_t dst_off,
+                              uint64_t src_off, uint64_t len)
+{
+    return !f->no_clone && f->dev == src->dev && (dst_off | src_off | len) % 4096 == 0 &&
+           len != 0 && dst_off <= INT64_MAX && src_off <= INT64_MAX && len <= INT64_MAX;
+}
+
+/* Share src's [src_off, src_off+len) as f's [dst_off, ...). True when done; a refusal other
+ * than misalignment stops further clones for this handle. */
+static bool vf_file_clone_now(vf_file *f, const vf_file *src, uint64_t dst_off, uint64_t src_off,
+                              uint64_t len)
 {
 #ifdef FICLONERANGE
-    const uint64_t align = 4096;
-    if (f->no_clone || f->dev != src->dev || (dst_off | src_off | len) % align || len == 0 ||
-        dst_off > INT64_MAX || src_off > INT64_MAX || len > INT64_MAX)
-        return false;
     struct file_clone_range r = {
         .src_fd = src->fd, .src_offset = src_off, .src_length = len, .dest_offset = dst_off};
-    if (ioctl(f->fd, FICLONERANGE, &r) == 0)
+    if (ioctl(f->fd, FICLONERANGE, &r) == 0) {
+        f->clone_ok = true;
         return true;
+    }
     if (errno != EINVAL)
         f->no_clone = true;
 #else
-    (void)f, (void)src, (void)dst_off, (void)src_off, (void)len;
+    (void)src, (void)dst_off, (void)src_off, (void)len;
+    f->no_clone = true;
 #endif
     return false;
 }
 
-/* The kernel copies page cache to page cache: no user-space buffer, one copy per byte. */
-static vf_status vf_file_copy_from(void *self, void *src_self, uint64_t dst_off, uint64_t src_off,
-                                   uint64_t len, uint64_t *done, vf_error *e)
+/* The kernel copies page cache to page cache: no user-space buffer, one copy per byte.
+ * *done < len when it declines (another file system, an old kernel). */
+static vf_status vf_file_copy_kernel(vf_file *f, const vf_file *src, uint64_t dst_off,
+                                     uint64_t src_off, uint64_t len, uint64_t *done, vf_error *e)
 {
-    vf_file *f = self;
-    const vf_file *src = src_self;
-    *done = 0;
-    if (f->failed)
-        return vf_file_refuse_failed(f, e);
-    /* The kernel refuses overlapping ranges of one file; the buffered copy handles them. */
-    bool same = f->dev == src->dev && f->ino == src->ino;
-    if (same && (dst_off < src_off ? src_off - dst_off : dst_off - src_off) < len)
-        return VF_OK;
-    if (vf_file_clone(f, src, dst_off, src_off, len)) {
-        *done = len; /* the extents are shared: nothing written, no write-back to start */
-        return VF_OK;
-    }
     vf_copy_fds fds = {src->fd, f->fd};
     vf_status st = vf_io_file_copy_loop(vf_sys_copy_file_range, &fds, dst_off, src_off, len, done,
                                         f->path, src->path, e);
@@ -250,11 +269,126 @@ static vf_status vf_file_copy_from(void *self, void *src_self, uint64_t dst_off,
     return st;
 }
 
+/* A deferred clone the kernel refused after all: copy_file_range, else a 1 MiB buffer. */
+static vf_status vf_file_copy_slow(vf_file *f, const vf_file *src, uint64_t dst_off,
+                                   uint64_t src_off, uint64_t len, vf_error *e)
+{
+    uint64_t done = 0;
+    vf_status st = vf_file_copy_kernel(f, src, dst_off, src_off, len, &done, e);
+    if (st != VF_OK || done >= len)
+        return st;
+    size_t cap = (size_t)1 << 20;
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        return VF_FAIL_ERRNO(e, ENOMEM, VF_OFF_NONE, "copying into '%s': a %zu-byte buffer",
+                             f->path, cap);
+    int src_fd = src->fd;
+    while (st == VF_OK && done < len) {
+        size_t n = len - done < cap ? (size_t)(len - done) : cap;
+        st = vf_io_file_loop(vf_sys_pread, &src_fd, false, buf, n, src_off + done, src->path, e);
+        if (st == VF_OK)
+            st = vf_io_file_loop(vf_sys_pwrite, &f->fd, true, buf, n, dst_off + done, f->path, e);
+        done += n;
+    }
+    free(buf);
+    return st;
+}
+
+/* Ask the kernel for f's pending clone, if any (a refusal falls back to copying). */
+static vf_status vf_file_settle(vf_file *f, vf_error *e)
+{
+    if (!f->pend_len)
+        return VF_OK;
+    vf_file *src = f->pend_src;
+    uint64_t dst_off = f->pend_dst, src_off = f->pend_off, len = f->pend_len;
+    f->pend_len = 0;
+    f->pend_src = NULL;
+    src->clone_dst = NULL;
+    if (vf_file_clone_now(f, src, dst_off, src_off, len))
+        return VF_OK;
+    f->shared -= len; /* counted when it was accepted */
+    return vf_file_copy_slow(f, src, dst_off, src_off, len, e);
+}
+
+/* Before f's bytes change (write, resize, close): a pending clone that reads them goes first. */
+static vf_status vf_file_settle_src(vf_file *f, vf_error *e)
+{
+    return f->clone_dst ? vf_file_settle(f->clone_dst, e) : VF_OK;
+}
+
+/* Both handles with nothing pending that involves them. */
+static vf_status vf_file_settle_pair(vf_file *f, vf_file *src, vf_error *e)
+{
+    vf_status st = vf_file_settle(f, e);
+    if (st == VF_OK)
+        st = vf_file_settle(src, e); /* its bytes are read: its own clone first */
+    if (st == VF_OK)
+        st = vf_file_settle_src(f, e); /* f changes under a clone that reads it */
+    if (st == VF_OK)
+        st = vf_file_settle_src(src, e); /* one pending clone per source */
+    return st;
+}
+
+/* Does the clone continue f's pending one in both files? Then it joins it. */
+static bool vf_file_join(vf_file *f, vf_file *src, uint64_t dst_off, uint64_t src_off, uint64_t len)
+{
+    if (!f->pend_len || f->pend_src != src || f->pend_dst + f->pend_len != dst_off ||
+        f->pend_off + f->pend_len != src_off || f->pend_len + len > VF_FILE_CLONE_MAX)
+        return false;
+    f->pend_len += len;
+    return true;
+}
+
+/* Whole 4 KiB-aligned pieces on one XFS or btrfs are shared (FICLONERANGE); once a clone
+ * of this handle has worked, the next one waits to be joined by the pieces that follow it
+ * in both files, so a run of adjacent blocks costs one ioctl however the driver cuts it.
+ * Everything else goes through copy_file_range. */
+static vf_status vf_file_copy_from(void *self, void *src_self, uint64_t dst_off, uint64_t src_off,
+                                   uint64_t len, uint64_t *done, vf_error *e)
+{
+    vf_file *f = self, *src = src_self;
+    *done = 0;
+    if (f->failed)
+        return vf_file_refuse_failed(f, e);
+    bool clone = vf_file_can_clone(f, src, dst_off, src_off, len);
+    if (clone && vf_file_join(f, src, dst_off, src_off, len)) {
+        f->shared += len;
+        *done = len;
+        return VF_OK;
+    }
+    vf_status st = vf_file_settle_pair(f, src, e);
+    if (st != VF_OK)
+        return st;
+    /* The kernel refuses overlapping ranges of one file; the buffered copy handles them. */
+    bool same = f->dev == src->dev && f->ino == src->ino;
+    if (same && (dst_off < src_off ? src_off - dst_off : dst_off - src_off) < len)
+        return VF_OK;
+    if (clone && f->clone_ok && len <= VF_FILE_CLONE_MAX) {
+        f->pend_src = src;
+        f->pend_dst = dst_off;
+        f->pend_off = src_off;
+        f->pend_len = len;
+        src->clone_dst = f;
+        f->shared += len;
+        *done = len; /* shared at the next call on this handle, or its sync */
+        return VF_OK;
+    }
+    if (clone && vf_file_clone_now(f, src, dst_off, src_off, len)) {
+        f->shared += len;
+        *done = len; /* the extents are shared: nothing written, no write-back to start */
+        return VF_OK;
+    }
+    return vf_file_copy_kernel(f, src, dst_off, src_off, len, done, e);
+}
+
 static vf_status vf_file_sync(void *self, vf_error *e)
 {
     vf_file *f = self;
     if (f->failed)
         return vf_file_refuse_failed(f, e);
+    vf_status st = vf_file_settle(f, e); /* a pending clone is part of what becomes durable */
+    if (st != VF_OK)
+        return st;
     while (fsync(f->fd) != 0) {
         if (errno == EINTR)
             continue;
@@ -280,6 +414,8 @@ static vf_status vf_file_get_size(void *self, uint64_t *size, vf_error *e)
         return VF_OK;
     }
     *size = st.st_size > 0 ? (uint64_t)st.st_size : 0;
+    if (f->pend_len && f->pend_dst + f->pend_len > *size)
+        *size = f->pend_dst + f->pend_len; /* the pending clone extends the file */
     return VF_OK;
 }
 
@@ -291,6 +427,11 @@ static vf_status vf_file_set_size(void *self, uint64_t size, vf_error *e)
     if (size > (uint64_t)INT64_MAX)
         return VF_FAIL(e, VF_E_INVAL, VF_OFF_NONE, "cannot resize '%s' to %llu bytes", f->path,
                        (unsigned long long)size);
+    vf_status st = vf_file_settle(f, e);
+    if (st == VF_OK)
+        st = vf_file_settle_src(f, e);
+    if (st != VF_OK)
+        return st;
     while (ftruncate(f->fd, (off_t)size) != 0) {
         if (errno == EINTR)
             continue;
@@ -368,6 +509,10 @@ static void vf_file_close(void *self)
     vf_file *f = self;
     if (!f)
         return;
+    /* A pending clone still happens; its error has nobody to go to (a caller that needs
+     * the bytes durable syncs first, and that reports it). */
+    (void)vf_file_settle(f, NULL);
+    (void)vf_file_settle_src(f, NULL);
     if (f->fd >= 0)
         close(f->fd); /* no retry on EINTR: the descriptor is gone either way on Linux */
     free(f->path);
@@ -701,6 +846,14 @@ static const vf_fs_ops vf_posix_fs_ops = {
 };
 
 static const vf_fs vf_posix_fs = {&vf_posix_fs_ops, NULL};
+
+uint64_t vf_io_shared_bytes(const vf_io *io)
+{
+    if (!io || io->ops != &vf_file_ops)
+        return 0;
+    const vf_file *f = io->self;
+    return f->shared;
+}
 
 const vf_fs *vf_fs_posix(void)
 {

@@ -521,6 +521,7 @@ static vf_status vf_gen_write_level(vf_gen_writer *w, const vf_gen_result *res, 
     co.creator = cr->app;
     co.creator_version = cr->version;
     co.creator_os = cr->os;
+    co.flags |= VF_CREATE_PACKED; /* the layout of the producers it imitates, no padding */
     memcpy(co.id, pl->id, 16);
     /* VHDX's other identities are derived from the level's identity, never random. */
     for (unsigned i = 0; i < 16; i++) {

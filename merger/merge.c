@@ -46,6 +46,7 @@ typedef struct vf_merge_ctx {
     vf_io **child_io;  /* children, opened read-write and locked before the first write */
     uint8_t *buf;
     uint64_t total_bytes, done_bytes, batch_bytes;
+    uint64_t heavy_bytes;    /* of done_bytes, those written rather than shared or declared zero */
     vf_merge_batch *batches; /* from the plan: where each flush+journal batch ends */
     size_t nbatches, cap_batches;
     uint64_t pend_voff; /* the span gathered in buf, not written yet */
@@ -375,6 +376,7 @@ static vf_status vf_merge_span_flush(vf_merge_ctx *x)
         return VF_OK;
     vf_status st = vf_image_write(x->dest, x->pend_voff, x->buf, x->pend_len, x->err);
     x->done_bytes += x->pend_len;
+    x->heavy_bytes += x->pend_len;
     x->pend_len = 0;
     vf_merge_progress(x);
     return st;
@@ -415,12 +417,16 @@ static bool vf_merge_direct_ok(const vf_chain_extent *e)
 static vf_status vf_merge_direct(vf_merge_ctx *x, const vf_chain_extent *e)
 {
     vf_io *src = vf_image_io(vf_chain_image(x->chain, e->level));
+    vf_io *dio = vf_image_io(x->dest);
     vf_status st = vf_merge_span_flush(x);
     for (uint64_t done = 0; st == VF_OK && done < e->len;) {
         size_t n = (size_t)(e->len - done < VF_MERGE_CHUNK ? e->len - done : VF_MERGE_CHUNK);
+        uint64_t shared = vf_io_shared_bytes(dio);
         st = vf_image_write_from(x->dest, e->voff + done, src, e->file_off + done, n, x->err);
+        shared = vf_io_shared_bytes(dio) - shared;
         done += n;
         x->done_bytes += n;
+        x->heavy_bytes += shared < n ? n - shared : 0;
         vf_merge_progress(x);
     }
     return st;
@@ -483,6 +489,8 @@ static vf_status vf_merge_copy_range(vf_merge_ctx *x, uint64_t voff, uint64_t en
             if ((st = vf_merge_span_flush(x)) == VF_OK)
                 st = vf_image_write_zeroes(x->dest, e.voff, e.len, x->err);
             x->done_bytes += e.len;
+            /* ZERO block entries cost no data; other drivers may write the zeros */
+            x->heavy_bytes += vf_merge_has(x, VF_FEATURE_ZERO_BLOCKS) ? 0 : e.len;
             vf_merge_progress(x);
         }
         voff += e.len;
@@ -508,10 +516,42 @@ static vf_status vf_merge_reclaim(vf_merge_ctx *x)
     return st;
 }
 
+/* Batches whose bytes the file system shared (reflinks) cost next to nothing to copy again,
+ * so they do not each end with a flush and a journal record: a group of batches goes on
+ * while what it really wrote (merged bytes less shared ones and ZERO entries) stays under
+ * one batch size, up to VF_MERGE_GROUP_MAX batches. The journal still records only flushed batch
+ * ends, so the crash contract is the one of a single larger batch (docs/merge.md "Reflinks"). */
+#define VF_MERGE_GROUP_MAX 64u
+
+typedef struct vf_merge_group {
+    uint64_t heavy0, shared0; /* heavy_bytes and shared bytes at the last flush */
+    unsigned batches;
+} vf_merge_group;
+
+static void vf_merge_group_start(vf_merge_ctx *x, vf_merge_group *g)
+{
+    g->heavy0 = x->heavy_bytes;
+    g->shared0 = vf_io_shared_bytes(vf_image_io(x->dest));
+    g->batches = 0;
+}
+
+/* May the batch just copied go without its own flush? Never the last one, nor when a stop
+ * was asked for (the stop comes at a flushed batch end). */
+static bool vf_merge_group_goes_on(vf_merge_ctx *x, vf_merge_group *g, bool last)
+{
+    bool shared = vf_io_shared_bytes(vf_image_io(x->dest)) > g->shared0;
+    bool stop =
+        (x->cancel && atomic_load(x->cancel)) || (x->o->cancel && atomic_load(x->o->cancel));
+    return !last && !stop && shared && ++g->batches < VF_MERGE_GROUP_MAX &&
+           x->heavy_bytes - g->heavy0 < x->batch_bytes;
+}
+
 static vf_status vf_merge_copy(vf_merge_ctx *x)
 {
     vf_status st = vf_merge_reclaim(x);
     uint64_t start = 0;
+    vf_merge_group g;
+    vf_merge_group_start(x, &g);
     vf_merge_track_step(&x->trk, VF_MERGE_STEP_COPY, x->done_bytes, x->total_bytes);
     vf_merge_progress(x);
     for (size_t i = 0; st == VF_OK && i < x->nbatches; i++) {
@@ -521,13 +561,17 @@ static vf_status vf_merge_copy(vf_merge_ctx *x)
         if (b->end <= x->j.cursor)
             continue; /* durable before an interruption */
         if ((st = vf_image_reserve(x->dest, b->allocs, x->err)) != VF_OK ||
-            (st = vf_merge_copy_range(x, from, b->end)) != VF_OK ||
-            (st = vf_image_flush(x->dest, x->err)) != VF_OK)
+            (st = vf_merge_copy_range(x, from, b->end)) != VF_OK)
+            break;
+        if (vf_merge_group_goes_on(x, &g, i + 1 == x->nbatches))
+            continue;
+        if ((st = vf_image_flush(x->dest, x->err)) != VF_OK)
             break;
         x->j.cursor = b->end; /* everything below is durable in DESTINATION */
         x->j.dest_size = vf_merge_file_size(vf_image_io(x->dest));
         x->j.alloc_mark = x->j.dest_size; /* where the next batch allocates from */
         st = vf_journal_store(&x->jf, &x->j, x->err);
+        vf_merge_group_start(x, &g);
         if (st == VF_OK && i + 1 < x->nbatches)
             st = vf_merge_check_cancel(x); /* the batch is durable: a clean place to stop */
     }

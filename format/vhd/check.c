@@ -130,7 +130,16 @@ static void vhd_check_locators(vf_image *img, const vf_vhd *v, vf_report *rep)
 
 typedef struct vhd_span {
     uint64_t off, end;
+    bool block; /* a block (bitmap and data), not metadata */
 } vhd_span;
+
+/* Is the gap [from, sp->off) the padding vhdfold puts before a block so that its data
+ * starts on VHD_DATA_ALIGN (write.c, vhd_alloc_block)? Not orphaned space then. */
+static bool vhd_align_pad(const vf_vhd *v, uint64_t from, const vhd_span *sp)
+{
+    return sp->block && sp->off - from < VHD_DATA_ALIGN &&
+           (sp->off + v->bitmap_bytes) % VHD_DATA_ALIGN == 0;
+}
 
 static int vhd_span_cmp(const void *a, const void *b)
 {
@@ -182,13 +191,13 @@ static vf_status vhd_check_space(vf_image *img, const vf_vhd *v, vf_report *rep,
         return VF_FAIL(err, VF_E_NOMEM, VF_OFF_NONE, "check: no memory");
     size_t n = 0;
     for (size_t m = 0; m < nmeta; m++)
-        sp[n++] = (vhd_span){meta[m].off, meta[m].off + vhd_meta_span(v, &meta[m], m)};
+        sp[n++] = (vhd_span){meta[m].off, meta[m].off + vhd_meta_span(v, &meta[m], m), false};
     for (uint32_t b = vf_vhd_bat_next(&v->bat, 0, v->entries); b < v->entries;
          b = vf_vhd_bat_next(&v->bat, b + 1, v->entries)) {
         vhd_check_block(img, v, rep, b, meta, nmeta);
         uint64_t off = (uint64_t)vf_vhd_bat_get(&v->bat, b) * VHD_SECTOR;
         if (vf_range_ok(off, v->block_total, v->footer_off))
-            sp[n++] = (vhd_span){off, off + v->block_total};
+            sp[n++] = (vhd_span){off, off + v->block_total, true};
     }
     qsort(sp, n, sizeof *sp, vhd_span_cmp);
     uint64_t cur = 0, gaps = 0;
@@ -197,7 +206,7 @@ static vf_status vhd_check_space(vf_image *img, const vf_vhd *v, vf_report *rep,
             ADD(VF_SEV_ERROR, VF_E_CORRUPT, sp[i].off,
                 "overlap: the structures at %llu and %llu share bytes", ULL(sp[i - 1].off),
                 ULL(sp[i].off));
-        if (sp[i].off > cur && gaps++ < VHD_CHECK_MAX_GAPS)
+        if (sp[i].off > cur && !vhd_align_pad(v, cur, &sp[i]) && gaps++ < VHD_CHECK_MAX_GAPS)
             ADD(VF_SEV_WARNING, VF_E_CORRUPT, cur,
                 "orphaned space: bytes %llu..%llu belong to no structure", ULL(cur),
                 ULL(sp[i].off));

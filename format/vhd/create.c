@@ -267,5 +267,8 @@ vf_status vf_vhd_create(vf_image *img, const vf_create_opts *o, vf_error *err)
     if (st != VF_OK)
         return st;
     /* Read back through the validating open: what we wrote must pass our own checks. */
-    return vf_vhd_open(img, VF_OPEN_RDWR, err);
+    st = vf_vhd_open(img, VF_OPEN_RDWR, err);
+    if (st == VF_OK && img->priv)
+        ((vf_vhd *)img->priv)->packed = (o->flags & VF_CREATE_PACKED) != 0;
+    return st;
 }

@@ -513,11 +513,13 @@ vf_status vf_vhd_read(vf_image *img, uint64_t voff, void *buf, size_t len, vf_er
 }
 
 /* The sector bitmap in front of each block, rounded to a sector (docs/formats/vhd.md "Sector
- * bitmap"). */
+ * bitmap"), and at most VHD_DATA_ALIGN - 512 bytes of padding that put the data on a 4 KiB
+ * boundary (vhd_alloc_block in write.c). */
 static uint64_t vhd_block_cost(const vf_image_info *in)
 {
     uint64_t bs = in->block_size;
-    return bs + ((bs / VHD_SECTOR / 8u) + VHD_SECTOR - 1u) / VHD_SECTOR * VHD_SECTOR;
+    return bs + ((bs / VHD_SECTOR / 8u) + VHD_SECTOR - 1u) / VHD_SECTOR * VHD_SECTOR +
+           (VHD_DATA_ALIGN - VHD_SECTOR);
 }
 
 static const vf_format_limits vhd_limits = {

@@ -177,6 +177,7 @@ typedef struct vf_vhd {
     uint64_t footer_off;     /* where the trailing footer is now */
     uint64_t data_end;       /* where the next new block goes (<= footer_off) */
     uint64_t reserve_blocks; /* blocks announced by vf_image_reserve, not yet allocated */
+    bool packed;             /* VF_CREATE_PACKED: new blocks are not padded to put data on 4 KiB */
     /* after vf_vhd_reclaim: named ranges at or past data_end that allocations step over
      * (sorted; skip[iskip..nskip) still ahead), and the end of the last of them */
     vf_vhd_uspan *skip;
@@ -306,6 +307,8 @@ vf_status vf_vhd_reserve(vf_image *img, uint64_t nblocks, vf_error *err);
 vf_status vf_vhd_flush(vf_image *img, vf_error *err);
 /* Claim len bytes (512 multiple) at the end of data, moving the trailing footer first. */
 vf_status vf_vhd_alloc_space(vf_vhd *v, uint64_t len, uint64_t *off, vf_error *err);
+/* Where a block's data starts in the file: 4 KiB-aligned for the blocks vhdfold allocates. */
+#define VHD_DATA_ALIGN 4096u
 
 /* create.c */
 vf_status vf_vhd_create(vf_image *img, const vf_create_opts *opts, vf_error *err);

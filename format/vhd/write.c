@@ -53,7 +53,8 @@ vf_status vf_vhd_alloc_space(vf_vhd *v, uint64_t len, uint64_t *off, vf_error *e
     if (end > v->footer_off) {
         /* Move the trailing footer past all space announced by vf_image_reserve, once, and
          * make it durable before the old footer is overwritten by data. */
-        uint64_t want = v->reserve_blocks * v->block_total, foot;
+        uint64_t stride = v->block_total + (v->packed ? 0 : VHD_DATA_ALIGN - VHD_SECTOR);
+        uint64_t want = v->reserve_blocks * stride, foot;
         if (want < len || vf_add_u64(at, want, &foot) || foot / VHD_SECTOR >= VHD_BAT_UNUSED)
             foot = end;
         vf_status st = vhd_put_footer(v, foot, err);
@@ -206,6 +207,25 @@ static vf_status vhd_pending_slot(vf_vhd *v, vf_vhd_pending **out, vf_error *err
     return VF_OK;
 }
 
+/* Space for a new block. Unless the handle is packed, padding goes before the bitmap so that
+ * the data after it starts on a VHD_DATA_ALIGN boundary (BAT entries are sector offsets, so
+ * any reader follows); the padding is nobody's, and check does not call it orphaned. */
+static vf_status vhd_alloc_block(vf_vhd *v, uint64_t *off, vf_error *err)
+{
+    uint64_t pad = 0;
+    if (!v->packed) {
+        uint64_t data =
+            vf_vhd_skip_fit(v, v->data_end, v->block_total + VHD_DATA_ALIGN) + v->bitmap_bytes;
+        pad = (VHD_DATA_ALIGN - data % VHD_DATA_ALIGN) % VHD_DATA_ALIGN;
+        if (data - v->bitmap_bytes != v->data_end)
+            v->data_end = data - v->bitmap_bytes; /* the free run starts past a named range */
+    }
+    vf_status st = vf_vhd_alloc_space(v, pad + v->block_total, off, err);
+    if (st == VF_OK)
+        *off += pad;
+    return st;
+}
+
 /* A block not in the file yet: bitmap and data at the end of data, BAT entry pending. */
 static vf_status vhd_new_block(vf_vhd *v, uint32_t b, uint32_t inb, const vf_wsrc *src, uint32_t n,
                                vf_error *err)
@@ -217,7 +237,7 @@ static vf_status vhd_new_block(vf_vhd *v, uint32_t b, uint32_t inb, const vf_wsr
     if (st == VF_OK)
         st = vhd_pending_slot(v, &p, err);
     if (st == VF_OK)
-        st = vf_vhd_alloc_space(v, v->block_total, &off, err);
+        st = vhd_alloc_block(v, &off, err);
     if (st != VF_OK)
         return st;
     bool dynamic = v->footer.disk_type == VF_DISK_DYNAMIC;

@@ -243,6 +243,12 @@ enum {
      * "dirty" image, as after a crash). Only formats with VF_FEATURE_LOG; others refuse the
      * create with VF_E_UNSUPPORTED. */
     VF_CREATE_LEAVE_DIRTY = 1u << 0,
+    /* VHD: blocks this handle allocates follow each other with no padding, as other
+     * producers lay them out (the generator imitates them). Without it a new block's
+     * sector bitmap is preceded by padding so that its data starts at a 4 KiB-aligned file
+     * offset, which lets a later merge share it (docs/merge.md "Reflinks"). VHDX blocks are
+     * always 1 MiB-aligned: the flag changes nothing there. */
+    VF_CREATE_PACKED = 1u << 1,
 };
 
 /* Every field at its default (all zero: format VF_FORMAT_NONE, which must be set; random

@@ -51,7 +51,11 @@ typedef struct vf_io_ops {
     /* Optional (NULL: vf_io_copy reads and writes): copy len bytes of src_self (a handle of
      * the same backend) at src_off to self at dst_off. Sets *done to the bytes copied; VF_OK
      * with *done < len means "not this way" and vf_io_copy moves the rest through a buffer.
-     * A source ending early is VF_E_TRUNCATED naming the source. Added last. */
+     * A source ending early is VF_E_TRUNCATED naming the source. The POSIX backend may
+     * defer a reflink clone to join it with the next adjacent one: the bytes are there for
+     * every later call on self (and before src_self is written, resized or closed), but
+     * another handle of the same file sees them only after self's next call or sync.
+     * Added last. */
     vf_status (*copy_from)(void *self, void *src_self, uint64_t dst_off, uint64_t src_off,
                            uint64_t len, uint64_t *done, vf_error *e);
     /* Optional (NULL: no holder is ever reported): without taking a lock, is one held through

@@ -3,7 +3,11 @@
 # the merged layers instead of copying it: after 'vhdfold merge TOP BASE' on a loop file
 # system, FIEMAP (tests/tools/fiemap.py) must show DESTINATION's data as shared extents
 # (FIEMAP_EXTENT_SHARED) covering at least 90% of the data the merge took from the layers,
-# and the merged disk must have the top's tree digest. Counts extents, never times anything.
+# and the merged disk must have the top's tree digest. VHD: blocks vhdfold allocated (data
+# on 4 KiB) are shared when they land in new blocks of DESTINATION: a generated chain's top
+# is merged into the middle level (copied: the generator packs blocks like other producers),
+# then the middle into the base, which must share at least a quarter of that data.
+# Counts extents, never times anything.
 # Needs root, loop devices, mkfs.xfs / mkfs.btrfs (ci/bootstrap: xfsprogs, btrfs-progs):
 # exits 77 (skipped) saying what is missing. Env (from ctest): VHDFOLD = the built CLI.
 # Layer: tests (merger, format/io_file.c copy path).
@@ -71,7 +75,32 @@ case_fs() {
   done
   got=$("$V" digest --mode tree --progress=none "$d/00-base.vhdx" | cut -d' ' -f1)
   [ "$got" = "$want" ] || fail "$fs: merged disk has tree digest $got, want $want"
+  case_vhd "$fs" "$mnt"
   umount "$mnt" && mounts=("${mounts[@]/$mnt/}")
+}
+
+# case_vhd FS MNT: the VHD case on the mounted FS (see the top).
+case_vhd() {
+  local fs=$1 d=$2/vchain want data shared got
+  "$V" gen --seed 19 --format vhd --depth 2 --size 256M --density 0.3 --profile blocks \
+    --base dynamic --progress none "$d" >/dev/null
+  want=$(json "$d/manifest.json" 'j["levels"][-1]["tree"]')
+  "$V" merge --progress=none "$d/02-diff.vhd" "$d/01-diff.vhd" >/dev/null ||
+    { fail "$fs: VHD merge into the middle level failed"; return 0; }
+  "$V" merge --json --progress=none "$d/01-diff.vhd" "$d/00-base.vhd" >"$tmp/vmerge-$fs.json" ||
+    { fail "$fs: VHD merge into the base failed"; return 0; }
+  data=$(json "$tmp/vmerge-$fs.json" 'sum(l["data_bytes"] for l in j["layers"])')
+  python3 "$FIEMAP" "$d/00-base.vhd" >"$tmp/vfiemap-$fs.json"
+  shared=$(json "$tmp/vfiemap-$fs.json" 'j["shared_bytes"]')
+  echo "$fs: VHD merged $data bytes of data; DESTINATION: $(cat "$tmp/vfiemap-$fs.json")"
+  [ "$shared" -ge $((data / 4)) ] ||
+    fail "$fs: VHD DESTINATION shares $shared bytes, want >= 25% of the $data bytes merged"
+  got=$("$V" digest --mode tree --progress=none "$d/00-base.vhd" | cut -d' ' -f1)
+  [ "$got" = "$want" ] || fail "$fs: merged VHD has tree digest $got, want $want"
+  "$V" check "$d/00-base.vhd" >"$tmp/vcheck-$fs.txt" 2>&1 ||
+    fail "$fs: check of the merged VHD: $(tail -n 1 "$tmp/vcheck-$fs.txt")"
+  grep -q ' 0 errors, 0 warnings' "$tmp/vcheck-$fs.txt" ||
+    fail "$fs: check of the merged VHD: $(tail -n 1 "$tmp/vcheck-$fs.txt")"
 }
 
 case_fs xfs

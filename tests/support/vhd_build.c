@@ -16,6 +16,7 @@ void vhd_build_opts(vf_create_opts *o, vf_disk_type type, uint64_t size, uint32_
     memset(o->id, 0x11, sizeof o->id);
     o->timestamp = 1000;
     o->creator = "vhdt";
+    o->flags = VF_CREATE_PACKED; /* blocks back to back, as the tests' layouts expect */
 }
 
 int vhd_build(const vf_create_opts *o, int (*fill)(vf_image *img, void *ctx), void *ctx,

@@ -211,7 +211,8 @@ static uint64_t vhdx_locator_len(const vf_fs *fs, const char *path)
 static uint64_t block_cost(const facts *f)
 {
     uint64_t bitmap = (f->block / 512u / 8u + 511u) / 512u * 512u;
-    return f->fmt == VF_FORMAT_VHD ? f->block + bitmap : f->block + (1u << 20);
+    /* VHD: and the padding that puts the block's data on 4 KiB (docs/merge.md "Reflinks") */
+    return f->fmt == VF_FORMAT_VHD ? f->block + bitmap + 4096u - 512u : f->block + (1u << 20);
 }
 
 /* The bound of docs/bounds.md on the bytes a merge writes to the image files (DESTINATION and

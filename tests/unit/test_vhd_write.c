@@ -209,7 +209,9 @@ static void test_allocation_order(void **state)
     const vhd_rec *r = rp;
     vf_image *img;
     assert_int_equal(vf_image_open(io, "r.vhd", VF_OPEN_RDWR, &img, &err), VF_OK);
+    /* reopened, the handle pads before the new block's bitmap: its data starts on 4 KiB */
     uint64_t old_end = base.len - 512, blk = 512 + 512 * KIB;
+    old_end += (4096 - (old_end + 512) % 4096) % 4096;
     uint8_t data[4096];
     memset(data, 0xc3, sizeof data);
     assert_int_equal(vf_image_write(img, 1 * MIB, data, sizeof data, &err), VF_OK);
@@ -264,7 +266,8 @@ static void test_bits_after_data(void **state)
     memset(data, 0x42, sizeof data);
     assert_int_equal(vf_image_write(img, 0, data, 512, &err), VF_OK);
     assert_int_equal(vf_image_flush(img, &err), VF_OK);
-    uint64_t bm_off = base.len - 512; /* the block went where the footer was */
+    uint64_t bm_off = base.len - 512; /* the block went where the footer was, padded so */
+    bm_off += (4096 - (bm_off + 512) % 4096) % 4096; /* that its data starts on 4 KiB */
     size_t mark = r->n;
     assert_int_equal(vf_image_write(img, 4096, data, 512, &err), VF_OK);
     size_t dat = vhd_rec_find(r, mark, 'w', bm_off + 512 + 4096, bm_off + 512 + 4097);
@@ -306,6 +309,39 @@ static void test_reserve(void **state)
     assert_int_equal(n, start + 2 * blk);
     free(model);
     vf_image_close(img);
+}
+
+/* Without VF_CREATE_PACKED every block the handle allocates has its data on a 4 KiB file
+ * offset (padding before its bitmap), also after a reopen, and check calls the padding
+ * nobody's orphaned space; with the flag blocks follow each other (data 512 bytes off). */
+static void test_data_aligned(void **state)
+{
+    (void)state;
+    for (int packed = 0; packed < 2; packed++) {
+        vf_create_opts o;
+        vf_io *io;
+        vf_image *img;
+        vf_error err;
+        vhd_build_opts(&o, VF_DISK_DYNAMIC, 4 * MIB, 512 * KIB);
+        o.flags = packed ? VF_CREATE_PACKED : 0;
+        assert_int_equal(vf_io_mem_new(NULL, 0, "a.vhd", true, &io, &err), VF_OK);
+        assert_int_equal(vf_image_create(io, "a.vhd", &o, &img, &err), VF_OK);
+        uint8_t *model = calloc(1, 4 * MIB), data[512];
+        memset(data, 0x5a, sizeof data);
+        for (uint64_t b = 0; b < 3; b++) {
+            assert_int_equal(vf_image_write(img, b * 1536 * KIB, data, 512, &err), VF_OK);
+            memcpy(model + b * 1536 * KIB, data, 512);
+        }
+        expect_reopened(img, model, 4 * MIB, packed ? "packed" : "aligned");
+        for (uint64_t b = 0; b < 3; b++) {
+            vf_extent e;
+            assert_int_equal(vf_image_map(img, b * 1536 * KIB, 512, &e, &err), VF_OK);
+            assert_int_equal(e.kind, VF_EXTENT_PRESENT);
+            assert_int_equal(e.file_off % 4096 != 0, packed); /* packed: 0xa00, 0xc00, 0xe00 */
+        }
+        vf_image_close(img);
+        free(model);
+    }
 }
 
 /* More new blocks than the pending limit without a flush: earlier batches are published
@@ -392,15 +428,11 @@ static void test_create_rejects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fixed_rw),
-        cmocka_unit_test(test_dynamic_rw),
-        cmocka_unit_test(test_diff_rw),
-        cmocka_unit_test(test_map_runs),
-        cmocka_unit_test(test_allocation_order),
-        cmocka_unit_test(test_bits_after_data),
-        cmocka_unit_test(test_reserve),
-        cmocka_unit_test(test_pending_limit),
-        cmocka_unit_test(test_create_deterministic),
+        cmocka_unit_test(test_fixed_rw),         cmocka_unit_test(test_dynamic_rw),
+        cmocka_unit_test(test_diff_rw),          cmocka_unit_test(test_map_runs),
+        cmocka_unit_test(test_allocation_order), cmocka_unit_test(test_bits_after_data),
+        cmocka_unit_test(test_reserve),          cmocka_unit_test(test_data_aligned),
+        cmocka_unit_test(test_pending_limit),    cmocka_unit_test(test_create_deterministic),
         cmocka_unit_test(test_create_rejects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
