@@ -47,7 +47,9 @@ const vf_cmd_spec vf_resize_spec = {
         "reaches past the new end (a fixed VHD: unless the bytes past it are zeros). VHD: "
         "dynamic and differencing images grow (blocks in the way of a larger block table move "
         "to the end of the file); fixed "
-        "images grow and shrink by moving their footer. VHDX: through the log. The change is "
+        "images grow and shrink by moving their footer. VHDX: through the log; the image gets a "
+        "new DataWriteGuid, so its differencing children must be re-attached (a warning names "
+        "the 'vhdfold set-parent' command). The change is "
         "crash-safe: a reader sees the old size or the new one (a VHD left with differing "
         "footer copies is fixed by 'vhdfold repair'). Every refusal is made before anything is "
         "written.",
@@ -91,6 +93,13 @@ static void vf_resize_print(const vf_resize_args *a, uint64_t before, uint64_t a
     else
         printf("'%s': virtual size %llu (%s) -> %llu (%s)\n", a->file, (unsigned long long)before,
                hb, (unsigned long long)after, ha);
+    if (new_id)
+        fprintf(stderr,
+                "vhdfold: warning: '%s' has a new identity (a changed VHDX disk gets a new "
+                "DataWriteGuid): differencing disks made from it no longer open through it; "
+                "re-attach each with 'vhdfold set-parent CHILD %s --ignore-id-mismatch' "
+                "(it prints CHILD's digest before and after)\n",
+                a->file, a->file);
 }
 
 int vf_cmd_resize(int argc, char **argv)

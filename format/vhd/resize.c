@@ -125,7 +125,7 @@ vf_status vf_vhd_resize(vf_image *img, uint64_t new_size, vf_error *err)
     vf_vhd *v = img->priv;
     uint32_t entries;
     vf_status st = vhd_resize_plan(v, new_size, &entries, err);
-    if (st != VF_OK || new_size == v->footer.current_size)
+    if (st != VF_OK || (new_size == v->footer.current_size && v->footer.disk_type != VF_DISK_FIXED))
         return st;
     if ((st = vf_vhd_flush(img, err)) != VF_OK) /* pending blocks first: the table is final */
         return st;

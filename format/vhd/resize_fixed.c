@@ -4,7 +4,8 @@
  * 'current size': readers show 'current size' bytes). Growing: the old footer copied to the
  * new end, the bytes between the old size and the new end zeroed, then the new footer over
  * the copy. Shrinking (only when the bytes past the new end are zeros): the new footer over
- * the old one, then at the new end, then the file cut after it. Each step is synced.
+ * the old one, then at the new end, then the file cut after it. Each step is synced. The
+ * same size again finishes a shrink that stopped after its first step.
  * Layer: format/vhd, called from resize.c. Spec: docs/formats/vhd.md "Resizing". */
 #include <inttypes.h>
 #include <string.h>
@@ -108,8 +109,31 @@ static vf_status vhd_fixed_shrink(vf_vhd *v, uint64_t new_size, vf_error *err)
     return st == VF_OK ? vhd_fixed_cut(v, new_size + VHD_FOOTER_SIZE, err) : st;
 }
 
+/* The same size again: a footer left past the data with only zeros before it, or a copy of
+ * itself at the end of the data then zeros (a shrink stopped after its first or second
+ * step), moves to the end of the data and the file is cut after it; anything else is left as
+ * it is. */
+static vf_status vhd_fixed_finish(vf_vhd *v, vf_error *err)
+{
+    uint64_t size = v->footer.current_size, at;
+    if (v->footer_off <= size || v->footer_len != VHD_FOOTER_SIZE)
+        return VF_OK;
+    uint8_t mine[VHD_FOOTER_SIZE], there[VHD_FOOTER_SIZE];
+    vf_status st = vf_io_read(v->io, mine, sizeof mine, v->footer_off, err);
+    if (st == VF_OK)
+        st = vf_io_read(v->io, there, sizeof there, size, err);
+    if (st != VF_OK)
+        return st;
+    uint64_t from = memcmp(mine, there, sizeof mine) == 0 ? size + VHD_FOOTER_SIZE : size;
+    if ((st = vhd_first_nonzero(v->io, from, v->footer_off, &at, err)) != VF_OK || at != UINT64_MAX)
+        return st;
+    return vhd_fixed_shrink(v, size, err);
+}
+
 vf_status vf_vhd_fixed_resize(vf_vhd *v, uint64_t new_size, vf_error *err)
 {
+    if (new_size == v->footer.current_size)
+        return vhd_fixed_finish(v, err);
     return new_size > v->footer.current_size ? vhd_fixed_grow(v, new_size, err)
                                              : vhd_fixed_shrink(v, new_size, err);
 }

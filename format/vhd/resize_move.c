@@ -64,29 +64,59 @@ static vf_status vhd_move_footer(vf_vhd *v, uint64_t at, vf_error *err)
     return VF_OK;
 }
 
-/* Block i to the end of data: the footer after it first, then the copy, then the entry. */
-static vf_status vhd_move_block(vf_vhd *v, uint32_t i, vf_error *err)
+/* A move that failed after its footer went to the new end: the footer back at `at` (where
+ * the copy was to start) and the file cut after it, so a rerun finds the file as it was and
+ * leaves no orphaned block behind (best effort: the first failure stops the undo). */
+static void vhd_unmove_footer(vf_vhd *v, uint64_t at)
+{
+    uint8_t raw[VHD_FOOTER_SIZE];
+    vf_vhd_footer_encode(&v->footer, raw);
+    if (vf_io_write(v->io, raw, sizeof raw, at, NULL) != VF_OK ||
+        vf_io_sync(v->io, NULL) != VF_OK ||
+        vf_io_set_size(v->io, at + VHD_FOOTER_SIZE, NULL) != VF_OK)
+        return;
+    v->footer_off = at;
+    v->file_size = at + VHD_FOOTER_SIZE;
+}
+
+/* The entry of block i pointing at sector `sector`, durable. A failed write puts the old
+ * sector back (best effort); *old_back says whether the file's entry is the old one again
+ * (written and synced), so the caller may cut away the copy. */
+static vf_status vhd_point_entry(vf_vhd *v, uint32_t i, uint32_t sector, bool *old_back,
+                                 vf_error *err)
 {
     uint32_t old = vf_vhd_bat_get(&v->bat, i), s = i / (VHD_SECTOR / 4);
-    uint64_t src = (uint64_t)old * VHD_SECTOR, dst = v->footer_off;
-    vf_status st = vhd_move_footer(v, dst + v->block_total, err);
-    if (st == VF_OK)
-        st = vf_io_copy(v->io, dst, v->io, src, v->block_total, err);
-    if (st == VF_OK)
-        st = vf_io_sync(v->io, err);
-    if (st != VF_OK)
-        return st;
     uint8_t sec[VHD_SECTOR];
-    vf_vhd_bat_set(&v->bat, i, (uint32_t)(dst / VHD_SECTOR));
+    vf_vhd_bat_set(&v->bat, i, sector);
     vf_vhd_bat_encode_sector(&v->bat, s, sec);
     uint64_t at = v->hdr.table_offset + (uint64_t)s * VHD_SECTOR;
-    if ((st = vf_io_write(v->io, sec, sizeof sec, at, err)) != VF_OK) {
-        vf_vhd_bat_set(&v->bat, i, old); /* put the old sector back (best effort) */
-        vf_vhd_bat_encode_sector(&v->bat, s, sec);
-        (void)vf_io_write(v->io, sec, sizeof sec, at, NULL);
+    vf_status st = vf_io_write(v->io, sec, sizeof sec, at, err);
+    if (st == VF_OK && (st = vf_io_sync(v->io, err)) == VF_OK)
+        return VF_OK;
+    vf_vhd_bat_set(&v->bat, i, old);
+    vf_vhd_bat_encode_sector(&v->bat, s, sec);
+    *old_back =
+        vf_io_write(v->io, sec, sizeof sec, at, NULL) == VF_OK && vf_io_sync(v->io, NULL) == VF_OK;
+    return st;
+}
+
+/* Block i to the end of data: the footer after it first, then the copy, then the entry. On
+ * a failure after the footer moved, the footer comes back and the copy is cut off. */
+static vf_status vhd_move_block(vf_vhd *v, uint32_t i, vf_error *err)
+{
+    uint64_t src = (uint64_t)vf_vhd_bat_get(&v->bat, i) * VHD_SECTOR, dst = v->footer_off;
+    vf_status st = vhd_move_footer(v, dst + v->block_total, err);
+    if (st != VF_OK)
         return st;
-    }
-    return vf_io_sync(v->io, err);
+    bool old_entry = true; /* the file's entry for i still points at src */
+    st = vf_io_copy(v->io, dst, v->io, src, v->block_total, err);
+    if (st == VF_OK)
+        st = vf_io_sync(v->io, err);
+    if (st == VF_OK)
+        st = vhd_point_entry(v, i, (uint32_t)(dst / VHD_SECTOR), &old_entry, err);
+    if (st != VF_OK && old_entry)
+        vhd_unmove_footer(v, dst);
+    return st;
 }
 
 vf_status vf_vhd_table_make_room(vf_vhd *v, uint32_t entries, vf_error *err)

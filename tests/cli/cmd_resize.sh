@@ -147,6 +147,8 @@ qemu-io -f vhdx -c "write -P 0 34611200 512" "$T/x.vhdx" >/dev/null
 "$VHDFOLD" export "$T/x.vhdx" "$T/x0.raw"
 run "$VHDFOLD" resize "$T/x.vhdx" --size 34607104
 expect_rc 0 "VHDX shrinks into a block whose tail is zero"
+expect_match "$ERR" "warning: '$T/x.vhdx' has a new identity" "human resize warns of the new identity"
+expect_match "$ERR" "set-parent CHILD $T/x.vhdx --ignore-id-mismatch" "the warning names the re-attach"
 "$VHDFOLD" export "$T/x.vhdx" "$T/x1.raw"
 expect_eq "$(stat -c %s "$T/x1.raw")" 34607104 "VHDX shrunk size"
 CHECKS=$((CHECKS + 1))
@@ -188,6 +190,22 @@ CHECKS=$((CHECKS + 1))
     fail "the repaired VHD is not the resized disk"
 CHECKS=$((CHECKS + 1))
 7zz x -so "$T/w.vhd" 2>/dev/null | cmp -s - "$T/w.raw" || fail "7-Zip reads the repaired VHD otherwise"
+
+# a resized VHDX parent: its child no longer opens through it, the warning's set-parent
+# re-attaches it, and the child's view is what it was (the parent grew past the child's end)
+mkdir "$T/rp"
+"$VHDFOLD" create "$T/rp/p.vhdx" --size 16M >/dev/null
+qemu-io -f vhdx -c "write -P 0x61 1M 1M" "$T/rp/p.vhdx" >/dev/null
+"$VHDFOLD" create "$T/rp/c.vhdx" --parent "$T/rp/p.vhdx" >/dev/null
+view=$("$VHDFOLD" digest "$T/rp/c.vhdx" | cut -d' ' -f1)
+run "$VHDFOLD" resize "$T/rp/p.vhdx" --size 32M
+expect_rc 0 "resize a VHDX parent"
+expect_match "$ERR" "set-parent CHILD $T/rp/p.vhdx --ignore-id-mismatch" "the parent's resize warns"
+run "$VHDFOLD" digest "$T/rp/c.vhdx"
+expect_rc 3 "the child no longer binds to the resized parent"
+run "$VHDFOLD" set-parent "$T/rp/c.vhdx" "$T/rp/p.vhdx" --ignore-id-mismatch
+expect_rc 0 "set-parent re-attaches the child"
+expect_eq "$("$VHDFOLD" digest "$T/rp/c.vhdx" | cut -d' ' -f1)" "$view" "the child's view after re-attaching"
 
 # refusals, nothing written: a fixed VHD shrunk over data, a VHDX shrunk over an allocated
 # block or a marked sector, a non-image

@@ -4,8 +4,9 @@
  * the run is repeated with that write failing (power loss with the write torn after its first
  * sector, EIO, a short write); the file left behind must open and read as the old disk or the new
  * one (the old bytes, cut or zero-extended to the new size), or, when it does not open,
- * vf_image_repair must bring it to one of them. Uses tests/support/io_fault over the memory file
- * system. */
+ * vf_image_repair must bring it to one of them. After a failed write (EIO, short: the process
+ * lives on), running the resize again must leave a file of the clean run's size. Uses
+ * tests/support/io_fault over the memory file system. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -143,6 +144,19 @@ static int classify(vf_fs *mem, const rcase *c, const uint8_t *old_d, const uint
     return ro;
 }
 
+/* After a failed write (the process lives on), running the resize again finishes it in a
+ * file of the clean run's size: a failed step gives back what it appended. */
+static void rerun_same_size(vf_fs *mem, const rcase *c, size_t clean_len, const char *what)
+{
+    vf_error err;
+    if (run_resize(mem, c->new_size, &err) != VF_OK)
+        fail_msg("%s: the rerun fails: %s", what, err.msg);
+    size_t n;
+    (void)vf_fs_mem_get(mem, NAME, &n);
+    if (n != clean_len)
+        fail_msg("%s: the rerun leaves %zu bytes, the clean run %zu", what, n, clean_len);
+}
+
 static void sweep(const rcase *c)
 {
     vf_fs *mem;
@@ -162,6 +176,8 @@ static void sweep(const rcase *c)
     uint64_t writes = vf_fault_writes(f);
     unsigned repaired = 0, seen[3] = {0, 0, 0};
     assert_int_equal(classify(mem, c, old_d, new_d, c->name, &repaired), 2);
+    size_t clean_len;
+    (void)vf_fs_mem_get(mem, NAME, &clean_len);
     static const struct {
         vf_fault_kind kind;
         const char *name;
@@ -180,6 +196,8 @@ static void sweep(const rcase *c)
             snprintf(what, sizeof what, "%s, %s at write %llu", c->name, kinds[k].name,
                      (unsigned long long)at);
             seen[classify(mem, c, old_d, new_d, what, &repaired)]++;
+            if (kinds[k].kind != VF_FAULT_POWER)
+                rerun_same_size(mem, c, clean_len, what);
         }
     print_message("%s: %llu writes per run; faulted: %u old, %u new, %u repaired first\n", c->name,
                   (unsigned long long)writes, seen[1], seen[2], repaired);
