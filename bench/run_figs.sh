@@ -37,8 +37,8 @@ fig_digest() {
     if [ "$got" = "$want" ]; then echo "$fig: flat digest equals the manifest" >>"$OUT/checks.txt"
     else echo "$fig: WRONG flat digest $got (manifest $want)" >>"$OUT/checks.txt"; fi
     cat "$DG_IMG" "$DG_RAW" >/dev/null # the same warm page cache for every contender
-    interleave "$fig" dg_flat dg_tree dg_openssl dg_7zz dg_limit dg_export dg_cp
-    rm -rf "$d" "$DG_RAW" "$W/export.raw" "$W/cp.raw"
+    interleave "$fig" dg_flat dg_tree dg_openssl dg_7zz dg_limit dg_export dg_convert dg_cp
+    rm -rf "$d" "$DG_RAW" "$W/export.raw" "$W/cp.raw" "$W/convert.$fmt"
 }
 # dg_limit FIG RUN: the SHA-256 limits of this CPU in this run: `openssl speed -elapsed`
 # hashing 1 MiB buffers in memory on one core (sha-limit-1) and on both (sha-limit-2, -multi
@@ -73,6 +73,14 @@ dg_export() {
     rm -f "$W/export.raw" && sync
     timed "$1" vhdfold-export "$2" "$DIGEST_SIZE" sh -c '"$0" export --progress=none "$1" "$2" \
         && sync' "$VHDFOLD" "$DG_IMG" "$W/export.raw"
+}
+# convert of the image into a new dynamic image of the same format (verified, as by default:
+# the copy, its sync and the read-back digest), synced; compared with cp+sync of the raw disk.
+dg_convert() {
+    local out=$W/convert.${DG_IMG##*.}
+    rm -f "$out" && sync
+    timed "$1" vhdfold-convert "$2" "$DIGEST_SIZE" sh -c '"$0" convert --progress=none "$1" "$2" \
+        && sync' "$VHDFOLD" "$DG_IMG" "$out"
 }
 dg_cp() {
     rm -f "$W/cp.raw" && sync

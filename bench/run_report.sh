@@ -101,6 +101,10 @@ rp_goals() {
         cpu_s
     rp_goal "export speed vs cp+sync (VHDX)" digest-vhdx cp-sync digest-vhdx vhdfold-export \
         ge 0.9
+    rp_goal "convert speed (verified) vs cp+sync of the raw disk" digest cp-sync digest \
+        vhdfold-convert ge 0.9
+    rp_goal "convert speed (verified) vs cp+sync (VHDX)" digest-vhdx cp-sync digest-vhdx \
+        vhdfold-convert ge 0.9
     local fs
     for fs in xfs btrfs; do
         first=$(rp_first "reflink-$fs-") last=$(rp_last "reflink-$fs-")

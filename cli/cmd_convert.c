@@ -1,13 +1,16 @@
 /* cmd_convert.c - `vhdfold convert SOURCE OUT`: the flattened view of SOURCE's chain as a new
- * standalone image (any format the library creates, or raw), zero runs left unallocated, the
- * copy verified by flat digest before OUT appears (temporary file + atomic publish,
- * newfile.h). Layer: cli, over vf_verify_walk and vf_image_create/write. */
+ * standalone image (any format the library creates, or raw), zero runs left unallocated.
+ * The flat digest is computed on its own thread while each piece is written (bghash.h);
+ * before OUT appears (temporary file + atomic publish, newfile.h) it is opened afresh and
+ * compared byte for byte with SOURCE's view, so the digest printed is both disks'.
+ * Layer: cli, over vf_verify_walk, vf_compare and vf_image_create/write. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "bghash.h"
 #include "newfile.h"
 #include "output.h"
 
@@ -53,7 +56,7 @@ static const vf_opt vf_conv_table[] = {
     {.name = "verify",
      .type = VF_OPT_FLAG,
      .offset = VF_CONV_OPT(verify),
-     .help = "compare the flat digest of OUT with SOURCE's view before OUT appears (the "
+     .help = "compare OUT, read back, with SOURCE's view before OUT appears (the "
              "default for images; raw only when asked); a mismatch exits 1"},
     {.name = "no-verify",
      .type = VF_OPT_FLAG,
@@ -84,8 +87,9 @@ const vf_cmd_spec vf_convert_spec = {
         "Write the disk seen from SOURCE (its chain flattened) into OUT, a new fixed or "
         "dynamic image of any format, or a raw file. Runs that read as zeros are not "
         "written: a dynamic OUT leaves their blocks unallocated, a raw OUT leaves holes. OUT "
-        "is written under a temporary name in its folder and verified (its flat digest "
-        "equals SOURCE's) before it appears; an existing OUT is refused without --force.",
+        "is written under a temporary name in its folder and verified (read back and compared "
+        "byte for byte with SOURCE's view, so the flat digest printed is both disks') before "
+        "it appears; an existing OUT is refused without --force.",
     .positionals = vf_conv_positionals,
     .groups = vf_conv_groups,
     .exit_status = "0 converted, 1 verification mismatch (OUT not written), 2 usage, invalid "
@@ -97,10 +101,16 @@ const vf_cmd_spec vf_convert_spec = {
 typedef struct vf_conv_sink {
     vf_image *img;
     vf_io *raw;
-    vf_sha256 *hash; /* the source's flat digest, computed on the way */
-    uint32_t grain;  /* zero detection unit: the logical sector */
+    vf_bghash *hash;  /* the source's flat digest, computed on the way (own thread) */
+    uint32_t grain;   /* zero detection unit: the logical sector */
+    uint64_t reserve; /* blocks announced to the image before each piece (vf_image_reserve) */
     uint64_t written;
 } vf_conv_sink;
+
+/* New blocks are announced this many bytes at a time: a VHD then moves its footer (and
+ * syncs) once per this much new data instead of once per block. The image gives back what
+ * stays unused when it is flushed. */
+#define VF_CONV_RESERVE_BYTES (256u << 20)
 
 static vf_status vf_conv_put(vf_conv_sink *s, uint64_t voff, const uint8_t *p, uint64_t len,
                              vf_error *err)
@@ -116,18 +126,14 @@ static bool vf_conv_zero(const uint8_t *p, size_t n)
     return p[0] == 0 && !memcmp(p, p + 1, n - 1);
 }
 
-/* A vf_walk_fn: hash everything, write the runs of non-zero sectors. */
-static vf_status vf_conv_sink_fn(void *ctx, uint64_t voff, const void *data, uint64_t len,
-                                 vf_error *err)
+/* The runs of non-zero sectors of one piece, written. */
+static vf_status vf_conv_write_piece(vf_conv_sink *s, uint64_t voff, const uint8_t *p, uint64_t len,
+                                     vf_error *err)
 {
-    vf_conv_sink *s = ctx;
-    if (!data)
-        return vf_sha256_update_zeros(s->hash, len, err);
-    vf_status st = vf_sha256_update(s->hash, data, (size_t)len, err);
-    const uint8_t *p = data;
     uint64_t g = s->grain, run = 0, start = 0;
-    if (voff % g || len % g) /* never from a chain (whole sectors); written as it comes */
-        return st == VF_OK ? vf_conv_put(s, voff, p, len, err) : st;
+    vf_status st = s->img ? vf_image_reserve(s->img, s->reserve, err) : VF_OK;
+    if (st == VF_OK && (voff % g || len % g)) /* never from a chain (whole sectors) */
+        return vf_conv_put(s, voff, p, len, err);
     for (uint64_t o = 0; st == VF_OK && o < len; o += g) {
         if (!vf_conv_zero(p + o, (size_t)g)) {
             if (!run)
@@ -144,10 +150,23 @@ static vf_status vf_conv_sink_fn(void *ctx, uint64_t voff, const void *data, uin
     return st;
 }
 
+/* A vf_walk_fn: the piece goes to the hashing thread, its non-zero runs are written
+ * meanwhile, and the call returns when both are done (the walk then reuses the buffer). */
+static vf_status vf_conv_sink_fn(void *ctx, uint64_t voff, const void *data, uint64_t len,
+                                 vf_error *err)
+{
+    vf_conv_sink *s = ctx;
+    vf_bghash_post(s->hash, data, len);
+    vf_status st = data ? vf_conv_write_piece(s, voff, data, len, err) : VF_OK;
+    vf_status hst = vf_bghash_wait(s->hash, st == VF_OK ? err : NULL);
+    return st != VF_OK ? st : hst;
+}
+
 typedef struct vf_conv_result {
     vf_create_opts co;
     bool raw, verify, mismatch;
-    char digest[VF_SHA256_HEX_LEN], digest_out[VF_SHA256_HEX_LEN];
+    char digest[VF_SHA256_HEX_LEN];
+    vf_compare_result cmp; /* the verification's answer */
     uint64_t written, virtual_size;
 } vf_conv_result;
 
@@ -208,8 +227,12 @@ static vf_status vf_conv_copy(const vf_conv_cli *c, vf_chain *ch, vf_io *io, vf_
         st = vf_image_create(io, c->out, &r->co, &s.img, err);
         io = NULL;
     }
+    if (s.img) {
+        uint32_t bs = vf_image_info_get(s.img)->block_size;
+        s.reserve = bs ? (VF_CONV_RESERVE_BYTES + bs - 1) / bs : 0;
+    }
     vf_source *src = NULL;
-    if (st == VF_OK && (st = vf_sha256_new(&s.hash, err)) == VF_OK)
+    if (st == VF_OK && (st = vf_bghash_start(&s.hash, err)) == VF_OK)
         st = vf_source_from_chain(ch, false, &src, err);
     vf_progress_bar bar;
     vf_progress_init(&bar, c->co.progress, "convert");
@@ -220,37 +243,38 @@ static vf_status vf_conv_copy(const vf_conv_cli *c, vf_chain *ch, vf_io *io, vf_
         st = vf_verify_walk(src, &vo, vf_conv_sink_fn, &s, err);
     vf_progress_finish(&bar, st, err);
     uint8_t md[VF_SHA256_LEN];
-    if (st == VF_OK && (st = vf_sha256_final(s.hash, md, err)) == VF_OK)
+    if (st == VF_OK && (st = vf_bghash_final(s.hash, md, err)) == VF_OK)
         vf_sha256_hex(md, r->digest);
     if (st == VF_OK)
         st = s.img ? vf_image_flush(s.img, err) : vf_io_sync(io, err);
     r->written = s.written;
     vf_source_free(src);
-    vf_sha256_free(s.hash);
+    vf_bghash_free(s.hash);
     vf_image_close(s.img);
     vf_io_close(io);
     return st;
 }
 
-/* The flat digest of the written file, opened afresh as a standalone image (or raw). */
-static vf_status vf_conv_verify(const char *tmp, vf_conv_result *r, vf_error *err)
+/* The written file, opened afresh as a standalone image (or raw), compared byte for byte
+ * with SOURCE's view (zero runs on both sides cost no read). */
+static vf_status vf_conv_verify(vf_chain *ch, const char *tmp, vf_conv_result *r, vf_error *err)
 {
     vf_chain_opts copts;
     vf_chain_opts_init(&copts);
     copts.max_depth = 1; /* standalone: a parent link would fail the open */
     copts.lock = true;
-    vf_source *src;
-    vf_status st = vf_source_open(tmp, r->raw ? VF_SOURCE_RAW : VF_SOURCE_CHAIN, &copts, &src, err);
+    vf_source *out, *src;
+    vf_status st = vf_source_open(tmp, r->raw ? VF_SOURCE_RAW : VF_SOURCE_CHAIN, &copts, &out, err);
     if (st != VF_OK)
         return st;
-    vf_verify_opts vo;
-    vf_cli_verify_opts(&vo, NULL);
-    uint8_t md[VF_SHA256_LEN];
-    if ((st = vf_digest_flat(src, &vo, md, err)) == VF_OK) {
-        vf_sha256_hex(md, r->digest_out);
-        r->mismatch = strcmp(r->digest, r->digest_out) != 0;
+    if ((st = vf_source_from_chain(ch, false, &src, err)) == VF_OK) {
+        vf_verify_opts vo;
+        vf_cli_verify_opts(&vo, NULL);
+        if ((st = vf_compare(src, out, &vo, &r->cmp, err)) == VF_OK)
+            r->mismatch = !r->cmp.identical;
+        vf_source_free(src);
     }
-    vf_source_free(src);
+    vf_source_free(out);
     return st;
 }
 
@@ -261,10 +285,13 @@ static vf_status vf_conv_run(const vf_conv_cli *c, vf_chain *ch, vf_conv_result 
     vf_status st = vf_newfile_begin(&nf, c->out, &io, err);
     if (st == VF_OK)
         st = vf_conv_copy(c, ch, io, r, err);
-    if (st == VF_OK && r->verify && (st = vf_conv_verify(nf.tmp, r, err)) == VF_OK && r->mismatch)
-        st = VF_FAIL(err, VF_E_CORRUPT, VF_OFF_NONE,
-                     "verification failed: '%s' reads %s, SOURCE '%s' %s; OUT not written", c->out,
-                     r->digest_out, c->source, r->digest);
+    if (st == VF_OK && r->verify && (st = vf_conv_verify(ch, nf.tmp, r, err)) == VF_OK &&
+        r->mismatch)
+        st = VF_FAIL(err, VF_E_CORRUPT, r->cmp.first_diff,
+                     "verification failed: '%s' read back differs from SOURCE '%s' from byte "
+                     "%llu on (%llu blocks of 2 MiB differ); OUT not written",
+                     c->out, c->source, (unsigned long long)r->cmp.first_diff,
+                     (unsigned long long)r->cmp.diff_blocks);
     if (st == VF_OK)
         st = vf_newfile_publish(&nf, c->force, err);
     vf_newfile_end(&nf);
