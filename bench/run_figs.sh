@@ -120,7 +120,8 @@ rl_shared() {
         >>"$OUT/checks.txt"
 }
 
-# fig_reflink FS: VHDX merges of RL_SMALL and RL_BIG bytes of data (depth 1, whole blocks) on
+# fig_reflink FS: VHDX merges of RL_SMALL and RL_BIG bytes of data (depth 1, whole blocks; into
+# the generated base, then into an empty one: rlempty-FS-SIZE) on
 # a loop FS, timed with sync; their times should not grow with the data.
 fig_reflink() {
     local fs=$1 size fig
@@ -132,6 +133,15 @@ fig_reflink() {
         log "$fig: VHDX depth 1 on $fs, $((size / MiB)) MiB of data"
         merge_setup "$fig" vhdx $((2 * size)) 1 0.500000 51
         check_data "$fig chain" "$(data_bytes "$MG_DIR/orig" 1 1)" "$size"
+        interleave "$fig" mg_vhdfold
+        rl_shared "$fig" "$MG_DIR/work/${MG_FILES[0]}"
+        mg_intact "$fig"
+        rm -rf "$MG_DIR"
+        # The same top merged into an empty base: every block is new and appended, so the
+        # clones join into one per run of SOURCE's file.
+        fig=rlempty-$fs-$((size / MiB))M
+        log "$fig: the same into an empty base"
+        GEN_WRITES=0:none merge_setup "$fig" vhdx $((2 * size)) 1 0.500000 51
         interleave "$fig" mg_vhdfold
         rl_shared "$fig" "$MG_DIR/work/${MG_FILES[0]}"
         mg_intact "$fig"

@@ -114,6 +114,9 @@ rp_goals() {
         fi
         rp_goal "reflink on $fs: VHDX merge time, $last vs $first of data" "$last" vhdfold-merge \
             "$first" vhdfold-merge le 1.2
+        first=$(rp_first "rlempty-$fs-") last=$(rp_last "rlempty-$fs-")
+        [ -n "$first" ] && rp_goal "reflink on $fs into an empty base: merge time, $last vs $first" \
+            "$last" vhdfold-merge "$first" vhdfold-merge le 1.2
     done
     rp_goal "gen: speed vs dd" gen dd gen vhdfold-gen ge 0.5
     first=$(rp_first size-) last=$(rp_last size-) # size- does not match sizex-
