@@ -72,8 +72,14 @@ static vf_status vf_resize_open(const char *path, vf_image **img, vf_error *err)
     return vf_image_open(io, path, VF_OPEN_RDWR, img, err);
 }
 
-static void vf_resize_print(const vf_resize_args *a, uint64_t before, uint64_t after, bool new_id)
+/* Sizes of one resize: virtual before and after, the file before and after. */
+typedef struct vf_resize_sizes {
+    uint64_t before, after, file_before, file_after;
+} vf_resize_sizes;
+
+static void vf_resize_print(const vf_resize_args *a, const vf_resize_sizes *z, bool new_id)
 {
+    uint64_t before = z->before, after = z->after;
     if (a->co.json) {
         json_t *o = vf_json_begin("resize");
         json_object_set_new(o, "status", json_integer(0));
@@ -88,7 +94,12 @@ static void vf_resize_print(const vf_resize_args *a, uint64_t before, uint64_t a
     char hb[32], ha[32];
     vf_cli_human_size(before, hb, sizeof hb);
     vf_cli_human_size(after, ha, sizeof ha);
-    if (before == after)
+    if (before == after && z->file_before != z->file_after)
+        printf("'%s': already %llu bytes (%s); the file was cut from %llu to %llu bytes (a "
+               "fixed VHD's interrupted shrink finished)\n",
+               a->file, (unsigned long long)after, ha, (unsigned long long)z->file_before,
+               (unsigned long long)z->file_after);
+    else if (before == after)
         printf("'%s': already %llu bytes (%s)\n", a->file, (unsigned long long)after, ha);
     else
         printf("'%s': virtual size %llu (%s) -> %llu (%s)\n", a->file, (unsigned long long)before,
@@ -121,7 +132,8 @@ int vf_cmd_resize(int argc, char **argv)
         st = vf_resize_open(a.file, &img, &err);
     if (st != VF_OK)
         return vf_cli_fail("resize", a.file, &err, a.co.json);
-    uint64_t before = vf_image_info_get(img)->virtual_size;
+    vf_resize_sizes z = {.before = vf_image_info_get(img)->virtual_size,
+                         .file_before = vf_image_info_get(img)->file_size};
     uint8_t id[16];
     memcpy(id, vf_image_info_get(img)->id, sizeof id);
     st = vf_image_resize_check(img, a.size, &err);
@@ -129,11 +141,12 @@ int vf_cmd_resize(int argc, char **argv)
         st = vf_image_resize(img, a.size, &err);
     if (st == VF_OK)
         st = vf_image_flush(img, &err);
-    uint64_t after = st == VF_OK ? vf_image_info_get(img)->virtual_size : before;
+    z.after = st == VF_OK ? vf_image_info_get(img)->virtual_size : z.before;
+    z.file_after = vf_image_info_get(img)->file_size;
     bool new_id = memcmp(id, vf_image_info_get(img)->id, sizeof id) != 0;
     vf_image_close(img);
     if (st != VF_OK)
         return vf_cli_fail("resize", a.file, &err, a.co.json);
-    vf_resize_print(&a, before, after, new_id);
+    vf_resize_print(&a, &z, new_id);
     return VF_EXIT_OK;
 }

@@ -191,6 +191,24 @@ CHECKS=$((CHECKS + 1))
 CHECKS=$((CHECKS + 1))
 7zz x -so "$T/w.vhd" 2>/dev/null | cmp -s - "$T/w.raw" || fail "7-Zip reads the repaired VHD otherwise"
 
+# a fixed VHD shrink stopped after its first step (the new footer over the old one, the
+# bytes before it zeros): resizing to the same size finishes it, the disk unchanged
+mkdir "$T/fs"
+qemu-img create -q -f vpc -o subformat=fixed,force_size=on "$T/fs/f.vhd" 8M
+qemu-io -f vpc -c "write -P 0x42 0 1M" "$T/fs/f.vhd" >/dev/null
+cp "$T/fs/f.vhd" "$T/fs/g.vhd"
+"$VHDFOLD" resize "$T/fs/g.vhd" --size 4M >/dev/null
+tail -c 512 "$T/fs/g.vhd" | dd of="$T/fs/f.vhd" bs=512 seek=16384 conv=notrunc status=none
+view=$("$VHDFOLD" digest "$T/fs/f.vhd" | cut -d' ' -f1)
+expect_eq "$view" "$("$VHDFOLD" digest "$T/fs/g.vhd" | cut -d' ' -f1)" "the stopped shrink shows the new disk"
+run "$VHDFOLD" resize "$T/fs/f.vhd" --size 4M
+expect_rc 0 "the same size finishes the shrink"
+expect_match "$OUT" "the file was cut from 8389120 to 4194816 bytes" "resize says it cut the file"
+expect_eq "$(stat -c %s "$T/fs/f.vhd")" 4194816 "the file ends after the data and one footer"
+expect_eq "$("$VHDFOLD" digest "$T/fs/f.vhd" | cut -d' ' -f1)" "$view" "the disk is unchanged"
+run "$VHDFOLD" resize "$T/fs/f.vhd" --size 4M
+expect_match "$OUT" "already 4194304 bytes .4 MiB.$" "a second run has nothing to do"
+
 # a resized VHDX parent: its child no longer opens through it, the warning's set-parent
 # re-attaches it, and the child's view is what it was (the parent grew past the child's end)
 mkdir "$T/rp"
