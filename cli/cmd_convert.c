@@ -101,16 +101,10 @@ const vf_cmd_spec vf_convert_spec = {
 typedef struct vf_conv_sink {
     vf_image *img;
     vf_io *raw;
-    vf_bghash *hash;  /* the source's flat digest, computed on the way (own thread) */
-    uint32_t grain;   /* zero detection unit: the logical sector */
-    uint64_t reserve; /* blocks announced to the image before each piece (vf_image_reserve) */
+    vf_bghash *hash; /* the source's flat digest, computed on the way (own thread) */
+    uint32_t grain;  /* zero detection unit: the logical sector */
     uint64_t written;
 } vf_conv_sink;
-
-/* New blocks are announced this many bytes at a time: a VHD then moves its footer (and
- * syncs) once per this much new data instead of once per block. The image gives back what
- * stays unused when it is flushed. */
-#define VF_CONV_RESERVE_BYTES (256u << 20)
 
 static vf_status vf_conv_put(vf_conv_sink *s, uint64_t voff, const uint8_t *p, uint64_t len,
                              vf_error *err)
@@ -131,8 +125,8 @@ static vf_status vf_conv_write_piece(vf_conv_sink *s, uint64_t voff, const uint8
                                      vf_error *err)
 {
     uint64_t g = s->grain, run = 0, start = 0;
-    vf_status st = s->img ? vf_image_reserve(s->img, s->reserve, err) : VF_OK;
-    if (st == VF_OK && (voff % g || len % g)) /* never from a chain (whole sectors) */
+    vf_status st = VF_OK;
+    if (voff % g || len % g) /* never from a chain (whole sectors) */
         return vf_conv_put(s, voff, p, len, err);
     for (uint64_t o = 0; st == VF_OK && o < len; o += g) {
         if (!vf_conv_zero(p + o, (size_t)g)) {
@@ -215,6 +209,29 @@ static vf_status vf_conv_plan(const vf_conv_cli *c, vf_chain *ch, vf_conv_result
 }
 
 /* Copy SOURCE's view into io (consumed): an image of r->co, or raw. */
+/* At most how many blocks OUT will allocate: each level's allocated blocks, each covering at
+ * most (its block size / OUT's) + 1 of OUT's, never more than OUT has (all of them when a
+ * level is fixed). Announced once before the copy (vf_image_reserve), so a VHD moves its
+ * footer, and syncs, once rather than once per new block; the image gives back what stays
+ * unused when it is flushed. Cost: one look at each level's info. */
+static uint64_t vf_conv_blocks_bound(vf_chain *ch, vf_image *out)
+{
+    const vf_image_info *oi = vf_image_info_get(out);
+    if (!oi->block_size)
+        return 0;
+    uint64_t n = 0;
+    for (size_t l = 0; l < vf_chain_depth(ch); l++) {
+        const vf_image_info *li = vf_image_info_get(vf_chain_image(ch, l));
+        if (!li->block_size)
+            return oi->total_blocks;
+        uint64_t per = li->block_size / oi->block_size + 1;
+        if (li->allocated_blocks > (oi->total_blocks - n) / per)
+            return oi->total_blocks;
+        n += li->allocated_blocks * per;
+    }
+    return n < oi->total_blocks ? n : oi->total_blocks;
+}
+
 static vf_status vf_conv_copy(const vf_conv_cli *c, vf_chain *ch, vf_io *io, vf_conv_result *r,
                               vf_error *err)
 {
@@ -227,10 +244,8 @@ static vf_status vf_conv_copy(const vf_conv_cli *c, vf_chain *ch, vf_io *io, vf_
         st = vf_image_create(io, c->out, &r->co, &s.img, err);
         io = NULL;
     }
-    if (s.img) {
-        uint32_t bs = vf_image_info_get(s.img)->block_size;
-        s.reserve = bs ? (VF_CONV_RESERVE_BYTES + bs - 1) / bs : 0;
-    }
+    if (st == VF_OK && s.img)
+        st = vf_image_reserve(s.img, vf_conv_blocks_bound(ch, s.img), err);
     vf_source *src = NULL;
     if (st == VF_OK && (st = vf_bghash_start(&s.hash, err)) == VF_OK)
         st = vf_source_from_chain(ch, false, &src, err);

@@ -250,7 +250,7 @@ CASES
 }
 
 # convert_syncs: a dynamic VHD OUT of 64 MiB of data in 2 MiB blocks (32 new blocks) costs a
-# bounded number of fsync/fdatasync calls (new blocks are announced 256 MiB at a time), not
+# bounded number of fsync/fdatasync calls (the new blocks are announced once, before the copy), not
 # one per block; counted with strace (skipped with a message where it cannot trace).
 convert_syncs() {
     if ! command -v strace >/dev/null || ! strace -f -o /dev/null true 2>/dev/null; then
