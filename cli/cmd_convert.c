@@ -125,9 +125,9 @@ static vf_status vf_conv_write_piece(vf_conv_sink *s, uint64_t voff, const uint8
                                      vf_error *err)
 {
     uint64_t g = s->grain, run = 0, start = 0;
-    vf_status st = VF_OK;
     if (voff % g || len % g) /* never from a chain (whole sectors) */
         return vf_conv_put(s, voff, p, len, err);
+    vf_status st = VF_OK;
     for (uint64_t o = 0; st == VF_OK && o < len; o += g) {
         if (!vf_conv_zero(p + o, (size_t)g)) {
             if (!run)
@@ -208,7 +208,6 @@ static vf_status vf_conv_plan(const vf_conv_cli *c, vf_chain *ch, vf_conv_result
     return vf_cli_check_create(&r->co, err);
 }
 
-/* Copy SOURCE's view into io (consumed): an image of r->co, or raw. */
 /* At most how many blocks OUT will allocate: each level's allocated blocks, each covering at
  * most (its block size / OUT's) + 1 of OUT's, never more than OUT has (all of them when a
  * level is fixed). Announced once before the copy (vf_image_reserve), so a VHD moves its
@@ -232,6 +231,7 @@ static uint64_t vf_conv_blocks_bound(vf_chain *ch, vf_image *out)
     return n < oi->total_blocks ? n : oi->total_blocks;
 }
 
+/* Copy SOURCE's view into io (consumed): an image of r->co, or raw. */
 static vf_status vf_conv_copy(const vf_conv_cli *c, vf_chain *ch, vf_io *io, vf_conv_result *r,
                               vf_error *err)
 {
