@@ -860,19 +860,7 @@ const vf_fs *vf_fs_posix(void)
     return &vf_posix_fs;
 }
 
-static bool vf_io_view_map_flags(vf_io *io, uint64_t off, size_t len, vf_io_view *v, int flags);
-
 bool vf_io_view_map(vf_io *io, uint64_t off, size_t len, vf_io_view *v)
-{
-    return vf_io_view_map_flags(io, off, len, v, MAP_POPULATE);
-}
-
-bool vf_io_view_map_lazy(vf_io *io, uint64_t off, size_t len, vf_io_view *v)
-{
-    return vf_io_view_map_flags(io, off, len, v, 0);
-}
-
-static bool vf_io_view_map_flags(vf_io *io, uint64_t off, size_t len, vf_io_view *v, int flags)
 {
     memset(v, 0, sizeof *v);
     if (!io || io->ops != &vf_file_ops || len == 0)
@@ -889,7 +877,7 @@ static bool vf_io_view_map_flags(vf_io *io, uint64_t off, size_t len, vf_io_view
     size_t map_len = (size_t)(off - start) + len;
     /* MAP_POPULATE: the page tables are filled in one go here (on the reader's thread)
      * instead of one fault per page while the bytes are hashed. */
-    void *p = mmap(NULL, map_len, PROT_READ, MAP_SHARED | flags, f->fd, (off_t)start);
+    void *p = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, f->fd, (off_t)start);
     if (p == MAP_FAILED)
         return false;
     v->base = p;

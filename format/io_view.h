@@ -27,9 +27,6 @@ typedef struct vf_io_view {
  * beside a running merge that may trim the file) is read, so a truncation is an error, not a
  * signal. */
 bool vf_io_view_map(vf_io *io, uint64_t off, size_t len, vf_io_view *v);
-/* The same without populating the page tables up front (faults as the bytes are touched):
- * for mapping a whole file once, however large or sparse. */
-bool vf_io_view_map_lazy(vf_io *io, uint64_t off, size_t len, vf_io_view *v);
 /* Drop a view (one that was never mapped is fine). */
 void vf_io_view_unmap(vf_io_view *v);
 

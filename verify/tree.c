@@ -8,17 +8,12 @@
  * them from a prepared run, so memory stays fixed (one block buffer per thread, one batch of
  * leaves) and every thread has work even when the data is thinly spread over a huge disk.
  * A block one level's file holds whole as stored (the common case) is only located under the
- * lock; its worker then hashes it, outside the lock, straight from one read-only mapping of
- * that whole file, made lazily the first time the file is met and dropped when the digest
- * ends (no copy, and no munmap while hashing: in a process with several threads every
- * munmap interrupts the other cores to flush their TLBs). A file truncated by another
- * program meanwhile then raises SIGBUS (the CLI catches it: an error, exit 4). With
- * vf_verify_opts.no_views, or where a file cannot be mapped, the worker reads the block with
- * pread in pieces small enough to stay in the core's cache, hashing each as it arrives, and
- * a truncation is a read error. */
+ * lock; its worker then reads it with pread, outside the lock, in pieces small enough to stay
+ * in the core's cache, hashing each piece as it arrives. No mapping: nothing to unmap (in a
+ * process with several threads every munmap interrupts the other cores to flush their TLBs),
+ * and a file truncated meanwhile is a read error, not SIGBUS. */
 #include <errno.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,8 +26,6 @@
 #define VF_TREE_TAG "vhdfold-tree-v1"
 /* A stored block is read and hashed in pieces of this size (a core's L2 holds one). */
 #define VF_TREE_PIECE (256u << 10)
-/* Level files mapped at most (a chain is at most 65 levels deep); others are read. */
-#define VF_TREE_MAPS 128u
 
 /* What each thread hashes with: a block buffer and its own SHA-256 context. */
 typedef struct vf_tree_worker {
@@ -62,10 +55,6 @@ typedef struct vf_tree {
     bool done[VF_TREE_BATCH_BLOCKS];               /* leaves[i] is ready; guarded by mu */
     uint8_t zlast[VF_SHA256_LEN];                  /* leaf of a short, zero last block */
     uint8_t zrun[VF_TREE_ZERO_RUN][VF_SHA256_LEN]; /* the leaf of a zero block, repeated */
-    /* One lazy mapping per level file met (vf_tree_mapped); base NULL: read that file. */
-    vf_io *map_io[VF_TREE_MAPS];
-    vf_io_view maps[VF_TREE_MAPS];
-    size_t nmaps;
 } vf_tree;
 
 static void vf_tree_fail(vf_tree *t, vf_status st, const vf_error *err)
@@ -94,37 +83,6 @@ static vf_status vf_tree_read_stored(vf_tree *t, vf_io *io, void *buf, size_t n,
     return st;
 }
 
-/* The bytes [off, off+len) of a level's file through one read-only mapping of the whole file,
- * made lazily (no page tables filled up front) the first time the file is met and kept until
- * the digest ends, so no munmap interrupts the other hashing thread; NULL when the caller
- * turned views off, the mapping failed (a file too large for the address space) or the
- * range lies past what was mapped: read it instead. Called with io_mu held. */
-static const uint8_t *vf_tree_mapped(vf_tree *t, vf_io *io, uint64_t off, size_t len)
-{
-    if (t->opts && t->opts->no_views)
-        return NULL;
-    size_t i = 0;
-    while (i < t->nmaps && t->map_io[i] != io)
-        i++;
-    if (i == t->nmaps && i < VF_TREE_MAPS) {
-        uint64_t size;
-        if (vf_io_size(io, &size, NULL) == VF_OK && size && size <= SIZE_MAX &&
-            vf_io_view_map_lazy(io, 0, (size_t)size, &t->maps[i])) {
-            t->map_io[i] = io;
-            t->nmaps++;
-        } else {
-            t->map_io[i] = io; /* remembered as unmappable: not tried again */
-            t->nmaps++;
-        }
-    }
-    if (i == t->nmaps) /* VF_TREE_MAPS files met already */
-        return NULL;
-    const vf_io_view *v = &t->maps[i];
-    if (!v->base || off > v->map_len || len > v->map_len - off)
-        return NULL;
-    return v->data + off;
-}
-
 static vf_status vf_tree_hash_block(vf_tree *t, uint64_t blk, vf_tree_worker *w, uint8_t *md,
                                     vf_error *err)
 {
@@ -133,17 +91,12 @@ static vf_status vf_tree_hash_block(vf_tree *t, uint64_t blk, vf_tree_worker *w,
     size_t len = left < VF_TREE_BLOCK_BYTES ? (size_t)left : VF_TREE_BLOCK_BYTES;
     vf_io *io = NULL;
     uint64_t foff = 0;
-    const uint8_t *mapped = NULL;
     pthread_mutex_lock(&t->io_mu);
     bool stored = vf_source_locate(t->src, voff, len, &io, &foff);
     vf_status st = stored ? VF_OK : vf_source_read(t->src, voff, w->buf, len, err);
-    if (stored)
-        mapped = vf_tree_mapped(t, io, foff, len);
     pthread_mutex_unlock(&t->io_mu);
     if (!stored)
         return st == VF_OK ? vf_sha256_once(w->buf, len, md, err) : st;
-    if (mapped)
-        return vf_sha256_once(mapped, len, md, err);
     for (size_t pos = 0, n; st == VF_OK && pos < len; pos += n) {
         n = len - pos < VF_TREE_PIECE ? len - pos : VF_TREE_PIECE;
         if ((st = vf_tree_read_stored(t, io, w->buf, n, foff + pos, err)) == VF_OK)
@@ -441,8 +394,6 @@ vf_status vf_digest_tree(vf_source *src, const vf_verify_opts *opts, uint8_t md[
     if (st == VF_OK)
         st = vf_sha256_final(root, md, err);
 destroy:
-    for (size_t i = 0; i < t->nmaps; i++)
-        vf_io_view_unmap(&t->maps[i]);
     pthread_cond_destroy(&t->leaf);
     pthread_cond_destroy(&t->idle);
     pthread_cond_destroy(&t->go);

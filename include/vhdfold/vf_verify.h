@@ -85,9 +85,8 @@ typedef struct vf_verify_opts {
      * from the page cache through read-only mmap views. A file truncated by another program
      * while it is mapped then raises SIGBUS in the calling process. true: every byte is read
      * with pread instead (a truncation is VF_E_TRUNCATED or VF_E_IO), at the cost of one copy:
-     * for processes that cannot catch SIGBUS (the nbdkit plugin). The tree digest hashes the
-     * blocks a level's file holds whole straight from one mapping of that file (true: pread
-     * in pieces instead). Compare never maps. Added last. */
+     * for processes that cannot catch SIGBUS (the nbdkit plugin). The tree digest and compare
+     * never map. Added last. */
     bool no_views;
 } vf_verify_opts;
 
@@ -119,10 +118,8 @@ VF_API vf_status vf_digest_flat(vf_source *src, const vf_verify_opts *opts,
                                 uint8_t md[VF_SHA256_LEN], vf_error *err);
 
 /* Tree digest version 1 (docs/tree-digest.md). Blocks no level holds are never read; the
- * others are hashed on all workers: a block one level's file holds whole is hashed by its
- * worker without the lock, from one read-only mapping of that file kept for the run (pread
- * with opts->no_views, or where the file cannot be mapped: then a file truncated meanwhile
- * is VF_E_TRUNCATED, not SIGBUS), any other block through the chain under a lock.
+ * others are hashed on all workers: a block one level's file holds whole is read by its
+ * worker (pread, no lock, no mapping), any other block through the chain under a lock.
  * Memory: one 2 MiB buffer per worker plus a fixed window of leaves, whatever the size.
  * Errors: VF_E_CANCELED, VF_E_INVAL (opts), the source's read errors, VF_E_NOMEM, VF_E_IO
  * (a worker thread could not start). */
