@@ -98,11 +98,11 @@ expect_eq "$(json_get "$OUT" 'j["error"]["name"] in ("VF_E_TRUNCATED","VF_E_FORM
 run "$VHDFOLD" digest missing.vhd
 expect_rc 4 "missing file"
 expect_match "$ERR" "missing\.vhd" "missing file error names the file"
-# A file cut by another program while its blocks are mapped for hashing: an error and exit 3
-# (a read past the end) or 4 (the mapped pages vanished, SIGBUS caught), never a crash. The
-# digest is stopped once it has hashed something, the file cut, the digest continued. Flat
-# and tree digests both hash from mappings. A digest that ends before it is stopped (exit 0:
-# the tree digest of 256 MiB takes a tenth of a second) is tried again, up to 5 times.
+# A file cut by another program while it is hashed: an error and exit 3 (a read past the
+# end: the tree digest reads) or 4 (mapped pages vanished, SIGBUS caught: the flat digest
+# maps), never a crash. The digest is stopped once it has hashed something, the file cut,
+# the digest continued. A digest that ends before it is stopped (exit 0: the tree digest of
+# 256 MiB takes a tenth of a second) is tried again, up to 5 times.
 # cut_digest MODE: one attempt; sets rc.
 cut_digest() {
     rm -rf "$T/cut"
