@@ -304,7 +304,7 @@ static vf_status vf_conv_run(const vf_conv_cli *c, vf_chain *ch, vf_conv_result 
         r->mismatch)
         st = VF_FAIL(err, VF_E_CORRUPT, r->cmp.first_diff,
                      "verification failed: '%s' read back differs from SOURCE '%s' from byte "
-                     "%llu on (%llu blocks of 2 MiB differ); OUT not written",
+                     "%llu on (differing 2 MiB blocks: %llu); OUT not written",
                      c->out, c->source, (unsigned long long)r->cmp.first_diff,
                      (unsigned long long)r->cmp.diff_blocks);
     if (st == VF_OK)

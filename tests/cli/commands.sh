@@ -271,6 +271,29 @@ convert_syncs() {
     expect_eq "$(flat full-copy.vhd)" "$(flat full.vhd)" "the counted convert reads as its source"
 }
 
+# convert_corrupted: one bit flipped in a large write to OUT's temporary file (the
+# VF_FLIP_SHIM preload, tests/support/flip_write.c) is caught by the read-back compare:
+# exit 1, the first differing byte named, no OUT, no temporary file. Without the shim (or
+# in a sanitizer build, whose runtime must come first) it says so and skips.
+convert_corrupted() {
+    if [ -z "${VF_FLIP_SHIM:-}" ] || [ ! -f "$VF_FLIP_SHIM" ] || ldd "$V" | grep -q 'lib[at]san'; then
+        echo "SKIP (convert corruption): no VF_FLIP_SHIM, or a sanitizer build"
+        return 0
+    fi
+    local f
+    for f in vhd vhdx raw; do
+        run env LD_PRELOAD="$VF_FLIP_SHIM" VF_FLIP_AT=3 "$V" convert --verify full.vhd "bad.$f"
+        expect_rc 1 "a corrupted write to OUT ($f)"
+        expect_match "$ERR" "verification failed: 'bad.$f' read back differs .* from byte [0-9]+" \
+            "the compare names the first differing byte ($f)"
+        CHECKS=$((CHECKS + 1))
+        [ ! -e "bad.$f" ] && [ -z "$(find . -name '*.vhdfold-tmp')" ] ||
+            fail "a refused convert left OUT or a temporary file ($f)"
+    done
+    run env LD_PRELOAD="$VF_FLIP_SHIM" "$V" convert full.vhd good.vhdx
+    expect_rc 0 "the shim without VF_FLIP_AT changes nothing"
+}
+
 test_convert() {
     local f to
     for f in vhd vhdx; do
@@ -331,6 +354,7 @@ print((sum(1 for i in range(0, len(d), m) if d[i:i + m].count(0) != m), len(d) /
         [ -z "$(find . -name '*.vhdfold-tmp')" ] || fail "a temporary file was left ($f)"
     done
     convert_syncs
+    convert_corrupted
     # a 4096-sector VHDX cannot become a VHD: refused before anything is written
     "$V" create s4k.vhdx -s 8M --sector-size 4096 >/dev/null
     refused 2 "convert 4096-byte sectors to VHD" "$V" convert s4k.vhdx s4k.vhd
