@@ -111,8 +111,8 @@ static vf_status vhd_fixed_shrink(vf_vhd *v, uint64_t new_size, vf_error *err)
 
 /* The same size again: a footer left past the data with only zeros before it, or a copy of
  * itself at the end of the data then zeros (a shrink stopped after its first or second
- * step), moves to the end of the data and the file is cut after it; anything else is left as
- * it is. */
+ * step), moves to the end of the data, byte for byte as it is (its geometry included), and
+ * the file is cut after it; anything else is left as it is. */
 static vf_status vhd_fixed_finish(vf_vhd *v, vf_error *err)
 {
     uint64_t size = v->footer.current_size, at;
@@ -127,7 +127,9 @@ static vf_status vhd_fixed_finish(vf_vhd *v, vf_error *err)
     uint64_t from = memcmp(mine, there, sizeof mine) == 0 ? size + VHD_FOOTER_SIZE : size;
     if ((st = vhd_first_nonzero(v->io, from, v->footer_off, &at, err)) != VF_OK || at != UINT64_MAX)
         return st;
-    return vhd_fixed_shrink(v, size, err);
+    if ((st = vf_io_write(v->io, mine, sizeof mine, size, err)) == VF_OK)
+        st = vf_io_sync(v->io, err);
+    return st == VF_OK ? vhd_fixed_cut(v, size + VHD_FOOTER_SIZE, err) : st;
 }
 
 vf_status vf_vhd_fixed_resize(vf_vhd *v, uint64_t new_size, vf_error *err)
