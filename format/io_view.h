@@ -1,7 +1,7 @@
 /* io_view.h - read-only views of file bytes straight from the page cache (mmap), for readers
- * that only look at the bytes (the flat walk): no copy into a buffer of ours; and a pread
- * that several threads may issue on one handle at once (the tree digest's workers).
- * Layer: format (internal). Implemented in io_file.c; used by verify/source.c and tree.c. */
+ * that only look at the bytes (the flat walk, the tree digest): no copy into a buffer of ours; and
+ * a pread that several threads may issue on one handle at once (the tree digest's workers). Layer:
+ * format (internal). Implemented in io_file.c; used by verify/source.c and tree.c. */
 #ifndef VHDFOLD_FORMAT_IO_VIEW_H
 #define VHDFOLD_FORMAT_IO_VIEW_H
 
@@ -21,7 +21,7 @@ typedef struct vf_io_view {
  * POSIX file, the range is not wholly inside the file now, or mmap fails: read instead. The
  * file is checked against its size first; a file truncated by another process while mapped
  * faults (SIGBUS) on the next access (docs/performance.md "Issue 19: at the limits"): views are for
- * the flat walk (vf_verify_opts.no_views turns them off), where the chain's advisory locks keep
+ * the digests (vf_verify_opts.no_views turns them off), where the chain's advisory locks keep
  * vhdfold's writers away. */
 /* Only a handle holding its lock (vf_io_lock) is mapped: an unlocked one (--force-share,
  * beside a running merge that may trim the file) is read, so a truncation is an error, not a

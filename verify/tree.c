@@ -3,17 +3,21 @@
  * The disk is taken in batches of up to VF_TREE_BATCH_BLOCKS blocks that hold data, however
  * far apart: the calling thread asks the chain which blocks no level holds (their leaf is a
  * constant, nothing is read) until the batch is full, then it and the helper threads share
- * the batch's blocks: read one block under a lock (the chain is not thread safe), hash it
- * outside the lock. The leaves then go into the root in order, the constant ones between
- * them from a prepared run, so memory stays fixed (one block buffer per thread, one batch of
- * leaves) and every thread has work even when the data is thinly spread over a huge disk.
- * A block one level's file holds whole as stored (the common case) is only located under the
- * lock; its worker then reads it with pread, outside the lock, in pieces small enough to stay
- * in the core's cache, hashing each piece as it arrives. No mapping: nothing to unmap (in a
- * process with several threads every munmap interrupts the other cores to flush their TLBs),
- * and a file truncated meanwhile is a read error, not SIGBUS. */
+ * the batch's blocks, a group of a few at a time: locate them under a lock (the chain is not
+ * thread safe), hash them outside it. The leaves then go into the root in order, the constant
+ * ones between them from a prepared run, so memory stays fixed (one block buffer and at most
+ * one group's mapping per thread, one batch of leaves) and every thread has work even when
+ * the data is thinly spread over a huge disk.
+ * The blocks of a group that one level's file holds whole as stored (the common case), back
+ * to back, are hashed straight from the page cache through one read-only mapping (a view,
+ * io_view.h), unmapped when the group is done: no copy, and one unmap (which interrupts the
+ * other cores to flush their TLBs) per group, not per block. Without views (no_views, a file
+ * not locked, a mapping refused) such a block is read with pread outside the lock, in pieces
+ * small enough to stay in the core's cache, each hashed as it arrives. docs/performance.md
+ * ("Issue 19, fourth pass") has the measurements behind this. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,12 +30,29 @@
 #define VF_TREE_TAG "vhdfold-tree-v1"
 /* A stored block is read and hashed in pieces of this size (a core's L2 holds one). */
 #define VF_TREE_PIECE (256u << 10)
+/* Blocks a thread takes at a time, and the bytes all threads together keep mapped at most
+ * (the group shrinks as the threads grow: 8 blocks each on 2 cores, 1 from 16 cores on). */
+#define VF_TREE_GROUP_MAX 8u
+#define VF_TREE_MAP_BUDGET (32u << 20)
 
-/* What each thread hashes with: a block buffer and its own SHA-256 context. */
+/* What each thread hashes with: a block buffer, its own SHA-256 context, and the mapping of
+ * the run of blocks it is hashing (map.base NULL: none), bytes [map_off, map_off+map_bytes)
+ * of the file map_io. */
 typedef struct vf_tree_worker {
     uint8_t *buf;
     vf_sha256 *h;
+    vf_io_view map;
+    vf_io *map_io;
+    uint64_t map_off, map_bytes;
 } vf_tree_worker;
+
+/* Where block voff of a group lies: io NULL when no one file holds it whole as stored. */
+typedef struct vf_tree_loc {
+    uint64_t voff;
+    size_t len;
+    vf_io *io;
+    uint64_t foff;
+} vf_tree_loc;
 
 typedef struct vf_tree {
     vf_source *src;
@@ -50,6 +71,8 @@ typedef struct vf_tree {
     uint64_t first, end;
     uint64_t todo[VF_TREE_BATCH_BLOCKS];
     size_t ntodo, cap; /* cap: blocks with data per batch, 1..VF_TREE_BATCH_BLOCKS */
+    size_t group;      /* blocks a thread takes at a time, 1..VF_TREE_GROUP_MAX */
+    bool views;        /* hash stored blocks from mappings (not no_views) */
     atomic_size_t next;
     uint8_t leaves[VF_TREE_BATCH_BLOCKS][VF_SHA256_LEN];
     bool done[VF_TREE_BATCH_BLOCKS];               /* leaves[i] is ready; guarded by mu */
@@ -83,52 +106,113 @@ static vf_status vf_tree_read_stored(vf_tree *t, vf_io *io, void *buf, size_t n,
     return st;
 }
 
-static vf_status vf_tree_hash_block(vf_tree *t, uint64_t blk, vf_tree_worker *w, uint8_t *md,
-                                    vf_error *err)
+/* Locate the k blocks todo[j..j+k) under the source lock. */
+static void vf_tree_locate(vf_tree *t, size_t j, size_t k, vf_tree_loc *loc)
 {
-    uint64_t voff = blk * VF_TREE_BLOCK_BYTES;
-    uint64_t left = t->src->size - voff;
-    size_t len = left < VF_TREE_BLOCK_BYTES ? (size_t)left : VF_TREE_BLOCK_BYTES;
-    vf_io *io = NULL;
-    uint64_t foff = 0;
     pthread_mutex_lock(&t->io_mu);
-    bool stored = vf_source_locate(t->src, voff, len, &io, &foff);
-    vf_status st = stored ? VF_OK : vf_source_read(t->src, voff, w->buf, len, err);
+    for (size_t i = 0; i < k; i++) {
+        uint64_t voff = t->todo[j + i] * VF_TREE_BLOCK_BYTES, left = t->src->size - voff;
+        loc[i].voff = voff;
+        loc[i].len = left < VF_TREE_BLOCK_BYTES ? (size_t)left : VF_TREE_BLOCK_BYTES;
+        if (!vf_source_locate(t->src, voff, loc[i].len, &loc[i].io, &loc[i].foff))
+            loc[i].io = NULL;
+    }
     pthread_mutex_unlock(&t->io_mu);
-    if (!stored)
-        return st == VF_OK ? vf_sha256_once(w->buf, len, md, err) : st;
-    for (size_t pos = 0, n; st == VF_OK && pos < len; pos += n) {
-        n = len - pos < VF_TREE_PIECE ? len - pos : VF_TREE_PIECE;
-        if ((st = vf_tree_read_stored(t, io, w->buf, n, foff + pos, err)) == VF_OK)
+}
+
+/* A block no one file holds whole: read through the chain under the lock, then hash. */
+static vf_status vf_tree_hash_read(vf_tree *t, const vf_tree_loc *l, vf_tree_worker *w, uint8_t *md,
+                                   vf_error *err)
+{
+    pthread_mutex_lock(&t->io_mu);
+    vf_status st = vf_source_read(t->src, l->voff, w->buf, l->len, err);
+    pthread_mutex_unlock(&t->io_mu);
+    return st == VF_OK ? vf_sha256_once(w->buf, l->len, md, err) : st;
+}
+
+/* A stored block read in cache-sized pieces, each hashed as it arrives. */
+static vf_status vf_tree_hash_pieces(vf_tree *t, const vf_tree_loc *l, vf_tree_worker *w,
+                                     uint8_t *md, vf_error *err)
+{
+    vf_status st = VF_OK;
+    for (size_t pos = 0, n; st == VF_OK && pos < l->len; pos += n) {
+        n = l->len - pos < VF_TREE_PIECE ? l->len - pos : VF_TREE_PIECE;
+        if ((st = vf_tree_read_stored(t, l->io, w->buf, n, l->foff + pos, err)) == VF_OK)
             st = vf_sha256_update(w->h, w->buf, n, err);
     }
     return st == VF_OK ? vf_sha256_final(w->h, md, err) : st;
 }
 
-/* Hash the next untaken block of the batch; false when none is left or a thread failed.
+static void vf_tree_unmap(vf_tree_worker *w)
+{
+    vf_io_view_unmap(&w->map);
+    w->map_io = NULL;
+}
+
+/* Map the run of stored blocks that starts at loc[i] and lies back to back in its file, up
+ * to the group's end; false (nothing mapped) when the mapping is refused. */
+static bool vf_tree_map_run(const vf_tree_loc *loc, size_t i, size_t k, vf_tree_worker *w)
+{
+    size_t r = i + 1;
+    while (r < k && loc[r].io == loc[i].io && loc[r].foff == loc[r - 1].foff + loc[r - 1].len)
+        r++;
+    uint64_t bytes = loc[r - 1].foff + loc[r - 1].len - loc[i].foff;
+    if (bytes > SIZE_MAX || !vf_io_view_map(loc[i].io, loc[i].foff, (size_t)bytes, &w->map))
+        return false;
+    w->map_io = loc[i].io;
+    w->map_off = loc[i].foff;
+    w->map_bytes = bytes;
+    return true;
+}
+
+/* The leaf of block loc[i] of a group of k: from the worker's mapping when the block lies in
+ * it, else from a new mapping of the run from it on, else read. */
+static vf_status vf_tree_leaf(vf_tree *t, const vf_tree_loc *loc, size_t i, size_t k,
+                              vf_tree_worker *w, uint8_t *md, vf_error *err)
+{
+    const vf_tree_loc *l = &loc[i];
+    if (!l->io)
+        return vf_tree_hash_read(t, l, w, md, err);
+    bool inside = w->map.base && l->io == w->map_io && l->foff >= w->map_off &&
+                  l->foff - w->map_off + l->len <= w->map_bytes;
+    if (!inside) {
+        vf_tree_unmap(w);
+        inside = t->views && vf_tree_map_run(loc, i, k, w);
+    }
+    if (!inside)
+        return vf_tree_hash_pieces(t, l, w, md, err);
+    return vf_sha256_once(w->map.data + (l->foff - w->map_off), l->len, md, err);
+}
+
+/* Hash the next untaken group of the batch; false when none is left or a thread failed.
  * The calling thread (report) also reports progress. */
 static bool vf_tree_take(vf_tree *t, vf_tree_worker *w, bool report)
 {
-    size_t j = atomic_fetch_add(&t->next, 1);
+    size_t j = atomic_fetch_add(&t->next, t->group);
     if (j >= t->ntodo || atomic_load(&t->failed))
         return false;
+    size_t k = t->ntodo - j < t->group ? t->ntodo - j : t->group;
+    vf_tree_loc loc[VF_TREE_GROUP_MAX];
+    vf_tree_locate(t, j, k, loc);
+    vf_status st = VF_OK;
     vf_error err;
     vf_error_clear(&err);
-    if (report && t->opts && t->opts->progress)
-        t->opts->progress(t->opts->progress_ctx, t->todo[j] * (uint64_t)VF_TREE_BLOCK_BYTES,
-                          t->src->size);
-    vf_status st = vf_source_canceled(t->opts)
-                       ? vf_source_cancel_error(t->src, &err)
-                       : vf_tree_hash_block(t, t->todo[j], w, t->leaves[j], &err);
-    if (st != VF_OK) {
-        vf_tree_fail(t, st, &err);
-        return false;
+    for (size_t i = 0; st == VF_OK && i < k; i++) {
+        if (report && t->opts && t->opts->progress)
+            t->opts->progress(t->opts->progress_ctx, loc[i].voff, t->src->size);
+        st = vf_source_canceled(t->opts) ? vf_source_cancel_error(t->src, &err)
+                                         : vf_tree_leaf(t, loc, i, k, w, t->leaves[j + i], &err);
+        if (st == VF_OK) {
+            pthread_mutex_lock(&t->mu);
+            t->done[j + i] = true;
+            pthread_cond_broadcast(&t->leaf);
+            pthread_mutex_unlock(&t->mu);
+        }
     }
-    pthread_mutex_lock(&t->mu);
-    t->done[j] = true;
-    pthread_cond_broadcast(&t->leaf);
-    pthread_mutex_unlock(&t->mu);
-    return true;
+    vf_tree_unmap(w);
+    if (st != VF_OK)
+        vf_tree_fail(t, st, &err);
+    return st == VF_OK;
 }
 
 static void vf_tree_work(vf_tree *t, vf_tree_worker *w)
@@ -358,7 +442,7 @@ vf_status vf_digest_tree(vf_source *src, const vf_verify_opts *opts, uint8_t md[
     unsigned nthreads = vf_tree_threads(opts), started = 0;
     vf_tree *t = calloc(1, sizeof *t);
     vf_tree_helper *helpers = calloc(nthreads, sizeof *helpers);
-    vf_tree_worker self = {malloc(VF_TREE_BLOCK_BYTES), NULL};
+    vf_tree_worker self = {.buf = malloc(VF_TREE_BLOCK_BYTES)};
     vf_sha256 *root = NULL;
     vf_status st;
     if (!t || !helpers || !self.buf) {
@@ -371,6 +455,9 @@ vf_status vf_digest_tree(vf_source *src, const vf_verify_opts *opts, uint8_t md[
                  ? opts->tree_batch
                  : VF_TREE_BATCH_BLOCKS;
     t->nblocks = (src->size + VF_TREE_BLOCK_BYTES - 1) / VF_TREE_BLOCK_BYTES;
+    t->group = VF_TREE_MAP_BUDGET / ((size_t)nthreads * VF_TREE_BLOCK_BYTES);
+    t->group = t->group < 1 ? 1 : t->group > VF_TREE_GROUP_MAX ? VF_TREE_GROUP_MAX : t->group;
+    t->views = !(opts && opts->no_views);
     pthread_mutex_init(&t->io_mu, NULL);
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->go, NULL);

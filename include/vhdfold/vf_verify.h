@@ -81,12 +81,13 @@ typedef struct vf_verify_opts {
     unsigned threads;     /* tree digest workers; 0 = one per online core */
     size_t request_bytes; /* flat walk read size; 0 = 4 MiB (rounded to 64 KiB, 64 KiB..64 MiB) */
     unsigned tree_batch;  /* tree digest: blocks with data per batch; 0 = 4096 (tests set less) */
-    /* The flat walk (flat digest, export to stdout) hashes runs of 256 KiB and more straight
-     * from the page cache through read-only mmap views. A file truncated by another program
-     * while it is mapped then raises SIGBUS in the calling process. true: every byte is read
-     * with pread instead (a truncation is VF_E_TRUNCATED or VF_E_IO), at the cost of one copy:
-     * for processes that cannot catch SIGBUS (the nbdkit plugin). The tree digest and compare
-     * never map. Added last. */
+    /* The flat walk (flat digest, export to stdout) hashes runs of 256 KiB and more, and the
+     * tree digest the blocks one file holds whole, straight from the page cache through
+     * read-only mmap views of locked files. A file truncated by another program while it is
+     * mapped then raises SIGBUS in the calling process. true: every byte is read with pread
+     * instead (a truncation is VF_E_TRUNCATED or VF_E_IO), at the cost of one copy: for
+     * processes that cannot catch SIGBUS (the nbdkit plugin). compare never maps. Added
+     * last. */
     bool no_views;
 } vf_verify_opts;
 

@@ -41,7 +41,8 @@ static inline void td_pattern(uint8_t *buf, size_t len, uint64_t voff, uint8_t s
 }
 
 /* Create name in fs: a dynamic VHD (parent NULL) or a differencing one above parent. */
-static inline vf_image *td_create(vf_fs *fs, const char *name, uint64_t size, const char *parent)
+static inline vf_image *td_create(const vf_fs *fs, const char *name, uint64_t size,
+                                  const char *parent)
 {
     vf_error err;
     vf_error_clear(&err);
