@@ -8,13 +8,14 @@
  * ones between them from a prepared run, so memory stays fixed (one block buffer and at most
  * one group's mapping per thread, one batch of leaves) and every thread has work even when
  * the data is thinly spread over a huge disk.
- * The blocks of a group that one level's file holds whole as stored (the common case), back
- * to back, are hashed straight from the page cache through one read-only mapping (a view,
- * io_view.h), unmapped when the group is done: no copy, and one unmap (which interrupts the
- * other cores to flush their TLBs) per group, not per block. Without views (no_views, a file
- * not locked, a mapping refused) such a block is read with pread outside the lock, in pieces
- * small enough to stay in the core's cache, each hashed as it arrives. docs/performance.md
- * ("Issue 19, fourth pass") has the measurements behind this. */
+ * The blocks of a group that one level's file holds whole as stored (the common case), one
+ * after the other (back to back, or a VHD's sector bitmap apart), are hashed straight from
+ * the page cache through one read-only mapping (a view, io_view.h), unmapped when the group
+ * is done: no copy, and one unmap (which interrupts the other cores to flush their TLBs) per
+ * group, not per block. Without views (no_views, a file not locked, a mapping refused) such a
+ * block is read with pread outside the lock, in pieces small enough to stay in the core's
+ * cache, each hashed as it arrives. The measurements behind this: docs/performance.md
+ * "Issue 19, fourth pass: tree digest from mappings". */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -34,6 +35,10 @@
  * (the group shrinks as the threads grow: 8 blocks each on 2 cores, 1 from 16 cores on). */
 #define VF_TREE_GROUP_MAX 8u
 #define VF_TREE_MAP_BUDGET (32u << 20)
+/* Stored blocks of one file at most this far apart share a mapping, the bytes between them
+ * mapped unread: a VHD puts each block's 512-byte sector bitmap between the data of two
+ * blocks written one after the other. */
+#define VF_TREE_MAP_GAP (64u << 10)
 
 /* What each thread hashes with: a block buffer, its own SHA-256 context, and the mapping of
  * the run of blocks it is hashing (map.base NULL: none), bytes [map_off, map_off+map_bytes)
@@ -149,12 +154,19 @@ static void vf_tree_unmap(vf_tree_worker *w)
     w->map_io = NULL;
 }
 
-/* Map the run of stored blocks that starts at loc[i] and lies back to back in its file, up
- * to the group's end; false (nothing mapped) when the mapping is refused. */
+/* Whether stored block b follows block a in a's file, at most VF_TREE_MAP_GAP bytes on. */
+static bool vf_tree_follows(const vf_tree_loc *a, const vf_tree_loc *b)
+{
+    uint64_t end = a->foff + a->len;
+    return b->io == a->io && b->foff >= end && b->foff - end <= VF_TREE_MAP_GAP;
+}
+
+/* Map the run of stored blocks that starts at loc[i], each following the one before in its
+ * file, up to the group's end; false (nothing mapped) when the mapping is refused. */
 static bool vf_tree_map_run(const vf_tree_loc *loc, size_t i, size_t k, vf_tree_worker *w)
 {
     size_t r = i + 1;
-    while (r < k && loc[r].io == loc[i].io && loc[r].foff == loc[r - 1].foff + loc[r - 1].len)
+    while (r < k && vf_tree_follows(&loc[r - 1], &loc[r]))
         r++;
     uint64_t bytes = loc[r - 1].foff + loc[r - 1].len - loc[i].foff;
     if (bytes > SIZE_MAX || !vf_io_view_map(loc[i].io, loc[i].foff, (size_t)bytes, &w->map))
