@@ -5,9 +5,9 @@
  * constant, nothing is read) until the batch is full, then it and the helper threads share
  * the batch's blocks, a group of a few at a time: locate them under a lock (the chain is not
  * thread safe), hash them outside it. The leaves then go into the root in order, the constant
- * ones between them from a prepared run, so memory stays fixed (one block buffer and at most
- * one group's mapping per thread, one batch of leaves) and every thread has work even when
- * the data is thinly spread over a huge disk.
+ * ones between them from a prepared run, so memory stays fixed (one block buffer per thread,
+ * at most 32 MiB of blocks mapped in all, one batch of leaves) and every thread has work
+ * even when the data is thinly spread over a huge disk.
  * The blocks of a group that one level's file holds whole as stored (the common case), one
  * after the other (back to back, or a VHD's sector bitmap apart), are hashed straight from
  * the page cache through one read-only mapping (a view, io_view.h), unmapped when the group
@@ -31,8 +31,10 @@
 #define VF_TREE_TAG "vhdfold-tree-v1"
 /* A stored block is read and hashed in pieces of this size (a core's L2 holds one). */
 #define VF_TREE_PIECE (256u << 10)
-/* Blocks a thread takes at a time, and the bytes all threads together keep mapped at most
- * (the group shrinks as the threads grow: 8 blocks each on 2 cores, 1 from 16 cores on). */
+/* Blocks a thread takes at a time, and the block bytes all threads together keep mapped at
+ * most (the group shrinks as the threads grow: 8 blocks each on 2 cores, 1 from 16 cores on;
+ * beyond 16 threads a worker that finds the budget spent reads instead of mapping). The gaps
+ * mapped between blocks add at most 1/32 (64 KiB per 2 MiB block). */
 #define VF_TREE_GROUP_MAX 8u
 #define VF_TREE_MAP_BUDGET (32u << 20)
 /* Stored blocks of one file at most this far apart share a mapping, the bytes between them
@@ -49,6 +51,7 @@ typedef struct vf_tree_worker {
     vf_io_view map;
     vf_io *map_io;
     uint64_t map_off, map_bytes;
+    size_t map_blocks; /* block bytes of the mapping, counted in vf_tree.mapped */
 } vf_tree_worker;
 
 /* Where block voff of a group lies: io NULL when no one file holds it whole as stored. */
@@ -79,6 +82,7 @@ typedef struct vf_tree {
     size_t group;      /* blocks a thread takes at a time, 1..VF_TREE_GROUP_MAX */
     bool views;        /* hash stored blocks from mappings (not no_views) */
     atomic_size_t next;
+    atomic_size_t mapped; /* block bytes all workers hold mapped, <= VF_TREE_MAP_BUDGET */
     uint8_t leaves[VF_TREE_BATCH_BLOCKS][VF_SHA256_LEN];
     bool done[VF_TREE_BATCH_BLOCKS];               /* leaves[i] is ready; guarded by mu */
     uint8_t zlast[VF_SHA256_LEN];                  /* leaf of a short, zero last block */
@@ -148,10 +152,24 @@ static vf_status vf_tree_hash_pieces(vf_tree *t, const vf_tree_loc *l, vf_tree_w
     return st == VF_OK ? vf_sha256_final(w->h, md, err) : st;
 }
 
-static void vf_tree_unmap(vf_tree_worker *w)
+static void vf_tree_unmap(vf_tree *t, vf_tree_worker *w)
 {
-    vf_io_view_unmap(&w->map);
+    bool held = w->map.base != NULL;
+    vf_io_view_unmap(&w->map); /* gone before its bytes return to the budget */
+    if (held)
+        atomic_fetch_sub(&t->mapped, w->map_blocks);
     w->map_io = NULL;
+    w->map_blocks = 0;
+}
+
+/* Take n block bytes of the mapping budget; false (nothing taken) when it would overflow. */
+static bool vf_tree_budget_take(vf_tree *t, size_t n)
+{
+    size_t before = atomic_fetch_add(&t->mapped, n);
+    if (before + n <= VF_TREE_MAP_BUDGET)
+        return true;
+    atomic_fetch_sub(&t->mapped, n);
+    return false;
 }
 
 /* Whether stored block b follows block a in a's file, at most VF_TREE_MAP_GAP bytes on. */
@@ -162,18 +180,25 @@ static bool vf_tree_follows(const vf_tree_loc *a, const vf_tree_loc *b)
 }
 
 /* Map the run of stored blocks that starts at loc[i], each following the one before in its
- * file, up to the group's end; false (nothing mapped) when the mapping is refused. */
-static bool vf_tree_map_run(const vf_tree_loc *loc, size_t i, size_t k, vf_tree_worker *w)
+ * file, up to the group's end; false (nothing mapped) when the budget is spent or the
+ * mapping is refused. */
+static bool vf_tree_map_run(vf_tree *t, const vf_tree_loc *loc, size_t i, size_t k,
+                            vf_tree_worker *w)
 {
-    size_t r = i + 1;
+    size_t r = i + 1, blocks = loc[i].len;
     while (r < k && vf_tree_follows(&loc[r - 1], &loc[r]))
-        r++;
+        blocks += loc[r++].len;
     uint64_t bytes = loc[r - 1].foff + loc[r - 1].len - loc[i].foff;
-    if (bytes > SIZE_MAX || !vf_io_view_map(loc[i].io, loc[i].foff, (size_t)bytes, &w->map))
+    if (bytes > SIZE_MAX || !vf_tree_budget_take(t, blocks))
         return false;
+    if (!vf_io_view_map(loc[i].io, loc[i].foff, (size_t)bytes, &w->map)) {
+        atomic_fetch_sub(&t->mapped, blocks);
+        return false;
+    }
     w->map_io = loc[i].io;
     w->map_off = loc[i].foff;
     w->map_bytes = bytes;
+    w->map_blocks = blocks;
     return true;
 }
 
@@ -188,8 +213,8 @@ static vf_status vf_tree_leaf(vf_tree *t, const vf_tree_loc *loc, size_t i, size
     bool inside = w->map.base && l->io == w->map_io && l->foff >= w->map_off &&
                   l->foff - w->map_off + l->len <= w->map_bytes;
     if (!inside) {
-        vf_tree_unmap(w);
-        inside = t->views && vf_tree_map_run(loc, i, k, w);
+        vf_tree_unmap(t, w);
+        inside = t->views && vf_tree_map_run(t, loc, i, k, w);
     }
     if (!inside)
         return vf_tree_hash_pieces(t, l, w, md, err);
@@ -221,7 +246,7 @@ static bool vf_tree_take(vf_tree *t, vf_tree_worker *w, bool report)
             pthread_mutex_unlock(&t->mu);
         }
     }
-    vf_tree_unmap(w);
+    vf_tree_unmap(t, w);
     if (st != VF_OK)
         vf_tree_fail(t, st, &err);
     return st == VF_OK;

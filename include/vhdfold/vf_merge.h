@@ -51,6 +51,10 @@ typedef enum vf_merge_verify {
     VF_MERGE_VERIFY_FLAT = 1, /* SHA-256 of the flattened disk (equals sha256sum of export) */
     VF_MERGE_VERIFY_TREE = 2, /* docs/tree-digest.md */
 } vf_merge_verify;
+/* Both digests hash the locked chain files through read-only mappings, as vf_digest_flat and
+ * vf_digest_tree do by default (vf_verify.h, no_views): a file that another program truncates
+ * while it is verified raises SIGBUS in the calling process, which should catch it (the CLI
+ * does: one line, exit 4). */
 
 /* Journal phases (docs/merge.md). */
 typedef enum vf_merge_phase {

@@ -4,6 +4,10 @@
  * on the raw bytes, a 1 TiB sparse chain tree-digested fast without reading absent blocks,
  * the tree digest of a chain of real files (hashed through mappings) equal to the definition
  * with every thread count, batch and group, progress and cancellation. Layer: tests (unit). */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -140,11 +144,12 @@ static void test_tree_zero_tail(void **state)
 }
 
 /* A chain of POSIX files, locked, so the tree digest hashes stored blocks from mappings
- * (verify/tree.c): base.vhd holds blocks 0-4 back to back in its file, 9, 6 and 8 written
- * out of order (not back to back), the short last block 10; top.vhd overwrites a sector of
- * block 1 (read through the chain), holds block 3 whole (another file inside the base's run)
+ * (verify/tree.c): base.vhd holds blocks 0-4 one after the other in its file, 9, 6 and 8
+ * written out of order, the short last block 10; top.vhd overwrites a sector of block 1
+ * (read through the chain), holds block 3 whole (another file, which cuts the base's run)
  * and block 7, which the base lacks; block 5 is absent in both. Every thread count (groups
- * of 8 down to 5 blocks), batch size, and views on and off give the definition's digest. */
+ * of 8 down to 5 blocks), batch size, and views on and off give the definition's digest.
+ * Runs of several blocks in one mapping: test_tree_views_runs. */
 static void test_tree_views_on_files(void **state)
 {
     (void)state;
@@ -202,6 +207,173 @@ static void test_tree_views_on_files(void **state)
     free(model);
     assert_int_equal(unlink("top.vhd"), 0);
     assert_int_equal(unlink("base.vhd"), 0);
+    assert_int_equal(chdir(here), 0);
+    assert_int_equal(rmdir(d), 0);
+}
+
+/* Bytes of mappings of files whose path ends in name, from /proc/self/maps (0 without it). */
+static uint64_t td_mapped_bytes(const char *name)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return 0;
+    char line[4608];
+    uint64_t sum = 0;
+    size_t nl = strlen(name);
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strcspn(line, "\n");
+        line[n] = 0;
+        unsigned long long lo, hi;
+        if (n >= nl && !strcmp(line + n - nl, name) && sscanf(line, "%llx-%llx", &lo, &hi) == 2)
+            sum += hi - lo;
+    }
+    fclose(f);
+    return sum;
+}
+
+/* Drop name's pages from the page cache (written back first), so that the digest's populated
+ * mappings wait for the disk: many workers then hold a mapping at once, and the budget, not
+ * the scheduling, bounds what is mapped (where the cache cannot be dropped, tmpfs say, the
+ * check still holds but proves less). */
+static void td_drop_cache(const char *name)
+{
+    int fd = open(name, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(fsync(fd), 0);
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+}
+
+/* A thread of test_tree_views_runs reading /proc/self/maps over and over while a digest
+ * runs: the most bytes of the named file it saw mapped at once (samples, not every instant). */
+typedef struct td_map_probe {
+    const char *name;
+    uint64_t peak;
+    atomic_bool stop;
+    pthread_t thread;
+} td_map_probe;
+
+static void *td_probe_main(void *arg)
+{
+    td_map_probe *p = arg;
+    while (!atomic_load(&p->stop)) {
+        uint64_t m = td_mapped_bytes(p->name);
+        if (m > p->peak)
+            p->peak = m;
+    }
+    return NULL;
+}
+
+static void td_probe_start(td_map_probe *p, const char *name)
+{
+    p->name = name;
+    p->peak = 0;
+    atomic_init(&p->stop, false);
+    assert_int_equal(pthread_create(&p->thread, NULL, td_probe_main, p), 0);
+}
+
+static void td_probe_stop(td_map_probe *p)
+{
+    atomic_store(&p->stop, true);
+    assert_int_equal(pthread_join(p->thread, NULL), 0);
+}
+
+/* A fully allocated dynamic image of format fmt with 20 blocks of 2 MiB, each its own
+ * pattern, written in order (so they follow one another in the file: back to back in a
+ * VHDX, a sector bitmap apart in a VHD), and a short last block. */
+static void td_make_runs(const char *name, vf_format_kind fmt, uint64_t size, uint8_t *model)
+{
+    vf_error err;
+    vf_error_clear(&err);
+    vf_io *io;
+    td_check(vf_fs_open(vf_fs_posix(), name, VF_IO_RDWR | VF_IO_CREATE, &io, &err), &err, name);
+    vf_create_opts o;
+    vf_create_opts_init(&o);
+    o.format = fmt;
+    o.type = VF_DISK_DYNAMIC;
+    o.virtual_size = size;
+    o.block_size = 2 * TD_MIB;
+    vf_image *img;
+    td_check(vf_image_create(io, name, &o, &img, &err), &err, name);
+    for (unsigned b = 0; b < 20; b++)
+        td_write(img, model, b * 2 * TD_MIB, 2 * TD_MIB, (uint8_t)(50 + b));
+    td_write(img, model, 40 * TD_MIB, 1536, 70);
+    td_close(img);
+}
+
+/* Blocks that follow one another in one file are hashed from one mapping at the offset of
+ * each (a worker hashing a run's first block for all of them would differ from the
+ * definition), with 1 to 3 threads and 64 (groups of one block, where the 32 MiB budget and
+ * not the group bounds what is mapped); the views are gone when the digest returns, and
+ * with no_views nothing is mapped. */
+static void test_tree_views_runs(void **state)
+{
+    (void)state;
+    const uint64_t size = 40 * TD_MIB + 1536;
+    const char *tmp = getenv("TMPDIR");
+    char tmpl[512], here[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/vf_test_runs_XXXXXX", tmp && *tmp ? tmp : ".");
+    assert_non_null(getcwd(here, sizeof here));
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    assert_int_equal(chdir(d), 0);
+    uint8_t *model = calloc(1, size);
+    assert_non_null(model);
+    static const char *const names[2] = {"runs.vhd", "runs.vhdx"};
+    static const vf_format_kind fmts[2] = {VF_FORMAT_VHD, VF_FORMAT_VHDX};
+    static const unsigned threads[] = {1, 2, 3, 64};
+    FILE *maps = fopen("/proc/self/maps", "r");
+    bool have_maps = maps != NULL; /* Linux: the mapping checks; elsewhere the digests only */
+    if (maps)
+        fclose(maps);
+    for (int fi = 0; fi < 2; fi++) {
+        memset(model, 0, size);
+        td_make_runs(names[fi], fmts[fi], size, model);
+        uint8_t want[VF_SHA256_LEN], got[VF_SHA256_LEN];
+        td_tree_ref(model, size, want);
+        vf_chain_opts co;
+        vf_chain_opts_init(&co);
+        co.lock = true;
+        vf_error err;
+        vf_error_clear(&err);
+        vf_chain *c;
+        td_check(vf_chain_open(names[fi], &co, &c, &err), &err, names[fi]);
+        vf_source *src;
+        td_check(vf_source_from_chain(c, true, &src, &err), &err, "vf_source_from_chain");
+        for (unsigned ti = 0; ti < 4; ti++)
+            for (int nv = 0; nv < 2; nv++) {
+                td_map_probe probe;
+                vf_verify_opts opts;
+                vf_verify_opts_init(&opts);
+                opts.threads = threads[ti];
+                opts.no_views = nv;
+                td_drop_cache(names[fi]);
+                td_probe_start(&probe, names[fi]);
+                vf_status dst = vf_digest_tree(src, &opts, got, &err);
+                td_probe_stop(&probe);
+                td_check(dst, &err, "vf_digest_tree");
+                if (memcmp(got, want, VF_SHA256_LEN))
+                    fail_msg("%s: tree digest with %u threads, no_views %d differs from the "
+                             "definition",
+                             names[fi], threads[ti], nv);
+                if (!have_maps)
+                    continue;
+                assert_int_equal(td_mapped_bytes(names[fi]), 0); /* every view unmapped */
+                /* 32 MiB of blocks, the gaps between them (1/32 more), page rounding */
+                if (probe.peak > 33 * TD_MIB + 64 * 4096)
+                    fail_msg("%s: %llu bytes mapped at once with %u threads, want <= 33 MiB",
+                             names[fi], (unsigned long long)probe.peak, threads[ti]);
+                if (nv && probe.peak)
+                    fail_msg("%s: no_views, yet %llu bytes mapped", names[fi],
+                             (unsigned long long)probe.peak);
+                if (!nv && threads[ti] == 1 && probe.peak < 4 * TD_MIB)
+                    fail_msg("%s: one thread mapped at most %llu bytes, want a run of blocks",
+                             names[fi], (unsigned long long)probe.peak);
+            }
+        vf_source_free(src);
+        assert_int_equal(unlink(names[fi]), 0);
+    }
+    free(model);
     assert_int_equal(chdir(here), 0);
     assert_int_equal(rmdir(d), 0);
 }
@@ -476,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_tree_matches_python),
         cmocka_unit_test(test_tree_zero_tail),
         cmocka_unit_test(test_tree_views_on_files),
+        cmocka_unit_test(test_tree_views_runs),
         cmocka_unit_test(test_tree_sparse_terabyte),
         cmocka_unit_test(test_progress_reaches_total),
         cmocka_unit_test(test_cancel),
