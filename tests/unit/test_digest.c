@@ -143,6 +143,40 @@ static void test_tree_zero_tail(void **state)
     free(model);
 }
 
+/* A fresh folder under TMPDIR (or the working directory) made the working directory; here
+ * receives the one to return to (td_leave). */
+static char *td_enter(char *tmpl, size_t tn, const char *prefix, char *here, size_t hn)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(tmpl, tn, "%s/%sXXXXXX", tmp && *tmp ? tmp : ".", prefix);
+    assert_non_null(getcwd(here, hn));
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    assert_int_equal(chdir(d), 0);
+    return d;
+}
+
+static void td_leave(const char *here, const char *d)
+{
+    assert_int_equal(chdir(here), 0);
+    assert_int_equal(rmdir(d), 0);
+}
+
+/* The digest source of the chain of name, its files locked (so they may be mapped). */
+static vf_source *td_locked_source(const char *name)
+{
+    vf_chain_opts co;
+    vf_chain_opts_init(&co);
+    co.lock = true;
+    vf_error err;
+    vf_error_clear(&err);
+    vf_chain *c;
+    td_check(vf_chain_open(name, &co, &c, &err), &err, name);
+    vf_source *src;
+    td_check(vf_source_from_chain(c, true, &src, &err), &err, "vf_source_from_chain");
+    return src;
+}
+
 /* A chain of POSIX files, locked, so the tree digest hashes stored blocks from mappings
  * (verify/tree.c): base.vhd holds blocks 0-4 one after the other in its file, 9, 6 and 8
  * written out of order, the short last block 10; top.vhd overwrites a sector of block 1
@@ -154,13 +188,8 @@ static void test_tree_views_on_files(void **state)
 {
     (void)state;
     const uint64_t size = 20 * TD_MIB + 1536;
-    const char *tmp = getenv("TMPDIR");
     char tmpl[512], here[4096];
-    snprintf(tmpl, sizeof tmpl, "%s/vf_test_digest_XXXXXX", tmp && *tmp ? tmp : ".");
-    assert_non_null(getcwd(here, sizeof here));
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    assert_int_equal(chdir(d), 0);
+    char *d = td_enter(tmpl, sizeof tmpl, "vf_test_digest_", here, sizeof here);
     const vf_fs *fs = vf_fs_posix();
     uint8_t *model = calloc(1, size);
     assert_non_null(model);
@@ -179,15 +208,9 @@ static void test_tree_views_on_files(void **state)
     td_close(top);
     uint8_t want[VF_SHA256_LEN], got[VF_SHA256_LEN];
     td_tree_ref(model, size, want);
-    vf_chain_opts co;
-    vf_chain_opts_init(&co);
-    co.lock = true;
+    vf_source *src = td_locked_source("top.vhd");
     vf_error err;
     vf_error_clear(&err);
-    vf_chain *c;
-    td_check(vf_chain_open("top.vhd", &co, &c, &err), &err, "top.vhd");
-    vf_source *src;
-    td_check(vf_source_from_chain(c, true, &src, &err), &err, "vf_source_from_chain");
     static const unsigned batches[] = {0, 1, 2, 5};
     for (unsigned threads = 1; threads <= 3; threads++)
         for (unsigned bi = 0; bi < 4; bi++)
@@ -207,8 +230,7 @@ static void test_tree_views_on_files(void **state)
     free(model);
     assert_int_equal(unlink("top.vhd"), 0);
     assert_int_equal(unlink("base.vhd"), 0);
-    assert_int_equal(chdir(here), 0);
-    assert_int_equal(rmdir(d), 0);
+    td_leave(here, d);
 }
 
 /* Bytes of mappings of files whose path ends in name, from /proc/self/maps (0 without it). */
@@ -310,13 +332,8 @@ static void test_tree_views_runs(void **state)
 {
     (void)state;
     const uint64_t size = 40 * TD_MIB + 1536;
-    const char *tmp = getenv("TMPDIR");
     char tmpl[512], here[4096];
-    snprintf(tmpl, sizeof tmpl, "%s/vf_test_runs_XXXXXX", tmp && *tmp ? tmp : ".");
-    assert_non_null(getcwd(here, sizeof here));
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    assert_int_equal(chdir(d), 0);
+    char *d = td_enter(tmpl, sizeof tmpl, "vf_test_runs_", here, sizeof here);
     uint8_t *model = calloc(1, size);
     assert_non_null(model);
     static const char *const names[2] = {"runs.vhd", "runs.vhdx"};
@@ -331,15 +348,9 @@ static void test_tree_views_runs(void **state)
         td_make_runs(names[fi], fmts[fi], size, model);
         uint8_t want[VF_SHA256_LEN], got[VF_SHA256_LEN];
         td_tree_ref(model, size, want);
-        vf_chain_opts co;
-        vf_chain_opts_init(&co);
-        co.lock = true;
+        vf_source *src = td_locked_source(names[fi]);
         vf_error err;
         vf_error_clear(&err);
-        vf_chain *c;
-        td_check(vf_chain_open(names[fi], &co, &c, &err), &err, names[fi]);
-        vf_source *src;
-        td_check(vf_source_from_chain(c, true, &src, &err), &err, "vf_source_from_chain");
         for (unsigned ti = 0; ti < 4; ti++)
             for (int nv = 0; nv < 2; nv++) {
                 td_map_probe probe;
@@ -374,8 +385,7 @@ static void test_tree_views_runs(void **state)
         assert_int_equal(unlink(names[fi]), 0);
     }
     free(model);
-    assert_int_equal(chdir(here), 0);
-    assert_int_equal(rmdir(d), 0);
+    td_leave(here, d);
 }
 
 /* The Python reference (written from docs/tree-digest.md alone) on the raw bytes. */
