@@ -1,5 +1,6 @@
 /* source_int.h - the body of vf_source and the helpers the verifier engines share.
- * Layer: verify (internal). Included by source.c, walk.c, tree.c and compare.c only. */
+ * Layer: verify (internal). Included by source.c, walk.c, tree.c and compare.c, and by the
+ * unit tests that count the engines' work (test_digest.c: tree_map_peak). */
 #ifndef VHDFOLD_VERIFY_SOURCE_INT_H
 #define VHDFOLD_VERIFY_SOURCE_INT_H
 
@@ -14,6 +15,7 @@ struct vf_source {
     vf_io *io;             /* a raw source, owned */
     uint64_t size;
     char *name;
+    size_t tree_map_peak; /* block bytes the last tree digest held mapped at once, at most */
 };
 
 /* The run at voff (at most len bytes): *zero when every level leaves it absent or zero, so it

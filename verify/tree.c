@@ -83,6 +83,7 @@ typedef struct vf_tree {
     bool views;        /* hash stored blocks from mappings (not no_views) */
     atomic_size_t next;
     atomic_size_t mapped; /* block bytes all workers hold mapped, <= VF_TREE_MAP_BUDGET */
+    atomic_size_t peak;   /* the most of them held at once (src->tree_map_peak at the end) */
     uint8_t leaves[VF_TREE_BATCH_BLOCKS][VF_SHA256_LEN];
     bool done[VF_TREE_BATCH_BLOCKS];               /* leaves[i] is ready; guarded by mu */
     uint8_t zlast[VF_SHA256_LEN];                  /* leaf of a short, zero last block */
@@ -166,10 +167,14 @@ static void vf_tree_unmap(vf_tree *t, vf_tree_worker *w)
 static bool vf_tree_budget_take(vf_tree *t, size_t n)
 {
     size_t before = atomic_fetch_add(&t->mapped, n);
-    if (before + n <= VF_TREE_MAP_BUDGET)
-        return true;
-    atomic_fetch_sub(&t->mapped, n);
-    return false;
+    if (before + n > VF_TREE_MAP_BUDGET) {
+        atomic_fetch_sub(&t->mapped, n);
+        return false;
+    }
+    size_t seen = atomic_load(&t->peak);
+    while (before + n > seen && !atomic_compare_exchange_weak(&t->peak, &seen, before + n))
+        ;
+    return true;
 }
 
 /* Whether stored block b follows block a in a's file, at most VF_TREE_MAP_GAP bytes on. */
@@ -515,6 +520,7 @@ vf_status vf_digest_tree(vf_source *src, const vf_verify_opts *opts, uint8_t md[
     }
     st = vf_tree_loop(t, root, started, &self, err);
     vf_tree_stop(t, helpers, started);
+    src->tree_map_peak = atomic_load(&t->peak);
     if (st == VF_OK)
         st = vf_sha256_final(root, md, err);
 destroy:
