@@ -27,6 +27,15 @@ void vf_wsrc_skip(vf_wsrc *src, uint64_t len);
  * Implemented in io_file.c. */
 uint64_t vf_io_shared_bytes(const vf_io *io);
 
+/* vf_io_ops.share_from when both handles have it from one backend, else *shared false (len 0:
+ * the question whether sharing may work). */
+vf_status vf_io_share(vf_io *dst, uint64_t dst_off, vf_io *src, uint64_t src_off, uint64_t len,
+                      bool *shared, vf_error *err);
+/* vf_io_ops.punch, else zeros written over the range. */
+vf_status vf_io_punch(vf_io *io, uint64_t off, uint64_t len, vf_error *err);
+/* vf_io_ops.has_data, else *data true. */
+vf_status vf_io_has_data(vf_io *io, uint64_t off, uint64_t len, bool *data, vf_error *err);
+
 typedef struct vf_driver {
     const char *name;
     vf_format_kind format;

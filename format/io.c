@@ -1,5 +1,6 @@
 /* io.c - the vf_io handle (ops table + backend state + name) and the thin wrappers every
- * module calls instead of read/write/fsync; vf_fs convenience wrappers.
+ * module calls instead of read/write/fsync (and the internal share, punch and has_data);
+ * vf_fs convenience wrappers.
  * Layer: format. Backends: io_file.c (POSIX, also vf_fs_posix), io_mem.c, fs_mem.c;
  * tests/support/io_fault.c wraps any of them. */
 #include <errno.h>
@@ -7,6 +8,8 @@
 #include <string.h>
 
 #include <vhdfold/vf_io.h>
+
+#include "image_int.h"
 
 vf_status vf_io_new(const vf_io_ops *ops, void *self, const char *name, bool writable, vf_io **out,
                     vf_error *err)
@@ -103,6 +106,39 @@ vf_status vf_io_copy(vf_io *dst, uint64_t dst_off, vf_io *src, uint64_t src_off,
     if (st != VF_OK || done >= len)
         return st;
     return vf_io_bounce(dst, dst_off + done, src, src_off + done, len - done, err);
+}
+
+vf_status vf_io_share(vf_io *dst, uint64_t dst_off, vf_io *src, uint64_t src_off, uint64_t len,
+                      bool *shared, vf_error *err)
+{
+    *shared = false;
+    vf_status st = vf_io_need_writable(dst, "write to", err);
+    if (st != VF_OK || !dst->ops->share_from || dst->ops != src->ops)
+        return st;
+    return dst->ops->share_from(dst->self, src->self, dst_off, src_off, len, shared, err);
+}
+
+vf_status vf_io_punch(vf_io *io, uint64_t off, uint64_t len, vf_error *err)
+{
+    static const uint8_t zero[64 * 1024];
+    vf_status st = vf_io_need_writable(io, "write to", err);
+    if (st != VF_OK || len == 0)
+        return st;
+    if (io->ops->punch)
+        return io->ops->punch(io->self, off, len, err);
+    for (uint64_t done = 0; st == VF_OK && done < len; done += sizeof zero) {
+        size_t n = len - done < sizeof zero ? (size_t)(len - done) : sizeof zero;
+        st = io->ops->write_at(io->self, zero, n, off + done, err);
+    }
+    return st;
+}
+
+vf_status vf_io_has_data(vf_io *io, uint64_t off, uint64_t len, bool *data, vf_error *err)
+{
+    *data = true;
+    if (len == 0 || !io->ops->has_data)
+        return VF_OK;
+    return io->ops->has_data(io->self, off, len, data, err);
 }
 
 vf_status vf_io_sync(vf_io *io, vf_error *err)

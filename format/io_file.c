@@ -1,7 +1,7 @@
-/* io_file.c - the POSIX backend of vf_io (pread/pwrite loops, copy_file_range, fsync,
- * ftruncate, fstat, OFD locks) and the POSIX vf_fs (open, unlink, statvfs, directory fsync).
- * Layer: format. Reached through vf_io_file_open, vf_fs_posix and the vf_io_* wrappers (io.c);
- * the only file in the library that makes file system calls. */
+/* io_file.c - the POSIX backend of vf_io (pread/pwrite loops, copy_file_range and reflink
+ * clones, punched holes, fsync, ftruncate, fstat, OFD locks) and the POSIX vf_fs (open, unlink,
+ * statvfs, directory fsync). Layer: format. Reached through vf_io_file_open, vf_fs_posix and the
+ * vf_io_* wrappers (io.c); the only file in the library that makes file system calls. */
 /* 64-bit file offsets on 32-bit hosts too: every offset below is a uint64_t. */
 #define _FILE_OFFSET_BITS 64
 
@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -49,8 +51,9 @@ struct vf_file {
      * write, resize or close of pend_src) does it first (vf_file_settle). */
     vf_file *pend_src;
     uint64_t pend_dst, pend_off, pend_len;
-    vf_file *clone_dst; /* this file is the pend_src of that handle */
-    uint64_t shared;    /* bytes given to this handle by clones (vf_io_shared_bytes) */
+    vf_file *clone_dst;         /* this file is the pend_src of that handle */
+    uint64_t shared;            /* bytes given to this handle by clones (vf_io_shared_bytes) */
+    bool fs_known, fs_reflinks; /* statfs asked; the file system is XFS or btrfs */
 };
 
 static vf_status vf_file_settle(vf_file *f, vf_error *e);
@@ -339,10 +342,47 @@ static bool vf_file_join(vf_file *f, vf_file *src, uint64_t dst_off, uint64_t sr
     return true;
 }
 
-/* Whole 4 KiB-aligned pieces on one XFS or btrfs are shared (FICLONERANGE); once a clone
- * of this handle has worked, the next one waits to be joined by the pieces that follow it
- * in both files, so a run of adjacent blocks costs one ioctl however the driver cuts it.
- * Everything else goes through copy_file_range. */
+/* Overlapping ranges of one file: the kernel refuses them; the buffered copy handles them. */
+static bool vf_file_overlap(const vf_file *f, const vf_file *src, uint64_t dst_off,
+                            uint64_t src_off, uint64_t len)
+{
+    bool same = f->dev == src->dev && f->ino == src->ino;
+    return same && (dst_off < src_off ? src_off - dst_off : dst_off - src_off) < len;
+}
+
+/* Share whole 4 KiB-aligned pieces on one XFS or btrfs (FICLONERANGE); once a clone of this
+ * handle has worked, the next one waits to be joined by the pieces that follow it in both
+ * files, so a run of adjacent blocks costs one ioctl however the driver cuts it. *shared
+ * false: nothing changed (another file system, misaligned, overlapping ranges of one file). */
+static vf_status vf_file_clone(vf_file *f, vf_file *src, uint64_t dst_off, uint64_t src_off,
+                               uint64_t len, bool *shared, vf_error *e)
+{
+    *shared = false;
+    if (!vf_file_can_clone(f, src, dst_off, src_off, len))
+        return VF_OK;
+    if (vf_file_join(f, src, dst_off, src_off, len)) {
+        f->shared += len;
+        *shared = true;
+        return VF_OK;
+    }
+    vf_status st = vf_file_settle_pair(f, src, e);
+    if (st != VF_OK || vf_file_overlap(f, src, dst_off, src_off, len))
+        return st;
+    if (f->clone_ok && len <= VF_FILE_CLONE_MAX) {
+        f->pend_src = src;
+        f->pend_dst = dst_off;
+        f->pend_off = src_off;
+        f->pend_len = len;
+        src->clone_dst = f;
+    } else if (!vf_file_clone_now(f, src, dst_off, src_off, len)) {
+        return VF_OK;
+    }
+    f->shared += len; /* a deferred clone: shared at the next call on this handle, or its sync */
+    *shared = true;
+    return VF_OK;
+}
+
+/* A clone where the file system can (vf_file_clone), else copy_file_range. */
 static vf_status vf_file_copy_from(void *self, void *src_self, uint64_t dst_off, uint64_t src_off,
                                    uint64_t len, uint64_t *done, vf_error *e)
 {
@@ -350,35 +390,95 @@ static vf_status vf_file_copy_from(void *self, void *src_self, uint64_t dst_off,
     *done = 0;
     if (f->failed)
         return vf_file_refuse_failed(f, e);
-    bool clone = vf_file_can_clone(f, src, dst_off, src_off, len);
-    if (clone && vf_file_join(f, src, dst_off, src_off, len)) {
-        f->shared += len;
-        *done = len;
+    bool shared = false;
+    vf_status st = vf_file_clone(f, src, dst_off, src_off, len, &shared, e);
+    if (st == VF_OK && shared)
+        *done = len; /* the extents are shared: nothing written, no write-back to start */
+    if (st != VF_OK || shared || (st = vf_file_settle_pair(f, src, e)) != VF_OK)
+        return st;
+    if (vf_file_overlap(f, src, dst_off, src_off, len))
+        return VF_OK;
+    return vf_file_copy_kernel(f, src, dst_off, src_off, len, done, e);
+}
+
+/* Is f on a file system that has reflinks (XFS, btrfs)? Asked once per handle. */
+static bool vf_file_reflinks(vf_file *f)
+{
+    if (!f->fs_known) {
+        struct statfs sf;
+        f->fs_known = true;
+        f->fs_reflinks =
+            fstatfs(f->fd, &sf) == 0 && ((unsigned long)sf.f_type == XFS_SUPER_MAGIC ||
+                                         (unsigned long)sf.f_type == BTRFS_SUPER_MAGIC);
+    }
+    return f->fs_reflinks;
+}
+
+static vf_status vf_file_share_from(void *self, void *src_self, uint64_t dst_off, uint64_t src_off,
+                                    uint64_t len, bool *shared, vf_error *e)
+{
+    vf_file *f = self;
+    const vf_file *src = src_self;
+    *shared = false;
+    if (f->failed)
+        return vf_file_refuse_failed(f, e);
+    if (len == 0) { /* the question: nothing refused so far, and one file system */
+        *shared = !f->no_clone && f->dev == src->dev && src_off % 4096 == 0 && vf_file_reflinks(f);
         return VF_OK;
     }
-    vf_status st = vf_file_settle_pair(f, src, e);
+    return vf_file_clone(f, src_self, dst_off, src_off, len, shared, e);
+}
+
+/* Does f's pending clone write into [off, off+len)? */
+static bool vf_file_pending_in(const vf_file *f, uint64_t off, uint64_t len)
+{
+    return f->pend_len && f->pend_dst < off + len && off < f->pend_dst + f->pend_len;
+}
+
+/* A punched hole (fallocate); where the file system has none, zeros are written. A pending
+ * clone elsewhere in the file stays pending, so punching between clones keeps them joined. */
+static vf_status vf_file_punch(void *self, uint64_t off, uint64_t len, vf_error *e)
+{
+    vf_file *f = self;
+    if (f->failed)
+        return vf_file_refuse_failed(f, e);
+    if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off)
+        return VF_FAIL(e, VF_E_INVAL, off, "cannot punch %llu bytes at %llu of '%s'",
+                       (unsigned long long)len, (unsigned long long)off, f->path);
+    vf_status st = vf_file_pending_in(f, off, len) ? vf_file_settle(f, e) : VF_OK;
+    if (st == VF_OK)
+        st = vf_file_settle_src(f, e); /* another handle's pending clone reads these bytes */
     if (st != VF_OK)
         return st;
-    /* The kernel refuses overlapping ranges of one file; the buffered copy handles them. */
-    bool same = f->dev == src->dev && f->ino == src->ino;
-    if (same && (dst_off < src_off ? src_off - dst_off : dst_off - src_off) < len)
-        return VF_OK;
-    if (clone && f->clone_ok && len <= VF_FILE_CLONE_MAX) {
-        f->pend_src = src;
-        f->pend_dst = dst_off;
-        f->pend_off = src_off;
-        f->pend_len = len;
-        src->clone_dst = f;
-        f->shared += len;
-        *done = len; /* shared at the next call on this handle, or its sync */
-        return VF_OK;
+    while (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len)) {
+        if (errno == EINTR)
+            continue;
+        if (errno != EOPNOTSUPP && errno != ENOSYS)
+            return VF_FAIL_ERRNO(e, errno, off, "punching %llu bytes out of '%s'",
+                                 (unsigned long long)len, f->path);
+        static const uint8_t zero[64 * 1024];
+        for (uint64_t done = 0; st == VF_OK && done < len; done += sizeof zero) {
+            size_t n = len - done < sizeof zero ? (size_t)(len - done) : sizeof zero;
+            st = vf_file_write(f, zero, n, off + done, e);
+        }
+        return st;
     }
-    if (clone && vf_file_clone_now(f, src, dst_off, src_off, len)) {
-        f->shared += len;
-        *done = len; /* the extents are shared: nothing written, no write-back to start */
-        return VF_OK;
-    }
-    return vf_file_copy_kernel(f, src, dst_off, src_off, len, done, e);
+    return VF_OK;
+}
+
+static vf_status vf_file_has_data(void *self, uint64_t off, uint64_t len, bool *data, vf_error *e)
+{
+    vf_file *f = self;
+    *data = true;
+    vf_status st = vf_file_pending_in(f, off, len) ? vf_file_settle(f, e) : VF_OK;
+    if (st != VF_OK || off > (uint64_t)INT64_MAX)
+        return st;
+    off_t at = lseek(f->fd, (off_t)off, SEEK_DATA);
+    if (at < 0 && errno == ENXIO)
+        *data = false; /* nothing but a hole from off to the end */
+    else if (at >= 0)
+        *data = (uint64_t)at - off < len;
+    return VF_OK; /* any other error: the file system cannot tell, so it may hold data */
 }
 
 static vf_status vf_file_sync(void *self, vf_error *e)
@@ -529,6 +629,9 @@ static const vf_io_ops vf_file_ops = {
     .close = vf_file_close,
     .copy_from = vf_file_copy_from,
     .lock_holder = vf_file_lock_holder,
+    .share_from = vf_file_share_from,
+    .punch = vf_file_punch,
+    .has_data = vf_file_has_data,
 };
 
 static int vf_file_oflags(unsigned flags)

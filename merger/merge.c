@@ -413,6 +413,17 @@ static bool vf_merge_direct_ok(const vf_chain_extent *e)
     return e->kind == VF_EXTENT_PRESENT && !e->overlaid && e->len >= VF_MERGE_DIRECT_MIN;
 }
 
+/* How much of a direct run to move next: a chunk that ends on one of DESTINATION's block
+ * boundaries (so a block the run covers whole arrives in one call, which a VHDX can move
+ * instead of cloning it in place: docs/merge.md "Reflinks"), at most a chunk and a block. */
+static size_t vf_merge_direct_piece(const vf_merge_ctx *x, uint64_t voff, uint64_t left)
+{
+    uint64_t bs = vf_image_info_get(x->dest)->block_size, end = voff + VF_MERGE_CHUNK;
+    if (bs && bs <= ((uint64_t)1 << 30) && end % bs)
+        end += bs - end % bs;
+    return (size_t)(left < end - voff ? left : end - voff);
+}
+
 /* In chunks, so progress keeps the pace of the buffered path. */
 static vf_status vf_merge_direct(vf_merge_ctx *x, const vf_chain_extent *e)
 {
@@ -420,7 +431,7 @@ static vf_status vf_merge_direct(vf_merge_ctx *x, const vf_chain_extent *e)
     vf_io *dio = vf_image_io(x->dest);
     vf_status st = vf_merge_span_flush(x);
     for (uint64_t done = 0; st == VF_OK && done < e->len;) {
-        size_t n = (size_t)(e->len - done < VF_MERGE_CHUNK ? e->len - done : VF_MERGE_CHUNK);
+        size_t n = vf_merge_direct_piece(x, e->voff + done, e->len - done);
         uint64_t shared = vf_io_shared_bytes(dio);
         st = vf_image_write_from(x->dest, e->voff + done, src, e->file_off + done, n, x->err);
         shared = vf_io_shared_bytes(dio) - shared;

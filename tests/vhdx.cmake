@@ -15,3 +15,5 @@ vf_add_unit_test(vhdx_log
   LIBS vf_merger vf_gen vf_verify)
 target_include_directories(test_vhdx_log PRIVATE ${CMAKE_CURRENT_LIST_DIR}/merge)
 vf_add_unit_test(image_bounds SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_image_bounds.c)
+vf_add_unit_test(vhdx_move SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_vhdx_move.c
+  LABELS unit fault)

@@ -192,6 +192,7 @@ vf_status vf_vhdx_open_state(vf_image *img, unsigned flags, vf_error *err)
         return s;
     }
     st->alloc_next = vx_align_up(st->file_size, VX_MIB);
+    st->move_below = st->alloc_next;
     vf_vhdx_fill_info(img);
     return VF_OK;
 }

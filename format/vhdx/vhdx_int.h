@@ -200,6 +200,9 @@ typedef struct vx_state {
     vx_sbcache sb;
     /* write side */
     uint64_t alloc_next; /* next free 1 MiB-aligned offset for new blocks */
+    /* A block below this offset (the file's end when opened, or a reclaim's mark) that a
+     * write replaces whole with shared extents moves to the file end (write.c vx_move). */
+    uint64_t move_below;
     /* after vf_vhdx_reclaim: used ranges at or past alloc_next that allocations step over
      * (sorted; skip[iskip..nskip) still ahead), and the end of the last of them */
     vx_uspan *skip;

@@ -1,10 +1,10 @@
 /* vhdx/write.c - writing a VHDX: the header update protocol (FileWriteGuid before the first
  * modification, DataWriteGuid before the first user-visible change), payload and sector-bitmap
- * block allocation at the 1 MiB-aligned end of the file, write_zeroes (ZERO state for whole
- * blocks), reserve, and flush, which publishes BAT and bitmap changes through the log only
- * after the data they point at is durable. Also set_id and set_parent.
- * Payload data comes from a buffer or, for write_from, straight from another file.
- * Layer: format/vhdx. Called through vf_vhdx_driver (write_from: linked in image.c).
+ * block allocation at the 1 MiB-aligned end of the file, blocks replaced whole by shared
+ * extents moved there too, write_zeroes (ZERO state for whole blocks), reserve, and flush, which
+ * publishes BAT and bitmap changes through the log only after the data they point at is durable.
+ * Also set_id and set_parent. Payload data comes from a buffer or, for write_from, straight from
+ * another file. Layer: format/vhdx. Called through vf_vhdx_driver (write_from: linked in image.c).
  * Spec: docs/formats/vhdx.md "Headers", "Log entries", "Writing". */
 #include <errno.h>
 #include <inttypes.h>
@@ -109,6 +109,38 @@ static vf_status vx_put(vx_state *st, const vf_wsrc *src, uint64_t n, uint64_t o
     return vf_wsrc_put(st->io, off, src, n, err);
 }
 
+/* A fully present block that a file's bytes replace whole, where the two files can share
+ * extents (XFS, btrfs): cloned onto the block where it lies, every block would be a clone of
+ * its own (and on btrfs each waits for a transaction); so the block moves to the file end,
+ * where the clones of blocks that follow one another in the source join into one, and its
+ * old place is punched out. The new entry is published at flush like any new block; until
+ * then the durable entry names the old place, whose bytes the merged levels above
+ * DESTINATION shadow (docs/merge.md "Reflinks"). *moved false: nothing done, write in place.
+ * Blocks this handle placed itself (past move_below) stay where they are. */
+static vf_status vx_move(vx_state *st, uint64_t idx, uint64_t e, const vf_wsrc *src, bool *moved,
+                         vf_error *err)
+{
+    *moved = false;
+    uint64_t old = e & VX_BAT_OFF_MASK, off = 0;
+    bool may = false, shared = false;
+    if (!src->io || old >= st->move_below)
+        return VF_OK;
+    vf_status s = vf_io_share(st->io, 0, src->io, src->off, 0, &may, err); /* the question */
+    if (s || !may)
+        return s;
+    if ((s = vx_alloc(st, st->block_size, &off, err)) ||
+        (s = vf_io_share(st->io, off, src->io, src->off, st->block_size, &shared, err)))
+        return s;
+    /* refused after all (another kind of extent): the block still moves, as a copy */
+    if (!shared && (s = vf_wsrc_put(st->io, off, src, st->block_size, err)))
+        return s;
+    if ((s = vf_vhdx_bat_set(st, idx, off | VX_PB_FULLY_PRESENT, err)))
+        return s;
+    vf_vhdx_bat_mark(st, idx);
+    *moved = true;
+    return vf_io_punch(st->io, old, st->block_size, err);
+}
+
 /* Write n bytes (whole sectors, inside one block) at voff. */
 static vf_status vx_write_block(vx_state *st, uint64_t voff, const vf_wsrc *src, uint64_t n,
                                 vf_error *err)
@@ -118,6 +150,10 @@ static vf_status vx_write_block(vx_state *st, uint64_t voff, const vf_wsrc *src,
     uint64_t e = vf_vhdx_bat_get(st, idx);
     unsigned state = (unsigned)(e & VX_BAT_STATE_MASK);
     vf_status s;
+    bool moved = false;
+    if (state == VX_PB_FULLY_PRESENT && n == st->block_size &&
+        ((s = vx_move(st, idx, e, src, &moved, err)) || moved))
+        return s;
     if (state == VX_PB_FULLY_PRESENT || state == VX_PB_PARTIALLY_PRESENT) {
         s = vx_put(st, src, n, (e & VX_BAT_OFF_MASK) + in, err);
         /* data first; the bits are published at flush, after the data is durable */

@@ -63,6 +63,21 @@ typedef struct vf_io_ops {
      * *pid: 0 none, the holding process when the backend can tell, -1 held but by whom is
      * unknown. Added last. */
     vf_status (*lock_holder)(void *self, bool exclusive, int64_t *pid, vf_error *e);
+    /* Optional (NULL: never): make len bytes of src_self (a handle of the same backend) at
+     * src_off self's bytes at dst_off without writing them, as extents both files share (a
+     * reflink; POSIX: FICLONERANGE on XFS or btrfs, deferred and joined like copy_from's).
+     * *shared false when the file system cannot: nothing changed, copy them instead. len 0
+     * asks without doing anything: *shared true when a share of 4 KiB-aligned ranges from
+     * src_off on may work (it can still be refused). Added last. */
+    vf_status (*share_from)(void *self, void *src_self, uint64_t dst_off, uint64_t src_off,
+                            uint64_t len, bool *shared, vf_error *e);
+    /* Optional (NULL: zeros are written): [off, off+len), inside the file, reads as zeros from
+     * now on and gives its storage back where the backend can (POSIX: a punched hole); the
+     * size stays. Added last. */
+    vf_status (*punch)(void *self, uint64_t off, uint64_t len, vf_error *e);
+    /* Optional (NULL: always true): *data false when no byte of [off, off+len) has storage (a
+     * hole: POSIX SEEK_DATA finds nothing there), true when some may. Added last. */
+    vf_status (*has_data)(void *self, uint64_t off, uint64_t len, bool *data, vf_error *e);
 } vf_io_ops;
 
 /* A handle: the ops, the backend's state and a name used in messages (owned copy). */

@@ -3,7 +3,10 @@
 # the merged layers instead of copying it: after 'vhdfold merge TOP BASE' on a loop file
 # system, FIEMAP (tests/tools/fiemap.py) must show DESTINATION's data as shared extents
 # (FIEMAP_EXTENT_SHARED) covering at least 90% of the data the merge took from the layers,
-# and the merged disk must have the top's tree digest. VHD: blocks vhdfold allocated (data
+# and the merged disk must have the top's tree digest; DESTINATION's blocks that the merge
+# replaced whole moved to its end (check notes the holes left, with 0 warnings), the clones
+# join (strace, when installed, counts fewer FICLONERANGE calls than shared blocks), and on
+# the temporary folder's file system (no reflinks) the same merge moves nothing. VHD: blocks vhdfold allocated (data
 # on 4 KiB) are shared when they land in new blocks of DESTINATION: a generated chain's top
 # is merged into the middle level (copied: the generator packs blocks like other producers),
 # then the middle into the base, which must share at least a quarter of that data.
@@ -75,8 +78,58 @@ case_fs() {
   done
   got=$("$V" digest --mode tree --progress=none "$d/00-base.vhdx" | cut -d' ' -f1)
   [ "$got" = "$want" ] || fail "$fs: merged disk has tree digest $got, want $want"
+  moved_blocks "$fs" "$d/00-base.vhdx" yes
+  clones_join "$fs" "$mnt" "$shared"
   case_vhd "$fs" "$mnt"
   umount "$mnt" && mounts=("${mounts[@]/$mnt/}")
+}
+
+# moved_blocks WHERE FILE yes|no: check of the merged VHDX FILE finds 0 errors and 0 warnings,
+# and notes free space (holes where blocks the merge replaced whole were punched after they
+# moved to the file end, docs/merge.md "Reflinks") exactly when the third argument is yes.
+moved_blocks() {
+  local where=$1 file=$2 want=$3 out
+  out=$tmp/check-${1//[^a-z]/_}.txt
+  "$V" check "$file" >"$out" 2>&1 || fail "$where: check of the merged VHDX: $(tail -n 1 "$out")"
+  grep -q ' 0 errors, 0 warnings' "$out" || fail "$where: check of the merged VHDX: $(tail -n 1 "$out")"
+  if grep -q 'free space: .* holes' "$out"; then
+    [ "$want" = yes ] || fail "$where: blocks moved where extents cannot be shared: $(grep 'free space' "$out")"
+    echo "$where: $(grep 'free space' "$out")"
+  else
+    [ "$want" = no ] || fail "$where: no block of DESTINATION moved (check notes no free space)"
+  fi
+}
+
+# clones_join FS MNT SHARED: the same merge again, under strace when it is installed, makes
+# fewer FICLONERANGE calls than the 2 MiB blocks of the SHARED bytes (clones of blocks side
+# by side in SOURCE join, the moved ones included).
+clones_join() {
+  local fs=$1 d=$2/chain2 shared=$3 n
+  command -v strace >/dev/null || { echo "$fs: no strace, clone count not checked"; return 0; }
+  "$V" gen --seed 19 --format vhdx --depth 2 --size 256M --density 0.3 --profile blocks \
+    --base dynamic --progress none "$d" >/dev/null
+  strace -f -qq -e trace=ioctl -o "$tmp/strace-$fs.txt" \
+    "$V" merge --progress=none "$d/02-diff.vhdx" "$d/00-base.vhdx" >/dev/null ||
+    { fail "$fs: merge under strace failed"; return 0; }
+  n=$(grep -c FICLONERANGE "$tmp/strace-$fs.txt" || true)
+  echo "$fs: $n FICLONERANGE calls for $((shared >> 21)) shared blocks"
+  [ "$n" -gt 0 ] && [ "$n" -lt $((shared >> 21)) ] ||
+    fail "$fs: $n FICLONERANGE calls, want 1 to $(((shared >> 21) - 1)) for $shared shared bytes"
+  rm -rf "$d"
+}
+
+# plain_fs: on the temporary folder's file system, which shares no extents (the test
+# assumes it is neither XFS nor btrfs, and says so when it is), the same merge moves no block.
+plain_fs() {
+  local d=$tmp/plain fstype
+  fstype=$(stat -f -c %T "$tmp")
+  case $fstype in xfs | btrfs) echo "the temporary folder is on $fstype: no-move case skipped"; return 0 ;; esac
+  "$V" gen --seed 19 --format vhdx --depth 2 --size 256M --density 0.3 --profile blocks \
+    --base dynamic --progress none "$d" >/dev/null
+  "$V" merge --progress=none "$d/02-diff.vhdx" "$d/00-base.vhdx" >/dev/null ||
+    { fail "plain ($fstype): merge failed"; return 0; }
+  moved_blocks "plain ($fstype)" "$d/00-base.vhdx" no
+  rm -rf "$d"
 }
 
 # case_vhd FS MNT: the VHD case on the mounted FS (see the top).
@@ -105,6 +158,7 @@ case_vhd() {
 
 case_fs xfs
 case_fs btrfs
+plain_fs
 [ "$ran" -gt 0 ] || skip "no XFS or btrfs loop file system could be made here"
 if [ "$fails" -ne 0 ]; then echo "$fails failure(s)"; exit 1; fi
 echo "reflink: $ran file system(s) checked"

@@ -35,6 +35,7 @@ struct vf_fault {
     char *flip_key;
     uint64_t writes, syncs;
     bool fired, crashed, dead;
+    bool share;    /* vf_fault_set_share: a file system with reflinks, modelled */
     unsigned refs; /* the owner (until vf_fault_free) + one per open handle */
     vf_frec *recs;
 };
@@ -323,6 +324,63 @@ static void vf_fh_close(void *self)
     free(h);
 }
 
+/* Share mode (vf_fault_set_share): 4 KiB-aligned ranges are "shared" by one counted write of
+ * their bytes, so the sweeps fault the writer's moves like any other write. */
+static vf_status vf_fh_share_from(void *self, void *src_self, uint64_t dst_off, uint64_t src_off,
+                                  uint64_t len, bool *shared, vf_error *e)
+{
+    vf_fhandle *h = self;
+    *shared = false;
+    if (!h->f->share || (dst_off | src_off | len) % 4096)
+        return VF_OK;
+    if (len == 0) {
+        *shared = true;
+        return VF_OK;
+    }
+    uint8_t *buf = len <= SIZE_MAX ? malloc((size_t)len) : NULL;
+    if (!buf)
+        return VF_FAIL_ERRNO(e, ENOMEM, VF_OFF_NONE, "fault wrapper: a %llu-byte share",
+                             (unsigned long long)len);
+    vf_status st = vf_fh_read(src_self, buf, (size_t)len, src_off, e);
+    if (st == VF_OK)
+        st = vf_fh_write(self, buf, (size_t)len, dst_off, e);
+    free(buf);
+    *shared = st == VF_OK;
+    return st;
+}
+
+/* Zeros as one counted write (a hole is what the share mode's has_data reports for them). */
+static vf_status vf_fh_punch(void *self, uint64_t off, uint64_t len, vf_error *e)
+{
+    uint8_t *zero = len <= SIZE_MAX ? calloc(1, len ? (size_t)len : 1) : NULL;
+    if (!zero)
+        return VF_FAIL_ERRNO(e, ENOMEM, VF_OFF_NONE, "fault wrapper: a %llu-byte punch",
+                             (unsigned long long)len);
+    vf_status st = vf_fh_write(self, zero, (size_t)len, off, e);
+    free(zero);
+    return st;
+}
+
+/* Share mode: a range of zeros holds no data (as a punched hole would not). */
+static vf_status vf_fh_has_data(void *self, uint64_t off, uint64_t len, bool *data, vf_error *e)
+{
+    vf_fhandle *h = self;
+    *data = true;
+    uint8_t buf[4096];
+    if (!h->f->share)
+        return VF_OK;
+    *data = false;
+    for (uint64_t done = 0; !*data && done < len; done += sizeof buf) {
+        size_t n = len - done < sizeof buf ? (size_t)(len - done) : sizeof buf;
+        vf_status st = vf_fh_read(self, buf, n, off + done, e);
+        if (st != VF_OK)
+            return st;
+        for (size_t i = 0; i < n && !*data; i++)
+            *data = buf[i] != 0;
+    }
+    return VF_OK;
+}
+
 static const vf_io_ops vf_fh_ops = {
     .read_at = vf_fh_read,
     .write_at = vf_fh_write,
@@ -331,6 +389,9 @@ static const vf_io_ops vf_fh_ops = {
     .set_size = vf_fh_set_size,
     .lock = vf_fh_lock,
     .close = vf_fh_close,
+    .share_from = vf_fh_share_from,
+    .punch = vf_fh_punch,
+    .has_data = vf_fh_has_data,
 };
 
 vf_status vf_fault_wrap(vf_fault *f, vf_io *inner, const char *path, vf_io **out, vf_error *err)
@@ -453,6 +514,11 @@ vf_status vf_fault_arm(vf_fault *f, const vf_fault_plan *plan)
     f->plan = *plan;
     f->plan.flip_path = NULL; /* borrowed by the caller; flip_key is our copy */
     return VF_OK;
+}
+
+void vf_fault_set_share(vf_fault *f, bool on)
+{
+    f->share = on;
 }
 
 uint64_t vf_fault_writes(const vf_fault *f)

@@ -3,8 +3,9 @@
  * never loses data. Layer: tests/support. Used by test_fault.c and the merger's crash tests.
  *
  * Counting: one counter for the whole wrapper. Every write_at and every set_size through ANY
- * handle opened via the wrapper is one write (numbered 1, 2, ...); every sync is one sync
- * (its own counter). Zero-length writes never reach the wrapper (vf_io_write skips them).
+ * handle opened via the wrapper (and every punch, and in share mode every share) is one write
+ * (numbered 1, 2, ...); every sync is one sync (its own counter). Zero-length writes never reach
+ * the wrapper (vf_io_write skips them).
  *
  * Crash sweep recipe (the merger's):
  *   vf_fault *f; vf_fault_new(vf_fs_posix() or a vf_fs_mem, &f, &err);
@@ -77,6 +78,11 @@ vf_status vf_fault_wrap(vf_fault *f, vf_io *inner, const char *path, vf_io **out
 void vf_fault_reset(vf_fault *f);
 /* vf_fault_reset, then follow plan (copied). VF_E_NOMEM when flip_path cannot be copied. */
 vf_status vf_fault_arm(vf_fault *f, const vf_fault_plan *plan);
+/* Share mode (kept by reset and arm): the wrapper models a file system with reflinks. Its
+ * share_from takes 4 KiB-aligned ranges (and says yes to the question, len 0) and stores them
+ * as one counted write; punch stores zeros as one counted write; has_data calls a range of
+ * zeros a hole. Off (the default): nothing is shared, punch writes zeros, all is data. */
+void vf_fault_set_share(vf_fault *f, bool on);
 uint64_t vf_fault_writes(const vf_fault *f); /* write_at + set_size calls since reset */
 uint64_t vf_fault_syncs(const vf_fault *f);  /* sync calls since reset */
 bool vf_fault_fired(const vf_fault *f);      /* the planned fault happened */

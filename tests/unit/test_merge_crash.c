@@ -28,6 +28,10 @@ typedef struct scenario {
     mt_snap snap;
     uint64_t clean_size;   /* DESTINATION's file size after the uninterrupted merge */
     size_t clean_findings; /* and its check findings (warnings and errors: 0) */
+    /* The file system of the rerun and of check: fs, or in share mode the fault wrapper with
+     * no fault armed (a file system with reflinks throughout). */
+    const vf_fs *run_fs;
+    unsigned holes_noted; /* check's "free space" notes seen (share mode: blocks moved) */
 } scenario;
 
 typedef struct tally {
@@ -185,12 +189,12 @@ static void check_after_failure(scenario *s, const char *what, tally *t)
 }
 
 /* DESTINATION's file size and its check findings of warning severity or worse (orphaned
- * space is a warning). */
+ * space is a warning; holes where blocks moved away are a note, counted in s->holes_noted). */
 static bool dest_layout(scenario *s, uint64_t *size, size_t *findings)
 {
     vf_io *io;
     vf_image *img;
-    if (vf_fs_open(s->fs, s->dst, VF_IO_RDONLY, &io, NULL) != VF_OK)
+    if (vf_fs_open(s->run_fs, s->dst, VF_IO_RDONLY, &io, NULL) != VF_OK)
         return false;
     if (vf_io_size(io, size, NULL) != VF_OK || vf_image_open(io, s->dst, 0, &img, NULL) != VF_OK) {
         vf_io_close(io);
@@ -200,6 +204,8 @@ static bool dest_layout(scenario *s, uint64_t *size, size_t *findings)
     vf_report_init(&rep);
     bool ok = vf_image_check(img, &rep, NULL) == VF_OK;
     *findings = vf_report_count(&rep, VF_SEV_WARNING);
+    for (size_t i = 0; i < rep.count; i++)
+        s->holes_noted += strstr(rep.items[i].msg, "free space:") != NULL;
     vf_report_free(&rep);
     vf_image_close(img);
     return ok;
@@ -208,7 +214,7 @@ static bool dest_layout(scenario *s, uint64_t *size, size_t *findings)
 static void check_rerun(scenario *s, const char *what)
 {
     vf_merge_result r;
-    int status = scenario_merge(s, s->fs, &r);
+    int status = scenario_merge(s, s->run_fs, &r);
     char msg[VF_ERROR_MSG_MAX];
     snprintf(msg, sizeof msg, "%s", r.err.msg);
     vf_merge_result_free(&r);
@@ -255,21 +261,27 @@ static void one_fault(scenario *s, vf_fault *f, const vf_fault_plan *plan, const
 
 /* kinds: how many of the fault kinds below to run at every write (5 = all); syncs: also fail
  * every sync in turn. */
+/* share: the fault wrapper models a file system with reflinks (vf_fault_set_share), so
+ * DESTINATION's blocks that the merge replaces whole move to its end (docs/merge.md
+ * "Reflinks"), and every share and punch of those moves is a fault point too. */
 static void sweep(const vf_fs *fs, const char *dir, vf_format_kind fmt, size_t nkinds, bool syncs,
-                  bool tight, uint64_t seed)
+                  bool tight, uint64_t seed, bool share)
 {
     scenario s;
     scenario_init(&s, fs, dir, fmt, tight, seed);
     unsigned zeroed = fmt == VF_FORMAT_VHDX ? dest_blocks_zeroed(&s) : 0;
     vf_fault *f;
     assert_int_equal(vf_fault_new(fs, &f, NULL), VF_OK);
+    vf_fault_set_share(f, share);
+    s.run_fs = share ? vf_fault_fs(f) : fs;
     vf_merge_result r;
     if (scenario_merge(&s, vf_fault_fs(f), &r) != 0)
         fail_msg("clean run: %s", r.err.msg);
     vf_merge_result_free(&r);
     assert_true(dest_layout(&s, &s.clean_size, &s.clean_findings));
-    assert_int_equal(s.clean_findings, 0); /* no orphaned space without a fault */
-    if (fmt == VF_FORMAT_VHDX && !tight)   /* the case of a block the merge zeroes is swept */
+    assert_int_equal(s.clean_findings, 0);          /* no orphaned space without a fault */
+    assert_int_equal(s.holes_noted, share ? 1 : 0); /* blocks moved in share mode only */
+    if (fmt == VF_FORMAT_VHDX && !tight) /* the case of a block the merge zeroes is swept */
         assert_true(zeroed > 0);
     uint64_t nwrites = vf_fault_writes(f), nsyncs = vf_fault_syncs(f);
     assert_true(nwrites > 4 && nsyncs > 2);
@@ -317,7 +329,7 @@ static void test_sweep_memfs(void **state)
     soft_failures = 0;
     vf_fs *fs;
     assert_int_equal(vf_fs_mem_new(&fs, NULL), VF_OK);
-    sweep(fs, "m", VF_FORMAT_VHD, 5, true, false, 4242);
+    sweep(fs, "m", VF_FORMAT_VHD, 5, true, false, 4242, false);
     vf_fs_mem_free(fs);
     if (soft_failures)
         fail_msg("%u faulted runs broke the contract (listed above)", soft_failures);
@@ -332,7 +344,7 @@ static void test_sweep_files(void **state)
     snprintf(dir, sizeof dir, "%s%svf-merge-crash-XXXXXX", tmpdir && *tmpdir ? tmpdir : "",
              tmpdir && *tmpdir ? "/" : ""); /* else the working (build) directory */
     assert_non_null(mkdtemp(dir));
-    sweep(vf_fs_posix(), dir, VF_FORMAT_VHD, 2, false, false, 4242);
+    sweep(vf_fs_posix(), dir, VF_FORMAT_VHD, 2, false, false, 4242, false);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
@@ -350,7 +362,7 @@ static void test_sweep_vhdx(void **state)
     soft_failures = 0;
     vf_fs *fs;
     assert_int_equal(vf_fs_mem_new(&fs, NULL), VF_OK);
-    sweep(fs, "x", VF_FORMAT_VHDX, 3, true, false, 4245);
+    sweep(fs, "x", VF_FORMAT_VHDX, 3, true, false, 4245, false);
     vf_fs_mem_free(fs);
     if (soft_failures)
         fail_msg("%u faulted runs broke the contract (listed above)", soft_failures);
@@ -365,7 +377,24 @@ static void test_sweep_vhdx_tight(void **state)
     soft_failures = 0;
     vf_fs *fs;
     assert_int_equal(vf_fs_mem_new(&fs, NULL), VF_OK);
-    sweep(fs, "t", VF_FORMAT_VHDX, 3, true, true, 4243);
+    sweep(fs, "t", VF_FORMAT_VHDX, 3, true, true, 4243, false);
+    vf_fs_mem_free(fs);
+    if (soft_failures)
+        fail_msg("%u faulted runs broke the contract (listed above)", soft_failures);
+}
+
+/* A VHDX chain (seed 4273: a block the merge replaces whole, two it zeroes) on a file system
+ * with reflinks (the fault wrapper's share mode): DESTINATION's blocks that the merge replaces
+ * whole move to its end, their old places punched (docs/merge.md "Reflinks"); crash, torn power
+ * loss and EIO at every write (shares and punches included) and a failed fsync at every sync; the
+ * rerun must give the same layout and check findings as the uninterrupted move. */
+static void test_sweep_vhdx_share(void **state)
+{
+    (void)state;
+    soft_failures = 0;
+    vf_fs *fs;
+    assert_int_equal(vf_fs_mem_new(&fs, NULL), VF_OK);
+    sweep(fs, "r", VF_FORMAT_VHDX, 3, true, false, 4273, true);
     vf_fs_mem_free(fs);
     if (soft_failures)
         fail_msg("%u faulted runs broke the contract (listed above)", soft_failures);
@@ -374,10 +403,9 @@ static void test_sweep_vhdx_tight(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sweep_memfs),
-        cmocka_unit_test(test_sweep_files),
-        cmocka_unit_test(test_sweep_vhdx),
-        cmocka_unit_test(test_sweep_vhdx_tight),
+        cmocka_unit_test(test_sweep_memfs),      cmocka_unit_test(test_sweep_files),
+        cmocka_unit_test(test_sweep_vhdx),       cmocka_unit_test(test_sweep_vhdx_tight),
+        cmocka_unit_test(test_sweep_vhdx_share),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
