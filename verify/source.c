@@ -199,6 +199,11 @@ bool vf_source_view(vf_source *src, uint64_t voff, size_t min, size_t max, vf_io
 
 bool vf_source_locate(vf_source *src, uint64_t voff, uint64_t len, vf_io **io, uint64_t *file_off)
 {
+    if (!src->chain) { /* raw: the file is the disk */
+        *io = src->io;
+        *file_off = voff;
+        return src->io && voff <= src->size && len <= src->size - voff;
+    }
     vf_image *img;
     vf_chain_extent ext;
     if (!vf_source_stored(src, voff, len, len, &img, &ext))

@@ -33,7 +33,8 @@ bool vf_source_view(vf_source *src, uint64_t voff, size_t min, size_t max, vf_io
                     size_t *len);
 
 /* Where the flattened bytes [voff, voff+len) lie when one level's file holds them whole and
- * as stored (not zero, not overlaid): *io (borrowed from the chain) at *file_off. False
+ * as stored (not zero, not overlaid), or when the source is raw (its file at voff): *io
+ * (borrowed from the chain or the source) at *file_off. False
  * otherwise: vf_source_read them. Not thread safe (it maps the chain); the bytes may then
  * be read from *io with vf_io_read_shared outside the caller's lock. */
 bool vf_source_locate(vf_source *src, uint64_t voff, uint64_t len, vf_io **io, uint64_t *file_off);

@@ -78,7 +78,7 @@ typedef struct vf_verify_opts {
     /* When not NULL and it becomes non-zero (from any thread or a signal handler), the engine
      * stops soon and returns VF_E_CANCELED. */
     const atomic_int *cancel;
-    unsigned threads;     /* tree digest workers; 0 = one per online core */
+    unsigned threads;     /* tree digest and compare workers; 0 = one per online core */
     size_t request_bytes; /* flat walk read size; 0 = 4 MiB (rounded to 64 KiB, 64 KiB..64 MiB) */
     unsigned tree_batch;  /* tree digest: blocks with data per batch; 0 = 4096 (tests set less) */
     /* The flat walk (flat digest, export to stdout) hashes runs of 256 KiB and more, and the
@@ -139,8 +139,11 @@ typedef struct vf_compare_result {
     uint64_t read_bytes;  /* bytes actually read from both sides (zero runs cost nothing) */
 } vf_compare_result;
 
-/* Compare two flattened disks byte for byte. Regions known to be zero in both are skipped.
- * Returns VF_OK when the comparison ran (identical or not): the answer is in *res.
+/* Compare two flattened disks byte for byte. Regions known to be zero in both are skipped;
+ * the 2 MiB blocks are compared on opts->threads workers (at most 4; progress is reported on
+ * the calling thread), with two 2 MiB buffers each. a and b may be the same source, or share a
+ * chain. Returns VF_OK when the comparison ran (identical or not): the answer is in *res,
+ * the same for every thread count; an error is one that some worker met first.
  * Errors: VF_E_CANCELED, VF_E_INVAL (opts), either source's read errors, VF_E_NOMEM. */
 VF_API vf_status vf_compare(vf_source *a, vf_source *b, const vf_verify_opts *opts,
                             vf_compare_result *res, vf_error *err);

@@ -1,6 +1,8 @@
 /* test_compare.c - unit tests of vf_compare (verify/compare.c): identical chain and raw copy,
  * a single flipped byte found at its exact offset, differing block counts, different sizes,
- * and sparse chains compared without reading their absent regions. Layer: tests (unit). */
+ * sparse chains compared without reading their absent regions, and the same answer from every
+ * thread count on POSIX files (pieces read outside the lock). Layer: tests (unit). */
+#include <pthread.h>
 #include <stdio.h>
 
 #include "test_digest_build.h"
@@ -197,6 +199,91 @@ static void test_sparse_chains_skip_absent(void **state)
     vf_fs_mem_free(mem);
 }
 
+/* Progress as the threaded comparison reports it: on the calling thread, never backwards. */
+typedef struct cmp_progress {
+    pthread_t caller;
+    uint64_t last, calls;
+    bool off_thread, backwards;
+} cmp_progress;
+
+static void cmp_progress_fn(void *ctx, uint64_t done, uint64_t total)
+{
+    cmp_progress *p = ctx;
+    (void)total;
+    p->off_thread |= !pthread_equal(pthread_self(), p->caller);
+    p->backwards |= done < p->last;
+    p->last = done;
+    p->calls++;
+}
+
+/* base.vhd (blocks 0-7 whole, part of 9) under top.vhd (sectors of block 1, block 3 whole),
+ * compared with model.raw, the flattened disk with bytes changed in blocks 2, 5 (twice) and
+ * 11 (absent in the chain): every thread count finds the same first difference, 3 blocks and
+ * the same bytes read, and progress stays on the calling thread. */
+static void test_threads_on_files(void **state)
+{
+    (void)state;
+    const uint64_t size = 24 * TD_MIB + 512, B = 2 * TD_MIB;
+    char tmpl[512], here[4096];
+    char *d = td_enter(tmpl, sizeof tmpl, "vf_test_compare_", here, sizeof here);
+    const vf_fs *fs = vf_fs_posix();
+    uint8_t *model = calloc(1, size);
+    assert_non_null(model);
+    vf_image *base = td_create(fs, "base.vhd", size, NULL);
+    for (unsigned b = 0; b < 8; b++)
+        td_write(base, model, b * B, B, (uint8_t)(30 + b));
+    td_write(base, model, 9 * B + 4096, 65536, 40);
+    td_close(base);
+    vf_image *top = td_create(fs, "top.vhd", size, "base.vhd");
+    td_write(top, model, B + 1024, 8192, 41);
+    td_write(top, model, 3 * B, B, 42);
+    td_close(top);
+    const uint64_t flips[] = {5 * B + TD_MIB + 3, 2 * B + 777, 5 * B + 9, 11 * B + 5000};
+    for (size_t i = 0; i < 4; i++)
+        model[flips[i]] ^= 0x5a;
+    FILE *raw = fopen("model.raw", "wb");
+    assert_non_null(raw);
+    assert_int_equal(fwrite(model, 1, size, raw), size);
+    assert_int_equal(fclose(raw), 0);
+    uint64_t read0 = 0;
+    for (unsigned threads = 1; threads <= 5; threads++) {
+        vf_source *a = td_open_chain(fs, "top.vhd");
+        vf_error err;
+        vf_io *io;
+        td_check(vf_fs_open(fs, "model.raw", VF_IO_RDONLY, &io, &err), &err, "model.raw");
+        vf_source *b;
+        td_check(vf_source_from_io(io, &b, &err), &err, "vf_source_from_io");
+        vf_verify_opts o;
+        vf_verify_opts_init(&o);
+        o.threads = threads;
+        cmp_progress p = {.caller = pthread_self()};
+        o.progress = cmp_progress_fn;
+        o.progress_ctx = &p;
+        vf_compare_result r;
+        td_check(vf_compare(a, b, &o, &r, &err), &err, "vf_compare");
+        assert_false(r.identical);
+        assert_int_equal(r.first_diff, 2 * B + 777);
+        assert_int_equal(r.diff_blocks, 3);
+        if (threads == 1)
+            read0 = r.read_bytes;
+        assert_int_equal(r.read_bytes, read0);
+        assert_false(p.off_thread);
+        assert_false(p.backwards);
+        assert_int_equal(p.last, size);
+        vf_source *a2 = td_open_chain(fs, "top.vhd");
+        td_check(vf_compare(a, a2, &o, &r, &err), &err, "vf_compare");
+        assert_true(r.identical);
+        vf_source_free(a);
+        vf_source_free(a2);
+        vf_source_free(b);
+    }
+    free(model);
+    assert_int_equal(unlink("model.raw"), 0);
+    assert_int_equal(unlink("top.vhd"), 0);
+    assert_int_equal(unlink("base.vhd"), 0);
+    td_leave(here, d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_raw_block_counts),
         cmocka_unit_test(test_sizes_differ),
         cmocka_unit_test(test_sparse_chains_skip_absent),
+        cmocka_unit_test(test_threads_on_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,25 +142,6 @@ static void test_tree_zero_tail(void **state)
     free(model);
 }
 
-/* A fresh folder under TMPDIR (or the working directory) made the working directory; here
- * receives the one to return to (td_leave). */
-static char *td_enter(char *tmpl, size_t tn, const char *prefix, char *here, size_t hn)
-{
-    const char *tmp = getenv("TMPDIR");
-    snprintf(tmpl, tn, "%s/%sXXXXXX", tmp && *tmp ? tmp : ".", prefix);
-    assert_non_null(getcwd(here, hn));
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    assert_int_equal(chdir(d), 0);
-    return d;
-}
-
-static void td_leave(const char *here, const char *d)
-{
-    assert_int_equal(chdir(here), 0);
-    assert_int_equal(rmdir(d), 0);
-}
-
 /* The digest source of the chain of name, its files locked (so they may be mapped). */
 static vf_source *td_locked_source(const char *name)
 {

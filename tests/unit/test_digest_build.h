@@ -1,7 +1,8 @@
 /* test_digest_build.h - chain builders shared by the verifier's unit tests (test_digest.c,
  * test_compare.c): VHD chains made in a memory file system with vf_image_create, a byte model
  * of the flattened disk kept beside them, a reference tree digest over a buffer, and a vf_fs
- * wrapper that counts the bytes read through it (to prove zero regions are never read).
+ * wrapper that counts the bytes read through it (to prove zero regions are never read), and a
+ * scratch folder for tests on POSIX files (td_enter, td_leave).
  * Layer: tests. Header-only; each test includes it once. */
 #ifndef VHDFOLD_TEST_DIGEST_BUILD_H
 #define VHDFOLD_TEST_DIGEST_BUILD_H
@@ -12,6 +13,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <vhdfold/vf_chain.h>
@@ -93,6 +96,25 @@ static inline void td_close(vf_image *img)
     vf_error_clear(&err);
     td_check(vf_image_flush(img, &err), &err, "vf_image_flush");
     vf_image_close(img);
+}
+
+/* A fresh folder under TMPDIR (or the working directory) made the working directory; here
+ * receives the one to return to (td_leave). */
+static inline char *td_enter(char *tmpl, size_t tn, const char *prefix, char *here, size_t hn)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(tmpl, tn, "%s/%sXXXXXX", tmp && *tmp ? tmp : ".", prefix);
+    assert_non_null(getcwd(here, hn));
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    assert_int_equal(chdir(d), 0);
+    return d;
+}
+
+static inline void td_leave(const char *here, const char *d)
+{
+    assert_int_equal(chdir(here), 0);
+    assert_int_equal(rmdir(d), 0);
 }
 
 static inline vf_source *td_open_chain(const vf_fs *fs, const char *top)
