@@ -234,7 +234,7 @@ static vf_status vf_cmp_common(vf_cmp *c, unsigned threads, vf_error *err)
         free(helpers[i].bufs);
     }
     free(own);
-    if (!c->failed && c->opts && c->opts->progress) /* pieces helpers finished last */
+    if (!c->failed && c->common && c->opts && c->opts->progress) /* helpers' last pieces */
         c->opts->progress(c->opts->progress_ctx, c->common, c->common);
     if (c->failed && err)
         *err = c->err;
