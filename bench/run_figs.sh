@@ -4,15 +4,20 @@
 # contender always runs first). Sourced by bench/run, which defines timed, gen_chain, ppm,
 # level_file, data_bytes, check_data, check_tree, log and the size variables.
 
-# interleave FIG CONTENDER_FN...: RUNS rounds; round r starts with contender r mod n.
+# interleave FIG CONTENDER_FN...: RUNS rounds, each in its own order, a shuffle seeded by the
+# round (the same orders in every invocation). A fixed or merely rotated order would give each
+# contender the same predecessor in every round, and on this machine kind a run that writes
+# gigabytes slows the one after it (docs/performance.md "Method": a convert right after an
+# export took 2.7 to 6.8 s, right after a digest 1.8 s).
 interleave() {
-    local fig=$1 r i n
+    local fig=$1 r i
     shift
-    n=$#
-    local fns=("$@")
+    local fns=("$@") order
     for ((r = 1; r <= RUNS; r++)); do
-        for ((i = 0; i < n; i++)); do
-            "${fns[$(((r + i) % n))]}" "$fig" "$r"
+        order=$(awk -v n=$# -v seed="$r" 'BEGIN { srand(seed * 7919 + n)
+            for (i = 0; i < n; i++) print rand(), i }' | sort -n | cut -d' ' -f2)
+        for i in $order; do
+            "${fns[$i]}" "$fig" "$r"
         done
     done
 }
@@ -43,8 +48,9 @@ fig_digest() {
     dd if="$DG_IMG" iflag=nocache count=0 status=none
     dd if="$DG_RAW" iflag=nocache count=0 status=none
     cat "$DG_IMG" "$DG_RAW" >/dev/null
-    interleave "$fig" dg_flat dg_tree dg_openssl dg_7zz dg_limit dg_export dg_convert dg_cp
-    rm -rf "$d" "$DG_RAW" "$W/export.raw" "$W/cp.raw" "$W/convert.$fmt"
+    interleave "$fig" dg_flat dg_tree dg_openssl dg_7zz dg_limit dg_export dg_convert dg_cp \
+        dg_kcopy_1 dg_kcopy_2 dg_kcopy_2files
+    rm -rf "$d" "$DG_RAW" "$W/export.raw" "$W/cp.raw" "$W/convert.$fmt" "$W"/kcopy.raw*
 }
 # dg_limit FIG RUN: the SHA-256 limits of this CPU in this run: `openssl speed -elapsed`
 # hashing 1 MiB buffers in memory on one core (sha-limit-1) and on both (sha-limit-2, -multi
@@ -92,6 +98,18 @@ dg_cp() {
     rm -f "$W/cp.raw" && sync
     timed "$1" cp-sync "$2" "$DIGEST_SIZE" sh -c 'cp "$0" "$1" && sync' "$DG_RAW" "$W/cp.raw"
 }
+# The kernel's copy of the raw disk (bench/kcopy.py: copy_file_range, fsync): on one thread
+# into one file (kcopy-1), on two threads into that one file (kcopy-2), and on two threads
+# into a file each (kcopy-2files). A merge writes one file, so kcopy-2 against kcopy-1 says
+# what a second copying thread could gain it; kcopy-2files, what it gains without the file.
+dg_kcopy() {
+    rm -f "$W"/kcopy.raw* && sync
+    timed "$1" "kcopy-$3" "$2" "$DIGEST_SIZE" python3 "$HERE/kcopy.py" "$DG_RAW" \
+        "$W/kcopy.raw" "${3%files}" ${4:+--files}
+}
+dg_kcopy_1() { dg_kcopy "$1" "$2" 1; }
+dg_kcopy_2() { dg_kcopy "$1" "$2" 2; }
+dg_kcopy_2files() { dg_kcopy "$1" "$2" 2files --files; }
 
 # --- reflink: merges on XFS (reflink=1) and btrfs loop file systems --------------------------
 

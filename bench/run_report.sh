@@ -160,6 +160,28 @@ rp_max_rss() {
               (m <= 64 ? "met" : "**missed**") }' "$OUT/results.csv"
 }
 
+# rp_ratio NAME FIG WHO_A WHO_B: a speed ratio of two contenders of one figure, no target (the
+# Limits table: what this machine allows, measured in the same run as the goals).
+rp_ratio() {
+    local a b
+    a=$(rp_get "$2" "$3" wall_s) b=$(rp_get "$2" "$4" wall_s)
+    if [ -z "$a" ] || [ -z "$b" ]; then
+        printf '| %s | not measured (see Checks) | |\n' "$1"
+        return
+    fi
+    awk -v n="$1" -v a="$a" -v b="$b" -v wa="$3" -v wb="$4" 'BEGIN {
+        printf "| %s | wall %s %s s, %s %s s | %.3f |\n", n, wa, a, wb, b, (b > 0 ? a / b : 0) }'
+}
+
+rp_limits() {
+    echo "| limit | medians | speed ratio |"
+    echo "|---|---|---|"
+    rp_ratio "kernel copy of the raw disk into one file: 2 threads vs 1" digest kcopy-1 kcopy-2
+    rp_ratio "kernel copy on 2 threads: a file each vs one file" digest kcopy-2 kcopy-2files
+    rp_ratio "cp + sync vs the 1-thread kernel copy" digest kcopy-1 cp-sync
+    rp_ratio "two cores' SHA-256 vs one core's" digest sha-limit-1 sha-limit-2
+}
+
 rp_table() {
     echo "| figure | contender | runs | wall s | CPU s | MiB/s | peak RSS MiB |"
     echo "|---|---|---|---|---|---|---|"
@@ -233,6 +255,13 @@ report() {
         echo "## Goals"
         echo
         rp_goals
+        echo
+        echo "## Limits"
+        echo
+        echo "Not goals: what this machine allows, measured in the same run (docs/performance.md"
+        echo "\"What stands in the way\")."
+        echo
+        rp_limits
         echo
         echo "## Medians"
         echo

@@ -257,8 +257,6 @@ convert_syncs() {
         echo "SKIP (convert sync count): strace missing or not permitted"
         return 0
     fi
-    qemu-img create -q -f vpc -o subformat=dynamic,force_size=on full.vhd 64M
-    qemu-io -f vpc -c "write -P 0x5c 0 64M" full.vhd >/dev/null
     # LeakSanitizer cannot run under ptrace (an ASan build exits non-zero at the end): leak
     # checking is off for the traced run only; its exit status is checked like any other.
     ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
@@ -295,6 +293,35 @@ convert_corrupted() {
     done
     run env LD_PRELOAD="$VF_FLIP_SHIM" "$V" convert full.vhd good.vhdx
     expect_rc 0 "the shim without VF_FLIP_AT changes nothing"
+}
+
+# convert_write_fails: the third large write to OUT's temporary file fails with EIO (the
+# VF_FLIP_SHIM preload's VF_FAIL_AT), in the middle of the copy, with the hashing thread at work:
+# exit 4 with the write's error naming the temporary file, nothing left in the folder (the
+# temporary file removed). Then OUT may not grow past 8 MiB (ulimit -f, SIGXFSZ ignored: EFBIG),
+# which fails when OUT's space is claimed, before the copy (a raw OUT's size, a VHD's footer
+# moved past the new blocks, a VHDX's file grown): the same answer. The shim's part is skipped
+# with a message without it or in a sanitizer build.
+convert_write_fails() {
+    local f
+    if [ -n "${VF_FLIP_SHIM:-}" ] && [ -f "$VF_FLIP_SHIM" ] &&
+        ! grep -q 'lib[at]san' <<<"$(ldd "$V" 2>/dev/null)"; then
+        for f in vhd vhdx raw; do
+            refused 4 "a write to OUT fails in the middle of the copy ($f)" \
+                env LD_PRELOAD="$VF_FLIP_SHIM" VF_FAIL_AT=3 "$V" convert --verify full.vhd "eio.$f"
+            expect_match "$ERR" "eio\.$f\..*vhdfold-tmp.*Input/output error" \
+                "the failed write's error names the temporary file ($f)"
+        done
+    else
+        echo "SKIP (convert write failure): no VF_FLIP_SHIM, or a sanitizer build"
+    fi
+    for f in vhd vhdx raw; do
+        refused 4 "convert past the file size limit ($f)" \
+            bash -c 'trap "" XFSZ; ulimit -f 8192; exec "$0" convert --verify full.vhd "big.$1"' \
+            "$V" "$f"
+        expect_match "$ERR" "big\.$f\..*vhdfold-tmp.*File too large" \
+            "the error names the temporary file ($f)"
+    done
 }
 
 test_convert() {
@@ -356,8 +383,12 @@ print((sum(1 for i in range(0, len(d), m) if d[i:i + m].count(0) != m), len(d) /
         CHECKS=$((CHECKS + 1))
         [ -z "$(find . -name '*.vhdfold-tmp')" ] || fail "a temporary file was left ($f)"
     done
+    # full.vhd: 64 MiB of data in 2 MiB blocks, for the three checks below
+    qemu-img create -q -f vpc -o subformat=dynamic,force_size=on full.vhd 64M
+    qemu-io -f vpc -c "write -P 0x5c 0 64M" full.vhd >/dev/null
     convert_syncs
     convert_corrupted
+    convert_write_fails
     # a 4096-sector VHDX cannot become a VHD: refused before anything is written
     "$V" create s4k.vhdx -s 8M --sector-size 4096 >/dev/null
     refused 2 "convert 4096-byte sectors to VHD" "$V" convert s4k.vhdx s4k.vhd

@@ -3,10 +3,12 @@
  * FLIP_SUFFIX, so a test can corrupt what a command writes without touching the command, and check
  * that its verification catches it (convert's read-back compare). The caller's buffer is never
  * changed: the bytes go down from a copy. Environment: VF_FLIP_AT=N (1-based; unset: the shim does
- * nothing), VF_FLIP_SUFFIX (default ".vhdfold-tmp"). Built as a module by tests/commands.cmake; not
- * part of vhdfold. */
+ * nothing), VF_FLIP_SUFFIX (default ".vhdfold-tmp"); VF_FAIL_AT=N makes the Nth large write to
+ * such a file fail with EIO instead, writing nothing (a disk failing in the middle of a copy).
+ * Built as a module by tests/commands.cmake; not part of vhdfold. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
 
 static long flip_seen; /* large writes to matching files so far */
+static long fail_seen; /* the same, counted for VF_FAIL_AT */
 
 /* Does fd name a file whose path ends in the suffix? */
 static int flip_matches(int fd)
@@ -50,8 +53,19 @@ static const void *flip_buf(int fd, const void *buf, size_t len, void **copy)
     return *copy;
 }
 
+/* Is this the write VF_FAIL_AT names? */
+static int fail_now(int fd, size_t len)
+{
+    const char *at = getenv("VF_FAIL_AT");
+    return at && len >= FLIP_MIN && flip_matches(fd) && ++fail_seen == atol(at);
+}
+
 static ssize_t flip_pwrite(const char *name, int fd, const void *buf, size_t len, off_t off)
 {
+    if (fail_now(fd, len)) {
+        errno = EIO;
+        return -1;
+    }
     pwrite_fn real;
     *(void **)&real = dlsym(RTLD_NEXT, name); /* the POSIX way to take a function's address */
     void *copy;
