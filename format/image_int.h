@@ -33,6 +33,13 @@ vf_status vf_io_share(vf_io *dst, uint64_t dst_off, vf_io *src, uint64_t src_off
                       bool *shared, vf_error *err);
 /* vf_io_ops.punch, else zeros written over the range. */
 vf_status vf_io_punch(vf_io *io, uint64_t off, uint64_t len, vf_error *err);
+/* Make [voff, voff+len) (sector aligned) read as zeros where the image holds its own data,
+ * every block keeping its entry and its place in the file: the driver punches the bytes out
+ * of the file (vf_io_punch: a hole on XFS, btrfs and ext4, zeros written elsewhere) instead of
+ * writing zero bytes, so the cost does not grow with the length. For the merge's zeros over
+ * DESTINATION's data (docs/merge.md "Space a merge frees"). Ranges the image holds no data for
+ * go to write_zeroes. Same checks and failure rule as vf_image_write. */
+vf_status vf_image_zero_in_place(vf_image *img, uint64_t voff, uint64_t len, vf_error *err);
 /* vf_io_ops.has_data, else *data true. */
 vf_status vf_io_has_data(vf_io *io, uint64_t off, uint64_t len, bool *data, vf_error *err);
 
@@ -89,6 +96,9 @@ typedef struct vf_driver {
     /* The image as repair would leave it, opened read-only over a view (nothing written);
      * owns io, even on failure. NULL: the format's repairs leave a file that opens already. */
     vf_status (*preview)(vf_io *io, const char *name, vf_image **out, vf_error *err);
+    /* vf_image_zero_in_place: zeros over blocks the image holds, each keeping its file space
+     * (punched out of the file); NULL: image.c writes zero bytes. Added last. */
+    vf_status (*zero_in_place)(vf_image *img, uint64_t voff, uint64_t len, vf_error *err);
 } vf_driver;
 
 struct vf_image {

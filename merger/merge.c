@@ -444,10 +444,11 @@ static vf_status vf_merge_direct(vf_merge_ctx *x, const vf_chain_extent *e)
 }
 
 /* A large ZERO run for a format whose zeros are a block state (VF_FEATURE_ZERO_BLOCKS). Where
- * DESTINATION already holds data the zeros are written in place, so its block keeps the file
- * space it has: a ZERO entry there would leave that space named by nothing (orphaned for
- * check, never reused, the file no smaller). Where it holds none, write_zeroes makes them a
- * block state and allocates nothing. The choice follows only DESTINATION's own map, which a
+ * DESTINATION already holds data the zeros go in place (vf_image_zero_in_place: punched out
+ * of the file, no zero bytes written), so its block keeps the file space it has: a ZERO entry
+ * there would leave that space named by nothing (orphaned for check, never reused, the file
+ * no smaller). Where it holds none, write_zeroes makes them a block state and allocates
+ * nothing. The choice follows only DESTINATION's own map, which a
  * resume finds as the uninterrupted merge found it (a batch changes no PRESENT run into
  * another kind, and publishes what it allocates only at its flush), so both reach the same
  * layout; the bytes overwritten are shadowed by the merged level that defines the zeros,
@@ -460,15 +461,12 @@ static vf_status vf_merge_zero_run(vf_merge_ctx *x, uint64_t voff, uint64_t len)
         if ((st = vf_image_map(x->dest, v, end - v, &d, x->err)) != VF_OK)
             break;
         uint64_t n = d.len < end - v ? d.len : end - v;
-        if (d.kind == VF_EXTENT_PRESENT) {
-            vf_chain_extent z = {v, n, VF_EXTENT_ZERO, 0, 0, false};
-            if ((st = vf_merge_span_add(x, &z)) == VF_OK)
-                st = vf_merge_span_flush(x); /* counts its bytes done */
-        } else {
+        if (d.kind == VF_EXTENT_PRESENT)
+            st = vf_image_zero_in_place(x->dest, v, n, x->err);
+        else
             st = vf_image_write_zeroes(x->dest, v, n, x->err);
-            x->done_bytes += n;
-            vf_merge_progress(x);
-        }
+        x->done_bytes += n;
+        vf_merge_progress(x);
         v += n;
     }
     return st;

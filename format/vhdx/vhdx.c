@@ -440,4 +440,5 @@ const vf_driver vf_vhdx_driver = {
     .repair = vf_vhdx_repair,
     .set_parent_id2 = vf_vhdx_set_parent_id2,
     .reclaim = vf_vhdx_reclaim,
+    .zero_in_place = vf_vhdx_zero_in_place,
 };

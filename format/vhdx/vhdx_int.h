@@ -384,6 +384,7 @@ vf_status vf_vhdx_open_state(vf_image *img, unsigned flags, vf_error *err);
 vf_status vf_vhdx_settle(vf_image *img, vf_error *err);
 vf_status vf_vhdx_write(vf_image *img, uint64_t voff, const void *buf, size_t len, vf_error *err);
 vf_status vf_vhdx_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err);
+vf_status vf_vhdx_zero_in_place(vf_image *img, uint64_t voff, uint64_t len, vf_error *err);
 vf_status vf_vhdx_write_from(vf_image *img, uint64_t voff, vf_io *src, uint64_t src_off, size_t len,
                              vf_error *err);
 vf_status vf_vhdx_reserve(vf_image *img, uint64_t nblocks, vf_error *err);

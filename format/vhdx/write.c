@@ -246,6 +246,33 @@ vf_status vf_vhdx_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_er
     return s;
 }
 
+/* Zeros over the payload blocks this file holds, punched out of their place (the entry, and
+ * for a partially present block the sector bits, say they are there: the bits are published
+ * at flush, as after a data write); a block it does not hold gets write_zeroes. */
+vf_status vf_vhdx_zero_in_place(vf_image *img, uint64_t voff, uint64_t len, vf_error *err)
+{
+    vx_state *st = vx_st(img);
+    vf_status s = vf_vhdx_begin_modify(st, true, img, err);
+    while (!s && len) {
+        uint64_t b = voff / st->block_size, in = voff % st->block_size;
+        uint64_t room = st->block_size - in;
+        uint64_t n = len < room ? len : room;
+        uint64_t e = vf_vhdx_bat_get(st, vf_vhdx_bat_index(st, b));
+        unsigned state = (unsigned)(e & VX_BAT_STATE_MASK);
+        if (state == VX_PB_FULLY_PRESENT || state == VX_PB_PARTIALLY_PRESENT) {
+            s = vf_io_punch(st->io, (e & VX_BAT_OFF_MASK) + in, n, err);
+            if (!s && state == VX_PB_PARTIALLY_PRESENT)
+                s = vf_vhdx_sb_set(st, b, in / st->lss, n / st->lss, err);
+        } else {
+            s = vf_vhdx_write_zeroes(img, voff, n, err);
+        }
+        voff += n;
+        len -= n;
+    }
+    vx_note_alloc(img);
+    return s;
+}
+
 vf_status vf_vhdx_reserve(vf_image *img, uint64_t nblocks, vf_error *err)
 {
     vx_state *st = vx_st(img);
