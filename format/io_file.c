@@ -527,8 +527,13 @@ static vf_status vf_file_set_size(void *self, uint64_t size, vf_error *e)
     if (size > (uint64_t)INT64_MAX)
         return VF_FAIL(e, VF_E_INVAL, VF_OFF_NONE, "cannot resize '%s' to %llu bytes", f->path,
                        (unsigned long long)size);
-    vf_status st = vf_file_settle(f, e);
-    if (st == VF_OK)
+    /* A pending clone goes first only when the new size cuts its range (in this file, or in
+     * the file it reads): growing the file leaves it valid, so a driver that grows the file
+     * for each block it appends keeps the clones of those blocks joined. */
+    vf_status st = VF_OK;
+    if (f->pend_len && size < f->pend_dst + f->pend_len)
+        st = vf_file_settle(f, e);
+    if (st == VF_OK && f->clone_dst && size < f->clone_dst->pend_off + f->clone_dst->pend_len)
         st = vf_file_settle_src(f, e);
     if (st != VF_OK)
         return st;
