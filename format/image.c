@@ -329,11 +329,16 @@ void vf_wsrc_skip(vf_wsrc *src, uint64_t len)
         src->off += len;
 }
 
-vf_status vf_image_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err)
+/* The checks every write of zeros passes first: a writable image, a sector-aligned range. */
+static vf_status vf_zero_checks(vf_image *img, uint64_t voff, uint64_t len, vf_error *err)
 {
     vf_status st = vf_writable(img, err);
-    if (st == VF_OK)
-        st = vf_check_range(img, voff, len, true, err);
+    return st == VF_OK ? vf_check_range(img, voff, len, true, err) : st;
+}
+
+vf_status vf_image_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err)
+{
+    vf_status st = vf_zero_checks(img, voff, len, err);
     if (st != VF_OK || len == 0)
         return st;
     return vf_write_result(img, img->drv->write_zeroes(img, voff, len, err), err);
@@ -353,9 +358,7 @@ static vf_status vf_zero_written(vf_image *img, uint64_t voff, uint64_t len, vf_
 
 vf_status vf_image_zero_in_place(vf_image *img, uint64_t voff, uint64_t len, vf_error *err)
 {
-    vf_status st = vf_writable(img, err);
-    if (st == VF_OK)
-        st = vf_check_range(img, voff, len, true, err);
+    vf_status st = vf_zero_checks(img, voff, len, err);
     if (st != VF_OK || len == 0)
         return st;
     st = img->drv->zero_in_place ? img->drv->zero_in_place(img, voff, len, err)

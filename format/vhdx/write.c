@@ -214,15 +214,23 @@ vf_status vf_vhdx_write_from(vf_image *img, uint64_t voff, vf_io *src, uint64_t 
     return vx_write_range(img, voff, (vf_wsrc){NULL, src, src_off}, len, err);
 }
 
+/* The piece of [voff, voff+len) in voff's block: the block in *b, the piece's offset in it in
+ * *in; returns the piece's length. */
+static uint64_t vx_piece(const vx_state *st, uint64_t voff, uint64_t len, uint64_t *b, uint64_t *in)
+{
+    *b = voff / st->block_size;
+    *in = voff % st->block_size;
+    uint64_t room = st->block_size - *in;
+    return len < room ? len : room;
+}
+
 vf_status vf_vhdx_write_zeroes(vf_image *img, uint64_t voff, uint64_t len, vf_error *err)
 {
     static const uint8_t zero[64 * 1024];
     vx_state *st = vx_st(img);
     vf_status s = vf_vhdx_begin_modify(st, true, img, err);
     while (!s && len) {
-        uint64_t b = voff / st->block_size, in = voff % st->block_size;
-        uint64_t room = st->block_size - in;
-        uint64_t n = len < room ? len : room;
+        uint64_t b, in, n = vx_piece(st, voff, len, &b, &in);
         uint64_t idx = vf_vhdx_bat_index(st, b);
         unsigned state = (unsigned)(vf_vhdx_bat_get(st, idx) & VX_BAT_STATE_MASK);
         bool whole = in == 0 && (n == st->block_size || voff + n == st->vsize);
@@ -254,9 +262,7 @@ vf_status vf_vhdx_zero_in_place(vf_image *img, uint64_t voff, uint64_t len, vf_e
     vx_state *st = vx_st(img);
     vf_status s = vf_vhdx_begin_modify(st, true, img, err);
     while (!s && len) {
-        uint64_t b = voff / st->block_size, in = voff % st->block_size;
-        uint64_t room = st->block_size - in;
-        uint64_t n = len < room ? len : room;
+        uint64_t b, in, n = vx_piece(st, voff, len, &b, &in);
         uint64_t e = vf_vhdx_bat_get(st, vf_vhdx_bat_index(st, b));
         unsigned state = (unsigned)(e & VX_BAT_STATE_MASK);
         if (state == VX_PB_FULLY_PRESENT || state == VX_PB_PARTIALLY_PRESENT) {
