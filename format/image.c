@@ -361,8 +361,10 @@ vf_status vf_image_zero_in_place(vf_image *img, uint64_t voff, uint64_t len, vf_
     vf_status st = vf_zero_checks(img, voff, len, err);
     if (st != VF_OK || len == 0)
         return st;
-    st = img->drv->zero_in_place ? img->drv->zero_in_place(img, voff, len, err)
-                                 : vf_zero_written(img, voff, len, err);
+    /* a fixed image stays fully allocated: its zeros are written, never punched */
+    bool punch = img->drv->zero_in_place && img->info.type != VF_DISK_FIXED;
+    st =
+        punch ? img->drv->zero_in_place(img, voff, len, err) : vf_zero_written(img, voff, len, err);
     return vf_write_result(img, st, err);
 }
 

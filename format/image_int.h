@@ -38,7 +38,8 @@ vf_status vf_io_punch(vf_io *io, uint64_t off, uint64_t len, vf_error *err);
  * of the file (vf_io_punch: a hole on XFS, btrfs and ext4, zeros written elsewhere) instead of
  * writing zero bytes, so the cost does not grow with the length. For the merge's zeros over
  * DESTINATION's data (docs/merge.md "Space a merge frees"). Ranges the image holds no data for
- * go to write_zeroes. Same checks and failure rule as vf_image_write. */
+ * go to write_zeroes. A fixed image, which must stay fully allocated, gets zero bytes
+ * written. Same checks and failure rule as vf_image_write. */
 vf_status vf_image_zero_in_place(vf_image *img, uint64_t voff, uint64_t len, vf_error *err);
 /* vf_io_ops.has_data, else *data true. */
 vf_status vf_io_has_data(vf_io *io, uint64_t off, uint64_t len, bool *data, vf_error *err);

@@ -4,7 +4,9 @@
  * a fully present block gives the block a new place at the file end, punches the old one,
  * and reads back the same after a reopen; check calls the hole free space (a note, no
  * warning). Partial writes, writes from a buffer, blocks the handle placed itself and a file
- * system without reflinks leave blocks where they are. Layer: tests (format/vhdx). */
+ * system without reflinks leave blocks where they are. Zeros in place (vf_image_zero_in_place,
+ * the merger's zeros over DESTINATION's data) punch a present block's range where it lies, one
+ * call per block, and a fixed image gets them written. Layer: tests (format/vhdx). */
 #include "io_fault.h"
 #include "test_vhdx_support.h"
 
@@ -190,12 +192,84 @@ static void test_unaligned_source_in_place(void **state)
     mv_free(&m);
 }
 
+/* Zeros in place over present blocks: each range punched where it lies (one counted write per
+ * block, where writing zero bytes takes one per 64 KiB), the blocks keep their places, the
+ * disk reads the zeros before and after a reopen, and check finds nothing wrong. */
+static void test_zero_in_place_punches(void **state)
+{
+    (void)state;
+    mv m;
+    mv_setup(&m, true);
+    vf_image *img = mv_open(&m, NULL);
+    uint64_t b1 = mv_file_off(img, 1 * MIB), b2 = mv_file_off(img, 2 * MIB);
+    assert_int_equal(vf_image_write(img, 0, m.model, 4096, NULL), VF_OK); /* headers first */
+    vf_fault_reset(m.f);
+    assert_int_equal(vf_image_zero_in_place(img, 1 * MIB, BS, NULL), VF_OK);
+    assert_int_equal(vf_fault_writes(m.f), 1);
+    vf_fault_reset(m.f);
+    assert_int_equal(vf_image_zero_in_place(img, 2 * MIB + 4096, 8192, NULL), VF_OK);
+    assert_int_equal(vf_fault_writes(m.f), 1);
+    memset(m.model + 1 * MIB, 0, BS);
+    memset(m.model + 2 * MIB + 4096, 0, 8192);
+    assert_int_equal(mv_file_off(img, 1 * MIB), b1);
+    assert_int_equal(mv_file_off(img, 2 * MIB), b2);
+    mv_expect(&m, img);
+    assert_int_equal(vf_image_flush(img, NULL), VF_OK);
+    vf_image_close(img);
+    img = mv_open(&m, NULL);
+    mv_expect(&m, img);
+    bool note = true;
+    assert_int_equal(mv_check(img, &note), 0);
+    vf_image_close(img);
+    mv_free(&m);
+}
+
+/* A fixed VHDX keeps every byte of its blocks allocated: its zeros in place are written (one
+ * counted write per 64 KiB), not punched. */
+static void test_zero_in_place_fixed_writes(void **state)
+{
+    (void)state;
+    vf_fs *mem;
+    vf_fault *f;
+    assert_int_equal(vf_fs_mem_new(&mem, NULL), VF_OK);
+    assert_int_equal(vf_fault_new(mem, &f, NULL), VF_OK);
+    vf_fault_set_share(f, true);
+    vf_create_opts o;
+    vf_create_opts_init(&o);
+    o.format = VF_FORMAT_VHDX;
+    o.type = VF_DISK_FIXED;
+    o.virtual_size = VSIZE;
+    vf_io *io;
+    vf_image *img;
+    assert_int_equal(vf_fs_open(vf_fault_fs(f), "f.vhdx", VF_IO_RDWR | VF_IO_CREATE, &io, NULL),
+                     VF_OK);
+    assert_int_equal(vf_image_create(io, "f.vhdx", &o, &img, NULL), VF_OK);
+    uint8_t *ones = malloc(BS), *got = malloc(BS);
+    assert_non_null(ones);
+    assert_non_null(got);
+    memset(ones, 0x5a, BS);
+    assert_int_equal(vf_image_write(img, 1 * MIB, ones, BS, NULL), VF_OK);
+    vf_fault_reset(f);
+    assert_int_equal(vf_image_zero_in_place(img, 1 * MIB, BS, NULL), VF_OK);
+    assert_int_equal(vf_fault_writes(f), BS / (64 * 1024));
+    assert_int_equal(vf_image_read(img, 1 * MIB, got, BS, NULL), VF_OK);
+    memset(ones, 0, BS);
+    assert_memory_equal(got, ones, BS);
+    free(ones);
+    free(got);
+    vf_image_close(img);
+    vf_fault_free(f);
+    vf_fs_mem_free(mem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_whole_block_moves),
         cmocka_unit_test(test_no_share_in_place),
         cmocka_unit_test(test_unaligned_source_in_place),
+        cmocka_unit_test(test_zero_in_place_punches),
+        cmocka_unit_test(test_zero_in_place_fixed_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
