@@ -46,7 +46,8 @@ typedef struct vf_merge_ctx {
     vf_io **child_io;  /* children, opened read-write and locked before the first write */
     uint8_t *buf;
     uint64_t total_bytes, done_bytes, batch_bytes;
-    uint64_t heavy_bytes;    /* of done_bytes, those written rather than shared or declared zero */
+    uint64_t heavy_bytes;    /* of done_bytes, those written rather than shared, declared zero
+                                or punched (zeros in place) */
     vf_merge_batch *batches; /* from the plan: where each flush+journal batch ends */
     size_t nbatches, cap_batches;
     uint64_t pend_voff; /* the span gathered in buf, not written yet */
